@@ -1,0 +1,82 @@
+"""Comparing fitted models: R's ``anova(m0, m1, ...)`` likelihood-ratio table."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .errors import ArgumentTypeError, DataError
+from .fit import lmer
+from .results import LmerResult
+
+__all__ = ["anova"]
+
+
+def _ml(fit: LmerResult) -> LmerResult:
+    if not fit.reml:
+        return fit
+    # lme4 refits REML fits with ML before comparing them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return lmer(fit.formula, fit._frame.data, reml=False, data_name=fit.data_name)
+
+
+def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
+    """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
+
+    Parameters
+    ----------
+    *fits
+        Two or more fitted models of the same data, ordered as given; the table sorts them
+        by number of parameters as R does.
+    refit
+        Refit REML fits by maximum likelihood first (lme4's default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by model (``m0``, ``m1``, ... in the order given), columns
+        ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> exam = lmf.datasets.load("exam")
+    >>> m0 = lmf.lmer("normexam ~ standLRT + (1 | school)", exam, reml=False)
+    >>> m1 = lmf.lmer("normexam ~ standLRT + (1 + standLRT | school)", exam, reml=False)
+    >>> round(lmf.anova(m0, m1)["Chisq"].iloc[1], 2)
+    40.37
+    """
+    if len(fits) < 2:
+        raise ArgumentTypeError("anova needs at least two fitted models to compare.")
+    for f in fits:
+        if not isinstance(f, LmerResult):
+            raise ArgumentTypeError(f"anova compares lmer fits, got {type(f).__name__}.")
+    nobs = {f.nobs for f in fits}
+    if len(nobs) > 1:
+        raise DataError(
+            f"models were fitted to different numbers of observations {sorted(nobs)}; "
+            "compare models fitted to the same rows (drop missing values first)."
+        )
+    used = [_ml(f) if refit else f for f in fits]
+    names = [f"m{i}" for i in range(len(used))]
+    order = sorted(range(len(used)), key=lambda i: used[i].npar)
+    rows = []
+    prev = None
+    for i in order:
+        f = used[i]
+        dev = -2.0 * f.loglik
+        row = {"npar": f.npar, "AIC": f.aic, "BIC": f.bic, "logLik": f.loglik,
+               "deviance": dev, "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan}
+        if prev is not None:
+            chisq = max(prev[1] - dev, 0.0)
+            df = f.npar - prev[0]
+            row["Chisq"] = chisq
+            row["Df"] = df
+            row["Pr(>Chisq)"] = stats.chi2.sf(chisq, df) if df > 0 else np.nan
+        rows.append(row)
+        prev = (f.npar, dev)
+    return pd.DataFrame(rows, index=[names[i] for i in order])

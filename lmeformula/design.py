@@ -1,0 +1,263 @@
+"""Design matrices: X and y through formulaic (keeping its ModelSpec for new data) and one
+sparse Z block per random-effects term.
+
+Coefficient names are R's: formulaic's ``Intercept`` and ``sex[T.M]`` become ``(Intercept)``
+and ``sexM``, as lme4 names them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import formulaic
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .errors import DataError, FormulaError
+from .formula.terms import ParsedFormula, RandomTerm
+from .frame import GroupingFactor, ModelFrame
+from .structures import CovStructure, make_structure
+
+__all__ = ["Design", "ReTerm", "build_design", "formula_context", "r_names"]
+
+
+def _dummy(x: Any, level: Any) -> np.ndarray:
+    """lme4's ``dummy(f, "lvl")``: 1 where ``f`` equals the level, else 0."""
+    return (np.asarray(x).astype(str) == str(level)).astype(float)
+
+
+def _factor(x: Any) -> pd.Categorical:
+    """R's ``factor(x)``: a categorical with sorted levels."""
+    return pd.Categorical(x)
+
+
+def formula_context() -> dict[str, Any]:
+    """The R functions a formula may call, for formulaic's evaluation context."""
+    return {
+        "log": np.log,
+        "exp": np.exp,
+        "sqrt": np.sqrt,
+        "abs": np.abs,
+        "sin": np.sin,
+        "cos": np.cos,
+        "tan": np.tan,
+        "log10": np.log10,
+        "log2": np.log2,
+        "pi": np.pi,
+        "factor": _factor,
+        "dummy": _dummy,
+        "np": np,
+    }
+
+
+def r_names(columns: list[str]) -> list[str]:
+    """formulaic column names in R's spelling.
+
+    Examples
+    --------
+    >>> r_names(["Intercept", "sex[T.M]", "age:Sex[T.Male]", "Machine[A]"])
+    ['(Intercept)', 'sexM', 'age:SexMale', 'MachineA']
+    """
+    out = []
+    for name in columns:
+        if name == "Intercept":
+            out.append("(Intercept)")
+            continue
+        out.append(name.replace("[T.", "").replace("[", "").replace("]", ""))
+    return out
+
+
+@dataclass(frozen=True)
+class ReTerm:
+    """One random-effects term's design.
+
+    Attributes
+    ----------
+    term
+        The parsed term.
+    factor
+        Its grouping factor.
+    columns
+        R names of the term's columns (``(Intercept)``, ``standLRT``).
+    X
+        n x p matrix of the term's columns (the raw model matrix of its left side).
+    structure
+        Its covariance structure.
+    spec
+        formulaic's ModelSpec of the left side, for new data.
+    """
+
+    term: RandomTerm
+    factor: GroupingFactor
+    columns: list[str]
+    X: np.ndarray
+    structure: CovStructure
+    spec: Any
+
+    @property
+    def name(self) -> str:
+        """The grouping factor's name."""
+        return self.factor.name
+
+    @property
+    def p(self) -> int:
+        """Number of random effects per level."""
+        return self.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        """Number of columns in Z: levels x p."""
+        return self.p * self.factor.nlevels
+
+    def z_block(self) -> sp.csc_matrix:
+        """The n x q block of Z, level-major (all p columns of level 1, then level 2, ...)."""
+        n, p = self.X.shape
+        rows = np.repeat(np.arange(n), p)
+        cols = (self.factor.codes[:, None] * p + np.arange(p)[None, :]).ravel()
+        return sp.csc_matrix((self.X.ravel(), (rows, cols)), shape=(n, self.q))
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything numeric a fit needs.
+
+    Attributes
+    ----------
+    y
+        The response (offsets not subtracted).
+    X
+        Fixed-effects design, rank-deficient columns already dropped.
+    fixed_names
+        R names of X's columns.
+    offset
+        Sum of the ``offset()`` terms (zeros when none).
+    terms
+        Random-effects terms, sorted as lme4 sorts them (most levels first).
+    fixed_spec
+        formulaic ModelSpec of the fixed part.
+    dropped_fixed
+        Names of columns dropped for rank deficiency.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    fixed_names: list[str]
+    offset: np.ndarray
+    terms: list[ReTerm]
+    fixed_spec: Any
+    dropped_fixed: list[str]
+
+    @property
+    def Z(self) -> sp.csc_matrix:
+        """The n x q sparse random-effects design (term blocks side by side)."""
+        return sp.hstack([t.z_block() for t in self.terms], format="csc")
+
+
+def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
+    try:
+        return formulaic.model_matrix(
+            rhs, data, context=formula_context(), na_action="ignore", ensure_full_rank=True
+        )
+    except (FormulaError, DataError):
+        raise
+    except Exception as exc:  # formulaic raises many types; give ours with the culprit.
+        raise FormulaError(
+            f"cannot evaluate {where} '{rhs}': {exc}. Check the spelling of functions and "
+            "columns; R functions available: log exp sqrt abs sin cos pi I() poly() scale() "
+            "factor() C() dummy() offset()."
+        ) from exc
+
+
+def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
+    if parsed.response is None:
+        raise FormulaError(
+            f"the formula '{parsed.formula}' has no response; write it as 'y ~ terms'."
+        )
+    name = parsed.response.strip("`")
+    if name in data.columns and not (
+        pd.api.types.is_numeric_dtype(data[name]) and not pd.api.types.is_bool_dtype(data[name])
+    ):
+        raise DataError(
+            f"the response {name!r} is not numeric (dtype {data[name].dtype}); a linear mixed "
+            "model needs a numeric response. Convert it with pandas.to_numeric if it holds "
+            "numbers."
+        )
+    mm = _model_matrix(f"0 + {parsed.response}", data, "the response")
+    if mm.shape[1] != 1:
+        raise DataError(
+            f"the response '{parsed.response}' gives {mm.shape[1]} columns; it must be one "
+            "numeric column."
+        )
+    y = np.asarray(mm, dtype=float).ravel()
+    if not np.all(np.isfinite(y)):
+        raise DataError(
+            f"the response '{parsed.response}' has non-finite values after evaluation "
+            "(e.g. log of 0 or of a negative number); transform or drop those rows."
+        )
+    return y
+
+
+def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    # lme4 keeps the leading columns of a pivoted QR and drops the rest; pivoting only among
+    # dependent columns reproduces its choice of dropping the later column.
+    if X.shape[1] == 0:
+        return X, names, []
+    keep: list[int] = []
+    for j in range(X.shape[1]):
+        cand = keep + [j]
+        sub = X[:, cand]
+        s = np.linalg.svd(sub, compute_uv=False)
+        if s[-1] > 1e-7 * max(s[0], 1e-300):
+            keep = cand
+    dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
+    return X[:, keep], [names[j] for j in keep], dropped
+
+
+def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
+    """Build y, X, offsets and the random-effects terms on the model frame.
+
+    Parameters
+    ----------
+    parsed
+        The parsed formula.
+    frame
+        The model frame.
+
+    Returns
+    -------
+    Design
+    """
+    data = frame.data
+    y = _response(parsed, data)
+    fixed = _model_matrix(parsed.fixed, data, "the fixed-effects part")
+    names = r_names(list(fixed.columns))
+    X, kept, dropped = _drop_rank_deficient(np.asarray(fixed, dtype=float), names)
+    offset = np.zeros(len(y))
+    for expr in parsed.offsets:
+        mm = _model_matrix(f"0 + {expr}", data, "the offset")
+        offset = offset + np.asarray(mm, dtype=float).sum(axis=1)
+    terms = []
+    for term in parsed.random:
+        lhs = _model_matrix(term.lhs, data, f"the random term ({term.text})")
+        Xk = np.asarray(lhs, dtype=float)
+        if Xk.shape[1] == 0:
+            raise FormulaError(
+                f"the random term ({term.text}) has no columns; did you mean (1 | "
+                f"{term.group_name})?"
+            )
+        terms.append(
+            ReTerm(
+                term=term,
+                factor=frame.groups[term.group_name],
+                columns=r_names(list(lhs.columns)),
+                X=Xk,
+                structure=make_structure(term.structure.kind, Xk.shape[1]),
+                spec=lhs.model_spec,
+            )
+        )
+    # lme4 orders terms by decreasing number of levels (stable), which fixes the order of
+    # VarCorr, ranef and the "groups:" line.
+    terms.sort(key=lambda t: -t.factor.nlevels)
+    return Design(y, X, kept, offset, terms, fixed.model_spec, dropped)

@@ -1,0 +1,206 @@
+"""``lmer()`` and ``to_mixedlm()``: the stages chained, nothing else.
+
+parse -> model frame -> design -> engine (θ̂) -> results, as lme4 splits ``lmer`` into
+``lFormula``, ``mkLmerDevfun``, ``optimizeLmer`` and ``mkMerMod``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any
+
+from statsmodels.regression.mixed_linear_model import MixedLM
+
+from .design import Design, build_design
+from .engines.pls import PLSProblem
+from .engines.statsmodels import fit_mixedlm, mixedlm_spec
+from .errors import (
+    ArgumentTypeError,
+    ConvergenceWarning,
+    FormulaError,
+    RankDeficiencyWarning,
+    SingularFitWarning,
+)
+from .formula import parse
+from .frame import build_frame
+from .results import LmerResult
+
+__all__ = ["lmer", "to_mixedlm"]
+
+_ENGINES = ("auto", "statsmodels")
+
+
+def _check_args(formula: Any, reml: Any) -> None:
+    if not isinstance(formula, str):
+        raise ArgumentTypeError(
+            f"formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}."
+        )
+    if not isinstance(reml, bool):
+        raise ArgumentTypeError(f"reml must be True or False, got {reml!r}.")
+
+
+def _prepare(formula: str, data: Any) -> tuple[Any, Any, Design]:
+    columns = list(map(str, data.columns)) if hasattr(data, "columns") else None
+    parsed = parse(formula, columns=columns)
+    if not parsed.random:
+        raise _no_random(formula)
+    frame = build_frame(parsed, data)
+    design = build_design(parsed, frame)
+    return parsed, frame, design
+
+
+def _no_random(formula: str) -> FormulaError:
+    return FormulaError(
+        f"the formula '{formula}' contains no random effects, so it is not a mixed model; "
+        "add a term such as (1 | group), or fit it with statsmodels' OLS (or gls() for "
+        "correlated residuals)."
+    )
+
+
+def _data_name(data: Any) -> str | None:
+    # R prints the data argument's name ("Data: exam"); find it in the caller's frame.
+    frame = inspect.currentframe()
+    try:
+        caller = frame.f_back.f_back if frame and frame.f_back else None
+        if caller is None:
+            return None
+        for name, value in caller.f_locals.items():
+            if value is data and not name.startswith("_"):
+                return name
+        return None
+    finally:
+        del frame
+
+
+def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
+    """The statsmodels ``MixedLM`` model that expresses an lme4 formula.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula.
+    data
+        A pandas DataFrame.
+    reml
+        Whether the model is to be fitted by REML (``model.fit(reml=...)`` decides in the end).
+
+    Returns
+    -------
+    statsmodels.regression.mixed_linear_model.MixedLM
+        One grouping factor goes to ``groups``/``exog_re``; factors nested in it become
+        variance components; crossed factors use a constant group and variance components.
+        ``||`` terms need the ``free`` mask, available as ``model.lmeformula_free`` (pass it
+        as ``model.fit(free=model.lmeformula_free)``).
+
+    Raises
+    ------
+    NotExpressibleError
+        Naming the part of the formula MixedLM cannot express.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> exam = lmf.datasets.load("exam")
+    >>> model = lmf.to_mixedlm("normexam ~ standLRT + (1 + standLRT | school)", exam)
+    >>> round(model.fit(method="lbfgs").llf, 2)
+    -4663.8
+    """
+    _check_args(formula, reml)
+    _, _, design = _prepare(formula, data)
+    spec = mixedlm_spec(design, reml)
+    spec.model.lmeformula_free = spec.free  # type: ignore[attr-defined]
+    return spec.model
+
+
+def lmer(
+    formula: str,
+    data: Any,
+    *,
+    reml: bool = True,
+    engine: str = "auto",
+    data_name: str | None = None,
+) -> LmerResult:
+    """Fit a linear mixed model written as lme4 writes it.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula, e.g. ``"normexam ~ standLRT + (1 + standLRT | school)"``.
+    data
+        A pandas DataFrame; it is not modified. Rows with a missing value in a column the
+        model uses are dropped and counted (``fit.n_dropped``), as R's ``na.omit``.
+    reml
+        REML (lme4's default) or maximum likelihood (``reml=False``, R's ``REML = FALSE``).
+    engine
+        ``"auto"`` or ``"statsmodels"``: statsmodels' MixedLM finds the optimum, which is then
+        checked against lme4's profiled deviance (and refitted with other optimizers when the
+        check fails).
+    data_name
+        Name shown after "Data:" in the summary; by default the caller's variable name.
+
+    Returns
+    -------
+    LmerResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        When no optimizer reached a point where lme4's gradient check passes.
+    SingularFitWarning
+        When a variance is estimated as 0 or a correlation as ±1.
+    RankDeficiencyWarning
+        When fixed-effect columns were dropped.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> exam = lmf.datasets.load("exam")
+    >>> fit = lmf.lmer("normexam ~ standLRT + (1 + standLRT | school)", data=exam)
+    >>> round(fit.reml_criterion, 2)
+    9327.6
+    >>> fit.fixef.round(4).to_dict()
+    {'(Intercept)': -0.0116, 'standLRT': 0.5565}
+    """
+    _check_args(formula, reml)
+    if engine not in _ENGINES:
+        raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")
+    parsed, frame, design = _prepare(formula, data)
+    if design.dropped_fixed:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping "
+            f"{len(design.dropped_fixed)} column(s): {', '.join(design.dropped_fixed)}. "
+            "Those effects are not estimable from these data (aliased with other columns).",
+            RankDeficiencyWarning,
+            stacklevel=2,
+        )
+    problem = PLSProblem(design, reml)
+    spec = mixedlm_spec(design, reml)
+    optinfo = fit_mixedlm(spec, design, problem)
+    result = LmerResult(
+        parsed=parsed,
+        frame=frame,
+        design=design,
+        solution=problem.solve(optinfo.theta),
+        reml=reml,
+        optinfo=optinfo,
+        data_name=data_name if data_name is not None else _data_name(data),
+        theta_slices=problem.theta_slices,
+    )
+    if not optinfo.converged:
+        warnings.warn(
+            f"{optinfo.messages[0]} after trying {optinfo.evaluations} optimizers; the "
+            "estimates may not be the optimum. Check the model (rescale covariates, simplify "
+            "the random effects) and compare with fit.optinfo.attempts.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    if result.singular:
+        warnings.warn(
+            "boundary (singular) fit: a variance is estimated as 0 or a correlation as +-1 "
+            "(see fit.varcorr()). The random-effects structure is too complex for these data; "
+            "consider dropping the term or its correlations (||).",
+            SingularFitWarning,
+            stacklevel=2,
+        )
+    return result

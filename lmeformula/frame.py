@@ -1,0 +1,222 @@
+"""The model frame: the rows and columns a model uses, as R's ``model.frame`` builds it.
+
+Only the columns the formula names are kept; rows with a missing value in any of them are
+dropped, counted and remembered (R's ``na.omit``); the caller's DataFrame is never touched.
+Grouping factors are coded here, with lme4's level order and lme4's checks.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import ArgumentTypeError, DataError
+from .formula.terms import ParsedFormula
+
+__all__ = ["GroupingFactor", "ModelFrame", "build_frame", "code_factor"]
+
+
+@dataclass(frozen=True)
+class GroupingFactor:
+    """A grouping factor coded as integers.
+
+    Attributes
+    ----------
+    name
+        lme4's name (``"school"``, ``"cask:batch"``).
+    codes
+        Integer code of each row's level, ``0 .. len(levels) - 1``.
+    levels
+        Level labels, in lme4's order.
+    """
+
+    name: str
+    codes: np.ndarray
+    levels: tuple[str, ...]
+
+    @property
+    def nlevels(self) -> int:
+        """Number of levels."""
+        return len(self.levels)
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    """The rows a model is fitted on.
+
+    Attributes
+    ----------
+    data
+        The used columns of the complete rows (a copy; original index kept).
+    n_dropped
+        Number of rows dropped for missing values.
+    dropped_index
+        Index labels of the dropped rows.
+    groups
+        Grouping factors by lme4 name.
+    """
+
+    data: pd.DataFrame
+    n_dropped: int
+    dropped_index: pd.Index
+    groups: dict[str, GroupingFactor]
+
+    @property
+    def nobs(self) -> int:
+        """Number of rows used."""
+        return len(self.data)
+
+
+def _label(value: object) -> str:
+    # R prints factor(c(1, 2)) levels as "1", "2", not "1.0", "2.0".
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Code a column as R's ``factor()`` does: categories in order, otherwise sorted values.
+
+    Parameters
+    ----------
+    values
+        The column (no missing values).
+
+    Returns
+    -------
+    codes, levels
+        Integer codes and the used levels' labels.
+
+    Examples
+    --------
+    >>> codes, levels = code_factor(pd.Series(["b", "a", "b"]))
+    >>> codes.tolist(), levels
+    ([1, 0, 1], ('a', 'b'))
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat.remove_unused_categories()
+        return np.asarray(cat.cat.codes, dtype=np.int64), tuple(_label(c) for c in cat.cat.categories)
+    uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
+    return codes.astype(np.int64).ravel(), tuple(_label(u) for u in uniques)
+
+
+def _interaction(name: str, parts: list[tuple[np.ndarray, tuple[str, ...]]]) -> GroupingFactor:
+    # R's a:b on factors: levels ordered by a's level then b's, only combinations observed.
+    keys = np.zeros(len(parts[0][0]), dtype=np.int64)
+    for codes, levels in parts:
+        keys = keys * len(levels) + codes
+    used, codes = np.unique(keys, return_inverse=True)
+    labels = []
+    for key in used:
+        pieces = []
+        for _, levels in reversed(parts):
+            key, idx = divmod(int(key), len(levels))
+            pieces.append(levels[idx])
+        labels.append(":".join(reversed(pieces)))
+    return GroupingFactor(name, codes.astype(np.int64).ravel(), tuple(labels))
+
+
+def _missing_columns(columns: Sequence[str], data: pd.DataFrame) -> None:
+    available = [str(c) for c in data.columns]
+    for col in columns:
+        if col not in data.columns:
+            close = difflib.get_close_matches(col, available, n=3)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            shown = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
+            raise DataError(
+                f"column {col!r} named in the formula is not in the data.{hint} "
+                f"The data has: {shown}."
+            )
+
+
+def build_frame(parsed: ParsedFormula, data: object) -> ModelFrame:
+    """Select the formula's columns, drop incomplete rows and code the grouping factors.
+
+    Parameters
+    ----------
+    parsed
+        The parsed formula.
+    data
+        A pandas DataFrame (or anything ``pandas.DataFrame`` accepts, such as a dict of
+        columns).
+
+    Returns
+    -------
+    ModelFrame
+
+    Raises
+    ------
+    ArgumentTypeError
+        When ``data`` is not tabular.
+    DataError
+        For a missing column, no rows, infinite values, or a grouping factor lme4 rejects.
+    """
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        frame = pd.DataFrame(data)
+    else:
+        raise ArgumentTypeError(
+            f"data must be a pandas DataFrame, got {type(data).__name__}; "
+            "read it with pandas.read_csv or pass pandas.DataFrame(your_data)."
+        )
+    if frame.shape[0] == 0:
+        raise DataError("data has no rows; a model needs observations to fit.")
+    variables = list(dict.fromkeys(parsed.variables))
+    _missing_columns(variables, frame)
+    used = frame.loc[:, variables].copy()
+    complete = ~used.isna().any(axis=1).to_numpy()
+    dropped_index = used.index[~complete]
+    used = used.loc[complete]
+    if used.shape[0] == 0:
+        raise DataError(
+            f"no complete rows: every row has a missing value in one of {variables}; "
+            "check those columns for missing values."
+        )
+    for col in variables:
+        series = used[col]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            bad = ~np.isfinite(series.to_numpy(dtype=float))
+            if bad.any():
+                first = used.index[bad][0]
+                raise DataError(
+                    f"column {col!r} has {int(bad.sum())} infinite value(s) (first at row "
+                    f"{first!r}); replace them with finite values or NaN (rows with NaN are "
+                    "dropped)."
+                )
+    groups: dict[str, GroupingFactor] = {}
+    for term in parsed.random:
+        name = term.group_name
+        if name in groups:
+            continue
+        parts = [code_factor(used[col]) for col in term.group]
+        factor = (
+            GroupingFactor(name, parts[0][0], parts[0][1])
+            if len(parts) == 1
+            else _interaction(name, parts)
+        )
+        _check_grouping(factor, used.shape[0])
+        groups[name] = factor
+    return ModelFrame(used, int((~complete).sum()), dropped_index, groups)
+
+
+def _check_grouping(factor: GroupingFactor, nobs: int) -> None:
+    # lme4's checkNlevels: a variance cannot be estimated from one level, nor separated
+    # from the residual when each observation is its own level.
+    if factor.nlevels < 2:
+        raise DataError(
+            f"grouping factor {factor.name!r} has {factor.nlevels} level; a random effect "
+            "needs at least 2 levels to estimate its variance. Drop the term or use a "
+            "fixed effect."
+        )
+    if factor.nlevels >= nobs:
+        raise DataError(
+            f"grouping factor {factor.name!r} has {factor.nlevels} levels for {nobs} "
+            "observations; the number of levels of each grouping factor must be < number of "
+            "observations, otherwise its variance cannot be told apart from the residual "
+            "variance."
+        )

@@ -1,0 +1,422 @@
+"""The results of a linear mixed model, with lme4's numbers computed from the estimates.
+
+Everything here is a function of (β, θ, σ) and the model's design, as lme4's accessors are:
+``vcov`` is σ²(R_X'R_X)⁻¹, conditional modes are Λu, their variances come from the
+Cholesky factor L. Nothing reaches back into an optimiser, so the results do not depend on
+which engine found the estimates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as la
+
+from .design import Design, formula_context, r_names
+from .errors import ArgumentTypeError, DataError
+from .formula.terms import ParsedFormula
+from .frame import ModelFrame
+from .engines.pls import PLSSolution
+
+__all__ = ["LmerResult", "Summary"]
+
+SINGULAR_TOL = 1e-4
+
+
+@dataclass(frozen=True)
+class Summary:
+    """lme4's ``summary(merMod)``: printed as R prints it, and as HTML in notebooks."""
+
+    result: LmerResult
+
+    def __str__(self) -> str:
+        from .display import format_summary
+
+        return format_summary(self.result)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from .display import format_summary_html
+
+        return format_summary_html(self.result)
+
+
+class LmerResult:
+    """A fitted linear mixed model, with lme4's accessors.
+
+    Attributes
+    ----------
+    formula : str
+        The formula as written.
+    reml : bool
+        Fitted by REML (True) or maximum likelihood.
+    nobs : int
+        Number of observations used.
+    n_dropped : int
+        Rows dropped for missing values (R's ``na.omit``).
+    ngroups : dict[str, int]
+        Number of levels of each grouping factor, in lme4's order.
+    fixef, fixef_se : pandas.Series
+        Fixed effects and their standard errors, indexed by R's coefficient names.
+    vcov : pandas.DataFrame
+        Covariance of the fixed effects, σ²(X'V⁻¹X)⁻¹ as lme4's ``vcov``.
+    sigma : float
+        Residual standard deviation.
+    theta : numpy.ndarray
+        lme4's θ (relative covariance factors).
+    loglik, aic, bic : float
+        Log-likelihood (REML criterion / -2 for REML fits, as lme4), AIC and BIC with lme4's
+        parameter count ``npar``.
+    deviance : float
+        ML deviance (for a REML fit, at the REML estimates, as ``deviance(m, REML = FALSE)``).
+    reml_criterion : float or None
+        The REML criterion at convergence (None for ML fits).
+    ranef : dict[str, pandas.DataFrame]
+        Conditional modes, a DataFrame per grouping factor (levels x terms).
+    optinfo : OptInfo
+        The optimisation record.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", data=lmf.datasets.load("sleepstudy"))
+    >>> round(fit.loglik, 2)
+    -871.81
+    """
+
+    def __init__(
+        self,
+        *,
+        parsed: ParsedFormula,
+        frame: ModelFrame,
+        design: Design,
+        solution: PLSSolution,
+        reml: bool,
+        optinfo: Any,
+        data_name: str | None = None,
+        theta_slices: list[slice],
+    ) -> None:
+        self._parsed = parsed
+        self._frame = frame
+        self._design = design
+        self._sol = solution
+        self._slices = theta_slices
+        self.formula = parsed.formula
+        self.reml = reml
+        self.optinfo = optinfo
+        self.data_name = data_name
+        self.nobs = frame.nobs
+        self.n_dropped = frame.n_dropped
+        self.theta = solution.theta
+        self.sigma = solution.sigma
+        names = design.fixed_names
+        self.fixef = pd.Series(solution.beta, index=names, name="estimate")
+        p = len(names)
+        if p:
+            rinv = la.solve_triangular(solution.RX, np.eye(p))
+            cov = self.sigma**2 * (rinv @ rinv.T)
+        else:
+            cov = np.zeros((0, 0))
+        self.vcov = pd.DataFrame(cov, index=names, columns=names)
+        self.fixef_se = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
+        self.ngroups: dict[str, int] = {}
+        for term in design.terms:
+            self.ngroups.setdefault(term.name, term.factor.nlevels)
+        self.npar = p + len(self.theta) + 1
+        n = self.nobs
+        # lme4 keeps both criteria: the ML deviance at the REML estimates is "dev".
+        ml_dev = solution.logdet_L + n * (1.0 + np.log(2.0 * np.pi * solution.pwrss / n))
+        self.deviance = float(ml_dev)
+        self.reml_criterion = solution.deviance if reml else None
+        self.loglik = -0.5 * solution.deviance
+        self.aic = -2.0 * self.loglik + 2.0 * self.npar
+        self.bic = -2.0 * self.loglik + self.npar * np.log(n)
+        self.df_resid = n - self.npar
+        self.ranef = self._ranef()
+
+    # -- random effects ----------------------------------------------------------------
+
+    def _term_blocks(self) -> list[tuple[Any, np.ndarray, slice]]:
+        """(term, Σ_k relative, columns of b) for each term, in lme4's order."""
+        out = []
+        start = 0
+        for term, sl in zip(self._design.terms, self._slices, strict=True):
+            rel = term.structure.rel_cov(self.theta[sl])
+            out.append((term, rel, slice(start, start + term.q)))
+            start += term.q
+        return out
+
+    def _ranef(self) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        for term, _, cols in self._term_blocks():
+            vals = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
+            df = pd.DataFrame(vals, index=pd.Index(term.factor.levels, name=term.name),
+                              columns=term.columns)
+            out[term.name] = pd.concat([out[term.name], df], axis=1) if term.name in out else df
+        return out
+
+    def _cond_var_diag(self) -> np.ndarray:
+        # lme4's condVar: σ² diag(Λ (L L')⁻¹ Λ'), from the factor at the optimum.
+        lam_t = self._sol.Lambda.T.toarray()
+        m = la.solve_triangular(self._sol.L, lam_t, lower=True)
+        return self.sigma**2 * np.sum(m * m, axis=0)
+
+    def ranef_table(self) -> pd.DataFrame:
+        """Conditional modes and SDs as R's ``as.data.frame(ranef(m, condVar = TRUE))``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``grpvar, term, grp, condval, condsd``.
+        """
+        var = self._cond_var_diag()
+        rows = []
+        for term, _, cols in self._term_blocks():
+            vals = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
+            sds = np.sqrt(var[cols]).reshape(term.factor.nlevels, term.p)
+            for j, col in enumerate(term.columns):
+                rows.append(pd.DataFrame({
+                    "grpvar": term.name, "term": col, "grp": list(term.factor.levels),
+                    "condval": vals[:, j], "condsd": sds[:, j],
+                }))
+        return pd.concat(rows, ignore_index=True)
+
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as lme4's ``as.data.frame(VarCorr(m))``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``grp, var1, var2, vcov, sdcor``: per term the variances, then the
+            covariances (``sdcor`` holds the correlation); last the residual.
+        """
+        rows = []
+        seen: dict[str, int] = {}
+        s2 = self.sigma**2
+        for term, rel, _ in self._term_blocks():
+            # lme4 names a second term on the same factor "g.1".
+            k = seen.get(term.name, 0)
+            seen[term.name] = k + 1
+            grp = term.name if k == 0 else f"{term.name}.{k}"
+            cov = s2 * rel
+            sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+            for i, col in enumerate(term.columns):
+                rows.append((grp, col, "", cov[i, i], sd[i]))
+            if term.structure.kind != "DIAG":
+                for i in range(term.p):
+                    for j in range(i + 1, term.p):
+                        denom = sd[i] * sd[j]
+                        corr = cov[i, j] / denom if denom > 0 else np.nan
+                        rows.append((grp, term.columns[i], term.columns[j], cov[i, j], corr))
+        rows.append(("Residual", "", "", s2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Fixed plus random effects per level, as lme4's ``coef(m)``.
+
+        Returns
+        -------
+        dict[str, pandas.DataFrame]
+            A DataFrame per grouping factor, one row per level, one column per fixed effect.
+        """
+        out = {}
+        for name, re in self.ranef.items():
+            df = pd.DataFrame(
+                np.tile(self.fixef.to_numpy(), (len(re), 1)), index=re.index,
+                columns=self.fixef.index,
+            )
+            for col in re.columns:
+                if col in df.columns:
+                    df[col] = df[col] + re[col]
+                else:
+                    df[col] = re[col]
+            out[name] = df
+        return out
+
+    def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
+        """lme4's ``isSingular``: some θ with a lower bound of 0 is below ``tol``."""
+        lower = np.concatenate([t.structure.lower for t in self._design.terms])
+        at_bound = (lower == 0) & (self.theta < tol)
+        return bool(np.any(at_bound))
+
+    @property
+    def singular(self) -> bool:
+        """Whether the fit is singular (``is_singular()`` with lme4's tolerance)."""
+        return self.is_singular()
+
+    # -- covariance of the data ----------------------------------------------------------
+
+    def marginal_cov(self, subject: Any, group: str | None = None) -> pd.DataFrame:
+        """The implied covariance matrix of one subject's rows: σ²(Z_i Λ Λ' Z_i' + I).
+
+        Parameters
+        ----------
+        subject
+            A level of the grouping factor.
+        group
+            The grouping factor; by default the one with the fewest levels (the outermost).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by the rows' labels in the data.
+        """
+        names = list(self.ngroups)
+        if group is None:
+            group = min(names, key=lambda g: self.ngroups[g])
+        if group not in self.ngroups:
+            raise DataError(f"{group!r} is not a grouping factor of this model; use one of {names}.")
+        factor = self._frame.groups[group]
+        label = str(subject)
+        if label not in factor.levels:
+            raise DataError(
+                f"{subject!r} is not a level of {group!r}; levels are e.g. "
+                f"{list(factor.levels[:5])}."
+            )
+        rows = np.flatnonzero(factor.codes == factor.levels.index(label))
+        zl = (self._design.Z[rows] @ self._sol.Lambda).toarray()
+        cov = self.sigma**2 * (zl @ zl.T + np.eye(rows.size))
+        index = self._frame.data.index[rows]
+        return pd.DataFrame(cov, index=index, columns=index)
+
+    # -- fitted values and prediction ----------------------------------------------------
+
+    def fitted(self) -> np.ndarray:
+        """Fitted values X β + Z b + offset, as lme4's ``fitted``."""
+        d = self._design
+        return d.X @ self._sol.beta + np.asarray(d.Z @ self._sol.b).ravel() + d.offset
+
+    def residuals(self, type: str = "response") -> np.ndarray:  # noqa: A002 - R's name
+        """Residuals: ``"response"`` (y - fitted) or ``"pearson"`` (scaled by σ)."""
+        res = self._design.y - self.fitted()
+        if type == "response":
+            return res
+        if type == "pearson":
+            return res / self.sigma
+        raise DataError(f"unknown residual type {type!r}; use 'response' or 'pearson'.")
+
+    def predict(
+        self,
+        newdata: pd.DataFrame | None = None,
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+    ) -> np.ndarray:
+        """Predictions as lme4's ``predict.merMod``.
+
+        Parameters
+        ----------
+        newdata
+            Data to predict for; by default the fitted data.
+        re_form
+            ``None`` to include all random effects, ``"~0"`` (or ``"NA"``) for the fixed
+            effects only (R's ``re.form = NA``).
+        allow_new_levels
+            Levels not seen in the fit predict with random effects 0 when True; otherwise
+            they are an error.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        fixed_only = _fixed_only(re_form)
+        d = self._design
+        if newdata is None:
+            if fixed_only:
+                return d.X @ self._sol.beta + d.offset
+            return self.fitted()
+        if not isinstance(newdata, pd.DataFrame):
+            raise ArgumentTypeError(
+                f"newdata must be a pandas DataFrame, got {type(newdata).__name__}."
+            )
+        ctx = formula_context()
+        mm = d.fixed_spec.get_model_matrix(newdata, context=ctx)
+        fixed = pd.DataFrame(np.asarray(mm, dtype=float), columns=r_names(list(mm.columns)))
+        eta = fixed[d.fixed_names].to_numpy() @ self._sol.beta
+        for expr in self._parsed.offsets:
+            import formulaic
+
+            off = formulaic.model_matrix(f"0 + {expr}", newdata, context=ctx)
+            eta = eta + np.asarray(off, dtype=float).sum(axis=1)
+        if fixed_only:
+            return eta
+        for term, _, cols in self._term_blocks():
+            b = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
+            labels = _group_labels(newdata, term.term.group)
+            lookup = {lvl: i for i, lvl in enumerate(term.factor.levels)}
+            idx = np.array([lookup.get(lbl, -1) for lbl in labels])
+            if (idx < 0).any() and not allow_new_levels:
+                new = sorted({lbl for lbl, i in zip(labels, idx, strict=True) if i < 0})
+                raise DataError(
+                    f"newdata has level(s) {new[:5]} of {term.name!r} not seen in the fit; "
+                    "pass allow_new_levels=True to predict them with random effects 0."
+                )
+            zx = np.asarray(term.spec.get_model_matrix(newdata, context=ctx), dtype=float)
+            contrib = np.where(idx[:, None] >= 0, b[np.maximum(idx, 0)], 0.0)
+            eta = eta + np.sum(zx * contrib, axis=1)
+        return eta
+
+    # -- presentation -------------------------------------------------------------------
+
+    def summary(self) -> Summary:
+        """lme4's summary; ``print(fit.summary())`` shows R's layout."""
+        return Summary(self)
+
+    def tidy(self, effects: str | None = None, conf_int: bool = False,
+             conf_level: float = 0.95) -> pd.DataFrame:
+        """broom.mixed's ``tidy``; see :func:`lmeformula.tidy.tidy`."""
+        from .tidy import tidy
+
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level)
+
+    def glance(self) -> pd.DataFrame:
+        """broom.mixed's ``glance``; see :func:`lmeformula.tidy.glance`."""
+        from .tidy import glance
+
+        return glance(self)
+
+    def augment(self) -> pd.DataFrame:
+        """broom.mixed's ``augment``; see :func:`lmeformula.tidy.augment`."""
+        from .tidy import augment
+
+        return augment(self)
+
+    @property
+    def model_frame(self) -> pd.DataFrame:
+        """The rows and columns the model was fitted on (a copy)."""
+        return self._frame.data.copy()
+
+    def __repr__(self) -> str:
+        crit = (
+            f"REML criterion {self.reml_criterion:.4f}" if self.reml
+            else f"logLik {self.loglik:.4f}"
+        )
+        return f"<LmerResult {self.formula!r}: nobs={self.nobs}, {crit}>"
+
+
+def _fixed_only(re_form: Any) -> bool:
+    if re_form is None:
+        return False
+    if isinstance(re_form, str) and re_form.replace(" ", "") in ("~0", "NA", "~1-1"):
+        return True
+    if re_form is False:
+        return True
+    raise ArgumentTypeError(
+        f"re_form={re_form!r} is not supported; use None (all random effects) or '~0' "
+        "(fixed effects only, R's re.form = NA)."
+    )
+
+
+def _group_labels(data: pd.DataFrame, columns: tuple[str, ...]) -> list[str]:
+    from .frame import _label
+
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise DataError(f"newdata lacks the grouping column(s) {missing}.")
+    parts = [[_label(v) for v in data[c].tolist()] for c in columns]
+    return [":".join(vals) for vals in zip(*parts, strict=True)]
+

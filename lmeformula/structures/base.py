@@ -1,0 +1,175 @@
+"""The covariance-structure contract.
+
+Interface notes (every structure implements all of these; an engine needs nothing else):
+
+- A structure describes the covariance Σ of the ``p`` random effects of one term *relative
+  to the residual variance*: Σ / σ² = Λ Λ', with Λ lower triangular (lme4's relative
+  covariance factor).
+- ``n_theta``: how many free parameters θ the optimizer sees.
+- ``lower``: lower bounds of θ (lme4: 0 for the diagonal of Λ, -inf elsewhere), so that a
+  bounded optimizer can reach the boundary, where singular fits live.
+- ``start()``: θ giving Λ = I (lme4's start).
+- ``lambda_block(theta)``: the p x p matrix Λ; a pure function of θ.
+- ``theta_from_cov(rel_cov)``: the inverse map, from a relative covariance to θ (used to
+  carry estimates between engines).
+- ``param_names(columns)``: a name per θ, for optimizer records.
+
+Structures are mappings, not solvers: they import no engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..errors import NotExpressibleError
+
+__all__ = ["CovStructure", "Diagonal", "Unstructured", "make_structure"]
+
+
+class CovStructure(ABC):
+    """Base class of random-effects covariance structures (see the module's interface notes)."""
+
+    kind: str = ""
+
+    def __init__(self, p: int) -> None:
+        self.p = p
+
+    @property
+    @abstractmethod
+    def n_theta(self) -> int:
+        """Number of free parameters."""
+
+    @property
+    @abstractmethod
+    def lower(self) -> np.ndarray:
+        """Lower bounds of θ."""
+
+    @abstractmethod
+    def start(self) -> np.ndarray:
+        """θ giving Λ = I."""
+
+    @abstractmethod
+    def lambda_block(self, theta: np.ndarray) -> np.ndarray:
+        """The p x p lower-triangular relative covariance factor Λ."""
+
+    @abstractmethod
+    def theta_from_cov(self, rel_cov: np.ndarray) -> np.ndarray:
+        """θ whose Λ Λ' is (the structure's projection of) ``rel_cov``."""
+
+    @abstractmethod
+    def param_names(self, columns: list[str]) -> list[str]:
+        """A name per θ."""
+
+    def rel_cov(self, theta: np.ndarray) -> np.ndarray:
+        """Σ / σ² = Λ Λ'."""
+        lam = self.lambda_block(theta)
+        return lam @ lam.T
+
+
+class Unstructured(CovStructure):
+    """lme4's default: any positive semi-definite Σ; θ is Λ's lower triangle by column.
+
+    Examples
+    --------
+    >>> s = Unstructured(2)
+    >>> s.lambda_block(np.array([1.0, 0.5, 2.0]))
+    array([[1. , 0. ],
+           [0.5, 2. ]])
+    """
+
+    kind = "UN"
+
+    def __init__(self, p: int) -> None:
+        super().__init__(p)
+        # Column-major lower triangle, as lme4 stores θ.
+        cols, rows = np.triu_indices(p)
+        self._rows, self._cols = rows, cols
+
+    @property
+    def n_theta(self) -> int:
+        return self.p * (self.p + 1) // 2
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.where(self._rows == self._cols, 0.0, -np.inf)
+
+    def start(self) -> np.ndarray:
+        return (self._rows == self._cols).astype(float)
+
+    def lambda_block(self, theta: np.ndarray) -> np.ndarray:
+        lam = np.zeros((self.p, self.p))
+        lam[self._rows, self._cols] = theta
+        return lam
+
+    def theta_from_cov(self, rel_cov: np.ndarray) -> np.ndarray:
+        lam = _psd_cholesky(rel_cov)
+        return lam[self._rows, self._cols]
+
+    def param_names(self, columns: list[str]) -> list[str]:
+        return [
+            f"sd[{columns[r]}]" if r == c else f"cor[{columns[c]},{columns[r]}]"
+            for r, c in zip(self._rows, self._cols, strict=True)
+        ]
+
+
+class Diagonal(CovStructure):
+    """A variance per column and no correlation (``(x || g)``, ``diag(x | g)``)."""
+
+    kind = "DIAG"
+
+    @property
+    def n_theta(self) -> int:
+        return self.p
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.zeros(self.p)
+
+    def start(self) -> np.ndarray:
+        return np.ones(self.p)
+
+    def lambda_block(self, theta: np.ndarray) -> np.ndarray:
+        return np.diag(np.asarray(theta, dtype=float))
+
+    def theta_from_cov(self, rel_cov: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.clip(np.diag(rel_cov), 0.0, None))
+
+    def param_names(self, columns: list[str]) -> list[str]:
+        return [f"sd[{c}]" for c in columns]
+
+
+def _psd_cholesky(cov: np.ndarray) -> np.ndarray:
+    # A boundary estimate may be only semi-definite; factor it column by column and keep
+    # the zero columns rather than failing as numpy's Cholesky would.
+    p = cov.shape[0]
+    lam = np.zeros_like(cov, dtype=float)
+    for j in range(p):
+        d = cov[j, j] - lam[j, :j] @ lam[j, :j]
+        if d <= 1e-14 * max(1.0, abs(cov[j, j])):
+            continue
+        lam[j, j] = np.sqrt(d)
+        lam[j + 1 :, j] = (cov[j + 1 :, j] - lam[j + 1 :, :j] @ lam[j, :j]) / lam[j, j]
+    return lam
+
+
+_FITTED = {"UN": Unstructured, "DIAG": Diagonal}
+
+
+def make_structure(kind: str, p: int) -> CovStructure:
+    """The structure object for a SAS name.
+
+    Raises
+    ------
+    NotExpressibleError
+        For a structure that is parsed but not yet fitted.
+    """
+    try:
+        return _FITTED[kind](p)
+    except KeyError:
+        raise NotExpressibleError(
+            f"covariance structure {kind} is recognised in the formula but cannot be fitted "
+            "yet; write the term with a plain bar (x | g) for an unstructured covariance or "
+            "(x || g) for a diagonal one."
+        ) from None
