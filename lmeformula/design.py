@@ -28,9 +28,11 @@ def _dummy(x: Any, level: Any) -> np.ndarray:
     return (np.asarray(x).astype(str) == str(level)).astype(float)
 
 
-def _factor(x: Any) -> pd.Categorical:
+def _factor(x: Any) -> pd.Series:
     """R's ``factor(x)``: a categorical with sorted levels."""
-    return pd.Categorical(x)
+    # formulaic needs a Series here: a bare Categorical fails its missing-value check.
+    index = x.index if isinstance(x, pd.Series) else None
+    return pd.Series(pd.Categorical(x), index=index)
 
 
 def formula_context() -> dict[str, Any]:

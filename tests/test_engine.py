@@ -1,0 +1,104 @@
+"""The profiled deviance and the MixedLM engine's optimum check."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import lmeformula as lmf
+from lmeformula.design import build_design
+from lmeformula.engines import statsmodels as sm_engine
+from lmeformula.engines.pls import PLSProblem
+from lmeformula.formula import parse
+from lmeformula.frame import build_frame
+from lmeformula.structures import Diagonal, Unstructured
+
+
+def _problem(formula: str, dataset: str, reml: bool) -> PLSProblem:
+    data = lmf.datasets.load(dataset)
+    parsed = parse(formula, columns=list(data.columns))
+    return PLSProblem(build_design(parsed, build_frame(parsed, data)), reml)
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_unstructured_round_trip(p: int) -> None:
+    rng = np.random.default_rng(p)
+    a = rng.normal(size=(p, p))
+    cov = a @ a.T + 0.1 * np.eye(p)
+    s = Unstructured(p)
+    theta = s.theta_from_cov(cov)
+    np.testing.assert_allclose(s.rel_cov(theta), cov, rtol=1e-12)
+    assert theta.size == s.n_theta == p * (p + 1) // 2
+    assert np.all(s.lower[np.isfinite(s.lower)] == 0)
+
+
+def test_diagonal_drops_correlation() -> None:
+    s = Diagonal(2)
+    theta = s.theta_from_cov(np.array([[4.0, 1.0], [1.0, 9.0]]))
+    np.testing.assert_allclose(theta, [2.0, 3.0])
+    np.testing.assert_allclose(s.rel_cov(theta), np.diag([4.0, 9.0]))
+
+
+def test_ml_deviance_equals_dense_marginal_likelihood() -> None:
+    # An independent check of the PLS algebra: -2 log N(y; Xβ, σ²(ZΛΛ'Z' + I)) by brute force.
+    problem = _problem("Reaction ~ Days + (Days | Subject)", "sleepstudy", reml=False)
+    theta = np.array([0.9, 0.05, 0.2])
+    sol = problem.solve(theta)
+    d = problem.design
+    Z = d.Z.toarray()
+    lam = problem.lambda_matrix(theta).toarray()
+    V = sol.sigma**2 * (Z @ lam @ lam.T @ Z.T + np.eye(problem.n))
+    ll = stats.multivariate_normal(d.X @ sol.beta, V).logpdf(d.y)
+    assert sol.deviance == pytest.approx(-2 * ll, rel=1e-10)
+
+
+def test_reml_deviance_equals_dense_restricted_likelihood() -> None:
+    problem = _problem("Yield ~ 1 + (1 | Batch)", "dyestuff", reml=True)
+    theta = np.array([0.8])
+    sol = problem.solve(theta)
+    d = problem.design
+    Z = d.Z.toarray()
+    n, p = d.X.shape
+    V = sol.sigma**2 * (0.64 * Z @ Z.T + np.eye(n))
+    Vi = np.linalg.inv(V)
+    r = d.y - d.X @ sol.beta
+    reml_ll = -0.5 * (
+        np.linalg.slogdet(V)[1]
+        + np.linalg.slogdet(d.X.T @ Vi @ d.X)[1]
+        + r @ Vi @ r
+        + (n - p) * np.log(2 * np.pi)
+    )
+    assert sol.deviance == pytest.approx(-2 * reml_ll, rel=1e-10)
+
+
+def test_wrong_optimum_is_caught_and_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    # statsmodels' default chain stops early on Orthodont's random-slope model (logLik
+    # -217.66); the gradient check must catch it and the retry reach lme4's -216.29.
+    monkeypatch.setattr(sm_engine, "_METHODS", [(["bfgs", "lbfgs"], False), (["lbfgs"], False)])
+    fit = lmf.lmer("distance ~ age * Sex + (age | Subject)", lmf.datasets.load("orthodont"))
+    # logLik(lmer(distance ~ age * Sex + (age | Subject), Orthodont))
+    assert fit.loglik == pytest.approx(-216.2908335323, abs=1e-3)
+    assert fit.optinfo.converged
+
+
+def test_failed_check_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sm_engine, "GRADIENT_TOL", 0.0)
+    monkeypatch.setattr(sm_engine, "_METHODS", [(["bfgs", "lbfgs"], False)])
+    with pytest.warns(lmf.ConvergenceWarning, match="failed to converge"):
+        fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+    assert not fit.optinfo.converged
+    assert len(fit.optinfo.attempts) == 1
+
+
+def test_singular_fit_warns() -> None:
+    data = lmf.datasets.load("sleepstudy")
+    rng = np.random.default_rng(1)
+    data["noise"] = rng.normal(size=len(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lmf.ConvergenceWarning)
+        with pytest.warns(lmf.SingularFitWarning, match="singular"):
+            fit = lmf.lmer("noise ~ 1 + (1 | Subject)", data)
+    assert fit.singular
