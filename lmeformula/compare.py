@@ -69,8 +69,16 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     for i in order:
         f = used[i]
         dev = -2.0 * f.loglik
-        row = {"npar": f.npar, "AIC": f.aic, "BIC": f.bic, "logLik": f.loglik,
-               "deviance": dev, "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan}
+        row = {
+            "npar": f.npar,
+            "AIC": f.aic,
+            "BIC": f.bic,
+            "logLik": f.loglik,
+            "deviance": dev,
+            "Chisq": np.nan,
+            "Df": np.nan,
+            "Pr(>Chisq)": np.nan,
+        }
         if prev is not None:
             chisq = max(prev[1] - dev, 0.0)
             df = f.npar - prev[0]

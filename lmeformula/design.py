@@ -201,14 +201,16 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
     return y
 
 
-def _drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+def _drop_rank_deficient(
+    X: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, list[str], list[str]]:
     # lme4 keeps the leading columns of a pivoted QR and drops the rest; pivoting only among
     # dependent columns reproduces its choice of dropping the later column.
     if X.shape[1] == 0:
         return X, names, []
     keep: list[int] = []
     for j in range(X.shape[1]):
-        cand = keep + [j]
+        cand = [*keep, j]
         sub = X[:, cand]
         s = np.linalg.svd(sub, compute_uv=False)
         if s[-1] > 1e-7 * max(s[0], 1e-300):

@@ -99,7 +99,9 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
         cat = values.cat.remove_unused_categories()
-        return np.asarray(cat.cat.codes, dtype=np.int64), tuple(_label(c) for c in cat.cat.categories)
+        return np.asarray(cat.cat.codes, dtype=np.int64), tuple(
+            _label(c) for c in cat.cat.categories
+        )
     uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
     return codes.astype(np.int64).ravel(), tuple(_label(u) for u in uniques)
 

@@ -16,10 +16,10 @@ import pandas as pd
 import scipy.linalg as la
 
 from .design import Design, formula_context, r_names
+from .engines.pls import PLSSolution
 from .errors import ArgumentTypeError, DataError
 from .formula.terms import ParsedFormula
 from .frame import ModelFrame
-from .engines.pls import PLSSolution
 
 __all__ = ["LmerResult", "Summary"]
 
@@ -155,8 +155,9 @@ class LmerResult:
         out: dict[str, pd.DataFrame] = {}
         for term, _, cols in self._term_blocks():
             vals = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
-            df = pd.DataFrame(vals, index=pd.Index(term.factor.levels, name=term.name),
-                              columns=term.columns)
+            df = pd.DataFrame(
+                vals, index=pd.Index(term.factor.levels, name=term.name), columns=term.columns
+            )
             out[term.name] = pd.concat([out[term.name], df], axis=1) if term.name in out else df
         return out
 
@@ -180,10 +181,17 @@ class LmerResult:
             vals = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
             sds = np.sqrt(var[cols]).reshape(term.factor.nlevels, term.p)
             for j, col in enumerate(term.columns):
-                rows.append(pd.DataFrame({
-                    "grpvar": term.name, "term": col, "grp": list(term.factor.levels),
-                    "condval": vals[:, j], "condsd": sds[:, j],
-                }))
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "grpvar": term.name,
+                            "term": col,
+                            "grp": list(term.factor.levels),
+                            "condval": vals[:, j],
+                            "condsd": sds[:, j],
+                        }
+                    )
+                )
         return pd.concat(rows, ignore_index=True)
 
     def varcorr(self) -> pd.DataFrame:
@@ -227,7 +235,8 @@ class LmerResult:
         out = {}
         for name, re in self.ranef.items():
             df = pd.DataFrame(
-                np.tile(self.fixef.to_numpy(), (len(re), 1)), index=re.index,
+                np.tile(self.fixef.to_numpy(), (len(re), 1)),
+                index=re.index,
                 columns=self.fixef.index,
             )
             for col in re.columns:
@@ -270,7 +279,9 @@ class LmerResult:
         if group is None:
             group = min(names, key=lambda g: self.ngroups[g])
         if group not in self.ngroups:
-            raise DataError(f"{group!r} is not a grouping factor of this model; use one of {names}.")
+            raise DataError(
+                f"{group!r} is not a grouping factor of this model; use one of {names}."
+            )
         factor = self._frame.groups[group]
         label = str(subject)
         if label not in factor.levels:
@@ -291,7 +302,7 @@ class LmerResult:
         d = self._design
         return d.X @ self._sol.beta + np.asarray(d.Z @ self._sol.b).ravel() + d.offset
 
-    def residuals(self, type: str = "response") -> np.ndarray:  # noqa: A002 - R's name
+    def residuals(self, type: str = "response") -> np.ndarray:
         """Residuals: ``"response"`` (y - fitted) or ``"pearson"`` (scaled by σ)."""
         res = self._design.y - self.fitted()
         if type == "response":
@@ -366,8 +377,9 @@ class LmerResult:
         """lme4's summary; ``print(fit.summary())`` shows R's layout."""
         return Summary(self)
 
-    def tidy(self, effects: str | None = None, conf_int: bool = False,
-             conf_level: float = 0.95) -> pd.DataFrame:
+    def tidy(
+        self, effects: str | None = None, conf_int: bool = False, conf_level: float = 0.95
+    ) -> pd.DataFrame:
         """broom.mixed's ``tidy``; see :func:`lmeformula.tidy.tidy`."""
         from .tidy import tidy
 
@@ -392,7 +404,8 @@ class LmerResult:
 
     def __repr__(self) -> str:
         crit = (
-            f"REML criterion {self.reml_criterion:.4f}" if self.reml
+            f"REML criterion {self.reml_criterion:.4f}"
+            if self.reml
             else f"logLik {self.loglik:.4f}"
         )
         return f"<LmerResult {self.formula!r}: nobs={self.nobs}, {crit}>"
@@ -419,4 +432,3 @@ def _group_labels(data: pd.DataFrame, columns: tuple[str, ...]) -> list[str]:
         raise DataError(f"newdata lacks the grouping column(s) {missing}.")
     parts = [[_label(v) for v in data[c].tolist()] for c in columns]
     return [":".join(vals) for vals in zip(*parts, strict=True)]
-

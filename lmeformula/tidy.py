@@ -65,20 +65,23 @@ def tidy(
     --------
     >>> import lmeformula as lmf
     >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
-    >>> fit.tidy()["term"].tolist()
-    ['(Intercept)', 'Days', 'sd__(Intercept)', 'cor__(Intercept).Days', 'sd__Days', 'sd__Observation']
+    >>> fit.tidy()["term"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['(Intercept)', 'Days', 'sd__(Intercept)', 'cor__(Intercept).Days', 'sd__Days',
+     'sd__Observation']
     """
     if effects not in (None, "fixed", "ran_pars"):
         raise ArgumentTypeError(f"effects must be None, 'fixed' or 'ran_pars', got {effects!r}.")
     if not 0 < conf_level < 1:
         raise ArgumentTypeError(f"conf_level must be between 0 and 1, got {conf_level!r}.")
-    fixed = pd.DataFrame({
-        "effect": "fixed",
-        "group": None,
-        "term": result.fixef.index,
-        "estimate": result.fixef.to_numpy(),
-        "std_error": result.fixef_se.to_numpy(),
-    })
+    fixed = pd.DataFrame(
+        {
+            "effect": "fixed",
+            "group": None,
+            "term": result.fixef.index,
+            "estimate": result.fixef.to_numpy(),
+            "std_error": result.fixef_se.to_numpy(),
+        }
+    )
     fixed["statistic"] = fixed["estimate"] / fixed["std_error"]
     fixed["df"] = np.nan
     fixed["p_value"] = np.nan

@@ -82,6 +82,10 @@ def test_wrong_optimum_is_caught_and_retried(monkeypatch: pytest.MonkeyPatch) ->
     # logLik(lmer(distance ~ age * Sex + (age | Subject), Orthodont))
     assert fit.loglik == pytest.approx(-216.2908335323, abs=1e-3)
     assert fit.optinfo.converged
+    first, second = fit.optinfo.attempts
+    assert first.max_gradient > sm_engine.GRADIENT_TOL
+    # -2 * -217.66 = 435.32: the default chain's point, which the check rejected.
+    assert first.deviance > second.deviance + 1.0
 
 
 def test_failed_check_warns(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from ..design import Design
 
-__all__ = ["PLSProblem", "PLSSolution"]
+__all__ = ["Derivatives", "PLSProblem", "PLSSolution"]
 
 
 @dataclass(frozen=True)
@@ -154,13 +154,12 @@ class PLSProblem:
         """The profiled deviance (REML criterion for REML) at θ."""
         return self.solve(theta).deviance
 
-    def convergence_gradient(self, theta: np.ndarray, step: float = 1e-4) -> float:
-        """lme4's convergence measure: the largest scaled gradient at θ.
+    def derivatives(self, theta: np.ndarray, step: float = 1e-4) -> Derivatives:
+        """Finite-difference gradient and Hessian of the deviance at θ, as lme4's ``deriv12``.
 
-        As lme4's ``checkConv``: finite-difference gradient g and Hessian H of the deviance,
-        scaled gradient ``solve(chol(H), g)``, and the larger of ``min(|scaled|, |g|)`` over
-        components. Components at their lower bound with an outward gradient (a constrained
-        optimum, as in a singular fit) are left out.
+        Components at their lower bound with an outward gradient (a constrained optimum, as
+        in a singular fit) are left out of the Hessian. Forward differences for the Hessian
+        keep every evaluation inside the bounds.
         """
         theta = np.asarray(theta, dtype=float)
         f0 = self.deviance(theta)
@@ -173,34 +172,72 @@ class PLSProblem:
         near = theta - h < self.lower
         grad = np.zeros(k)
         free = np.ones(k, dtype=bool)
+        fi = np.zeros(k)
         for i in range(k):
             e = np.zeros(k)
             e[i] = h[i]
+            fi[i] = f(e)
             if near[i]:
-                grad[i] = (f(e) - f0) / h[i]
+                grad[i] = (fi[i] - f0) / h[i]
                 free[i] = grad[i] < 0
             else:
-                grad[i] = (f(e) - f(-e)) / (2 * h[i])
+                grad[i] = (fi[i] - f(-e)) / (2 * h[i])
         idx = np.flatnonzero(free)
-        if idx.size == 0:
-            return 0.0
-        # Forward differences keep every evaluation inside the bounds.
         hess = np.zeros((idx.size, idx.size))
-        fi = {}
-        for a, i in enumerate(idx):
-            e = np.zeros(k)
-            e[i] = h[i]
-            fi[i] = f(e)
         for a, i in enumerate(idx):
             for c, j in enumerate(idx[a:], start=a):
-                ei = np.zeros(k)
-                ei[i] += h[i]
-                ei[j] += h[j]
-                hess[a, c] = hess[c, a] = (f(ei) - fi[i] - fi[j] + f0) / (h[i] * h[j])
-        g = grad[idx]
+                e = np.zeros(k)
+                e[i] += h[i]
+                e[j] += h[j]
+                hess[a, c] = hess[c, a] = (f(e) - fi[i] - fi[j] + f0) / (h[i] * h[j])
+        return Derivatives(theta, grad, hess, idx)
+
+    def convergence_gradient(self, theta: np.ndarray) -> float:
+        """lme4's convergence measure at θ (see :meth:`Derivatives.scaled_gradient`)."""
+        return self.derivatives(theta).scaled_gradient()
+
+
+@dataclass(frozen=True)
+class Derivatives:
+    """Gradient and Hessian of the deviance at θ.
+
+    Attributes
+    ----------
+    theta
+        Where they were taken.
+    gradient
+        Full gradient (length of θ).
+    hessian
+        Hessian over the free components.
+    free
+        Indices of the components not held at a bound.
+    """
+
+    theta: np.ndarray
+    gradient: np.ndarray
+    hessian: np.ndarray
+    free: np.ndarray
+
+    def scaled_gradient(self) -> float:
+        """lme4's ``checkConv``: the largest ``min(|solve(chol(H), g)|, |g|)``."""
+        if self.free.size == 0:
+            return 0.0
+        g = self.gradient[self.free]
         try:
-            R = la.cholesky(hess, lower=False)
+            R = la.cholesky(self.hessian, lower=False)
             scaled = la.solve_triangular(R, g, trans="T")
         except la.LinAlgError:
             scaled = g
         return float(np.max(np.minimum(np.abs(scaled), np.abs(g))))
+
+    def newton_step(self) -> np.ndarray | None:
+        """The Newton step -H⁻¹g on the free components, or None where H is not definite."""
+        step = np.zeros_like(self.theta)
+        if self.free.size == 0:
+            return step
+        try:
+            c = la.cho_factor(self.hessian)
+        except la.LinAlgError:
+            return None
+        step[self.free] = -la.cho_solve(c, self.gradient[self.free])
+        return step

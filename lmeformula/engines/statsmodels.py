@@ -23,6 +23,7 @@ from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
 from ..design import Design, ReTerm
 from ..errors import NotExpressibleError
+from ..optimize import newton_polish
 from .pls import PLSProblem
 
 __all__ = ["MixedLMSpec", "OptInfo", "fit_mixedlm", "mixedlm_spec"]
@@ -73,7 +74,9 @@ class MixedLMSpec:
             parts.append(term.structure.theta_from_cov(block))
         return np.concatenate(parts)
 
-    def params_from_theta(self, theta: np.ndarray, design: Design, problem: PLSProblem) -> MixedLMParams:
+    def params_from_theta(
+        self, theta: np.ndarray, design: Design, problem: PLSProblem
+    ) -> MixedLMParams:
         """MixedLM start values equivalent to lme4's θ."""
         sol = problem.solve(theta)
         k_re = sum(design.terms[k].p for k in self.re_terms)
@@ -103,9 +106,7 @@ def _nested_in(inner: np.ndarray, outer: np.ndarray) -> bool:
 def _choose_primary(design: Design) -> str | None:
     factors = {t.name: t.factor for t in design.terms}
     # Prefer the factor with the most random effects in exog_re (fewest variance components).
-    candidates = sorted(
-        factors, key=lambda g: -sum(t.p for t in design.terms if t.name == g)
-    )
+    candidates = sorted(factors, key=lambda g: -sum(t.p for t in design.terms if t.name == g))
     for g in candidates:
         if all(_nested_in(f.codes, factors[g].codes) for f in factors.values()):
             return g
@@ -158,9 +159,7 @@ def mixedlm_spec(design: Design, reml: bool) -> MixedLMSpec:
             )
     else:
         groups = design.terms[re_terms[0]].factor.codes
-    exog_re = (
-        np.hstack([design.terms[k].X for k in re_terms]) if re_terms else np.zeros((n, 0))
-    )
+    exog_re = np.hstack([design.terms[k].X for k in re_terms]) if re_terms else np.zeros((n, 0))
     vc_terms: list[tuple[int, int]] = []
     exog_vc: dict[str, dict[int, np.ndarray]] = {}
     group_rows = {g: np.flatnonzero(groups == g) for g in np.unique(groups)}
@@ -318,6 +317,11 @@ def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: PLSProblem) -> OptIn
             "statsmodels' MixedLM failed on every optimizer: "
             + "; ".join(f"{a.method}: {a.error}" for a in attempts)
         )
+    # Close the last digits with Newton steps on lme4's deviance (see optimize.py).
+    theta, dev, derivs, steps = newton_polish(problem, best_theta)
+    grad = derivs.scaled_gradient()
+    if dev <= best_dev:
+        best_theta, best_dev, best_grad = theta, dev, grad
     converged = best_grad < GRADIENT_TOL
     messages = []
     if not converged:
@@ -325,7 +329,8 @@ def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: PLSProblem) -> OptIn
             f"Model failed to converge with max|grad| = {best_grad:.3g} (tol = {GRADIENT_TOL})"
         )
     return OptInfo(
-        optimizer=f"statsmodels MixedLM ({attempts[-1].method})",
+        optimizer=f"statsmodels MixedLM ({attempts[-1].method})"
+        + (f" + {steps} Newton step(s)" if steps else ""),
         converged=converged,
         theta_start=problem.start,
         theta=best_theta,
