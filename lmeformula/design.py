@@ -59,15 +59,17 @@ def r_names(columns: list[str]) -> list[str]:
 
     Examples
     --------
-    >>> r_names(["Intercept", "sex[T.M]", "age:Sex[T.Male]", "Machine[A]"])
-    ['(Intercept)', 'sexM', 'age:SexMale', 'MachineA']
+    >>> r_names(["Intercept", "sex[T.M]", "age:Sex[T.Male]", "Machine[A]", "I(x ** 2)"])
+    ['(Intercept)', 'sexM', 'age:SexMale', 'MachineA', 'I(x^2)']
     """
     out = []
     for name in columns:
         if name == "Intercept":
             out.append("(Intercept)")
             continue
-        out.append(name.replace("[T.", "").replace("[", "").replace("]", ""))
+        name = name.replace("[T.", "").replace("[", "").replace("]", "")
+        # Python spellings back to R's deparse: x ** 2 -> x^2, 'B' -> "B".
+        out.append(name.replace(" ** ", "^").replace("'", '"'))
     return out
 
 
@@ -186,7 +188,8 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
             "model needs a numeric response. Convert it with pandas.to_numeric if it holds "
             "numbers."
         )
-    mm = _model_matrix(f"0 + {parsed.response}", data, "the response")
+    # I() makes formulaic evaluate the text as Python arithmetic, as R evaluates the response.
+    mm = _model_matrix(f"0 + I({parsed.response})", data, "the response")
     if mm.shape[1] != 1:
         raise DataError(
             f"the response '{parsed.response}' gives {mm.shape[1]} columns; it must be one "
@@ -240,7 +243,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     X, kept, dropped = _drop_rank_deficient(np.asarray(fixed, dtype=float), names)
     offset = np.zeros(len(y))
     for expr in parsed.offsets:
-        mm = _model_matrix(f"0 + {expr}", data, "the offset")
+        mm = _model_matrix(f"0 + I({expr})", data, "the offset")
         offset = offset + np.asarray(mm, dtype=float).sum(axis=1)
     terms = []
     for term in parsed.random:

@@ -351,7 +351,7 @@ class LmerResult:
         for expr in self._parsed.offsets:
             import formulaic
 
-            off = formulaic.model_matrix(f"0 + {expr}", newdata, context=ctx)
+            off = formulaic.model_matrix(f"0 + I({expr})", newdata, context=ctx)
             eta = eta + np.asarray(off, dtype=float).sum(axis=1)
         if fixed_only:
             return eta

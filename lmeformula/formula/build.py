@@ -76,7 +76,8 @@ def parse(formula: str, columns: Sequence[str] | None = None) -> ParsedFormula:
     response: str | None = None
     if tree.lhs is not None:
         _check_response(tree.lhs, source)
-        response = Renderer(source).term(tree.lhs)
+        # R evaluates the left of '~' as an ordinary expression: y/100 divides.
+        response = Renderer(source).python(tree.lhs)
 
     fixed_items: list[Summand] = []
     random: list[RandomTerm] = []
