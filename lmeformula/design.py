@@ -204,6 +204,24 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
     return y
 
 
+def _check_response_varies(y: np.ndarray, X: np.ndarray, name: str) -> None:
+    # With no residual variation the likelihood is unbounded and no variance is estimable.
+    if np.ptp(y) == 0:
+        raise DataError(
+            f"the response '{name}' is constant ({y[0]:g} in every row); there is no variation "
+            "to model."
+        )
+    if X.shape[1]:
+        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+        rss = float(np.sum((y - X @ beta) ** 2))
+        if rss <= 1e-20 * float(np.sum((y - y.mean()) ** 2)) + 1e-300:
+            raise DataError(
+                f"the fixed effects reproduce the response '{name}' exactly (residual sum of "
+                "squares 0), so no variance can be estimated; check that the response is not "
+                "also a predictor."
+            )
+
+
 def _drop_rank_deficient(
     X: np.ndarray, names: list[str]
 ) -> tuple[np.ndarray, list[str], list[str]]:
@@ -245,6 +263,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     for expr in parsed.offsets:
         mm = _model_matrix(f"0 + I({expr})", data, "the offset")
         offset = offset + np.asarray(mm, dtype=float).sum(axis=1)
+    _check_response_varies(y - offset, X, parsed.response or "")
     terms = []
     for term in parsed.random:
         lhs = _model_matrix(term.lhs, data, f"the random term ({term.text})")

@@ -6,6 +6,7 @@ parse -> model frame -> design -> engine (θ̂) -> results, as lme4 splits ``lme
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import warnings
 from typing import Any
@@ -113,6 +114,33 @@ def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
     return spec.model
 
 
+# Arguments an R user reaches for, and what to write instead.
+_R_ARGUMENTS = {
+    "REML": "write reml=True or reml=False",
+    "weights": "prior weights are not supported yet; fit without them",
+    "offset": "write offset(x) in the formula",
+    "subset": "subset the DataFrame first, e.g. data[data['x'] > 0]",
+    "na_action": "rows with missing values are always dropped and counted, as R's na.omit",
+    "control": "the optimizer is chosen and checked automatically; see fit.optinfo",
+    "family": "lmer fits linear (Gaussian) models only",
+}
+
+
+def _reject_unknown(kwargs: dict[str, Any]) -> None:
+    for name in kwargs:
+        hint = _R_ARGUMENTS.get(name)
+        if hint is None:
+            close = difflib.get_close_matches(
+                name, ["formula", "data", "reml", "engine", "data_name"], n=1
+            )
+            hint = (
+                f"did you mean {close[0]}=?"
+                if close
+                else ("lmer takes formula, data, reml, engine and data_name")
+            )
+        raise ArgumentTypeError(f"lmer() got an unexpected argument {name}=: {hint}.")
+
+
 def lmer(
     formula: str,
     data: Any,
@@ -120,6 +148,7 @@ def lmer(
     reml: bool = True,
     engine: str = "auto",
     data_name: str | None = None,
+    **unexpected: Any,
 ) -> LmerResult:
     """Fit a linear mixed model written as lme4 writes it.
 
@@ -162,6 +191,7 @@ def lmer(
     >>> fit.fixef.round(4).to_dict()
     {'(Intercept)': -0.0116, 'standLRT': 0.5565}
     """
+    _reject_unknown(unexpected)
     _check_args(formula, reml)
     if engine not in _ENGINES:
         raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")

@@ -181,6 +181,13 @@ def build_frame(parsed: ParsedFormula, data: object) -> ModelFrame:
         )
     for col in variables:
         series = used[col]
+        if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(
+            series
+        ):
+            raise DataError(
+                f"column {col!r} holds dates or durations ({series.dtype}); convert it to a "
+                "number first, e.g. days since the start: (d - d.min()).dt.days."
+            )
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             bad = ~np.isfinite(series.to_numpy(dtype=float))
             if bad.any():

@@ -345,6 +345,7 @@ class LmerResult:
                 f"newdata must be a pandas DataFrame, got {type(newdata).__name__}."
             )
         ctx = formula_context()
+        self._check_newdata(newdata)
         mm = d.fixed_spec.get_model_matrix(newdata, context=ctx)
         fixed = pd.DataFrame(np.asarray(mm, dtype=float), columns=r_names(list(mm.columns)))
         eta = fixed[d.fixed_names].to_numpy() @ self._sol.beta
@@ -370,6 +371,15 @@ class LmerResult:
             contrib = np.where(idx[:, None] >= 0, b[np.maximum(idx, 0)], 0.0)
             eta = eta + np.sum(zx * contrib, axis=1)
         return eta
+
+    def _check_newdata(self, newdata: pd.DataFrame) -> None:
+        response = (self._parsed.response or "").strip("`")
+        missing = [v for v in self._parsed.variables if v != response and v not in newdata.columns]
+        if missing:
+            raise DataError(
+                f"newdata lacks the column(s) {missing} the model uses; add them (the response "
+                "is not needed)."
+            )
 
     # -- presentation -------------------------------------------------------------------
 

@@ -184,6 +184,71 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], Any], type, type, list[str]]
         ["'school'", "'intake'", "||"],
     ),
     (
+        "R's REML= spelling",
+        lambda d: lmf.lmer(SEED, d, REML=False),
+        ArgumentTypeError,
+        TypeError,
+        ["REML=", "reml=False"],
+    ),
+    (
+        "misspelt keyword",
+        lambda d: lmf.lmer(SEED, d, rml=False),
+        ArgumentTypeError,
+        TypeError,
+        ["rml=", "reml"],
+    ),
+    (
+        "weights not supported yet",
+        lambda d: lmf.lmer(SEED, d, weights=np.ones(len(d))),
+        ArgumentTypeError,
+        TypeError,
+        ["weights=", "not supported"],
+    ),
+    (
+        "constant response",
+        lambda d: lmf.lmer("c ~ standLRT + (1 | school)", _with(d, c=1.0)),
+        DataError,
+        ValueError,
+        ["'c'", "constant"],
+    ),
+    (
+        "response reproduced by the fixed effects",
+        lambda d: lmf.lmer("y ~ standLRT + (1 | school)", _with(d, y=2 * d["standLRT"])),
+        DataError,
+        ValueError,
+        ["'y'", "exactly"],
+    ),
+    (
+        "date column as covariate",
+        lambda d: lmf.lmer(
+            "normexam ~ when + (1 | school)", _with(d, when=pd.Timestamp("2020-01-01"))
+        ),
+        DataError,
+        ValueError,
+        ["'when'", "dates", "number"],
+    ),
+    (
+        "R's data$column",
+        lambda d: lmf.lmer("exam$normexam ~ standLRT + (1 | school)", d),
+        FormulaError,
+        ValueError,
+        ["'$'", "column by its name"],
+    ),
+    (
+        "numpy array as data",
+        lambda d: lmf.lmer(SEED, d.to_numpy()),
+        ArgumentTypeError,
+        TypeError,
+        ["DataFrame", "ndarray"],
+    ),
+    (
+        "unknown dataset",
+        lambda d: lmf.datasets.load("exams"),
+        DataError,
+        ValueError,
+        ["'exams'", "exam"],
+    ),
+    (
         "unknown engine",
         lambda d: lmf.lmer(SEED, d, engine="lme4"),
         ArgumentTypeError,
@@ -235,6 +300,12 @@ def test_missing_values_dropped_counted_reported(exam: pd.DataFrame) -> None:
     assert fit.n_dropped == 3
     assert "3 observations deleted due to missingness" in str(fit.summary())
     pd.testing.assert_frame_equal(data, before)
+
+
+def test_predict_newdata_missing_column(exam: pd.DataFrame) -> None:
+    fit = lmf.lmer("normexam ~ standLRT + (1 | school)", exam)
+    with pytest.raises(DataError, match=r"\['standLRT'\]"):
+        fit.predict(exam.drop(columns=["standLRT", "normexam"]))
 
 
 def test_caller_data_not_modified(exam: pd.DataFrame) -> None:
