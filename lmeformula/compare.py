@@ -47,7 +47,7 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     >>> exam = lmf.datasets.load("exam")
     >>> m0 = lmf.lmer("normexam ~ standLRT + (1 | school)", exam, reml=False)
     >>> m1 = lmf.lmer("normexam ~ standLRT + (1 + standLRT | school)", exam, reml=False)
-    >>> round(lmf.anova(m0, m1)["Chisq"].iloc[1], 2)
+    >>> float(round(lmf.anova(m0, m1)["Chisq"].iloc[1], 2))
     40.37
     """
     if len(fits) < 2:

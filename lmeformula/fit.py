@@ -104,7 +104,7 @@ def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
     >>> import lmeformula as lmf
     >>> exam = lmf.datasets.load("exam")
     >>> model = lmf.to_mixedlm("normexam ~ standLRT + (1 + standLRT | school)", exam)
-    >>> round(model.fit(method="lbfgs").llf, 2)
+    >>> float(round(model.fit(method="lbfgs").llf, 2))
     -4663.8
     """
     _check_args(formula, reml)
