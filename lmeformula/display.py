@@ -486,7 +486,8 @@ def _warnings(result: Any) -> list[str]:
 
 def _blocks(result: Any, digits: int, correlation: bool | None) -> _Blocks:
     resid_names, resid_values = _residual_quantiles(result, digits)
-    corr_table, notes = (None, [])
+    corr_table: Any = None
+    notes: list[str] = []
     fixed = _coefficients(result, digits)
     if fixed is not None:
         corr_table, notes = _fixef_correlation(result, correlation)

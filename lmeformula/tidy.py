@@ -21,7 +21,8 @@ TIDY_COLUMNS = ["effect", "group", "term", "estimate", "std_error", "statistic",
 def _ran_pars(result: LmerResult) -> pd.DataFrame:
     vc = result.varcorr()
     rows = []
-    for grp, block in vc.groupby("grp", sort=False):
+    for key, block in vc.groupby("grp", sort=False):
+        grp = str(key)
         if grp == "Residual":
             rows.append(("ran_pars", "Residual", "sd__Observation", float(block["sdcor"].iloc[0])))
             continue

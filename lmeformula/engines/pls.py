@@ -110,7 +110,7 @@ class PLSProblem:
         for term, sl in zip(self.design.terms, self.theta_slices, strict=True):
             lam = term.structure.lambda_block(theta[sl])
             blocks.append(sp.kron(sp.identity(term.factor.nlevels), sp.csc_matrix(lam)))
-        return sp.block_diag(blocks, format="csc")
+        return sp.csc_matrix(sp.block_diag(blocks, format="csc"))
 
     def solve(self, theta: np.ndarray) -> PLSSolution:
         """Solve the penalised least-squares problem at θ."""
@@ -125,7 +125,7 @@ class PLSProblem:
         cbeta = la.solve_triangular(RX, rhs, trans="T") if self.p else np.zeros(0)
         beta = la.solve_triangular(RX, cbeta) if self.p else np.zeros(0)
         u = la.solve_triangular(L, cu - RZX @ beta, lower=True, trans="T")
-        pwrss = max(self.yty - cu @ cu - cbeta @ cbeta, 1e-300)
+        pwrss = max(float(self.yty - cu @ cu - cbeta @ cbeta), 1e-300)
         logdet_L = 2.0 * float(np.sum(np.log(np.diag(L))))
         logdet_RX = 2.0 * float(np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0
         if self.reml:
@@ -184,12 +184,12 @@ class PLSProblem:
                 grad[i] = (fi[i] - f(-e)) / (2 * h[i])
         idx = np.flatnonzero(free)
         hess = np.zeros((idx.size, idx.size))
-        for a, i in enumerate(idx):
-            for c, j in enumerate(idx[a:], start=a):
+        for a, r in enumerate(idx):
+            for c, s in enumerate(idx[a:], start=a):
                 e = np.zeros(k)
-                e[i] += h[i]
-                e[j] += h[j]
-                hess[a, c] = hess[c, a] = (f(e) - fi[i] - fi[j] + f0) / (h[i] * h[j])
+                e[r] += h[r]
+                e[s] += h[s]
+                hess[a, c] = hess[c, a] = (f(e) - fi[r] - fi[s] + f0) / (h[r] * h[s])
         return Derivatives(theta, grad, hess, idx)
 
     def convergence_gradient(self, theta: np.ndarray) -> float:
