@@ -114,12 +114,16 @@ def _round(x: float, ndigits: int) -> float:
 
 
 def _zapsmall(values: Sequence[float], digits: int) -> list[float]:
-    """R's ``zapsmall``: round so that values tiny next to the largest become 0."""
+    """R's ``zapsmall``: round so that values tiny next to the largest become 0.
+
+    As R 4.2 (the reference R): ``round(x, digits - log10(mx))``, where ``round`` takes the
+    nearest whole number of decimals (Penicillin's scaled residuals print 0.06292).
+    """
     finite = [abs(v) for v in values if math.isfinite(v)]
     mx = max(finite, default=0.0)
     if mx <= 0:
         return [float(v) for v in values]
-    ndig = max(0, digits - math.ceil(math.log10(mx)))
+    ndig = max(0, math.floor(digits - math.log10(mx) + 0.5))
     return [_round(v, ndig) for v in values]
 
 

@@ -70,3 +70,12 @@ out$exam_rs_residuals <- list(r_call = "head(residuals(m), 5); quantile(residual
   head = unname(res[1:5]), scaled_quantiles = unname(quantile(residuals(m, scaled = TRUE))))
 
 writeLines(toJSON(out, digits = NA, auto_unbox = TRUE, pretty = TRUE), "tests/reference/extra.json")
+
+# Printed summaries, byte for byte, for the layout tests (tests/test_summary_text.py).
+dir.create("tests/reference/summaries", showWarnings = FALSE)
+pastes <- rd("pastes", c(batch = "character", cask = "character", sample = "character"))
+m <- lmer(strength ~ 1 + (1 | batch/cask), pastes)
+writeLines(capture.output(print(summary(m))), "tests/reference/summaries/pastes.txt")
+m <- lmer(normexam ~ standLRT + sex + schgend + (1 | school), exam)
+m@call$data <- quote(exam)
+writeLines(capture.output(print(summary(m))), "tests/reference/summaries/exam_factors.txt")
