@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -24,6 +25,23 @@ def _ml(fit: LmerResult) -> LmerResult:
         return lmer(fit.formula, fit._frame.data, reml=False, data_name=fit.data_name)
 
 
+def _argument_names(fits: tuple[LmerResult, ...]) -> list[str]:
+    # R labels the rows with the arguments' names (anova(m0, m1)); look them up in the
+    # caller's frame, falling back to m0, m1, ... for unnamed or repeated objects.
+    frame = inspect.currentframe()
+    try:
+        caller = frame.f_back.f_back if frame and frame.f_back else None
+        scope = dict(caller.f_locals) if caller is not None else {}
+    finally:
+        del frame
+    names = []
+    for i, fit in enumerate(fits):
+        found = [k for k, v in scope.items() if v is fit and not k.startswith("_")]
+        name = found[0] if len(found) == 1 else f"m{i}"
+        names.append(name if name not in names else f"m{i}")
+    return names
+
+
 def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
 
@@ -38,7 +56,8 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Indexed by model (``m0``, ``m1``, ... in the order given), columns
+        Indexed by model (the arguments' variable names, as R labels them, else ``m0``,
+        ``m1``, ... in the order given), columns
         ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``.
 
     Examples
@@ -62,7 +81,7 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
             "compare models fitted to the same rows (drop missing values first)."
         )
     used = [_ml(f) if refit else f for f in fits]
-    names = [f"m{i}" for i in range(len(used))]
+    names = _argument_names(fits)
     order = sorted(range(len(used)), key=lambda i: used[i].npar)
     rows = []
     prev = None
