@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 from formulaic import model_matrix
 
+from lmeformula.design import formula_context
 from lmeformula.formula import ParsedFormula, RandomTerm, Structure, parse
 
 # (formula, (response, fixed, [(lhs, group, kind), ...], offsets))
@@ -299,27 +299,8 @@ FRAME = pd.DataFrame(
 )
 
 
-def _dummy(values: object, level: str) -> np.ndarray:
-    return (np.asarray(values) == level).astype(float)
-
-
-def _factor(values: object) -> pd.Series:
-    # formulaic 1.2.2 cannot check a bare pandas.Categorical for nulls; a Series holding
-    # one is what it understands.
-    return pd.Series(pd.Categorical(np.asarray(values)))
-
-
-CONTEXT: dict[str, object] = {
-    "log": np.log,
-    "exp": np.exp,
-    "sqrt": np.sqrt,
-    "abs": np.abs,
-    "sin": np.sin,
-    "cos": np.cos,
-    "pi": np.pi,
-    "factor": _factor,
-    "dummy": _dummy,
-}
+# The context the design stage evaluates formulas in: what the grammar emits must run there.
+CONTEXT = formula_context()
 
 FORMULAIC = [
     "y ~ x + (x|g)",
