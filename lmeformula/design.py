@@ -8,6 +8,7 @@ and ``sexM``, as lme4 names them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import formulaic
@@ -153,9 +154,9 @@ class Design:
     fixed_spec: Any
     dropped_fixed: list[str]
 
-    @property
+    @cached_property
     def Z(self) -> sp.csc_matrix:
-        """The n x q sparse random-effects design (term blocks side by side)."""
+        """The n x q sparse random-effects design (term blocks side by side), built once."""
         return sp.hstack([t.z_block() for t in self.terms], format="csc")
 
 
