@@ -144,6 +144,8 @@ class Design:
         formulaic ModelSpec of the fixed part.
     dropped_fixed
         Names of columns dropped for rank deficiency.
+    weights
+        lme4's prior weights (None: all 1).
     """
 
     y: np.ndarray
@@ -153,6 +155,41 @@ class Design:
     terms: list[ReTerm]
     fixed_spec: Any
     dropped_fixed: list[str]
+    weights: np.ndarray | None = None
+
+    @cached_property
+    def theta_slices(self) -> list[slice]:
+        """Where each term's parameters sit in θ (terms in lme4's order)."""
+        ends = np.cumsum([t.structure.n_theta for t in self.terms])
+        return [
+            slice(int(e - t.structure.n_theta), int(e))
+            for t, e in zip(self.terms, ends, strict=True)
+        ]
+
+    @cached_property
+    def lower(self) -> np.ndarray:
+        """Lower bounds of θ (lme4's: 0 for the diagonal of each Λ block)."""
+        return np.concatenate([t.structure.lower for t in self.terms])
+
+    @cached_property
+    def start(self) -> np.ndarray:
+        """lme4's starting θ (each Λ block the identity)."""
+        return np.concatenate([t.structure.start() for t in self.terms])
+
+    def lambda_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Each term's p x p relative covariance factor Λ_k at θ."""
+        return [
+            t.structure.lambda_block(np.asarray(theta, dtype=float)[sl])
+            for t, sl in zip(self.terms, self.theta_slices, strict=True)
+        ]
+
+    def lambda_matrix(self, theta: np.ndarray) -> sp.csc_matrix:
+        """Λ(θ) as a q x q sparse matrix: each term's block repeated once per level."""
+        blocks = [
+            sp.kron(sp.identity(t.factor.nlevels), sp.csc_matrix(lam))
+            for t, lam in zip(self.terms, self.lambda_blocks(theta), strict=True)
+        ]
+        return sp.csc_matrix(sp.block_diag(blocks, format="csc"))
 
     @cached_property
     def Z(self) -> sp.csc_matrix:

@@ -215,7 +215,6 @@ def lmer(
         reml=reml,
         optinfo=optinfo,
         data_name=data_name if data_name is not None else _data_name(data),
-        theta_slices=problem.theta_slices,
     )
     if not optinfo.converged:
         warnings.warn(

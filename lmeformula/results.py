@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
 
 from .design import Design, formula_context, r_names
 from .engines.pls import PLSSolution
@@ -99,13 +101,12 @@ class LmerResult:
         reml: bool,
         optinfo: Any,
         data_name: str | None = None,
-        theta_slices: list[slice],
     ) -> None:
         self._parsed = parsed
         self._frame = frame
         self._design = design
         self._sol = solution
-        self._slices = theta_slices
+        self._slices = design.theta_slices
         self.formula = parsed.formula
         self.reml = reml
         self.optinfo = optinfo
@@ -130,8 +131,7 @@ class LmerResult:
         self.npar = p + len(self.theta) + 1
         n = self.nobs
         # lme4 keeps both criteria: the ML deviance at the REML estimates is "dev".
-        ml_dev = solution.logdet_L + n * (1.0 + np.log(2.0 * np.pi * solution.pwrss / n))
-        self.deviance = float(ml_dev)
+        self.deviance = solution.ml_deviance
         self.reml_criterion = solution.deviance if reml else None
         self.loglik = -0.5 * solution.deviance
         self.aic = -2.0 * self.loglik + 2.0 * self.npar
@@ -162,10 +162,23 @@ class LmerResult:
         return out
 
     def _cond_var_diag(self) -> np.ndarray:
-        # lme4's condVar: σ² diag(Λ (L L')⁻¹ Λ'), from the factor at the optimum.
-        lam_t = self._sol.Lambda.T.toarray()
-        m = la.solve_triangular(self._sol.L, lam_t, lower=True)
-        return self.sigma**2 * np.sum(m * m, axis=0)
+        # lme4's condVar: σ² diag(Λ (Λ'Z'WZΛ + I)⁻¹ Λ'), from θ and the design alone.
+        d = self._design
+        lam = d.lambda_matrix(self.theta)
+        Z = d.Z if d.weights is None else sp.csc_matrix(sp.diags(np.sqrt(d.weights)) @ d.Z)
+        A = sp.csc_matrix(lam.T @ (Z.T @ Z) @ lam + sp.identity(lam.shape[0]))
+        lam_t = sp.csc_matrix(lam.T)
+        q = A.shape[0]
+        out = np.empty(q)
+        if q <= 2000:
+            ainv_lt = np.linalg.solve(A.toarray(), lam_t.toarray())
+            return self.sigma**2 * np.einsum("ij,ji->i", lam.toarray(), ainv_lt)
+        lu = spla.splu(A)
+        for start in range(0, q, 512):
+            cols = slice(start, min(start + 512, q))
+            solved = lu.solve(lam_t[:, cols].toarray())
+            out[cols] = np.einsum("ij,ji->i", lam[cols, :].toarray(), solved)
+        return self.sigma**2 * out
 
     def ranef_table(self) -> pd.DataFrame:
         """Conditional modes and SDs as R's ``as.data.frame(ranef(m, condVar = TRUE))``.
@@ -249,8 +262,7 @@ class LmerResult:
 
     def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
         """lme4's ``isSingular``: some θ with a lower bound of 0 is below ``tol``."""
-        lower = np.concatenate([t.structure.lower for t in self._design.terms])
-        at_bound = (lower == 0) & (self.theta < tol)
+        at_bound = (self._design.lower == 0) & (self.theta < tol)
         return bool(np.any(at_bound))
 
     @property
@@ -290,7 +302,7 @@ class LmerResult:
                 f"{list(factor.levels[:5])}."
             )
         rows = np.flatnonzero(factor.codes == factor.levels.index(label))
-        zl = (self._design.Z[rows] @ self._sol.Lambda).toarray()
+        zl = (self._design.Z[rows] @ self._design.lambda_matrix(self.theta)).toarray()
         cov = self.sigma**2 * (zl @ zl.T + np.eye(rows.size))
         index = self._frame.data.index[rows]
         return pd.DataFrame(cov, index=index, columns=index)

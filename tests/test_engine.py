@@ -49,7 +49,7 @@ def test_ml_deviance_equals_dense_marginal_likelihood() -> None:
     sol = problem.solve(theta)
     d = problem.design
     Z = d.Z.toarray()
-    lam = problem.lambda_matrix(theta).toarray()
+    lam = d.lambda_matrix(theta).toarray()
     V = sol.sigma**2 * (Z @ lam @ lam.T @ Z.T + np.eye(problem.n))
     ll = stats.multivariate_normal(d.X @ sol.beta, V).logpdf(d.y)
     assert sol.deviance == pytest.approx(-2 * ll, rel=1e-10)

@@ -22,12 +22,12 @@ import scipy.sparse as sp
 
 from ..design import Design
 
-__all__ = ["Derivatives", "PLSProblem", "PLSSolution"]
+__all__ = ["Derivatives", "PLSProblem", "PLSSolution", "ProfiledDeviance", "profiled_deviance"]
 
 
 @dataclass(frozen=True)
 class PLSSolution:
-    """The penalised least-squares solution at one θ.
+    """The penalised least-squares solution at one θ: what any engine hands to the results.
 
     Attributes
     ----------
@@ -38,23 +38,21 @@ class PLSSolution:
     u
         Spherical random effects; the conditional modes are ``b = Λ u``.
     b
-        Conditional modes of the random effects (length q).
+        Conditional modes of the random effects (length q, terms in lme4's order).
     pwrss
         Penalised weighted residual sum of squares r².
     logdet_L
-        log|L|² (twice the log-determinant of the Cholesky factor).
+        log|L|² (twice the log-determinant of the Cholesky factor of Λ'Z'WZΛ + I).
     logdet_RX
         log|R_X|².
     deviance
         The ML or REML profiled deviance (the REML criterion for REML).
+    ml_deviance
+        The ML deviance at θ (lme4's "dev", also kept for REML fits).
     sigma
         Residual standard deviation.
-    L
-        Lower Cholesky factor of Λ'Z'ZΛ + I (dense).
     RX
-        Upper-triangular factor with R_X'R_X = X'X - R_ZX'R_ZX.
-    Lambda
-        Λ(θ) (sparse).
+        Upper-triangular factor with R_X'R_X = X'WX - R_ZX'R_ZX; vcov(β) = σ² (R_X'R_X)⁻¹.
     """
 
     theta: np.ndarray
@@ -65,90 +63,49 @@ class PLSSolution:
     logdet_L: float
     logdet_RX: float
     deviance: float
+    ml_deviance: float
     sigma: float
-    L: np.ndarray
     RX: np.ndarray
-    Lambda: sp.csc_matrix
 
 
-class PLSProblem:
-    """The profiled deviance of a design, as a function of θ.
+def profiled_deviance(
+    *,
+    logdet_L: float,
+    logdet_RX: float,
+    pwrss: float,
+    n: int,
+    p: int,
+    reml: bool,
+    log_weights: float = 0.0,
+) -> tuple[float, float, float]:
+    """lme4's profiled deviances and σ from the factor's pieces.
 
-    Parameters
-    ----------
-    design
-        The model's design.
-    reml
-        REML (True) or ML (False) criterion.
+    Returns
+    -------
+    deviance, ml_deviance, sigma
+        The criterion (REML or ML), the ML deviance and the profiled σ.
+    """
+    ml = logdet_L - log_weights + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+    if reml:
+        nmp = n - p
+        dev = logdet_L - log_weights + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
+        return float(dev), float(ml), float(np.sqrt(pwrss / nmp))
+    return float(ml), float(ml), float(np.sqrt(pwrss / n))
+
+
+class ProfiledDeviance:
+    """What every engine's objective offers: d(θ), its bounds and its derivatives.
+
+    Subclasses set ``design``, ``reml``, ``lower`` and ``start`` and implement ``solve``.
     """
 
-    def __init__(self, design: Design, reml: bool) -> None:
-        self.design = design
-        self.reml = reml
-        y = design.y - design.offset
-        X = design.X
-        Z = design.Z
-        # Everything that does not depend on θ is computed once.
-        self.n, self.p = X.shape
-        self.q = Z.shape[1]
-        self.ZtZ = (Z.T @ Z).tocsc()
-        self.ZtX = np.asarray(Z.T @ X)
-        self.Zty = np.asarray(Z.T @ y).ravel()
-        self.XtX = X.T @ X
-        self.Xty = X.T @ y
-        self.yty = float(y @ y)
-        sizes = [t.structure.n_theta for t in design.terms]
-        self.theta_slices = [
-            slice(a, b) for a, b in zip(np.cumsum([0, *sizes[:-1]]), np.cumsum(sizes), strict=True)
-        ]
-        self.lower = np.concatenate([t.structure.lower for t in design.terms])
-        self.start = np.concatenate([t.structure.start() for t in design.terms])
+    design: Design
+    reml: bool
+    lower: np.ndarray
+    start: np.ndarray
 
-    def lambda_matrix(self, theta: np.ndarray) -> sp.csc_matrix:
-        """Λ(θ): block diagonal, each term's p x p block repeated once per level."""
-        blocks = []
-        for term, sl in zip(self.design.terms, self.theta_slices, strict=True):
-            lam = term.structure.lambda_block(theta[sl])
-            blocks.append(sp.kron(sp.identity(term.factor.nlevels), sp.csc_matrix(lam)))
-        return sp.csc_matrix(sp.block_diag(blocks, format="csc"))
-
-    def solve(self, theta: np.ndarray) -> PLSSolution:
-        """Solve the penalised least-squares problem at θ."""
-        theta = np.asarray(theta, dtype=float)
-        lam = self.lambda_matrix(theta)
-        A = (lam.T @ self.ZtZ @ lam).toarray() + np.eye(self.q)
-        L = la.cholesky(A, lower=True)
-        cu = la.solve_triangular(L, lam.T @ self.Zty, lower=True)
-        RZX = la.solve_triangular(L, np.asarray(lam.T @ self.ZtX), lower=True)
-        RX = la.cholesky(self.XtX - RZX.T @ RZX, lower=False) if self.p else np.zeros((0, 0))
-        rhs = self.Xty - RZX.T @ cu
-        cbeta = la.solve_triangular(RX, rhs, trans="T") if self.p else np.zeros(0)
-        beta = la.solve_triangular(RX, cbeta) if self.p else np.zeros(0)
-        u = la.solve_triangular(L, cu - RZX @ beta, lower=True, trans="T")
-        pwrss = max(float(self.yty - cu @ cu - cbeta @ cbeta), 1e-300)
-        logdet_L = 2.0 * float(np.sum(np.log(np.diag(L))))
-        logdet_RX = 2.0 * float(np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0
-        if self.reml:
-            nmp = self.n - self.p
-            dev = logdet_L + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
-            sigma = np.sqrt(pwrss / nmp)
-        else:
-            dev = logdet_L + self.n * (1.0 + np.log(2.0 * np.pi * pwrss / self.n))
-            sigma = np.sqrt(pwrss / self.n)
-        return PLSSolution(
-            theta=theta,
-            beta=beta,
-            u=u,
-            b=np.asarray(lam @ u).ravel(),
-            pwrss=float(pwrss),
-            logdet_L=logdet_L,
-            logdet_RX=logdet_RX,
-            deviance=float(dev),
-            sigma=float(sigma),
-            L=L,
-            RX=RX,
-            Lambda=lam,
-        )
+    def solve(self, theta: np.ndarray) -> PLSSolution:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def deviance(self, theta: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""
@@ -195,6 +152,81 @@ class PLSProblem:
     def convergence_gradient(self, theta: np.ndarray) -> float:
         """lme4's convergence measure at θ (see :meth:`Derivatives.scaled_gradient`)."""
         return self.derivatives(theta).scaled_gradient()
+
+
+class PLSProblem(ProfiledDeviance):
+    """The profiled deviance of a design, computed densely (the reference implementation).
+
+    Forms the q x q matrix Λ'Z'WZΛ + I and factors it whole; simple and exact, for small q
+    and for checking faster engines.
+
+    Parameters
+    ----------
+    design
+        The model's design.
+    reml
+        REML (True) or ML (False) criterion.
+    """
+
+    def __init__(self, design: Design, reml: bool) -> None:
+        self.design = design
+        self.reml = reml
+        w = design.weights
+        sw = np.ones(len(design.y)) if w is None else np.sqrt(w)
+        self.log_weights = 0.0 if w is None else float(np.sum(np.log(w)))
+        y = sw * (design.y - design.offset)
+        X = sw[:, None] * design.X
+        Z = sp.csc_matrix(sp.diags(sw) @ design.Z)
+        # Everything that does not depend on θ is computed once.
+        self.n, self.p = X.shape
+        self.q = Z.shape[1]
+        self.ZtZ = (Z.T @ Z).tocsc()
+        self.ZtX = np.asarray(Z.T @ X)
+        self.Zty = np.asarray(Z.T @ y).ravel()
+        self.XtX = X.T @ X
+        self.Xty = X.T @ y
+        self.yty = float(y @ y)
+        self.lower = design.lower
+        self.start = design.start
+
+    def solve(self, theta: np.ndarray) -> PLSSolution:
+        """Solve the penalised least-squares problem at θ."""
+        theta = np.asarray(theta, dtype=float)
+        lam = self.design.lambda_matrix(theta)
+        A = (lam.T @ self.ZtZ @ lam).toarray() + np.eye(self.q)
+        L = la.cholesky(A, lower=True)
+        cu = la.solve_triangular(L, lam.T @ self.Zty, lower=True)
+        RZX = la.solve_triangular(L, np.asarray(lam.T @ self.ZtX), lower=True)
+        RX = la.cholesky(self.XtX - RZX.T @ RZX, lower=False) if self.p else np.zeros((0, 0))
+        rhs = self.Xty - RZX.T @ cu
+        cbeta = la.solve_triangular(RX, rhs, trans="T") if self.p else np.zeros(0)
+        beta = la.solve_triangular(RX, cbeta) if self.p else np.zeros(0)
+        u = la.solve_triangular(L, cu - RZX @ beta, lower=True, trans="T")
+        pwrss = max(float(self.yty - cu @ cu - cbeta @ cbeta), 1e-300)
+        logdet_L = 2.0 * float(np.sum(np.log(np.diag(L))))
+        logdet_RX = 2.0 * float(np.sum(np.log(np.abs(np.diag(RX))))) if self.p else 0.0
+        dev, ml, sigma = profiled_deviance(
+            logdet_L=logdet_L,
+            logdet_RX=logdet_RX,
+            pwrss=pwrss,
+            n=self.n,
+            p=self.p,
+            reml=self.reml,
+            log_weights=self.log_weights,
+        )
+        return PLSSolution(
+            theta=theta,
+            beta=beta,
+            u=u,
+            b=np.asarray(lam @ u).ravel(),
+            pwrss=pwrss,
+            logdet_L=logdet_L,
+            logdet_RX=logdet_RX,
+            deviance=dev,
+            ml_deviance=ml,
+            sigma=sigma,
+            RX=RX,
+        )
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class MixedLMSpec:
         pos = 0
         vcomp = np.zeros(len(self.vc_terms))
         rel = {}
-        for k, (term, sl) in enumerate(zip(design.terms, problem.theta_slices, strict=True)):
+        for k, (term, sl) in enumerate(zip(design.terms, design.theta_slices, strict=True)):
             rel[k] = term.structure.rel_cov(theta[sl])
         for k in self.re_terms:
             p = design.terms[k].p
