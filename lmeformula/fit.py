@@ -14,7 +14,7 @@ from typing import Any
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from .design import Design, build_design
-from .engines.pls import PLSProblem
+from .engines.blocked import BlockedPLS
 from .engines.statsmodels import fit_mixedlm, mixedlm_spec
 from .errors import (
     ArgumentTypeError,
@@ -25,6 +25,7 @@ from .errors import (
 )
 from .formula import parse
 from .frame import build_frame
+from .optimize import bobyqa
 from .results import LmerResult
 
 __all__ = ["lmer", "to_mixedlm"]
@@ -162,9 +163,10 @@ def lmer(
     reml
         REML (lme4's default) or maximum likelihood (``reml=False``, R's ``REML = FALSE``).
     engine
-        ``"auto"`` or ``"statsmodels"``: statsmodels' MixedLM finds the optimum, which is then
-        checked against lme4's profiled deviance (and refitted with other optimizers when the
-        check fails).
+        ``"auto"`` (default): lme4's profiled deviance by blocked Cholesky, minimised by
+        BOBYQA as lme4 does. ``"statsmodels"``: statsmodels' MixedLM finds the optimum (for
+        the models it can express), which is then checked against lme4's profiled deviance
+        and refitted with other optimizers when the check fails.
     data_name
         Name shown after "Data:" in the summary; by default the caller's variable name.
 
@@ -204,9 +206,11 @@ def lmer(
             RankDeficiencyWarning,
             stacklevel=2,
         )
-    problem = PLSProblem(design, reml)
-    spec = mixedlm_spec(design, reml)
-    optinfo = fit_mixedlm(spec, design, problem)
+    problem = BlockedPLS(design, reml)
+    if engine == "statsmodels":
+        optinfo = fit_mixedlm(mixedlm_spec(design, reml), design, problem)
+    else:
+        optinfo = bobyqa(problem)
     result = LmerResult(
         parsed=parsed,
         frame=frame,
@@ -218,7 +222,7 @@ def lmer(
     )
     if not optinfo.converged:
         warnings.warn(
-            f"{optinfo.messages[0]} after trying {optinfo.evaluations} optimizers; the "
+            f"{optinfo.messages[0]} ({optinfo.optimizer}); the "
             "estimates may not be the optimum. Check the model (rescale covariates, simplify "
             "the random effects) and compare with fit.optinfo.attempts.",
             ConvergenceWarning,

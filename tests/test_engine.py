@@ -78,7 +78,11 @@ def test_wrong_optimum_is_caught_and_retried(monkeypatch: pytest.MonkeyPatch) ->
     # statsmodels' default chain stops early on Orthodont's random-slope model (logLik
     # -217.66); the gradient check must catch it and the retry reach lme4's -216.29.
     monkeypatch.setattr(sm_engine, "_METHODS", [(["bfgs", "lbfgs"], False), (["lbfgs"], False)])
-    fit = lmf.lmer("distance ~ age * Sex + (age | Subject)", lmf.datasets.load("orthodont"))
+    fit = lmf.lmer(
+        "distance ~ age * Sex + (age | Subject)",
+        lmf.datasets.load("orthodont"),
+        engine="statsmodels",
+    )
     # logLik(lmer(distance ~ age * Sex + (age | Subject), Orthodont))
     assert fit.loglik == pytest.approx(-216.2908335323, abs=1e-3)
     assert fit.optinfo.converged
@@ -92,7 +96,9 @@ def test_failed_check_warns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sm_engine, "GRADIENT_TOL", 0.0)
     monkeypatch.setattr(sm_engine, "_METHODS", [(["bfgs", "lbfgs"], False)])
     with pytest.warns(lmf.ConvergenceWarning, match="failed to converge"):
-        fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+        fit = lmf.lmer(
+            "Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"), engine="statsmodels"
+        )
     assert not fit.optinfo.converged
     assert len(fit.optinfo.attempts) == 1
 

@@ -24,13 +24,7 @@ import lmeformula as lmf
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "reference.json").read_text())
 CASES = {c["id"]: c for c in REFERENCE["cases"]}
-# InstEval (73,421 rows, crossed) is fitted by the profiled-deviance engine of issue 3;
-# statsmodels' MixedLM cannot hold its dense design: see test_insteval_not_expressible.
-LME4 = [
-    c["id"]
-    for c in REFERENCE["cases"]
-    if c["reference"] == "lme4" and c["id"] != "insteval_crossed"
-]
+LME4 = [c["id"] for c in REFERENCE["cases"] if c["reference"] == "lme4"]
 
 LOGLIK_ABS = 1e-3
 LOGLIK_REL = 1e-7
@@ -151,7 +145,11 @@ def test_conditional_modes(case_id: str) -> None:
             assert row["condsd"] == pytest.approx(sd, rel=VC_REL, abs=1e-8), (grpvar, level, term)
 
 
-@pytest.mark.parametrize("case_id", LME4)
+# InstEval's reference carries no predictions (R did not store predict_head for it).
+WITH_PREDICTIONS = [c for c in LME4 if "predict_head" in CASES[c]]
+
+
+@pytest.mark.parametrize("case_id", WITH_PREDICTIONS)
 def test_predictions(case_id: str) -> None:
     case, fit = CASES[case_id], fit_case(case_id)
     # head(predict(m), 8) and head(predict(m, re.form = NA), 8)
@@ -183,15 +181,34 @@ def test_anova_refits_reml_with_ml() -> None:
     )
 
 
-def test_insteval_not_expressible() -> None:
-    case = CASES["insteval_crossed"]
-    print(
-        "insteval_crossed: not fitted here; statsmodels' MixedLM needs a dense design "
-        "for crossed factors (the profiled-deviance engine of issue 3 fits it)"
+# Every case MixedLM can express (InstEval's crossed design is too large for it).
+BOTH_ENGINES = [c for c in LME4 if c != "insteval_crossed"]
+
+
+@pytest.mark.parametrize("case_id", BOTH_ENGINES)
+def test_engines_agree(case_id: str) -> None:
+    # The statsmodels engine (MixedLM, checked and polished) reaches the same optimum.
+    case, fit = CASES[case_id], fit_case(case_id)
+    data = lmf.datasets.load(case["dataset"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmf.SingularFitWarning)
+        other = lmf.lmer(
+            case["call"]["formula"], data, reml=case["call"]["reml"], engine="statsmodels"
+        )
+    assert other.loglik == pytest.approx(fit.loglik, abs=loglik_tol(fit.loglik))
+    for name in fit.fixef.index:
+        assert abs(other.fixef[name] - fit.fixef[name]) <= FIXEF_OF_SE * fit.fixef_se[name]
+        assert other.fixef_se[name] == pytest.approx(fit.fixef_se[name], rel=SE_REL)
+    np.testing.assert_allclose(
+        other.varcorr()["vcov"], fit.varcorr()["vcov"], rtol=VC_REL, atol=1e-6
     )
+
+
+def test_insteval_not_expressible_in_statsmodels() -> None:
+    case = CASES["insteval_crossed"]
     data = lmf.datasets.load("insteval")
     with pytest.raises(lmf.NotExpressibleError, match="dense"):
-        lmf.lmer(case["call"]["formula"], data)
+        lmf.lmer(case["call"]["formula"], data, engine="statsmodels")
 
 
 def test_to_mixedlm_seed_example_reaches_lme4() -> None:

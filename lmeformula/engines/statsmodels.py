@@ -16,17 +16,17 @@ expressed: MixedLM has one ``cov_re`` only.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
 from ..design import Design, ReTerm
 from ..errors import NotExpressibleError
-from ..optimize import newton_polish
-from .pls import PLSProblem
+from ..optimize import GRADIENT_TOL, Attempt, OptInfo, newton_polish
+from .pls import ProfiledDeviance
 
-__all__ = ["MixedLMSpec", "OptInfo", "fit_mixedlm", "mixedlm_spec"]
+__all__ = ["MixedLMSpec", "fit_mixedlm", "mixedlm_spec"]
 
 # Dense crossed designs beyond this many cells (n x q) would not fit in memory comfortably.
 _MAX_DENSE_CELLS = 50_000_000
@@ -75,7 +75,7 @@ class MixedLMSpec:
         return np.concatenate(parts)
 
     def params_from_theta(
-        self, theta: np.ndarray, design: Design, problem: PLSProblem
+        self, theta: np.ndarray, design: Design, problem: ProfiledDeviance
     ) -> MixedLMParams:
         """MixedLM start values equivalent to lme4's θ."""
         sol = problem.solve(theta)
@@ -211,53 +211,6 @@ def _free_mask(design: Design, re_terms: list[int], n_vc: int) -> MixedLMParams 
     )
 
 
-@dataclass
-class Attempt:
-    """One MixedLM fit tried while looking for the optimum."""
-
-    method: str
-    deviance: float
-    max_gradient: float
-    error: str = ""
-
-
-@dataclass
-class OptInfo:
-    """The optimisation, recorded on every result (MixedModels.jl's OptSummary).
-
-    Attributes
-    ----------
-    optimizer
-        What fitted the model.
-    converged
-        Whether the gradient check at the optimum passed.
-    theta_start, theta
-        θ at the start and at the end.
-    deviance
-        The objective at the end.
-    max_gradient
-        Largest absolute (projected) gradient component at the end.
-    attempts
-        Every fit tried, in order.
-    messages
-        Warnings to print with the summary.
-    """
-
-    optimizer: str
-    converged: bool
-    theta_start: np.ndarray
-    theta: np.ndarray
-    deviance: float
-    max_gradient: float
-    attempts: list[Attempt] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
-
-    @property
-    def evaluations(self) -> int:
-        """Number of fits tried."""
-        return len(self.attempts)
-
-
 # Tried in order until the gradient check passes, each with whether it starts from the best
 # point so far. statsmodels' default chain (bfgs then lbfgs) stops early on Orthodont's
 # random-slope model, where lbfgs alone reaches the optimum; lbfgs alone runs to the boundary
@@ -268,10 +221,9 @@ _METHODS: list[tuple[list[str], bool]] = [
     (["nm", "lbfgs"], True),
     (["powell", "lbfgs"], True),
 ]
-GRADIENT_TOL = 2e-3
 
 
-def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: PLSProblem) -> OptInfo:
+def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: ProfiledDeviance) -> OptInfo:
     """Fit the MixedLM model, check the optimum with lme4's profiled deviance, retry if needed.
 
     Returns
@@ -336,6 +288,7 @@ def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: PLSProblem) -> OptIn
         theta=best_theta,
         deviance=best_dev,
         max_gradient=best_grad,
+        evaluations=len(attempts),
         attempts=attempts,
         messages=messages,
     )

@@ -1,0 +1,233 @@
+"""The profiled deviance by blocked Cholesky, in MixedModels.jl's scheme.
+
+Terms come sorted by number of levels, largest first. Every cross-product of the blocks
+[Z_1 ... Z_K X y] is formed once; one evaluation of the deviance then scales the blocks by
+Λ(θ), adds I and runs a blocked Cholesky factorisation:
+
+- the first term's diagonal block is block-diagonal (one p x p block per level), so its
+  factor is a batch of small Cholesky factors, never a q_1 x q_1 matrix;
+- each later term's coupling to the first term, Λ_k' Z_k'Z_1 Λ_1 L_11⁻ᵀ, stays sparse;
+- each later term's own block becomes dense once the coupling is subtracted (the Schur
+  complement of crossed factors), and is factored densely;
+- the last block, [X y], yields R_X and the penalised residual sum of squares.
+
+Nothing of size n x q is ever formed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+
+from ..design import Design
+from .pls import PLSSolution, ProfiledDeviance, profiled_deviance
+
+__all__ = ["BlockedPLS"]
+
+
+def _scale_dense(A: np.ndarray, lam_i: np.ndarray, lam_j: np.ndarray) -> np.ndarray:
+    """(I ⊗ Λ_i)' A (I ⊗ Λ_j) for a dense block whose rows and columns are level-major."""
+    pi, pj = lam_i.shape[0], lam_j.shape[0]
+    li, lj = A.shape[0] // pi, A.shape[1] // pj
+    if pi == 1 and pj == 1:
+        return A * (lam_i[0, 0] * lam_j[0, 0])
+    B = A.reshape(li, pi, lj, pj)
+    return np.einsum("ca,lcmd,db->lamb", lam_i, B, lam_j).reshape(A.shape)
+
+
+def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
+    """A block-diagonal sparse matrix from an (l, p, p) array of blocks."""
+    nblk = blocks.shape[0]
+    return sp.bsr_matrix(
+        (blocks, np.arange(nblk), np.arange(nblk + 1)),
+        shape=(nblk * blocks.shape[1], nblk * blocks.shape[2]),
+    ).tocsr()
+
+
+@dataclass
+class _Factor:
+    """The blocked Cholesky factor at one θ (what ``solve`` reads the estimates from)."""
+
+    L0inv: np.ndarray  # (l_1, p_1, p_1) inverses of the first term's diagonal factors
+    D0: np.ndarray  # (l_1, p_1, p_1): Λ_1 L_11,l⁻ᵀ per level
+    Lk0: list[sp.csr_matrix]  # couplings of later terms to the first (sparse)
+    Ldense: dict[tuple[int, int], np.ndarray]  # L_ij for i >= j >= 1 (dense)
+    Ly: list[np.ndarray]  # the [X y] row: L_y0 (p+1 x q_1), L_yj (p+1 x q_j)
+    Lyy: np.ndarray  # (p+1) x (p+1) lower factor of the last block
+    logdet_L: float
+
+
+class BlockedPLS(ProfiledDeviance):
+    """lme4's profiled deviance evaluated by blocked Cholesky.
+
+    Parameters
+    ----------
+    design
+        The model's design (terms sorted by number of levels, largest first).
+    reml
+        REML (True) or ML (False) criterion.
+    """
+
+    def __init__(self, design: Design, reml: bool) -> None:
+        self.design = design
+        self.reml = reml
+        self.lower = design.lower
+        self.start = design.start
+        w = design.weights
+        sw = np.ones(len(design.y)) if w is None else np.sqrt(w)
+        self.log_weights = 0.0 if w is None else float(np.sum(np.log(w)))
+        X = sw[:, None] * design.X
+        Xy = np.column_stack([X, sw * (design.y - design.offset)])
+        self.n, self.p = X.shape
+        terms = design.terms
+        t0 = terms[0]
+        X0 = sw[:, None] * t0.X
+        codes, l0, p0 = t0.factor.codes, t0.factor.nlevels, t0.p
+        # The first term's diagonal block: one p x p cross-product per level.
+        self.A00 = np.empty((l0, p0, p0))
+        for a in range(p0):
+            for b in range(a, p0):
+                v = np.bincount(codes, weights=X0[:, a] * X0[:, b], minlength=l0)
+                self.A00[:, a, b] = v
+                self.A00[:, b, a] = v
+        self.XyZ0 = np.empty((self.p + 1, l0, p0))
+        for c in range(self.p + 1):
+            for a in range(p0):
+                self.XyZ0[c, :, a] = np.bincount(codes, weights=Xy[:, c] * X0[:, a], minlength=l0)
+        Zs = [sp.csc_matrix(sp.diags(sw) @ t.z_block()) for t in terms]
+        K = len(terms)
+        self.Ak0 = [sp.csr_matrix(Zs[k].T @ Zs[0]) for k in range(1, K)]
+        self.Adense = {
+            (i, j): np.asarray((Zs[i].T @ Zs[j]).toarray())
+            for i in range(1, K)
+            for j in range(1, i + 1)
+        }
+        self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, K)]
+        self.XyXy = Xy.T @ Xy
+        self.K = K
+
+    def _factor(self, theta: np.ndarray) -> _Factor:
+        lams = self.design.lambda_blocks(theta)
+        lam0 = lams[0]
+        p0 = lam0.shape[0]
+        M = np.einsum("ca,lcd,db->lab", lam0, self.A00, lam0)
+        M[:, np.arange(p0), np.arange(p0)] += 1.0
+        if p0 == 1:
+            d = np.sqrt(M[:, 0, 0])
+            logdet = 2.0 * float(np.sum(np.log(d)))
+            L0inv = (1.0 / d)[:, None, None]
+        else:
+            L0 = np.linalg.cholesky(M)
+            logdet = 2.0 * float(np.sum(np.log(np.diagonal(L0, axis1=1, axis2=2))))
+            L0inv = np.linalg.inv(L0)
+        D0 = np.einsum("ab,lcb->lac", lam0, L0inv)
+        Ly0 = np.einsum("rla,lac->rlc", self.XyZ0, D0).reshape(self.p + 1, -1)
+        D0s = _block_diag_sparse(D0)
+        Lk0 = []
+        for k in range(1, self.K):
+            lam_t = sp.kron(
+                sp.identity(self.design.terms[k].factor.nlevels), sp.csr_matrix(lams[k].T)
+            )
+            Lk0.append(sp.csr_matrix(lam_t @ self.Ak0[k - 1] @ D0s))
+        Ldense: dict[tuple[int, int], np.ndarray] = {}
+        Ly: list[np.ndarray] = [Ly0]
+        for j in range(1, self.K):
+            lj = lams[j]
+            Ljj = _scale_dense(self.Adense[(j, j)], lj, lj)
+            Ljj += np.eye(Ljj.shape[0])
+            Ljj -= (Lk0[j - 1] @ Lk0[j - 1].T).toarray()
+            for m in range(1, j):
+                Ljj -= Ldense[(j, m)] @ Ldense[(j, m)].T
+            Ljj = la.cholesky(Ljj, lower=True, check_finite=False)
+            logdet += 2.0 * float(np.sum(np.log(np.diag(Ljj))))
+            Ldense[(j, j)] = Ljj
+            for i in range(j + 1, self.K):
+                Bij = _scale_dense(self.Adense[(i, j)], lams[i], lj)
+                Bij -= (Lk0[i - 1] @ Lk0[j - 1].T).toarray()
+                for m in range(1, j):
+                    Bij -= Ldense[(i, m)] @ Ldense[(j, m)].T
+                Ldense[(i, j)] = la.solve_triangular(Ljj, Bij.T, lower=True, check_finite=False).T
+            Byj = self._scale_cols(self.XyZ[j - 1], lj)
+            Byj -= np.asarray(Lk0[j - 1] @ Ly0.T).T
+            for m in range(1, j):
+                Byj -= Ly[m] @ Ldense[(j, m)].T
+            Ly.append(la.solve_triangular(Ljj, Byj.T, lower=True, check_finite=False).T)
+        Syy = self.XyXy - Ly0 @ Ly0.T
+        for j in range(1, self.K):
+            Syy -= Ly[j] @ Ly[j].T
+        Lyy = la.cholesky(Syy, lower=True, check_finite=False)
+        return _Factor(L0inv, D0, Lk0, Ldense, Ly, Lyy, logdet)
+
+    @staticmethod
+    def _scale_cols(B: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """B (I ⊗ Λ) for a dense block whose columns are level-major."""
+        p = lam.shape[0]
+        if p == 1:
+            return B * lam[0, 0]
+        r = B.shape[0]
+        return np.einsum("rla,ab->rlb", B.reshape(r, -1, p), lam).reshape(B.shape)
+
+    def _criteria(self, f: _Factor) -> tuple[float, float, float, float, float]:
+        p = self.p
+        pwrss = max(float(f.Lyy[p, p]) ** 2, 1e-300)
+        logdet_rx = 2.0 * float(np.sum(np.log(np.abs(np.diag(f.Lyy)[:p])))) if p else 0.0
+        dev, ml, sigma = profiled_deviance(
+            logdet_L=f.logdet_L,
+            logdet_RX=logdet_rx,
+            pwrss=pwrss,
+            n=self.n,
+            p=p,
+            reml=self.reml,
+            log_weights=self.log_weights,
+        )
+        return dev, ml, sigma, pwrss, logdet_rx
+
+    def deviance(self, theta: np.ndarray) -> float:
+        """The profiled deviance (REML criterion for REML) at θ."""
+        try:
+            f = self._factor(np.asarray(theta, dtype=float))
+        except (la.LinAlgError, np.linalg.LinAlgError):
+            return np.inf
+        return self._criteria(f)[0]
+
+    def solve(self, theta: np.ndarray) -> PLSSolution:
+        """Solve the penalised least-squares problem at θ (β, u, b, σ and the criteria)."""
+        theta = np.asarray(theta, dtype=float)
+        f = self._factor(theta)
+        dev, ml, sigma, pwrss, logdet_rx = self._criteria(f)
+        p = self.p
+        RXt = f.Lyy[:p, :p]
+        beta = la.solve_triangular(RXt.T, f.Lyy[p, :p], lower=False) if p else np.zeros(0)
+        # Back-substitution through the blocks, last term first: L' u = c_u - L_X' β.
+        us: list[np.ndarray] = [np.zeros(0)] * self.K
+        for j in range(self.K - 1, 0, -1):
+            rhs = f.Ly[j][p, :] - f.Ly[j][:p, :].T @ beta
+            for i in range(j + 1, self.K):
+                rhs = rhs - f.Ldense[(i, j)].T @ us[i]
+            us[j] = la.solve_triangular(f.Ldense[(j, j)], rhs, lower=True, trans="T")
+        rhs0 = f.Ly[0][p, :] - f.Ly[0][:p, :].T @ beta
+        for k in range(1, self.K):
+            rhs0 = rhs0 - f.Lk0[k - 1].T @ us[k]
+        l0, p0 = f.L0inv.shape[0], f.L0inv.shape[1]
+        us[0] = np.einsum("lba,lb->la", f.L0inv, rhs0.reshape(l0, p0)).ravel()
+        lams = self.design.lambda_blocks(theta)
+        bs = [
+            np.einsum("ab,lb->la", lam, u.reshape(-1, lam.shape[0])).ravel()
+            for lam, u in zip(lams, us, strict=True)
+        ]
+        return PLSSolution(
+            theta=theta,
+            beta=beta,
+            u=np.concatenate(us),
+            b=np.concatenate(bs),
+            pwrss=pwrss,
+            logdet_L=f.logdet_L,
+            logdet_RX=logdet_rx,
+            deviance=dev,
+            ml_deviance=ml,
+            sigma=sigma,
+            RX=RXt.T.copy(),
+        )
