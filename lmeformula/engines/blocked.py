@@ -100,6 +100,10 @@ class BlockedPLS(ProfiledDeviance):
         Zs = [sp.csc_matrix(sp.diags(sw) @ t.z_block()) for t in terms]
         K = len(terms)
         self.Ak0 = [sp.csr_matrix(Zs[k].T @ Zs[0]) for k in range(1, K)]
+        # For scalar terms the coupling L_k0 = λ_k A_k0 diag(d0) keeps A_k0's pattern: scale
+        # its values in place instead of multiplying sparse matrices on every evaluation.
+        self.scalar = p0 == 1 and all(t.p == 1 for t in terms)
+        self.Ak0_cols = [a.indices for a in self.Ak0]
         self.Adense = {
             (i, j): np.asarray((Zs[i].T @ Zs[j]).toarray())
             for i in range(1, K)
@@ -125,20 +129,27 @@ class BlockedPLS(ProfiledDeviance):
             L0inv = np.linalg.inv(L0)
         D0 = np.einsum("ab,lcb->lac", lam0, L0inv)
         Ly0 = np.einsum("rla,lac->rlc", self.XyZ0, D0).reshape(self.p + 1, -1)
-        D0s = _block_diag_sparse(D0)
         Lk0 = []
-        for k in range(1, self.K):
-            lam_t = sp.kron(
-                sp.identity(self.design.terms[k].factor.nlevels), sp.csr_matrix(lams[k].T)
-            )
-            Lk0.append(sp.csr_matrix(lam_t @ self.Ak0[k - 1] @ D0s))
+        if self.scalar:
+            d0 = D0[:, 0, 0]
+            for k in range(1, self.K):
+                a = self.Ak0[k - 1]
+                data = a.data * (lams[k][0, 0] * d0[self.Ak0_cols[k - 1]])
+                Lk0.append(sp.csr_matrix((data, a.indices, a.indptr), shape=a.shape))
+        else:
+            D0s = _block_diag_sparse(D0)
+            for k in range(1, self.K):
+                nlev = self.design.terms[k].factor.nlevels
+                lam_t = sp.kron(sp.identity(nlev), sp.csr_matrix(lams[k].T))
+                Lk0.append(sp.csr_matrix(lam_t @ self.Ak0[k - 1] @ D0s))
+        Lk0T = [m.T.tocsr() for m in Lk0]
         Ldense: dict[tuple[int, int], np.ndarray] = {}
         Ly: list[np.ndarray] = [Ly0]
         for j in range(1, self.K):
             lj = lams[j]
             Ljj = _scale_dense(self.Adense[(j, j)], lj, lj)
-            Ljj += np.eye(Ljj.shape[0])
-            Ljj -= (Lk0[j - 1] @ Lk0[j - 1].T).toarray()
+            Ljj.flat[:: Ljj.shape[0] + 1] += 1.0
+            Ljj -= (Lk0[j - 1] @ Lk0T[j - 1]).toarray()
             for m in range(1, j):
                 Ljj -= Ldense[(j, m)] @ Ldense[(j, m)].T
             Ljj = la.cholesky(Ljj, lower=True, check_finite=False)
@@ -146,7 +157,7 @@ class BlockedPLS(ProfiledDeviance):
             Ldense[(j, j)] = Ljj
             for i in range(j + 1, self.K):
                 Bij = _scale_dense(self.Adense[(i, j)], lams[i], lj)
-                Bij -= (Lk0[i - 1] @ Lk0[j - 1].T).toarray()
+                Bij -= (Lk0[i - 1] @ Lk0T[j - 1]).toarray()
                 for m in range(1, j):
                     Bij -= Ldense[(i, m)] @ Ldense[(j, m)].T
                 Ldense[(i, j)] = la.solve_triangular(Ljj, Bij.T, lower=True, check_finite=False).T
