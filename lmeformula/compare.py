@@ -22,7 +22,13 @@ def _ml(fit: LmerResult) -> LmerResult:
     # lme4 refits REML fits with ML before comparing them.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return lmer(fit.formula, fit._frame.data, reml=False, data_name=fit.data_name)
+        return lmer(
+            fit.formula,
+            fit._frame.data,
+            reml=False,
+            weights=fit._frame.weights,
+            data_name=fit.data_name,
+        )
 
 
 def _argument_names(fits: tuple[LmerResult, ...]) -> list[str]:

@@ -324,4 +324,4 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     # lme4 orders terms by decreasing number of levels (stable), which fixes the order of
     # VarCorr, ranef and the "groups:" line.
     terms.sort(key=lambda t: -t.factor.nlevels)
-    return Design(y, X, kept, offset, terms, fixed.model_spec, dropped)
+    return Design(y, X, kept, offset, terms, fixed.model_spec, dropped, frame.weights)

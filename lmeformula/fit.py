@@ -20,6 +20,7 @@ from .errors import (
     ArgumentTypeError,
     ConvergenceWarning,
     FormulaError,
+    NotExpressibleError,
     RankDeficiencyWarning,
     SingularFitWarning,
 )
@@ -42,12 +43,12 @@ def _check_args(formula: Any, reml: Any) -> None:
         raise ArgumentTypeError(f"reml must be True or False, got {reml!r}.")
 
 
-def _prepare(formula: str, data: Any) -> tuple[Any, Any, Design]:
+def _prepare(formula: str, data: Any, weights: Any = None) -> tuple[Any, Any, Design]:
     columns = list(map(str, data.columns)) if hasattr(data, "columns") else None
     parsed = parse(formula, columns=columns)
     if not parsed.random:
         raise _no_random(formula)
-    frame = build_frame(parsed, data)
+    frame = build_frame(parsed, data, weights)
     design = build_design(parsed, frame)
     return parsed, frame, design
 
@@ -118,7 +119,6 @@ def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
 # Arguments an R user reaches for, and what to write instead.
 _R_ARGUMENTS = {
     "REML": "write reml=True or reml=False",
-    "weights": "prior weights are not supported yet; fit without them",
     "offset": "write offset(x) in the formula",
     "subset": "subset the DataFrame first, e.g. data[data['x'] > 0]",
     "na_action": "rows with missing values are always dropped and counted, as R's na.omit",
@@ -132,7 +132,7 @@ def _reject_unknown(kwargs: dict[str, Any]) -> None:
         hint = _R_ARGUMENTS.get(name)
         if hint is None:
             close = difflib.get_close_matches(
-                name, ["formula", "data", "reml", "engine", "data_name"], n=1
+                name, ["formula", "data", "reml", "engine", "weights", "data_name"], n=1
             )
             hint = (
                 f"did you mean {close[0]}=?"
@@ -148,6 +148,7 @@ def lmer(
     *,
     reml: bool = True,
     engine: str = "auto",
+    weights: Any = None,
     data_name: str | None = None,
     **unexpected: Any,
 ) -> LmerResult:
@@ -167,6 +168,9 @@ def lmer(
         BOBYQA as lme4 does. ``"statsmodels"``: statsmodels' MixedLM finds the optimum (for
         the models it can express), which is then checked against lme4's profiled deviance
         and refitted with other optimizers when the check fails.
+    weights
+        lme4's prior weights: a column name of ``data`` or one positive value per row; the
+        residual variance of row i is σ² / w_i.
     data_name
         Name shown after "Data:" in the summary; by default the caller's variable name.
 
@@ -197,7 +201,7 @@ def lmer(
     _check_args(formula, reml)
     if engine not in _ENGINES:
         raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")
-    parsed, frame, design = _prepare(formula, data)
+    parsed, frame, design = _prepare(formula, data, weights)
     if design.dropped_fixed:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping "
@@ -208,6 +212,10 @@ def lmer(
         )
     problem = BlockedPLS(design, reml)
     if engine == "statsmodels":
+        if design.weights is not None:
+            raise NotExpressibleError(
+                "statsmodels' MixedLM has no prior weights; use engine='auto' for weights."
+            )
         optinfo = fit_mixedlm(mixedlm_spec(design, reml), design, problem)
     else:
         optinfo = bobyqa(problem)

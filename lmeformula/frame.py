@@ -58,12 +58,15 @@ class ModelFrame:
         Index labels of the dropped rows.
     groups
         Grouping factors by lme4 name.
+    weights
+        Prior weights of the rows used (None when not given).
     """
 
     data: pd.DataFrame
     n_dropped: int
     dropped_index: pd.Index
     groups: dict[str, GroupingFactor]
+    weights: np.ndarray | None = None
 
     @property
     def nobs(self) -> int:
@@ -135,7 +138,7 @@ def _missing_columns(columns: Sequence[str], data: pd.DataFrame) -> None:
             )
 
 
-def build_frame(parsed: ParsedFormula, data: object) -> ModelFrame:
+def build_frame(parsed: ParsedFormula, data: object, weights: object = None) -> ModelFrame:
     """Select the formula's columns, drop incomplete rows and code the grouping factors.
 
     Parameters
@@ -145,6 +148,9 @@ def build_frame(parsed: ParsedFormula, data: object) -> ModelFrame:
     data
         A pandas DataFrame (or anything ``pandas.DataFrame`` accepts, such as a dict of
         columns).
+    weights
+        lme4's prior weights: a column name of ``data`` or one value per row; rows with a
+        missing weight are dropped like any incomplete row.
 
     Returns
     -------
@@ -171,7 +177,10 @@ def build_frame(parsed: ParsedFormula, data: object) -> ModelFrame:
     variables = list(dict.fromkeys(parsed.variables))
     _missing_columns(variables, frame)
     used = frame.loc[:, variables].copy()
+    w_all = _weights(weights, frame)
     complete = ~used.isna().any(axis=1).to_numpy()
+    if w_all is not None:
+        complete &= ~np.isnan(w_all)
     dropped_index = used.index[~complete]
     used = used.loc[complete]
     if used.shape[0] == 0:
@@ -210,7 +219,39 @@ def build_frame(parsed: ParsedFormula, data: object) -> ModelFrame:
         )
         _check_grouping(factor, used.shape[0])
         groups[name] = factor
-    return ModelFrame(used, int((~complete).sum()), dropped_index, groups)
+    w = None if w_all is None else w_all[complete]
+    return ModelFrame(used, int((~complete).sum()), dropped_index, groups, w)
+
+
+def _weights(weights: object, frame: pd.DataFrame) -> np.ndarray | None:
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        _missing_columns([weights], frame)
+        values = frame[weights]
+        where = f"weights column {weights!r}"
+    else:
+        values = pd.Series(
+            np.asarray(weights).ravel()
+            if not isinstance(weights, pd.Series)
+            else weights.to_numpy()
+        )
+        where = "weights"
+        if len(values) != len(frame):
+            raise DataError(
+                f"weights has {len(values)} values for {len(frame)} rows of data; give one "
+                "weight per row (or the name of a column)."
+            )
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"{where} must be numeric, got dtype {values.dtype}.")
+    w = values.to_numpy(dtype=float)
+    finite = w[~np.isnan(w)]
+    if np.any(finite <= 0) or not np.all(np.isfinite(finite)):
+        raise DataError(
+            f"{where} must be positive and finite (a prior weight divides the residual "
+            "variance); drop rows with zero weight instead."
+        )
+    return w
 
 
 def _check_grouping(factor: GroupingFactor, nobs: int) -> None:

@@ -273,7 +273,7 @@ class LmerResult:
     # -- covariance of the data ----------------------------------------------------------
 
     def marginal_cov(self, subject: Any, group: str | None = None) -> pd.DataFrame:
-        """The implied covariance matrix of one subject's rows: σ²(Z_i Λ Λ' Z_i' + I).
+        """The implied covariance matrix of one subject's rows: σ²(Z_i Λ Λ' Z_i' + W_i⁻¹).
 
         Parameters
         ----------
@@ -303,7 +303,9 @@ class LmerResult:
             )
         rows = np.flatnonzero(factor.codes == factor.levels.index(label))
         zl = (self._design.Z[rows] @ self._design.lambda_matrix(self.theta)).toarray()
-        cov = self.sigma**2 * (zl @ zl.T + np.eye(rows.size))
+        w = self._design.weights
+        resid = np.ones(rows.size) if w is None else 1.0 / w[rows]
+        cov = self.sigma**2 * (zl @ zl.T + np.diag(resid))
         index = self._frame.data.index[rows]
         return pd.DataFrame(cov, index=index, columns=index)
 
@@ -315,12 +317,13 @@ class LmerResult:
         return d.X @ self._sol.beta + np.asarray(d.Z @ self._sol.b).ravel() + d.offset
 
     def residuals(self, type: str = "response") -> np.ndarray:
-        """Residuals: ``"response"`` (y - fitted) or ``"pearson"`` (scaled by σ)."""
+        """Residuals: ``"response"`` (y - fitted) or ``"pearson"`` (× √w / σ)."""
         res = self._design.y - self.fitted()
         if type == "response":
             return res
         if type == "pearson":
-            return res / self.sigma
+            w = self._design.weights
+            return res / self.sigma if w is None else np.sqrt(w) * res / self.sigma
         raise DataError(f"unknown residual type {type!r}; use 'response' or 'pearson'.")
 
     def predict(

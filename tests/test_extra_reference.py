@@ -29,8 +29,14 @@ def _exam_missing() -> pd.DataFrame:
     return data
 
 
-# case id -> (data, our formula). Where lme4 1.1.31 cannot parse the lme4 2.x spelling, the R
-# call in the JSON is the expansion ours must reproduce.
+def _sleep_weighted() -> pd.DataFrame:
+    data = lmf.datasets.load("sleepstudy")
+    data["w"] = 1 + data["Days"] / 10
+    return data
+
+
+# case id -> (data, our formula[, lmer keywords]). Where lme4 1.1.31 cannot parse the lme4
+# 2.x spelling, the R call in the JSON is the expansion ours must reproduce.
 MODELS = {
     "exam_missing": (_exam_missing, "normexam ~ standLRT + (1 | school)"),
     "exam_two_terms": ("exam", "normexam ~ standLRT + (1 | school) + (0 + standLRT | school)"),
@@ -46,6 +52,12 @@ MODELS = {
     ),
     "machines_star": ("machines", "score ~ 1 + (1 | Worker * Machine)"),
     "machines_nested_slash": ("machines", "score ~ 0 + Machine + (1 | Worker/Machine)"),
+    "sleep_weights": (_sleep_weighted, "Reaction ~ Days + (Days | Subject)", {"weights": "w"}),
+    "sleep_weights_ml": (
+        _sleep_weighted,
+        "Reaction ~ Days + (Days | Subject)",
+        {"weights": "w", "reml": False},
+    ),
 }
 
 _FITS: dict[str, lmf.LmerResult] = {}
@@ -53,11 +65,12 @@ _FITS: dict[str, lmf.LmerResult] = {}
 
 def fit(case_id: str) -> lmf.LmerResult:
     if case_id not in _FITS:
-        source, formula = MODELS[case_id]
+        source, formula, *extra = MODELS[case_id]
+        kwargs = extra[0] if extra else {}
         data = source() if callable(source) else lmf.datasets.load(source)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", lmf.SingularFitWarning)
-            _FITS[case_id] = lmf.lmer(formula, data)
+            _FITS[case_id] = lmf.lmer(formula, data, **kwargs)
     return _FITS[case_id]
 
 
@@ -79,6 +92,22 @@ def test_against_lme4(case_id: str) -> None:
     vc = {_vc_key(r): r for r in ours.varcorr().to_dict("records")}
     for row in ref["varcorr"]:
         assert vc[_vc_key(row)]["vcov"] == pytest.approx(row["vcov"], rel=VC_REL, abs=1e-6), row
+
+
+def test_weighted_pearson_residuals() -> None:
+    # quantile(residuals(m, type = "pearson") / sigma(m)) for the weighted sleepstudy fit
+    ref = EXTRA["sleep_weights"]["pearson_quantiles"]
+    q = np.quantile(fit("sleep_weights").residuals("pearson"), [0, 0.25, 0.5, 0.75, 1])
+    np.testing.assert_allclose(q, ref, atol=1e-3)
+
+
+def test_weights_survive_the_ml_refit_of_anova() -> None:
+    m1 = fit("sleep_weights")
+    m0 = lmf.lmer("Reaction ~ Days + (1 | Subject)", _sleep_weighted(), weights="w")
+    table = lmf.anova(m0, m1)
+    # logLik(lmer(Reaction ~ Days + (Days | Subject), sleepstudy, weights = w, REML = FALSE))
+    ref = EXTRA["sleep_weights_ml"]["loglik"]
+    assert table["logLik"].iloc[1] == pytest.approx(ref, abs=loglik_tol(ref))
 
 
 def test_missing_rows_counted() -> None:

@@ -47,6 +47,14 @@ out$machines_star <- summ(m, "lmer(score ~ 1 + (1 | Worker) + (1 | Machine) + (1
 m <- lmer(score ~ 0 + Machine + (1 | Worker/Machine), mach)
 out$machines_nested_slash <- summ(m, "lmer(score ~ 0 + Machine + (1 | Worker/Machine), Machines)")
 
+# prior weights
+sleep$w <- 1 + sleep$Days / 10
+m <- lmer(Reaction ~ Days + (Days | Subject), sleep, weights = w)
+out$sleep_weights <- summ(m, "lmer(Reaction ~ Days + (Days | Subject), sleepstudy, weights = 1 + Days/10)")
+out$sleep_weights$pearson_quantiles <- unname(quantile(residuals(m, type = "pearson") / sigma(m)))
+m <- lmer(Reaction ~ Days + (Days | Subject), sleep, weights = w, REML = FALSE)
+out$sleep_weights_ml <- summ(m, "lmer(Reaction ~ Days + (Days | Subject), sleepstudy, weights = 1 + Days/10, REML = FALSE)")
+
 # accessors on the seed example
 m <- lmer(normexam ~ standLRT + (1 + standLRT | school), exam)
 cf <- coef(m)$school
