@@ -105,8 +105,9 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
         return np.asarray(cat.cat.codes, dtype=np.int64), tuple(
             _label(c) for c in cat.cat.categories
         )
-    uniques, codes = np.unique(values.to_numpy(), return_inverse=True)
-    return codes.astype(np.int64).ravel(), tuple(_label(u) for u in uniques)
+    # Hash-based coding: np.unique on a million strings sorts them all (seconds).
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.asarray(codes, dtype=np.int64), tuple(_label(u) for u in uniques)
 
 
 def _interaction(name: str, parts: list[tuple[np.ndarray, tuple[str, ...]]]) -> GroupingFactor:
