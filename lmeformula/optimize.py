@@ -126,9 +126,11 @@ def _minimize(
     opt = nlopt.opt(nlopt.LN_BOBYQA, start.size)
     opt.set_lower_bounds(problem.lower)
     opt.set_min_objective(objective)
-    # lme4's nloptwrap defaults.
+    # lme4's nloptwrap defaults, plus nloptr's own default xtol_rel = 1e-4 that lme4 runs
+    # with (InstEval: 68 evaluations with it, 113 without).
     opt.set_xtol_abs(1e-8)
     opt.set_ftol_abs(1e-8)
+    opt.set_xtol_rel(1e-4)
     opt.set_maxeval(100_000)
     x = opt.optimize(np.maximum(start, problem.lower))
     return np.asarray(x, dtype=float), int(opt.last_optimize_result())

@@ -17,6 +17,7 @@ Nothing of size n x q is ever formed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg as la
@@ -65,6 +66,10 @@ def _batched_cholesky_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inv, np.diagonal(L, axis1=1, axis2=2)
 
 
+def _dense(m: Any) -> np.ndarray:
+    return m.toarray() if sp.issparse(m) else np.asarray(m)
+
+
 def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
     """A block-diagonal sparse matrix from an (l, p, p) array of blocks."""
     nblk = blocks.shape[0]
@@ -80,7 +85,7 @@ class _Factor:
 
     L0inv: np.ndarray  # (l_1, p_1, p_1) inverses of the first term's diagonal factors
     D0: np.ndarray  # (l_1, p_1, p_1): Λ_1 L_11,l⁻ᵀ per level
-    Lk0: list[sp.csr_matrix]  # couplings of later terms to the first (sparse)
+    Lk0: list[Any]  # couplings of later terms to the first (sparse, or dense when small)
     Ldense: dict[tuple[int, int], np.ndarray]  # L_ij for i >= j >= 1 (dense)
     Ly: list[np.ndarray]  # the [X y] row: L_y0 (p+1 x q_1), L_yj (p+1 x q_j)
     Lyy: np.ndarray  # (p+1) x (p+1) lower factor of the last block
@@ -131,6 +136,9 @@ class BlockedPLS(ProfiledDeviance):
         # its values in place instead of multiplying sparse matrices on every evaluation.
         self.scalar = p0 == 1 and all(t.p == 1 for t in terms)
         self.Ak0_cols = [a.indices for a in self.Ak0]
+        # Small couplings are faster as dense arrays than through sparse bookkeeping.
+        self.dense_coupling = all(a.shape[0] * a.shape[1] <= 250_000 for a in self.Ak0)
+        self.Ak0_dense = [a.toarray() for a in self.Ak0] if self.dense_coupling else []
         self.Adense = {
             (i, j): np.asarray((Zs[i].T @ Zs[j]).toarray())
             for i in range(1, K)
@@ -151,13 +159,21 @@ class BlockedPLS(ProfiledDeviance):
             d = np.sqrt(M[:, 0, 0])
             logdet = 2.0 * float(np.sum(np.log(d)))
             L0inv = (1.0 / d)[:, None, None]
+        elif M.shape[0] <= 1000:
+            # Few blocks: LAPACK per block is cheaper than the vectorised loops' overhead.
+            L0 = np.linalg.cholesky(M)
+            logdet = 2.0 * float(np.sum(np.log(np.diagonal(L0, axis1=1, axis2=2))))
+            L0inv = np.linalg.inv(L0)
         else:
             L0inv, diag = _batched_cholesky_inverse(M)
             logdet = 2.0 * float(np.sum(np.log(diag)))
         D0 = lam0 @ L0inv.transpose(0, 2, 1)
         Ly0 = (self.XyZ0.transpose(1, 0, 2) @ D0).transpose(1, 0, 2).reshape(self.p + 1, -1)
-        Lk0 = []
-        if self.scalar:
+        Lk0: list[Any] = []
+        if self.dense_coupling:
+            for k in range(1, self.K):
+                Lk0.append(self._couple_dense(self.Ak0_dense[k - 1], lams[k], D0))
+        elif self.scalar:
             d0 = D0[:, 0, 0]
             for k in range(1, self.K):
                 a = self.Ak0[k - 1]
@@ -169,14 +185,14 @@ class BlockedPLS(ProfiledDeviance):
                 nlev = self.design.terms[k].factor.nlevels
                 lam_t = sp.kron(sp.identity(nlev), sp.csr_matrix(lams[k].T))
                 Lk0.append(sp.csr_matrix(lam_t @ self.Ak0[k - 1] @ D0s))
-        Lk0T = [m.T.tocsr() for m in Lk0]
+        Lk0T = [m.T if isinstance(m, np.ndarray) else m.T.tocsr() for m in Lk0]
         Ldense: dict[tuple[int, int], np.ndarray] = {}
         Ly: list[np.ndarray] = [Ly0]
         for j in range(1, self.K):
             lj = lams[j]
             Ljj = _scale_dense(self.Adense[(j, j)], lj, lj)
             Ljj.flat[:: Ljj.shape[0] + 1] += 1.0
-            Ljj -= (Lk0[j - 1] @ Lk0T[j - 1]).toarray()
+            Ljj -= _dense(Lk0[j - 1] @ Lk0T[j - 1])
             for m in range(1, j):
                 Ljj -= Ldense[(j, m)] @ Ldense[(j, m)].T
             Ljj = la.cholesky(Ljj, lower=True, check_finite=False)
@@ -184,7 +200,7 @@ class BlockedPLS(ProfiledDeviance):
             Ldense[(j, j)] = Ljj
             for i in range(j + 1, self.K):
                 Bij = _scale_dense(self.Adense[(i, j)], lams[i], lj)
-                Bij -= (Lk0[i - 1] @ Lk0T[j - 1]).toarray()
+                Bij -= _dense(Lk0[i - 1] @ Lk0T[j - 1])
                 for m in range(1, j):
                     Bij -= Ldense[(i, m)] @ Ldense[(j, m)].T
                 Ldense[(i, j)] = la.solve_triangular(Ljj, Bij.T, lower=True, check_finite=False).T
@@ -198,6 +214,17 @@ class BlockedPLS(ProfiledDeviance):
             Syy -= Ly[j] @ Ly[j].T
         Lyy = la.cholesky(Syy, lower=True, check_finite=False)
         return _Factor(L0inv, D0, Lk0, Ldense, Ly, Lyy, logdet)
+
+    @staticmethod
+    def _couple_dense(A: np.ndarray, lam_k: np.ndarray, D0: np.ndarray) -> np.ndarray:
+        """(I ⊗ Λ_k)' A blockdiag(D0) for a dense coupling block A (level-major both ways)."""
+        l0, p0 = D0.shape[0], D0.shape[1]
+        pk = lam_k.shape[0]
+        if pk == 1 and p0 == 1:
+            return A * (lam_k[0, 0] * D0[:, 0, 0])[None, :]
+        rows = A.shape[0]
+        B = (lam_k.T @ A.reshape(rows // pk, pk, -1)).reshape(rows, l0, p0)
+        return (B.transpose(1, 0, 2) @ D0).transpose(1, 0, 2).reshape(rows, l0 * p0)
 
     @staticmethod
     def _scale_cols(B: np.ndarray, lam: np.ndarray) -> np.ndarray:
