@@ -212,6 +212,25 @@ def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
         ) from exc
 
 
+class _InterceptSpec:
+    """The model spec of an intercept-only random term, ``(1 | g)``: a column of ones."""
+
+    def get_model_matrix(self, data: pd.DataFrame, context: Any = None) -> pd.DataFrame:
+        return pd.DataFrame({"Intercept": np.ones(len(data))}, index=data.index)
+
+
+class _InterceptOnly(pd.DataFrame):
+    """What formulaic would return for ``1``, without its cost (random intercepts are the
+    commonest term)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__({"Intercept": np.ones(n)})
+
+    @property
+    def model_spec(self) -> _InterceptSpec:
+        return _InterceptSpec()
+
+
 def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
     if parsed.response is None:
         raise FormulaError(
@@ -227,6 +246,12 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
             "numbers."
         )
     # I() makes formulaic evaluate the text as Python arithmetic, as R evaluates the response.
+    if name in data.columns:
+        # A plain column needs no formula machinery (formulaic costs milliseconds a call).
+        y = data[name].to_numpy(dtype=float)
+        if not np.all(np.isfinite(y)):
+            raise DataError(f"the response {name!r} has non-finite values; drop those rows.")
+        return y
     mm = _model_matrix(f"0 + I({parsed.response})", data, "the response")
     if mm.shape[1] != 1:
         raise DataError(
@@ -304,7 +329,11 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     _check_response_varies(y - offset, X, parsed.response or "")
     terms = []
     for term in parsed.random:
-        lhs = _model_matrix(term.lhs, data, f"the random term ({term.text})")
+        lhs = (
+            _InterceptOnly(len(data))
+            if term.lhs.strip() == "1"
+            else _model_matrix(term.lhs, data, f"the random term ({term.text})")
+        )
         Xk = np.asarray(lhs, dtype=float)
         if Xk.shape[1] == 0:
             raise FormulaError(

@@ -14,11 +14,22 @@ from dataclasses import dataclass, field
 
 import nlopt
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .engines.pls import Derivatives, ProfiledDeviance
 
 __all__ = ["GRADIENT_TOL", "Attempt", "OptInfo", "bobyqa", "newton_polish"]
+
+# Discovering the loaded BLAS libraries takes milliseconds: do it once per process.
+_THREADS: ThreadpoolController | None = None
+
+
+def _blas_controller() -> ThreadpoolController:
+    global _THREADS
+    if _THREADS is None:
+        _THREADS = ThreadpoolController()
+    return _THREADS
+
 
 #: lme4's tolerance on the scaled gradient (``check.conv.grad``).
 GRADIENT_TOL = 2e-3
@@ -174,7 +185,7 @@ def bobyqa(problem: ProfiledDeviance) -> OptInfo:
     """
     log: list[float] = []
     # Many small BLAS calls: more threads only add synchronisation (2.5x slower on 2 cores).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         theta, code = _minimize(problem, problem.start, log)
         restarted = False
         if _edge_descent(problem, theta):

@@ -256,8 +256,9 @@ class Derivatives:
             return 0.0
         g = self.gradient[self.free]
         try:
+            # R's solve(chol(H), g): R x = g with R upper triangular, R'R = H.
             R = la.cholesky(self.hessian, lower=False)
-            scaled = la.solve_triangular(R, g, trans="T")
+            scaled = la.solve_triangular(R, g)
         except la.LinAlgError:
             scaled = g
         return float(np.max(np.minimum(np.abs(scaled), np.abs(g))))
