@@ -147,6 +147,7 @@ class BlockedPLS(ProfiledDeviance):
         self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, K)]
         self.XyXy = Xy.T @ Xy
         self.K = K
+        self._diag0 = np.arange(p0)
 
     def _factor(self, theta: np.ndarray) -> _Factor:
         lams = self.design.lambda_blocks(theta)
@@ -154,7 +155,7 @@ class BlockedPLS(ProfiledDeviance):
         p0 = lam0.shape[0]
         # Stacked matmuls: einsum with three operands is ten times slower here.
         M = lam0.T @ self.A00 @ lam0
-        M[:, np.arange(p0), np.arange(p0)] += 1.0
+        M[:, self._diag0, self._diag0] += 1.0
         if p0 == 1:
             d = np.sqrt(M[:, 0, 0])
             logdet = 2.0 * float(np.sum(np.log(d)))
@@ -212,7 +213,7 @@ class BlockedPLS(ProfiledDeviance):
         Syy = self.XyXy - Ly0 @ Ly0.T
         for j in range(1, self.K):
             Syy -= Ly[j] @ Ly[j].T
-        Lyy = la.cholesky(Syy, lower=True, check_finite=False)
+        Lyy = np.linalg.cholesky(Syy)
         return _Factor(L0inv, D0, Lk0, Ldense, Ly, Lyy, logdet)
 
     @staticmethod
