@@ -18,7 +18,14 @@ from threadpoolctl import ThreadpoolController
 
 from .engines.pls import Derivatives, ProfiledDeviance
 
-__all__ = ["GRADIENT_TOL", "Attempt", "OptInfo", "bobyqa", "newton_polish"]
+__all__ = [
+    "GRADIENT_TOL",
+    "Attempt",
+    "OptInfo",
+    "bobyqa",
+    "convergence_messages",
+    "newton_polish",
+]
 
 # Discovering the loaded BLAS libraries takes milliseconds: do it once per process.
 _THREADS: ThreadpoolController | None = None
@@ -126,6 +133,13 @@ def newton_polish(
     return theta, dev, derivs, steps
 
 
+def convergence_messages(max_gradient: float, tol: float = GRADIENT_TOL) -> list[str]:
+    """lme4's warning text when the scaled gradient fails the check, else nothing."""
+    if max_gradient < tol:
+        return []
+    return [f"Model failed to converge with max|grad| = {max_gradient:.3g} (tol = {tol})"]
+
+
 def _minimize(
     problem: ProfiledDeviance, start: np.ndarray, log: list[float]
 ) -> tuple[np.ndarray, int]:
@@ -200,11 +214,7 @@ def bobyqa(problem: ProfiledDeviance) -> OptInfo:
             grad = derivs.scaled_gradient()
         deviance = problem.deviance(theta)
     converged = grad < GRADIENT_TOL
-    messages = (
-        []
-        if converged
-        else [f"Model failed to converge with max|grad| = {grad:.3g} (tol = {GRADIENT_TOL})"]
-    )
+    messages = convergence_messages(grad)
     name = "bobyqa (NLopt)" + (", restarted at the boundary" if restarted else "")
     if steps:
         name += f" + {steps} Newton step(s)"

@@ -23,7 +23,7 @@ from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
 from ..design import Design, ReTerm
 from ..errors import NotExpressibleError
-from ..optimize import GRADIENT_TOL, Attempt, OptInfo, newton_polish
+from ..optimize import GRADIENT_TOL, Attempt, OptInfo, convergence_messages, newton_polish
 from .pls import ProfiledDeviance
 
 __all__ = ["MixedLMSpec", "fit_mixedlm", "mixedlm_spec"]
@@ -275,11 +275,7 @@ def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: ProfiledDeviance) ->
     if dev <= best_dev:
         best_theta, best_dev, best_grad = theta, dev, grad
     converged = best_grad < GRADIENT_TOL
-    messages = []
-    if not converged:
-        messages.append(
-            f"Model failed to converge with max|grad| = {best_grad:.3g} (tol = {GRADIENT_TOL})"
-        )
+    messages = convergence_messages(best_grad, GRADIENT_TOL)
     return OptInfo(
         optimizer=f"statsmodels MixedLM ({attempts[-1].method})"
         + (f" + {steps} Newton step(s)" if steps else ""),
