@@ -66,6 +66,15 @@ def _batched_cholesky_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inv, np.diagonal(L, axis1=1, axis2=2)
 
 
+def _lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """L⁻¹ B for lower-triangular L, straight to LAPACK (the wrappers' checks cost more
+    than the solve on small blocks)."""
+    x, info = la.lapack.dtrtrs(L, B, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
+
+
 def _dense(m: Any) -> np.ndarray:
     return m.toarray() if sp.issparse(m) else np.asarray(m)
 
@@ -196,7 +205,7 @@ class BlockedPLS(ProfiledDeviance):
             Ljj -= _dense(Lk0[j - 1] @ Lk0T[j - 1])
             for m in range(1, j):
                 Ljj -= Ldense[(j, m)] @ Ldense[(j, m)].T
-            Ljj = la.cholesky(Ljj, lower=True, check_finite=False)
+            Ljj = np.linalg.cholesky(Ljj)
             logdet += 2.0 * float(np.sum(np.log(np.diag(Ljj))))
             Ldense[(j, j)] = Ljj
             for i in range(j + 1, self.K):
@@ -204,12 +213,12 @@ class BlockedPLS(ProfiledDeviance):
                 Bij -= _dense(Lk0[i - 1] @ Lk0T[j - 1])
                 for m in range(1, j):
                     Bij -= Ldense[(i, m)] @ Ldense[(j, m)].T
-                Ldense[(i, j)] = la.solve_triangular(Ljj, Bij.T, lower=True, check_finite=False).T
+                Ldense[(i, j)] = _lower_solve(Ljj, Bij.T).T
             Byj = self._scale_cols(self.XyZ[j - 1], lj)
             Byj -= np.asarray(Lk0[j - 1] @ Ly0.T).T
             for m in range(1, j):
                 Byj -= Ly[m] @ Ldense[(j, m)].T
-            Ly.append(la.solve_triangular(Ljj, Byj.T, lower=True, check_finite=False).T)
+            Ly.append(_lower_solve(Ljj, Byj.T).T)
         Syy = self.XyXy - Ly0 @ Ly0.T
         for j in range(1, self.K):
             Syy -= Ly[j] @ Ly[j].T
