@@ -157,6 +157,7 @@ class BlockedPLS(ProfiledDeviance):
         self.XyXy = Xy.T @ Xy
         self.K = K
         self._diag0 = np.arange(p0)
+        self.largest_dense_block = max((t.q for t in terms[1:]), default=0)
 
     def _factor(self, theta: np.ndarray) -> _Factor:
         lams = self.design.lambda_blocks(theta)

@@ -103,6 +103,8 @@ class ProfiledDeviance:
     reml: bool
     lower: np.ndarray
     start: np.ndarray
+    #: Order of the largest dense block factored per evaluation (decides BLAS threads).
+    largest_dense_block: int = 0
 
     def solve(self, theta: np.ndarray) -> PLSSolution:  # pragma: no cover - abstract
         raise NotImplementedError
