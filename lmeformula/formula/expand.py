@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lmeformula.formula.nodes import Binary, Call, Dot, Expr, Name, Number, Paren, Unary, unparen
-from lmeformula.formula.render import Renderer, to_r
+from lmeformula.formula.render import Renderer, number_term_error, to_r
 from lmeformula.formula.source import Source
 from lmeformula.formula.specials import is_random_term, structure_of
 from lmeformula.formula.terms import RandomTerm, Structure
@@ -91,13 +91,7 @@ def intercept_and_terms(items: list[Summand], source: Source) -> tuple[bool, lis
         node = unparen(item.node)
         if isinstance(node, Number):
             if node.value not in ("0", "1"):
-                written = source.span(node.start, node.end)
-                raise source.error(
-                    f"the number {written!r} cannot be a term; only 0 and 1 (the "
-                    f"intercept) can; for arithmetic use I(), e.g. 'I({written} * x)'",
-                    node.start,
-                    written,
-                )
+                raise number_term_error(source, node)
             intercept = (node.value == "1") == (item.sign > 0)
             continue
         rest.append(item)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keyword
 from collections.abc import Sequence
 
+from lmeformula.errors import FormulaError
 from lmeformula.formula.nodes import (
     BAR_OPS,
     Binary,
@@ -48,6 +49,17 @@ _PY_ATOM_PREC = 20
 _COMPARISONS: frozenset[str] = frozenset({"==", "!=", "<", ">", "<=", ">="})
 _FORMULA_OPS: frozenset[str] = frozenset({"+", "-", "*", "/", ":", "^"})
 _R_TIGHT_OPS: frozenset[str] = frozenset({"/", ":", "^"})
+
+
+def number_term_error(source: Source, node: Number) -> FormulaError:
+    """The error for a number other than 0 or 1 standing as a formula term."""
+    written = source.span(node.start, node.end)
+    return source.error(
+        f"the number {written!r} cannot be a term; only 0 and 1 (the intercept) can; for "
+        f"arithmetic use I(), e.g. 'I({written} * x)'",
+        node.start,
+        written,
+    )
 
 
 def quote_column(name: str) -> str:
@@ -104,13 +116,7 @@ class Renderer:
         if isinstance(node, Number):
             if node.value in ("0", "1"):
                 return node.value
-            written = src.span(node.start, node.end)
-            raise src.error(
-                f"the number {written!r} cannot be a term; only 0 and 1 (the intercept) "
-                f"can; for arithmetic use I(), e.g. 'I({written} * x)'",
-                node.start,
-                written,
-            )
+            raise number_term_error(src, node)
         if isinstance(node, String):
             text = src.span(node.start, node.end)
             raise src.error(
