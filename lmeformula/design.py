@@ -172,6 +172,11 @@ class Design:
         return np.concatenate([t.structure.lower for t in self.terms])
 
     @cached_property
+    def upper(self) -> np.ndarray:
+        """Upper bounds of θ (+inf but for correlation parameters of structured terms)."""
+        return np.concatenate([t.structure.upper for t in self.terms])
+
+    @cached_property
     def start(self) -> np.ndarray:
         """lme4's starting θ (each Λ block the identity)."""
         return np.concatenate([t.structure.start() for t in self.terms])
@@ -303,6 +308,36 @@ def _drop_rank_deficient(
     return X[:, keep], [names[j] for j in keep], dropped
 
 
+#: Structures whose columns are times: AR(1) and Toeplitz correlate columns by lag.
+TIME_INDEXED = frozenset({"AR1", "ARH1", "TOEP", "TOEPH"})
+
+
+def _time_lhs(term: Any, data: pd.DataFrame) -> tuple[str, np.ndarray | None]:
+    """The design text and column times of an AR(1)/Toeplitz term.
+
+    A factor on the left (``0 + factor(Days)``) gives its levels positions 0, 1, ...; an
+    integer time column (``0 + Days``) becomes a column per observed time, and its values
+    are the positions, so lags count in its units.
+    """
+    text = term.lhs.strip()
+    for prefix in ("0 +", "0+", "1 +", "1+"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :].strip()
+    if text.endswith("- 1"):
+        text = text[:-3].strip()
+    col = text.strip("`")
+    if col in data.columns and pd.api.types.is_numeric_dtype(data[col]):
+        values = data[col].to_numpy(dtype=float)
+        if not np.all(values == np.round(values)):
+            raise FormulaError(
+                f"the random term ({term.text}) has {term.structure.kind} covariance over "
+                f"{col!r}, whose values are not whole numbers; AR(1) and Toeplitz need a "
+                "factor or an integer time (for continuous times use residual=lmf.CAR1)."
+            )
+        return f"0 + factor({text})", np.unique(values).astype(int)
+    return term.lhs, None
+
+
 def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     """Build y, X, offsets and the random-effects terms on the model frame.
 
@@ -329,24 +364,38 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     _check_response_varies(y - offset, X, parsed.response or "")
     terms = []
     for term in parsed.random:
+        lhs_text, positions = term.lhs, None
+        if term.structure.kind in TIME_INDEXED:
+            lhs_text, positions = _time_lhs(term, data)
         lhs = (
             _InterceptOnly(len(data))
-            if term.lhs.strip() == "1"
-            else _model_matrix(term.lhs, data, f"the random term ({term.text})")
+            if lhs_text.strip() == "1"
+            else _model_matrix(lhs_text, data, f"the random term ({term.text})")
         )
         Xk = np.asarray(lhs, dtype=float)
+        columns = r_names(list(lhs.columns))
         if Xk.shape[1] == 0:
             raise FormulaError(
                 f"the random term ({term.text}) has no columns; did you mean (1 | "
                 f"{term.group_name})?"
             )
+        if term.structure.kind in TIME_INDEXED and "(Intercept)" in columns:
+            raise FormulaError(
+                f"the random term ({term.text}) has {term.structure.kind} covariance, which "
+                "needs one column per time and no intercept; write it as "
+                f"{term.structure.special or 'ar1'}(0 + factor(time) | {term.group_name})."
+            )
+        try:
+            structure = make_structure(term.structure.kind, Xk.shape[1], positions)
+        except FormulaError as err:
+            raise FormulaError(f"in the random term ({term.text}): {err}") from None
         terms.append(
             ReTerm(
                 term=term,
                 factor=frame.groups[term.group_name],
-                columns=r_names(list(lhs.columns)),
+                columns=columns,
                 X=Xk,
-                structure=make_structure(term.structure.kind, Xk.shape[1]),
+                structure=structure,
                 spec=lhs.model_spec,
             )
         )

@@ -123,7 +123,7 @@ def newton_polish(
             break
         accepted = False
         for shrink in (1.0, 0.5, 0.25):
-            cand = np.maximum(theta + shrink * step, problem.lower)
+            cand = _clip(problem, theta + shrink * step)
             cand_dev = problem.deviance(cand)
             if cand_dev < dev - 1e-12:
                 theta, dev, accepted = cand, cand_dev, True
@@ -154,6 +154,8 @@ def _minimize(
 
     opt = nlopt.opt(nlopt.LN_BOBYQA, start.size)
     opt.set_lower_bounds(problem.lower)
+    if problem.upper is not None:
+        opt.set_upper_bounds(problem.upper)
     opt.set_min_objective(objective)
     # lme4's nloptwrap defaults, plus nloptr's own default xtol_rel = 1e-4 that lme4 runs
     # with (InstEval: 68 evaluations with it, 113 without).
@@ -161,8 +163,13 @@ def _minimize(
     opt.set_ftol_abs(1e-8)
     opt.set_xtol_rel(1e-4)
     opt.set_maxeval(100_000)
-    x = opt.optimize(np.maximum(start, problem.lower))
+    x = opt.optimize(_clip(problem, start))
     return np.asarray(x, dtype=float), int(opt.last_optimize_result())
+
+
+def _clip(problem: ProfiledDeviance, theta: np.ndarray) -> np.ndarray:
+    theta = np.maximum(theta, problem.lower)
+    return theta if problem.upper is None else np.minimum(theta, problem.upper)
 
 
 def _snap_to_boundary(

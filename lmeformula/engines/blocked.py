@@ -116,6 +116,7 @@ class BlockedPLS(ProfiledDeviance):
         self.design = design
         self.reml = reml
         self.lower = design.lower
+        self.upper = design.upper if np.isfinite(design.upper).any() else None
         self.start = design.start
         w = design.weights
         sw = np.ones(len(design.y)) if w is None else np.sqrt(w)

@@ -103,6 +103,8 @@ class ProfiledDeviance:
     reml: bool
     lower: np.ndarray
     start: np.ndarray
+    #: Upper bounds (+inf but for correlation parameters); ``None`` means none at all.
+    upper: np.ndarray | None = None
     #: Order of the largest dense block factored per evaluation (decides BLAS threads).
     largest_dense_block: int = 0
 
@@ -128,13 +130,23 @@ class ProfiledDeviance:
         def f(delta: np.ndarray) -> float:
             return self.deviance(theta + delta)
 
+        upper = np.full(k, np.inf) if self.upper is None else self.upper
         near = theta - h < self.lower
+        near_upper = theta + h > upper
         grad = np.zeros(k)
         free = np.ones(k, dtype=bool)
         fi = np.zeros(k)
         for i in range(k):
             e = np.zeros(k)
             e[i] = h[i]
+            if near_upper[i]:
+                # A correlation on its bound of 1: difference inwards, and hold it there
+                # when the deviance falls outwards.
+                fi[i] = f(-e)
+                grad[i] = (f0 - fi[i]) / h[i]
+                free[i] = grad[i] > 0
+                h[i] = -h[i]
+                continue
             fi[i] = f(e)
             if near[i]:
                 grad[i] = (fi[i] - f0) / h[i]
@@ -189,6 +201,7 @@ class PLSProblem(ProfiledDeviance):
         self.Xty = X.T @ y
         self.yty = float(y @ y)
         self.lower = design.lower
+        self.upper = design.upper if np.isfinite(design.upper).any() else None
         self.start = design.start
 
     def solve(self, theta: np.ndarray) -> PLSSolution:

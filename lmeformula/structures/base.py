@@ -6,13 +6,23 @@ Interface notes (every structure implements all of these; an engine needs nothin
   to the residual variance*: Σ / σ² = Λ Λ', with Λ lower triangular (lme4's relative
   covariance factor).
 - ``n_theta``: how many free parameters θ the optimizer sees.
-- ``lower``: lower bounds of θ (lme4: 0 for the diagonal of Λ, -inf elsewhere), so that a
-  bounded optimizer can reach the boundary, where singular fits live.
+- ``lower`` / ``upper``: bounds of θ (lme4: 0 for the diagonal of Λ, -inf elsewhere; a
+  correlation parameter lives in [-1, 1]), so that a bounded optimizer can reach the
+  boundary, where singular fits live. ``upper`` defaults to +inf.
 - ``start()``: θ giving Λ = I (lme4's start).
 - ``lambda_block(theta)``: the p x p matrix Λ; a pure function of θ.
 - ``theta_from_cov(rel_cov)``: the inverse map, from a relative covariance to θ (used to
   carry estimates between engines).
 - ``param_names(columns)``: a name per θ, for optimizer records.
+- ``correlation_params(theta)``: the structure's correlation parameters on their natural
+  scale (``{"rho": 0.8}`` for CS and AR(1), the lag correlations for Toeplitz), for
+  printing; empty for UN, DIAG and ID, whose correlations are the covariance's own.
+
+Λ need not be triangular: the deviance depends on Λ Λ' only, so a structure may return any
+square root (a symmetric one where a correlation sits on its bound and Cholesky fails).
+Structured kinds (ID, CS, CSH, AR1, ARH1, TOEP, TOEPH) live in :mod:`.random`; residual
+structures, which share the correlation functions of :mod:`.correlation`, in
+:mod:`.residual`.
 
 Structures are mappings, not solvers: they import no engine.
 """
@@ -61,6 +71,15 @@ class CovStructure(ABC):
     @abstractmethod
     def param_names(self, columns: list[str]) -> list[str]:
         """A name per θ."""
+
+    @property
+    def upper(self) -> np.ndarray:
+        """Upper bounds of θ (+inf unless the structure bounds a correlation)."""
+        return np.full(self.n_theta, np.inf)
+
+    def correlation_params(self, theta: np.ndarray) -> dict[str, float]:
+        """Correlation parameters on their natural scale (none for UN, DIAG, ID)."""
+        return {}
 
     def rel_cov(self, theta: np.ndarray) -> np.ndarray:
         """Σ / σ² = Λ Λ'."""
@@ -154,22 +173,31 @@ def _psd_cholesky(cov: np.ndarray) -> np.ndarray:
     return lam
 
 
-_FITTED = {"UN": Unstructured, "DIAG": Diagonal}
-
-
-def make_structure(kind: str, p: int) -> CovStructure:
+def make_structure(kind: str, p: int, positions: np.ndarray | None = None) -> CovStructure:
     """The structure object for a SAS name.
+
+    Parameters
+    ----------
+    kind
+        SAS name (UN, DIAG, ID, CS, CSH, AR1, ARH1, TOEP, TOEPH).
+    p
+        Number of columns of the term.
+    positions
+        Time of each column for AR(1) and Toeplitz (default 0, 1, ..., p - 1).
 
     Raises
     ------
     NotExpressibleError
-        For a structure that is parsed but not yet fitted.
+        For an unknown kind.
     """
+    from .random import STRUCTURED
+
+    if kind == "UN":
+        return Unstructured(p)
+    if kind == "DIAG":
+        return Diagonal(p)
     try:
-        return _FITTED[kind](p)
+        cls = STRUCTURED[kind]
     except KeyError:
-        raise NotExpressibleError(
-            f"covariance structure {kind} is recognised in the formula but cannot be fitted "
-            "yet; write the term with a plain bar (x | g) for an unstructured covariance or "
-            "(x || g) for a diagonal one."
-        ) from None
+        raise NotExpressibleError(f"covariance structure {kind!r} is not known.") from None
+    return cls(p, kind, positions)
