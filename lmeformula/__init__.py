@@ -20,13 +20,41 @@ from .errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from .fit import lmer, to_mixedlm
+from .fit import gls, lmer, to_mixedlm
 from .formula import parse
+from .formula.terms import STRUCTURES
 from .results import LmerResult
+from .structures.residual import (
+    AR1,
+    ARH1,
+    CAR1,
+    CS,
+    CSH,
+    DIAG,
+    TOEP,
+    TOEPH,
+    UN,
+    VarExp,
+    VarIdent,
+    VarPower,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AR1",
+    "ARH1",
+    "CAR1",
+    "CS",
+    "CSH",
+    "DIAG",
+    "STRUCTURES",
+    "TOEP",
+    "TOEPH",
+    "UN",
+    "VarExp",
+    "VarIdent",
+    "VarPower",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
@@ -39,6 +67,7 @@ __all__ = [
     "anova",
     "datasets",
     "errors",
+    "gls",
     "lmer",
     "parse",
     "to_mixedlm",

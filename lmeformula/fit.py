@@ -9,12 +9,14 @@ from __future__ import annotations
 import difflib
 import inspect
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from .design import Design, build_design
 from .engines.blocked import BlockedPLS
+from .engines.marginal import MarginalDeviance
 from .engines.statsmodels import fit_mixedlm, mixedlm_spec
 from .errors import (
     ArgumentTypeError,
@@ -28,8 +30,14 @@ from .formula import parse
 from .frame import build_frame
 from .optimize import bobyqa
 from .results import LmerResult
+from .structures.residual import (
+    ResidualModel,
+    ResidualStructure,
+    VarianceFunction,
+    check_columns,
+)
 
-__all__ = ["lmer", "to_mixedlm"]
+__all__ = ["gls", "lmer", "to_mixedlm"]
 
 _ENGINES = ("auto", "statsmodels")
 
@@ -43,14 +51,53 @@ def _check_args(formula: Any, reml: Any) -> None:
         raise ArgumentTypeError(f"reml must be True or False, got {reml!r}.")
 
 
-def _prepare(formula: str, data: Any, weights: Any = None) -> tuple[Any, Any, Design]:
+def _prepare(
+    formula: str, data: Any, weights: Any = None, extra: Sequence[str] = (), gls: bool = False
+) -> tuple[Any, Any, Design]:
     columns = list(map(str, data.columns)) if hasattr(data, "columns") else None
     parsed = parse(formula, columns=columns)
-    if not parsed.random:
+    if gls and parsed.random:
+        raise FormulaError(
+            f"gls() fits marginal models, but the formula '{formula}' has random effects "
+            f"({parsed.random[0].text}); fit it with lmer(), which takes residual= too."
+        )
+    if not gls and not parsed.random:
         raise _no_random(formula)
-    frame = build_frame(parsed, data, weights)
+    frame = build_frame(parsed, data, weights, extra)
     design = build_design(parsed, frame)
     return parsed, frame, design
+
+
+def _residual_args(residual: Any, variance: Any, data: Any) -> list[str]:
+    """Check residual= and variance= and return the columns they read."""
+    if residual is not None and not isinstance(residual, ResidualStructure):
+        raise ArgumentTypeError(
+            f"residual= takes a residual structure such as lmf.AR1('time | id'), got "
+            f"{type(residual).__name__}; the structures are AR1, CAR1, CS, CSH, ARH1, UN, "
+            "TOEP, TOEPH and DIAG."
+        )
+    if variance is not None and not isinstance(variance, VarianceFunction):
+        raise ArgumentTypeError(
+            f"variance= takes a variance function such as lmf.VarIdent('group'), got "
+            f"{type(variance).__name__}; the functions are VarIdent, VarPower and VarExp."
+        )
+    extra: list[str] = []
+    for name, obj in (("residual", residual), ("variance", variance)):
+        if obj is not None:
+            if hasattr(data, "columns"):
+                check_columns(obj.columns, data, f"{name}={obj!r}")
+            extra += obj.columns
+    return extra
+
+
+def _residual_model(residual: Any, variance: Any, frame: Any) -> ResidualModel | None:
+    if residual is None and variance is None:
+        return None
+    return ResidualModel(
+        residual.bind(frame.data) if residual is not None else None,
+        variance.bind(frame.data) if variance is not None else None,
+        frame.weights,
+    )
 
 
 def _no_random(formula: str) -> FormulaError:
@@ -124,6 +171,7 @@ _R_ARGUMENTS = {
     "na_action": "rows with missing values are always dropped and counted, as R's na.omit",
     "control": "the optimizer is chosen and checked automatically; see fit.optinfo",
     "family": "lmer fits linear (Gaussian) models only",
+    "correlation": "write residual=lmf.AR1('time | id') (nlme's correlation=)",
 }
 
 
@@ -132,12 +180,25 @@ def _reject_unknown(kwargs: dict[str, Any]) -> None:
         hint = _R_ARGUMENTS.get(name)
         if hint is None:
             close = difflib.get_close_matches(
-                name, ["formula", "data", "reml", "engine", "weights", "data_name"], n=1
+                name,
+                [
+                    "formula",
+                    "data",
+                    "reml",
+                    "engine",
+                    "weights",
+                    "residual",
+                    "variance",
+                    "data_name",
+                ],
+                n=1,
             )
             hint = (
                 f"did you mean {close[0]}=?"
                 if close
-                else ("lmer takes formula, data, reml, engine and data_name")
+                else (
+                    "lmer takes formula, data, reml, engine, weights, residual, variance and data_name"
+                )
             )
         raise ArgumentTypeError(f"lmer() got an unexpected argument {name}=: {hint}.")
 
@@ -149,6 +210,8 @@ def lmer(
     reml: bool = True,
     engine: str = "auto",
     weights: Any = None,
+    residual: ResidualStructure | None = None,
+    variance: VarianceFunction | None = None,
     data_name: str | None = None,
     **unexpected: Any,
 ) -> LmerResult:
@@ -157,7 +220,9 @@ def lmer(
     Parameters
     ----------
     formula
-        An lme4 formula, e.g. ``"normexam ~ standLRT + (1 + standLRT | school)"``.
+        An lme4 formula, e.g. ``"normexam ~ standLRT + (1 + standLRT | school)"``; random
+        terms may carry a covariance structure (``cs(0 + f | g)``, ``ar1(0 + factor(t) |
+        g)``, ``toep(...)``, ``diag(...)``, ``homdiag(...)``; see ``lmf.STRUCTURES``).
     data
         A pandas DataFrame; it is not modified. Rows with a missing value in a column the
         model uses are dropped and counted (``fit.n_dropped``), as R's ``na.omit``.
@@ -171,6 +236,12 @@ def lmer(
     weights
         lme4's prior weights: a column name of ``data`` or one positive value per row; the
         residual variance of row i is σ² / w_i.
+    residual
+        A residual correlation structure (nlme's ``correlation=``), e.g.
+        ``lmf.AR1("1 | id")``, ``lmf.CAR1("time | id", nugget=True)``, ``lmf.UN("visit | id")``.
+    variance
+        A variance function (nlme's ``weights=``): ``lmf.VarIdent("g")``,
+        ``lmf.VarPower("x")``, ``lmf.VarExp("x")``.
     data_name
         Name shown after "Data:" in the summary; by default the caller's variable name.
 
@@ -201,21 +272,94 @@ def lmer(
     _check_args(formula, reml)
     if engine not in _ENGINES:
         raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")
-    parsed, frame, design = _prepare(formula, data, weights)
+    extra = _residual_args(residual, variance, data)
+    parsed, frame, design = _prepare(formula, data, weights, extra)
+    model = _residual_model(residual, variance, frame)
+    if engine == "statsmodels" and (design.weights is not None or model is not None):
+        raise NotExpressibleError(
+            "statsmodels' MixedLM has no prior weights, residual structures or variance "
+            "functions; use engine='auto'."
+        )
+    name = data_name if data_name is not None else _data_name(data)
+    return _fit(parsed, frame, design, reml, engine, model, name)
+
+
+def gls(
+    formula: str,
+    data: Any,
+    *,
+    residual: ResidualStructure | None = None,
+    variance: VarianceFunction | None = None,
+    reml: bool = True,
+    weights: Any = None,
+    data_name: str | None = None,
+) -> LmerResult:
+    """Fit a marginal model (no random effects) with structured residuals, as nlme's ``gls``.
+
+    The MMRM of clinical trials is ``gls(y ~ arm * visit, data, residual=lmf.UN("visit | id"))``.
+
+    Parameters
+    ----------
+    formula
+        A formula without random-effects terms, e.g. ``"distance ~ Sex * I(age - 11)"``.
+    data
+        A pandas DataFrame (not modified; incomplete rows dropped and counted).
+    residual
+        The residual structure (``lmf.UN``, ``lmf.CS``, ``lmf.AR1``, ...); None for
+        independent rows.
+    variance
+        A variance function (``lmf.VarIdent``, ``lmf.VarPower``, ``lmf.VarExp``).
+    reml
+        REML (nlme's default) or maximum likelihood.
+    weights
+        Prior weights, as in :func:`lmer`.
+    data_name
+        Name shown after "Data:" in the summary.
+
+    Returns
+    -------
+    LmerResult
+        With no random effects: ``ranef`` is empty and ``residual_params()`` holds the
+        structure's parameters.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> orth = lmf.datasets.load("orthodont")
+    >>> fit = lmf.gls("distance ~ Sex * I(age - 11)", orth, residual=lmf.CS("age | Subject"))
+    >>> round(fit.loglik, 3), round(fit.residual_params()["rho"], 4)
+    (-216.879, 0.6311)
+    """
+    _check_args(formula, reml)
+    extra = _residual_args(residual, variance, data)
+    parsed, frame, design = _prepare(formula, data, weights, extra, gls=True)
+    model = _residual_model(residual, variance, frame) or ResidualModel(None, None, frame.weights)
+    name = data_name if data_name is not None else _data_name(data)
+    return _fit(parsed, frame, design, reml, "auto", model, name)
+
+
+def _fit(
+    parsed: Any,
+    frame: Any,
+    design: Design,
+    reml: bool,
+    engine: str,
+    model: ResidualModel | None,
+    data_name: str | None,
+) -> LmerResult:
+    """The stages after the design: engine, optimizer, results, warnings."""
     if design.dropped_fixed:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping "
             f"{len(design.dropped_fixed)} column(s): {', '.join(design.dropped_fixed)}. "
             "Those effects are not estimable from these data (aliased with other columns).",
             RankDeficiencyWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
-    problem = BlockedPLS(design, reml)
+    problem: Any = (
+        BlockedPLS(design, reml) if model is None else MarginalDeviance(design, reml, model)
+    )
     if engine == "statsmodels":
-        if design.weights is not None:
-            raise NotExpressibleError(
-                "statsmodels' MixedLM has no prior weights; use engine='auto' for weights."
-            )
         optinfo = fit_mixedlm(mixedlm_spec(design, reml), design, problem)
     else:
         optinfo = bobyqa(problem)
@@ -226,7 +370,8 @@ def lmer(
         solution=problem.solve(optinfo.theta),
         reml=reml,
         optinfo=optinfo,
-        data_name=data_name if data_name is not None else _data_name(data),
+        data_name=data_name,
+        residual_model=model,
     )
     if not optinfo.converged:
         warnings.warn(
@@ -234,7 +379,7 @@ def lmer(
             "estimates may not be the optimum. Check the model (rescale covariates, simplify "
             "the random effects) and compare with fit.optinfo.attempts.",
             ConvergenceWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if result.singular:
         warnings.warn(
@@ -242,6 +387,6 @@ def lmer(
             "(see fit.varcorr()). The random-effects structure is too complex for these data; "
             "consider dropping the term or its correlations (||).",
             SingularFitWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return result

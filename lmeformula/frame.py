@@ -139,7 +139,9 @@ def _missing_columns(columns: Sequence[str], data: pd.DataFrame) -> None:
             )
 
 
-def build_frame(parsed: ParsedFormula, data: object, weights: object = None) -> ModelFrame:
+def build_frame(
+    parsed: ParsedFormula, data: object, weights: object = None, extra: Sequence[str] = ()
+) -> ModelFrame:
     """Select the formula's columns, drop incomplete rows and code the grouping factors.
 
     Parameters
@@ -152,6 +154,9 @@ def build_frame(parsed: ParsedFormula, data: object, weights: object = None) -> 
     weights
         lme4's prior weights: a column name of ``data`` or one value per row; rows with a
         missing weight are dropped like any incomplete row.
+    extra
+        Further columns the model reads (a residual structure's time and subject, a
+        variance function's covariate): kept, and rows missing them dropped.
 
     Returns
     -------
@@ -175,7 +180,7 @@ def build_frame(parsed: ParsedFormula, data: object, weights: object = None) -> 
         )
     if frame.shape[0] == 0:
         raise DataError("data has no rows; a model needs observations to fit.")
-    variables = list(dict.fromkeys(parsed.variables))
+    variables = list(dict.fromkeys([*parsed.variables, *extra]))
     _missing_columns(variables, frame)
     used = frame.loc[:, variables].copy()
     w_all = _weights(weights, frame)

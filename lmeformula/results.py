@@ -22,6 +22,7 @@ from .engines.pls import PLSSolution
 from .errors import ArgumentTypeError, DataError
 from .formula.terms import ParsedFormula
 from .frame import ModelFrame
+from .structures.residual import ResidualModel
 
 __all__ = ["LmerResult", "Summary"]
 
@@ -101,12 +102,16 @@ class LmerResult:
         reml: bool,
         optinfo: Any,
         data_name: str | None = None,
+        residual_model: ResidualModel | None = None,
     ) -> None:
         self._parsed = parsed
         self._frame = frame
         self._design = design
         self._sol = solution
         self._slices = design.theta_slices
+        self._residual = residual_model
+        # The optimizer's vector is [θ, residual-model parameters].
+        self._residual_par = np.asarray(optinfo.theta, dtype=float)[len(solution.theta) :]
         self.formula = parsed.formula
         self.reml = reml
         self.optinfo = optinfo
@@ -121,6 +126,10 @@ class LmerResult:
         if p:
             rinv = la.solve_triangular(solution.RX, np.eye(p))
             cov = self.sigma**2 * (rinv @ rinv.T)
+            if not design.terms and not reml:
+                # nlme's gls estimates Var(β̂) with σ² n / (n - p) also under ML (its
+                # summary's standard errors are REML-like); lme and lme4 do not.
+                cov = cov * frame.nobs / (frame.nobs - p)
         else:
             cov = np.zeros((0, 0))
         self.vcov = pd.DataFrame(cov, index=names, columns=names)
@@ -128,7 +137,8 @@ class LmerResult:
         self.ngroups: dict[str, int] = {}
         for term in design.terms:
             self.ngroups.setdefault(term.name, term.factor.nlevels)
-        self.npar = p + len(self.theta) + 1
+        n_res = residual_model.n_par if residual_model is not None else 0
+        self.npar = p + len(self.theta) + n_res + 1
         n = self.nobs
         # lme4 keeps both criteria: the ML deviance at the REML estimates is "dev".
         self.deviance = solution.ml_deviance
@@ -162,6 +172,8 @@ class LmerResult:
         return out
 
     def _cond_var_diag(self) -> np.ndarray:
+        if self._sol.cond_var is not None:
+            return self.sigma**2 * self._sol.cond_var()
         # lme4's condVar: σ² diag(Λ (Λ'Z'WZΛ + I)⁻¹ Λ'), from θ and the design alone.
         d = self._design
         lam = d.lambda_matrix(self.theta)
@@ -235,7 +247,29 @@ class LmerResult:
                         corr = cov[i, j] / denom if denom > 0 else np.nan
                         rows.append((grp, term.columns[i], term.columns[j], cov[i, j], corr))
         rows.append(("Residual", "", "", s2, self.sigma))
+        # Residual structure parameters on their natural scale (ρ, sd ratios), as nlme
+        # prints them; no variance of their own.
+        for name, value in self.residual_params().items():
+            rows.append(("Residual", name, "", np.nan, value))
         return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def residual_params(self) -> dict[str, float]:
+        """The residual structure's and variance function's parameters, as nlme reports
+        them: ``rho`` (AR1, CAR1, CS), ``rho[k]`` (Toeplitz lags), ``cor[a,b]`` (UN),
+        ``nugget``, ``sd ratio[level]`` (variance per time or per level, relative to the
+        first), ``delta`` (VarPower, VarExp). Empty without a residual model.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> orth = lmf.datasets.load("orthodont")
+        >>> fit = lmf.gls("distance ~ Sex * I(age - 11)", orth, residual=lmf.AR1("age | Subject"))
+        >>> round(fit.residual_params()["rho"], 4)
+        0.6245
+        """
+        if self._residual is None:
+            return {}
+        return self._residual.natural(self._residual_par)
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Fixed plus random effects per level, as lme4's ``coef(m)``.
@@ -262,8 +296,14 @@ class LmerResult:
 
     def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
         """lme4's ``isSingular``: some θ with a lower bound of 0 is below ``tol``."""
-        at_bound = (self._design.lower == 0) & (self.theta < tol)
-        return bool(np.any(at_bound))
+        if not self._design.terms:
+            return False
+        d = self._design
+        # A standard deviation at 0, or a structured correlation at its bound of ±1.
+        at_zero = (d.lower == 0) & (self.theta < tol)
+        at_upper = np.isfinite(d.upper) & (d.upper - self.theta < tol)
+        at_lower = np.isfinite(d.lower) & (d.lower != 0) & (self.theta - d.lower < tol)
+        return bool(np.any(at_zero | at_upper | at_lower))
 
     @property
     def singular(self) -> bool:
@@ -273,41 +313,61 @@ class LmerResult:
     # -- covariance of the data ----------------------------------------------------------
 
     def marginal_cov(self, subject: Any, group: str | None = None) -> pd.DataFrame:
-        """The implied covariance matrix of one subject's rows: σ²(Z_i Λ Λ' Z_i' + W_i⁻¹).
+        """The implied covariance matrix of one subject's rows: σ²(Z_i Λ Λ' Z_i' + K_i),
+        with K_i the residual structure (or W_i⁻¹ for prior weights), as nlme's
+        ``getVarCov(m, type = "marginal")``.
 
         Parameters
         ----------
         subject
             A level of the grouping factor.
         group
-            The grouping factor; by default the one with the fewest levels (the outermost).
+            The grouping factor; by default the residual structure's subject, else the
+            random-effects factor with the fewest levels (the outermost).
 
         Returns
         -------
         pandas.DataFrame
             Indexed by the rows' labels in the data.
         """
-        names = list(self.ngroups)
-        if group is None:
-            group = min(names, key=lambda g: self.ngroups[g])
+        codes, levels, name = self._subject_factor(group)
+        label = str(subject)
+        if label not in levels:
+            raise DataError(
+                f"{subject!r} is not a level of {name!r}; levels are e.g. {list(levels[:5])}."
+            )
+        rows = np.flatnonzero(codes == levels.index(label))
+        if self._residual is not None:
+            resid = self._residual.cov(self._residual_par, rows[None, :])[0]
+        else:
+            w = self._design.weights
+            resid = np.diag(np.ones(rows.size) if w is None else 1.0 / w[rows])
+        cov = resid
+        if self._design.terms:
+            zl = (self._design.Z[rows] @ self._design.lambda_matrix(self.theta)).toarray()
+            cov = zl @ zl.T + resid
+        index = self._frame.data.index[rows]
+        return pd.DataFrame(self.sigma**2 * cov, index=index, columns=index)
+
+    def _subject_factor(self, group: str | None) -> tuple[np.ndarray, tuple[str, ...], str]:
+        res = self._residual.residual if self._residual is not None else None
+        res_name = ":".join(res.structure.group) if res is not None else None
+        if group is None or group == res_name:
+            if res is not None:
+                return res.codes, res.levels, str(res_name)
+            if not self.ngroups:
+                raise DataError(
+                    "this model has no subjects (no random effects and no residual structure); "
+                    "its rows are independent."
+                )
+            group = min(self.ngroups, key=lambda g: self.ngroups[g])
         if group not in self.ngroups:
+            names = list(self.ngroups) + ([res_name] if res_name else [])
             raise DataError(
                 f"{group!r} is not a grouping factor of this model; use one of {names}."
             )
         factor = self._frame.groups[group]
-        label = str(subject)
-        if label not in factor.levels:
-            raise DataError(
-                f"{subject!r} is not a level of {group!r}; levels are e.g. "
-                f"{list(factor.levels[:5])}."
-            )
-        rows = np.flatnonzero(factor.codes == factor.levels.index(label))
-        zl = (self._design.Z[rows] @ self._design.lambda_matrix(self.theta)).toarray()
-        w = self._design.weights
-        resid = np.ones(rows.size) if w is None else 1.0 / w[rows]
-        cov = self.sigma**2 * (zl @ zl.T + np.diag(resid))
-        index = self._frame.data.index[rows]
-        return pd.DataFrame(cov, index=index, columns=index)
+        return factor.codes, factor.levels, group
 
     # -- fitted values and prediction ----------------------------------------------------
 
@@ -322,6 +382,10 @@ class LmerResult:
         if type == "response":
             return res
         if type == "pearson":
+            # nlme's and lme4's: divided by the row's standard deviation (σ, weights and
+            # variance function), not decorrelated.
+            if self._residual is not None:
+                return res / (self.sigma * self._residual.row_sd(self._residual_par))
             w = self._design.weights
             return res / self.sigma if w is None else np.sqrt(w) * res / self.sigma
         raise DataError(f"unknown residual type {type!r}; use 'response' or 'pearson'.")

@@ -14,6 +14,7 @@ This module evaluates that objective and everything that follows from it at a gi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,9 @@ class PLSSolution:
         Residual standard deviation.
     RX
         Upper-triangular factor with R_X'R_X = X'WX - R_ZX'R_ZX; vcov(β) = σ² (R_X'R_X)⁻¹.
+    cond_var
+        A function giving the conditional variances of ``b`` over σ² (lme4's condVar),
+        evaluated only when asked for; None if the engine leaves them to the results.
     """
 
     theta: np.ndarray
@@ -66,6 +70,7 @@ class PLSSolution:
     ml_deviance: float
     sigma: float
     RX: np.ndarray
+    cond_var: Callable[[], np.ndarray] | None = None
 
 
 def profiled_deviance(

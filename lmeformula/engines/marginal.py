@@ -1,0 +1,228 @@
+"""The profiled deviance of models with residual structures, subject by subject.
+
+With correlated or heteroscedastic residuals the cross-products of [Z X y] depend on the
+parameters, so nothing can be formed once as in :mod:`.blocked`. Instead the data split
+into independent blocks (the residual structure's subjects; without one, the levels of the
+outermost random-effects factor; without random effects, single rows), and for each block
+
+    H_i = Z_i Λ Λ' Z_i' + K_i            (the marginal covariance over σ²)
+    C_i C_i' = H_i,   [X̃ ỹ]_i = C_i⁻¹ [X y]_i
+
+so that, summing over blocks, log|H| = Σ 2 log|C_i| and [X̃ ỹ]'[X̃ ỹ] gives R_X and the
+residual sum of squares of the GLS fit. The profiled deviances are lme4's, with log|H| in
+place of log|L|² - log|W| (they are equal when K_i is diagonal). Blocks of equal size and
+equal random-effects layout are stacked and factored together by numpy, so a 2,000-subject
+study is a handful of batched calls per evaluation.
+
+Random effects must be nested in the blocks (each level within one subject); crossed
+factors with a residual structure are refused with a message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg as la
+
+from ..design import Design
+from ..errors import NotExpressibleError
+from ..structures.residual import BoundResidual, ResidualModel
+from .pls import PLSSolution, ProfiledDeviance, profiled_deviance
+
+__all__ = ["MarginalDeviance", "block_codes"]
+
+
+def block_codes(design: Design, residual: BoundResidual | None) -> np.ndarray:
+    """The independent blocks of the data: the residual's subjects, else the outermost
+    random-effects factor, else single rows.
+
+    Raises
+    ------
+    NotExpressibleError
+        When a random-effects factor is not nested in the blocks.
+    """
+    n = len(design.y)
+    if residual is not None:
+        codes, what = residual.codes, f"the subjects of residual={residual.structure!r}"
+    elif design.terms:
+        outer = min(design.terms, key=lambda t: t.factor.nlevels)
+        codes, what = outer.factor.codes, f"the levels of {outer.name!r}"
+    else:
+        return np.arange(n)
+    for term in design.terms:
+        pairs = np.unique(np.column_stack([term.factor.codes, codes]), axis=0)
+        if len(pairs) != term.factor.nlevels:
+            raise NotExpressibleError(
+                f"random effects of {term.name!r} cross {what}: with a residual structure or "
+                "a variance function every random-effects factor must be nested in the "
+                "subjects (each level within one subject). Crossed factors with correlated "
+                "residuals are not supported; drop the residual structure or the crossed term."
+            )
+    return codes
+
+
+@dataclass
+class _Batch:
+    """Blocks of equal size and random-effects layout, stacked."""
+
+    rows: np.ndarray  # (G, m) row indices
+    Z: np.ndarray  # (G, m, q_loc) local random-effects design
+    cols: np.ndarray  # (G, q_loc) global columns of b
+    layout: tuple[int, ...]  # levels per term within a block
+
+
+class MarginalDeviance(ProfiledDeviance):
+    """lme4's profiled deviance with a residual structure and/or a variance function.
+
+    Parameters
+    ----------
+    design
+        The model's design (random-effects terms may be empty: a gls model).
+    reml
+        REML (True) or ML (False).
+    model
+        The residual model: structure, variance function and prior weights.
+
+    The parameter vector is [θ (random effects), residual-model parameters].
+    """
+
+    def __init__(self, design: Design, reml: bool, model: ResidualModel) -> None:
+        self.design = design
+        self.reml = reml
+        self.model = model
+        self.n_theta = len(design.start) if design.terms else 0
+        empty = np.zeros(0)
+        has_re = bool(design.terms)
+        self.lower = np.concatenate([design.lower if has_re else empty, model.lower])
+        upper = np.concatenate([design.upper if has_re else empty, model.upper])
+        self.upper = upper if np.isfinite(upper).any() else None
+        self.start = np.concatenate([design.start if has_re else empty, model.start()])
+        self.XY = np.column_stack([design.X, design.y - design.offset])
+        self.n, self.p = design.X.shape
+        self.batches = self._batches(block_codes(design, model.residual))
+        self.largest_dense_block = 0
+
+    # -- layout, once ----------------------------------------------------------------------
+
+    def _batches(self, codes: np.ndarray) -> list[_Batch]:
+        d = self.design
+        order = np.argsort(codes, kind="stable")
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        blocks = np.split(order, bounds)
+        offsets = np.cumsum([0] + [t.q for t in d.terms])
+        groups: dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        for rows in blocks:
+            zcols: list[np.ndarray] = []
+            gcols: list[np.ndarray] = []
+            layout = [rows.size]
+            for k, term in enumerate(d.terms):
+                lev, local = np.unique(term.factor.codes[rows], return_inverse=True)
+                layout.append(lev.size)
+                z = np.zeros((rows.size, lev.size * term.p))
+                for j in range(term.p):
+                    z[np.arange(rows.size), local * term.p + j] = term.X[rows, j]
+                zcols.append(z)
+                gcols.append((offsets[k] + lev[:, None] * term.p + np.arange(term.p)).ravel())
+            Z = np.hstack(zcols) if zcols else np.zeros((rows.size, 0))
+            cols = np.concatenate(gcols) if gcols else np.zeros(0, dtype=int)
+            groups.setdefault(tuple(layout), []).append((rows, Z, cols))
+        return [
+            _Batch(
+                rows=np.stack([r for r, _, _ in items]),
+                Z=np.stack([z for _, z, _ in items]),
+                cols=np.stack([c for _, _, c in items]).astype(int),
+                layout=layout,
+            )
+            for layout, items in groups.items()
+        ]
+
+    # -- one evaluation --------------------------------------------------------------------
+
+    def _split(self, par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        par = np.asarray(par, dtype=float)
+        return par[: self.n_theta], par[self.n_theta :]
+
+    def _lambda_local(self, lams: list[np.ndarray], layout: tuple[int, ...]) -> np.ndarray:
+        blocks = [np.kron(np.eye(n), lam) for n, lam in zip(layout[1:], lams, strict=True)]
+        return la.block_diag(*blocks) if blocks else np.zeros((0, 0))
+
+    def _marginal(self, batch: _Batch, lams: list[np.ndarray], phi: np.ndarray) -> Any:
+        """H (G, m, m), ZΛ (G, m, q_loc) and the local Λ of one batch."""
+        K = self.model.cov(phi, batch.rows)
+        lam = self._lambda_local(lams, batch.layout)
+        ZL = batch.Z @ lam if lam.size else batch.Z
+        H = K + ZL @ ZL.transpose(0, 2, 1) if lam.size else K
+        return H, ZL, lam
+
+    def _accumulate(self, par: np.ndarray):
+        theta, phi = self._split(par)
+        lams = self.design.lambda_blocks(theta) if self.design.terms else []
+        S = np.zeros((self.p + 1, self.p + 1))
+        logdet = 0.0
+        factors = []
+        for batch in self.batches:
+            H, ZL, lam = self._marginal(batch, lams, phi)
+            C = np.linalg.cholesky(H)
+            logdet += 2.0 * float(np.sum(np.log(np.diagonal(C, axis1=1, axis2=2))))
+            W = np.linalg.solve(C, self.XY[batch.rows])
+            S += np.einsum("gia,gib->ab", W, W)
+            factors.append((C, ZL, lam))
+        return S, logdet, factors, lams
+
+    def _criteria(self, S: np.ndarray, logdet: float):
+        p = self.p
+        Lyy = np.linalg.cholesky(S)
+        pwrss = max(float(Lyy[p, p]) ** 2, 1e-300)
+        logdet_rx = 2.0 * float(np.sum(np.log(np.abs(np.diag(Lyy)[:p])))) if p else 0.0
+        dev, ml, sigma = profiled_deviance(
+            logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss, n=self.n, p=p, reml=self.reml
+        )
+        return Lyy, pwrss, logdet_rx, dev, ml, sigma
+
+    def deviance(self, par: np.ndarray) -> float:
+        """The profiled deviance (REML criterion for REML) at the parameters."""
+        try:
+            S, logdet, _, _ = self._accumulate(par)
+            return self._criteria(S, logdet)[3]
+        except np.linalg.LinAlgError:
+            return np.inf
+
+    def solve(self, par: np.ndarray) -> PLSSolution:  # type: ignore[override]
+        """β, σ, the conditional modes and their variances at the parameters."""
+        par = np.asarray(par, dtype=float)
+        S, logdet, factors, _lams = self._accumulate(par)
+        Lyy, pwrss, logdet_rx, dev, ml, sigma = self._criteria(S, logdet)
+        p = self.p
+        RXt = Lyy[:p, :p]
+        beta = la.solve_triangular(RXt.T, Lyy[p, :p], lower=False) if p else np.zeros(0)
+        q = int(sum(t.q for t in self.design.terms))
+        b = np.zeros(q)
+        cond = np.zeros(q)
+        resid = self.XY[:, p] - self.XY[:, :p] @ beta
+        for batch, (C, ZL, lam) in zip(self.batches, factors, strict=True):
+            if not lam.size:
+                continue
+            # b_i = Λ (ZΛ)' H⁻¹ r_i;  Var(b_i | y) / σ² = Λ (I - (ZΛ)' H⁻¹ ZΛ) Λ'.
+            Cr = np.linalg.solve(C, resid[batch.rows][:, :, None])
+            CZ = np.linalg.solve(C, ZL)
+            u = CZ.transpose(0, 2, 1) @ Cr
+            b[batch.cols] = (lam @ u)[:, :, 0]
+            inner = np.eye(lam.shape[0]) - CZ.transpose(0, 2, 1) @ CZ
+            cond[batch.cols] = np.einsum("ab,gbc,ac->ga", lam, inner, lam)
+        theta, _ = self._split(par)
+        return PLSSolution(
+            theta=theta,
+            beta=beta,
+            u=np.zeros(0),
+            b=b,
+            pwrss=pwrss,
+            logdet_L=logdet,
+            logdet_RX=logdet_rx,
+            deviance=dev,
+            ml_deviance=ml,
+            sigma=sigma,
+            RX=RXt.T.copy(),
+            cond_var=lambda: cond,
+        )
