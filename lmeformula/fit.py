@@ -197,7 +197,8 @@ def _reject_unknown(kwargs: dict[str, Any]) -> None:
                 f"did you mean {close[0]}=?"
                 if close
                 else (
-                    "lmer takes formula, data, reml, engine, weights, residual, variance and data_name"
+                    "lmer takes formula, data, reml, engine, weights, residual, variance "
+                    "and data_name"
                 )
             )
         raise ArgumentTypeError(f"lmer() got an unexpected argument {name}=: {hint}.")

@@ -116,7 +116,9 @@ def _natural_reference(case: dict[str, Any]) -> dict[str, float]:
     if isinstance(corr, list):  # corSymm, in R's column order = ours
         levels = ["8", "10", "12", "14"]
         pairs = [(i, j) for j in range(4) for i in range(j + 1, 4)]
-        out.update({f"cor[{levels[i]},{levels[j]}]": r for (i, j), r in zip(pairs, corr)})
+        out.update(
+            {f"cor[{levels[i]},{levels[j]}]": r for (i, j), r in zip(pairs, corr, strict=True)}
+        )
     elif isinstance(corr, float):
         out["rho"] = corr
     elif isinstance(corr, dict):
@@ -180,14 +182,14 @@ def test_nlme_variance_components(case_id: str) -> None:
     if case_id in UNIDENTIFIED_SPLIT:
         pytest.skip(f"{case_id}: {case['note']}")
     ref = case["varcorr_nlme"]["variance"]
-    ours = list(np.diag(_re_cov(fit))) + [fit.sigma**2]
+    ours = [*np.diag(_re_cov(fit)), fit.sigma**2]
     assert len(ours) == len(ref)
     for o, r in zip(ours, ref, strict=True):
         _close(o, r, 5e-3, "variance")
 
 
 def _objective_at(case: dict[str, Any], par: np.ndarray) -> float:
-    fn, formula, reml, kwargs = _call(case)
+    _, formula, reml, kwargs = _call(case)
     data = lmf.datasets.load(case["dataset"])
     extra = [c for v in kwargs.values() for c in v.columns]
     _, frame, design = _prepare(formula, data, None, extra)
