@@ -169,17 +169,17 @@ class Design:
     @cached_property
     def lower(self) -> np.ndarray:
         """Lower bounds of θ (lme4's: 0 for the diagonal of each Λ block)."""
-        return np.concatenate([t.structure.lower for t in self.terms])
+        return np.concatenate([np.zeros(0)] + [t.structure.lower for t in self.terms])
 
     @cached_property
     def upper(self) -> np.ndarray:
         """Upper bounds of θ (+inf but for correlation parameters of structured terms)."""
-        return np.concatenate([t.structure.upper for t in self.terms])
+        return np.concatenate([np.zeros(0)] + [t.structure.upper for t in self.terms])
 
     @cached_property
     def start(self) -> np.ndarray:
         """lme4's starting θ (each Λ block the identity)."""
-        return np.concatenate([t.structure.start() for t in self.terms])
+        return np.concatenate([np.zeros(0)] + [t.structure.start() for t in self.terms])
 
     def lambda_blocks(self, theta: np.ndarray) -> list[np.ndarray]:
         """Each term's p x p relative covariance factor Λ_k at θ."""
@@ -199,6 +199,8 @@ class Design:
     @cached_property
     def Z(self) -> sp.csc_matrix:
         """The n x q sparse random-effects design (term blocks side by side), built once."""
+        if not self.terms:
+            return sp.csc_matrix((len(self.y), 0))
         return sp.hstack([t.z_block() for t in self.terms], format="csc")
 
 

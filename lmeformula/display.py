@@ -295,9 +295,16 @@ class _Blocks:
     correlation: _Table | None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    structure: list[str] = field(default_factory=list)
 
 
 def _header(result: Any) -> list[str]:
+    if getattr(result, "is_gls", False):
+        method = "REML" if result.reml else "maximum likelihood"
+        lines = [f"Generalized least squares fit by {method}", f"Model: {result.formula}"]
+        if result.data_name is not None:
+            lines.append(f"  Data: {result.data_name}")
+        return lines
     if result.reml:
         title = "Linear mixed model fit by REML"
     else:
@@ -341,6 +348,8 @@ def _random_effects(result: Any, digits: int) -> _Table:
     groups: list[tuple[str, list[str], list[float], list[float], dict]] = []
     index: dict[str, int] = {}
     for row in vc.itertuples(index=False):
+        if math.isnan(float(row.vcov)):
+            continue  # a residual structure's parameter: printed in its own block
         grp, var1, var2 = str(row.grp), _blank(row.var1), _blank(row.var2)
         if grp not in index:
             index[grp] = len(groups)
@@ -395,8 +404,24 @@ def _blank(value: Any) -> str:
     return str(value)
 
 
+def _structure(result: Any, digits: int) -> list[str]:
+    """nlme's "Correlation Structure" / "Variance function" blocks, in one."""
+    params = getattr(result, "residual_params", dict)()
+    if not params:
+        return []
+    names = list(params)
+    values = _format_real([float(v) for v in params.values()], digits)
+    return [
+        f"Residual structure: {result.residual_description}",
+        " Parameter estimate(s):",
+        *_print_named_vector(names, values),
+    ]
+
+
 def _groups_line(result: Any) -> list[str]:
     groups = "; ".join(f"{name}, {n}" for name, n in result.ngroups.items())
+    if not groups:
+        return [f"Number of obs: {int(result.nobs)}"]
     lines = [f"Number of obs: {int(result.nobs)}, groups:  {groups}"]
     dropped = int(getattr(result, "n_dropped", 0) or 0)
     if dropped > 0:
@@ -506,6 +531,7 @@ def _blocks(result: Any, digits: int, correlation: bool | None) -> _Blocks:
         correlation=corr_table,
         notes=notes,
         warnings=_warnings(result),
+        structure=_structure(result, digits),
     )
 
 
@@ -552,6 +578,8 @@ def format_summary(result: Any, *, digits: int = 4, correlation: bool | None = N
     lines = [*b.header, "", *b.criterion, "", "Scaled residuals: "]
     lines += _print_named_vector(b.resid_names, b.resid_values)
     lines += ["", "Random effects:", *b.random.text(), *b.groups]
+    if b.structure:
+        lines += ["", *b.structure]
     if b.fixed is not None:
         lines += ["", "Fixed effects:", *b.fixed.text()]
         if b.correlation is not None:
@@ -621,6 +649,8 @@ def format_summary_html(result: Any, *, digits: int = 4, correlation: bool | Non
         _html_table(b.random),
         _pre(b.groups),
     ]
+    if b.structure:
+        parts.append(_pre(b.structure))
     if b.fixed is not None:
         parts += ["<p><b>Fixed effects:</b></p>", _html_table(b.fixed)]
         if b.correlation is not None:

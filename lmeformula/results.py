@@ -110,6 +110,17 @@ class LmerResult:
         self._sol = solution
         self._slices = design.theta_slices
         self._residual = residual_model
+        #: A marginal model (``gls``): no random effects.
+        self.is_gls = not design.terms
+        parts = (
+            []
+            if residual_model is None
+            else [b for b in (residual_model.residual, residual_model.variance) if b]
+        )
+        #: The residual structure and variance function as written, e.g. "AR1('1 | Mare')".
+        self.residual_description = ", ".join(
+            repr(getattr(b, "structure", None) or b.function) for b in parts
+        )
         # The optimizer's vector is [θ, residual-model parameters].
         self._residual_par = np.asarray(optinfo.theta, dtype=float)[len(solution.theta) :]
         self.formula = parsed.formula
@@ -145,7 +156,10 @@ class LmerResult:
         self.reml_criterion = solution.deviance if reml else None
         self.loglik = -0.5 * solution.deviance
         self.aic = -2.0 * self.loglik + 2.0 * self.npar
-        self.bic = -2.0 * self.loglik + self.npar * np.log(n)
+        # nlme (gls, and lme with residual structures) counts n - p observations in a REML
+        # fit's BIC; lme4 counts n.
+        n_bic = n - p if reml and residual_model is not None else n
+        self.bic = -2.0 * self.loglik + self.npar * np.log(n_bic)
         self.df_resid = n - self.npar
         self.ranef = self._ranef()
 

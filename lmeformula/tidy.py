@@ -25,6 +25,9 @@ def _ran_pars(result: LmerResult) -> pd.DataFrame:
         grp = str(key)
         if grp == "Residual":
             rows.append(("ran_pars", "Residual", "sd__Observation", float(block["sdcor"].iloc[0])))
+            # A residual structure's parameters on their natural scale (ρ, sd ratios).
+            for _, par in block.iloc[1:].iterrows():
+                rows.append(("ran_pars", "Residual", str(par["var1"]), float(par["sdcor"])))
             continue
         sds = block[block["var2"] == ""]
         cors = block[block["var2"] != ""]

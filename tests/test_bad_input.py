@@ -168,13 +168,6 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], Any], type, type, list[str]]
         ["no complete rows", "standLRT"],
     ),
     (
-        "structure not fitted yet",
-        lambda d: lmf.lmer("normexam ~ standLRT + cs(1 + standLRT | school)", d),
-        NotExpressibleError,
-        ValueError,
-        ["CSH", "(x | g)"],
-    ),
-    (
         "crossed correlated effects in MixedLM",
         lambda d: lmf.to_mixedlm(
             "normexam ~ standLRT + (1 + standLRT | school) + (1 + standLRT | intake)", d

@@ -92,13 +92,11 @@ class MarginalDeviance(ProfiledDeviance):
         self.design = design
         self.reml = reml
         self.model = model
-        self.n_theta = len(design.start) if design.terms else 0
-        empty = np.zeros(0)
-        has_re = bool(design.terms)
-        self.lower = np.concatenate([design.lower if has_re else empty, model.lower])
-        upper = np.concatenate([design.upper if has_re else empty, model.upper])
+        self.n_theta = len(design.start)
+        self.lower = np.concatenate([design.lower, model.lower])
+        upper = np.concatenate([design.upper, model.upper])
         self.upper = upper if np.isfinite(upper).any() else None
-        self.start = np.concatenate([design.start if has_re else empty, model.start()])
+        self.start = np.concatenate([design.start, model.start()])
         self.XY = np.column_stack([design.X, design.y - design.offset])
         self.n, self.p = design.X.shape
         self.batches = self._batches(block_codes(design, model.residual))
@@ -158,7 +156,7 @@ class MarginalDeviance(ProfiledDeviance):
 
     def _accumulate(self, par: np.ndarray):
         theta, phi = self._split(par)
-        lams = self.design.lambda_blocks(theta) if self.design.terms else []
+        lams = self.design.lambda_blocks(theta)
         S = np.zeros((self.p + 1, self.p + 1))
         logdet = 0.0
         factors = []
