@@ -282,8 +282,9 @@ def _check_response_varies(y: np.ndarray, X: np.ndarray, name: str) -> None:
             "to model."
         )
     if X.shape[1]:
-        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-        rss = float(np.sum((y - X @ beta) ** 2))
+        # The last diagonal of R in [X y] = QR is the residual norm of y on X.
+        R = np.linalg.qr(np.column_stack([X, y]), mode="r")
+        rss = float(R[-1, -1] ** 2)
         if rss <= 1e-20 * float(np.sum((y - y.mean()) ** 2)) + 1e-300:
             raise DataError(
                 f"the fixed effects reproduce the response '{name}' exactly (residual sum of "
@@ -299,11 +300,13 @@ def _drop_rank_deficient(
     # dependent columns reproduces its choice of dropping the later column.
     if X.shape[1] == 0:
         return X, names, []
+    # X[:, cand] = Q R[:, cand]: the singular values of a column subset are those of R's,
+    # so the n-row matrix is factored once and the checks run on p x p pieces.
+    R = np.linalg.qr(X, mode="r")
     keep: list[int] = []
     for j in range(X.shape[1]):
         cand = [*keep, j]
-        sub = X[:, cand]
-        s = np.linalg.svd(sub, compute_uv=False)
+        s = np.linalg.svd(R[:, cand], compute_uv=False)
         if s[-1] > 1e-7 * max(s[0], 1e-300):
             keep = cand
     dropped = [names[j] for j in range(X.shape[1]) if j not in keep]

@@ -71,6 +71,11 @@ class _Batch:
     Z: np.ndarray  # (G, m, q_loc) local random-effects design
     cols: np.ndarray  # (G, q_loc) global columns of b
     layout: tuple[int, ...]  # levels per term within a block
+    #: Every block has the same H (same Z, times, weights, covariates): factor it once.
+    shared: bool = False
+    #: For shared batches, Σ_g [X y]_g ⊗ [X y]_g as (m, m, k, k): then [X y]'H⁻¹[X y]
+    #: summed over the batch is one small contraction with H⁻¹, whatever the batch size.
+    outer: np.ndarray | None = None
 
 
 class MarginalDeviance(ProfiledDeviance):
@@ -105,36 +110,61 @@ class MarginalDeviance(ProfiledDeviance):
     # -- layout, once ----------------------------------------------------------------------
 
     def _batches(self, codes: np.ndarray) -> list[_Batch]:
+        # Vectorised over blocks: a study has thousands of subjects, and per-subject numpy
+        # calls would cost more than the whole fit.
         d = self.design
+        n = codes.size
         order = np.argsort(codes, kind="stable")
-        bounds = np.flatnonzero(np.diff(codes[order])) + 1
-        blocks = np.split(order, bounds)
+        starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+        sizes = np.diff(np.r_[starts, n])
+        nb = starts.size
+        block = np.empty(n, dtype=int)
+        block[order] = np.repeat(np.arange(nb), sizes)
         offsets = np.cumsum([0] + [t.q for t in d.terms])
-        groups: dict[tuple[int, ...], list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
-        for rows in blocks:
-            zcols: list[np.ndarray] = []
-            gcols: list[np.ndarray] = []
-            layout = [rows.size]
+        # Per term: each row's level rank within its block, the levels of each block.
+        local, nlev, levels = [], [], []
+        for term in d.terms:
+            L = term.factor.nlevels
+            pairs, inv = np.unique(block * L + term.factor.codes, return_inverse=True)
+            first = np.searchsorted(pairs // L, np.arange(nb))
+            local.append(inv - first[block])
+            nlev.append(np.bincount(pairs // L, minlength=nb))
+            levels.append((pairs % L, first))
+        tidx = self.model.residual.tidx if self.model.residual is not None else None
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for bi in range(nb):
+            rows = order[starts[bi] : starts[bi] + sizes[bi]]
+            # Subjects seen at the same times stack together (and may share one H).
+            pattern = tidx[rows].tobytes() if tidx is not None else b""
+            key = (int(sizes[bi]), *(int(v[bi]) for v in nlev), pattern)
+            groups.setdefault(key, []).append(bi)
+        signature = self.model.row_signature()
+        batches = []
+        for key, members in groups.items():
+            blocks = np.asarray(members)
+            m = key[0]
+            rows = order[starts[blocks][:, None] + np.arange(m)]
+            G = rows.shape[0]
+            widths = [k * t.p for k, t in zip(key[1:-1], d.terms, strict=True)]
+            Z = np.zeros((G, m, int(sum(widths))))
+            cols = np.zeros((G, Z.shape[2]), dtype=int)
+            at = 0
+            gi, ri = np.arange(G)[:, None], np.arange(m)[None, :]
             for k, term in enumerate(d.terms):
-                lev, local = np.unique(term.factor.codes[rows], return_inverse=True)
-                layout.append(lev.size)
-                z = np.zeros((rows.size, lev.size * term.p))
                 for j in range(term.p):
-                    z[np.arange(rows.size), local * term.p + j] = term.X[rows, j]
-                zcols.append(z)
-                gcols.append((offsets[k] + lev[:, None] * term.p + np.arange(term.p)).ravel())
-            Z = np.hstack(zcols) if zcols else np.zeros((rows.size, 0))
-            cols = np.concatenate(gcols) if gcols else np.zeros(0, dtype=int)
-            groups.setdefault(tuple(layout), []).append((rows, Z, cols))
-        return [
-            _Batch(
-                rows=np.stack([r for r, _, _ in items]),
-                Z=np.stack([z for _, z, _ in items]),
-                cols=np.stack([c for _, _, c in items]).astype(int),
-                layout=layout,
-            )
-            for layout, items in groups.items()
-        ]
+                    Z[gi, ri, at + local[k][rows] * term.p + j] = term.X[rows, j]
+                lev_all, first = levels[k]
+                lev = lev_all[first[blocks][:, None] + np.arange(key[1 + k])]
+                block_cols = offsets[k] + lev[:, :, None] * term.p + np.arange(term.p)
+                cols[:, at : at + widths[k]] = block_cols.reshape(G, -1)
+                at += widths[k]
+            shared = bool(np.all(Z[:1] == Z) and np.all(signature[rows[:1]] == signature[rows]))
+            outer = None
+            if shared:
+                B = self.XY[rows]
+                outer = np.einsum("gia,gjb->ijab", B, B, optimize=True)
+            batches.append(_Batch(rows, Z, cols, tuple(key[:-1]), shared, outer))
+        return batches
 
     # -- one evaluation --------------------------------------------------------------------
 
@@ -147,10 +177,12 @@ class MarginalDeviance(ProfiledDeviance):
         return la.block_diag(*blocks) if blocks else np.zeros((0, 0))
 
     def _marginal(self, batch: _Batch, lams: list[np.ndarray], phi: np.ndarray) -> Any:
-        """H (G, m, m), ZΛ (G, m, q_loc) and the local Λ of one batch."""
-        K = self.model.cov(phi, batch.rows)
+        """H (G, m, m), ZΛ (G, m, q_loc) and the local Λ of one batch; G = 1 when the
+        batch's blocks share H."""
+        rows, Z = (batch.rows[:1], batch.Z[:1]) if batch.shared else (batch.rows, batch.Z)
+        K = self.model.cov(phi, rows)
         lam = self._lambda_local(lams, batch.layout)
-        ZL = batch.Z @ lam if lam.size else batch.Z
+        ZL = Z @ lam if lam.size else Z
         H = K + ZL @ ZL.transpose(0, 2, 1) if lam.size else K
         return H, ZL, lam
 
@@ -160,12 +192,19 @@ class MarginalDeviance(ProfiledDeviance):
         S = np.zeros((self.p + 1, self.p + 1))
         logdet = 0.0
         factors = []
+        k = self.p + 1
         for batch in self.batches:
             H, ZL, lam = self._marginal(batch, lams, phi)
             C = np.linalg.cholesky(H)
-            logdet += 2.0 * float(np.sum(np.log(np.diagonal(C, axis1=1, axis2=2))))
-            W = np.linalg.solve(C, self.XY[batch.rows])
-            S += np.einsum("gia,gib->ab", W, W)
+            G, m = batch.rows.shape
+            logdet += (G / len(C)) * 2.0 * float(np.sum(np.log(np.diagonal(C, axis1=1, axis2=2))))
+            if batch.outer is not None:
+                Hinv = la.cho_solve((C[0], True), np.eye(m))
+                S += np.tensordot(Hinv, batch.outer, axes=([0, 1], [0, 1]))
+            else:
+                # Explicit inverses of the small factors beat a batched LU solve.
+                W = (np.linalg.inv(C) @ self.XY[batch.rows]).reshape(G * m, k)
+                S += W.T @ W
             factors.append((C, ZL, lam))
         return S, logdet, factors, lams
 

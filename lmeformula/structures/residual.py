@@ -683,6 +683,18 @@ class ResidualModel:
             return len(b.codes) if isinstance(b, BoundResidual) else len(b.x)
         return 0 if self.weights is None else len(self.weights)
 
+    def row_signature(self) -> np.ndarray:
+        """Per row, everything besides the parameters that K depends on (weights, the
+        variance covariate, the time's rank and value): subjects whose rows agree share
+        one K, which engines factor once."""
+        n = self.n_rows
+        cols = [np.ones(n) if self.weights is None else self.weights]
+        if self.variance is not None:
+            cols.append(self.variance.x)
+        if self.residual is not None:
+            cols += [self.residual.tidx.astype(float), self.residual.tval]
+        return np.column_stack(cols)
+
     def cov(self, par: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """K for a (G, m) stack of subjects' rows: (G, m, m)."""
         phi, _ = self.split(par)
