@@ -95,7 +95,10 @@ class OptInfo:
 
 
 def newton_polish(
-    problem: ProfiledDeviance, theta: np.ndarray, max_steps: int = 3
+    problem: ProfiledDeviance,
+    theta: np.ndarray,
+    max_steps: int = 3,
+    derivs: Derivatives | None = None,
 ) -> tuple[np.ndarray, float, Derivatives, int]:
     """Take Newton steps from θ while they lower the deviance.
 
@@ -107,6 +110,8 @@ def newton_polish(
         A point near the optimum.
     max_steps
         At most this many accepted steps.
+    derivs
+        The derivatives at θ when the caller has them (a Hessian costs O(k²) evaluations).
 
     Returns
     -------
@@ -115,7 +120,8 @@ def newton_polish(
     """
     theta = np.asarray(theta, dtype=float)
     dev = problem.deviance(theta)
-    derivs = problem.derivatives(theta)
+    if derivs is None:
+        derivs = problem.derivatives(theta)
     steps = 0
     for _ in range(max_steps):
         step = derivs.newton_step()
@@ -223,7 +229,7 @@ def bobyqa(problem: ProfiledDeviance) -> OptInfo:
         grad = derivs.scaled_gradient()
         steps = 0
         if grad >= GRADIENT_TOL:
-            theta, _, derivs, steps = newton_polish(problem, theta)
+            theta, _, derivs, steps = newton_polish(problem, theta, derivs=derivs)
             grad = derivs.scaled_gradient()
         deviance = problem.deviance(theta)
     converged = grad < GRADIENT_TOL
