@@ -83,6 +83,14 @@ class Structured(CovStructure):
         self.n_sd = p if self.het else 1
         if self.pattern == "toep":
             self.n_corr = int(self.positions.max())
+            lags = set(np.abs(self.positions[:, None] - self.positions[None, :]).ravel())
+            missing = [k for k in range(1, self.n_corr + 1) if k not in lags]
+            if missing:
+                raise FormulaError(
+                    f"a {kind} covariance has a correlation per lag, but no two of the "
+                    f"term's times are {missing[0]} apart, so that lag's correlation cannot "
+                    "be identified; use factor(time) (lags count levels) or ar1()."
+                )
         else:
             self.n_corr = 0 if self.pattern is None else 1
 
@@ -92,7 +100,7 @@ class Structured(CovStructure):
 
     @property
     def lower(self) -> np.ndarray:
-        low = {"cs": -1.0 / (self.p - 1), "ar1": -1.0, "toep": -1.0}.get(self.pattern or "", 0)
+        low = -1.0 / (self.p - 1) if self.pattern == "cs" else -1.0
         return np.concatenate([np.zeros(self.n_sd), np.full(self.n_corr, low)])
 
     @property
@@ -131,12 +139,15 @@ class Structured(CovStructure):
         sds = np.sqrt(var) if self.het else np.array([np.sqrt(var.mean())])
         denom = np.sqrt(np.outer(var, var))
         corr = np.divide(rel_cov, denom, out=np.zeros_like(rel_cov), where=denom > 0)
-        lag = np.abs(self.positions[:, None] - self.positions[None, :])
+        # A column with zero variance has no correlations: leave its pairs out.
+        lag = np.where(denom > 0, np.abs(self.positions[:, None] - self.positions[None, :]), 0)
         if self.pattern == "cs":
-            par = [corr[lag > 0].mean()]
+            par = [corr[lag > 0].mean() if (lag > 0).any() else 0.0]
         elif self.pattern == "ar1":
-            ones = lag == 1
-            par = [corr[ones].mean() if ones.any() else 0.0]
+            # ρ from the shortest observed lag d: corr = ρ^d.
+            d = lag[lag > 0].min() if (lag > 0).any() else 0
+            r = corr[lag == d].mean() if d else 0.0
+            par = [np.sign(r) ** (d % 2) * abs(r) ** (1.0 / d) if d else 0.0]
         elif self.pattern == "toep":
             acf = [
                 corr[lag == k].mean() if (lag == k).any() else 0.0

@@ -51,6 +51,9 @@ __all__ = [
 
 # Correlations are kept just inside ±1: the residual covariance must stay invertible.
 _EDGE = 1.0 - 1e-6
+# Partial autocorrelations all near 1 compound: with 4+ times K is singular in floating
+# point well before each reaches 1 - 1e-6.
+_EDGE_PACF = 1.0 - 1e-3
 
 
 def _labels(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -245,10 +248,11 @@ class BoundResidual:
         corr_low = {
             "ar1": -_EDGE,
             "cs": -1.0 / (max(self.max_size, 2) - 1) + 1e-6,
-            "toep": -_EDGE,
+            "toep": -_EDGE_PACF,
         }.get(s.pattern or "", -np.inf)
         if s.pattern == "un":
-            corr = np.where(self._un_rows == self._un_cols, 0.0, -np.inf)
+            # A zero on L's diagonal would make K singular: keep a variance ratio of 1e-12.
+            corr = np.where(self._un_rows == self._un_cols, 1e-6, -np.inf)
         else:
             corr = np.full(self.n_corr, corr_low)
         return np.concatenate([np.full(self.n_sd, -np.inf), corr, np.zeros(int(s.nugget))])
@@ -256,7 +260,8 @@ class BoundResidual:
     @property
     def upper(self) -> np.ndarray:
         s = self.structure
-        corr = np.full(self.n_corr, np.inf if s.pattern in ("un", "car1") else _EDGE)
+        edge = _EDGE_PACF if s.pattern == "toep" else _EDGE
+        corr = np.full(self.n_corr, np.inf if s.pattern in ("un", "car1") else edge)
         return np.concatenate([np.full(self.n_sd, np.inf), corr, np.full(int(s.nugget), _EDGE)])
 
     def start(self) -> np.ndarray:
