@@ -111,7 +111,7 @@ class ResidualStructure:
     >>> fit = lmf.lmer("follicles ~ sin(2*pi*Time) + cos(2*pi*Time) + (1 | Mare)", ovary,
     ...                residual=lmf.AR1("1 | Mare"))
     >>> round(fit.residual_params()["rho"], 3)
-    0.753
+    0.607
     """
 
     kind: ClassVar[str] = ""
