@@ -14,7 +14,9 @@ This module evaluates that objective and everything that follows from it at a gi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import scipy.linalg as la
@@ -53,6 +55,12 @@ class PLSSolution:
         Residual standard deviation.
     RX
         Upper-triangular factor with R_X'R_X = X'WX - R_ZX'R_ZX; vcov(β) = σ² (R_X'R_X)⁻¹.
+    cond_var
+        Zero-argument function returning diag(Λ (L L')⁻¹ Λ') (length q, in the order of
+        ``b``): the conditional variances of the random effects relative to σ², lme4's
+        ``condVar``. Computed from the engine's factor only when called, since for a large
+        crossed factor it costs more than the fit's last evaluation. None when the engine
+        does not provide it.
     """
 
     theta: np.ndarray
@@ -66,6 +74,7 @@ class PLSSolution:
     ml_deviance: float
     sigma: float
     RX: np.ndarray
+    cond_var: Callable[[], np.ndarray] | None = None
 
 
 def profiled_deviance(
@@ -228,7 +237,14 @@ class PLSProblem(ProfiledDeviance):
             ml_deviance=ml,
             sigma=sigma,
             RX=RX,
+            cond_var=partial(_dense_cond_var, L, lam),
         )
+
+
+def _dense_cond_var(L: np.ndarray, lam: sp.spmatrix) -> np.ndarray:
+    """diag(Λ (L L')⁻¹ Λ') from a dense factor: squared column norms of L⁻¹ Λ'."""
+    M = la.solve_triangular(L, lam.T.toarray(), lower=True)
+    return np.einsum("ij,ij->j", M, M)
 
 
 @dataclass(frozen=True)
