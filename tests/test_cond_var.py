@@ -1,7 +1,8 @@
 """Conditional variances (lme4's condVar) from the blocked factor, against dense algebra.
 
-The reference is diag(Λ (Λ'Z'WZΛ + I)⁻¹ Λ') computed by a dense solve here, independently of
-both engines. lme4's own condsd values are checked in test_reference.py (``ranef_head``).
+The reference is diag(Λ (Λ'Z'WZΛ + I)⁻¹ Λ') from a dense inverse computed here, independently
+of both engines. lme4's own condsd values are checked in test_reference.py (``ranef_head``)
+and test_partially_crossed.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.linalg as la
 from test_extra_reference import MODELS
+from test_partially_crossed import MODELS as PARTIALLY_CROSSED
+from test_restart_edge import DATA as RESTART_EDGE_DATA
+from test_restart_edge import FORMULA as RESTART_EDGE_FORMULA
 
 import lmeformula as lmf
 from lmeformula.design import Design, build_design
@@ -43,12 +48,18 @@ def _theta(design: Design, seed: int = 0) -> np.ndarray:
 
 
 def _dense_cond_var(design: Design, theta: np.ndarray) -> np.ndarray:
-    lam = design.lambda_matrix(theta).toarray()
+    lam = design.lambda_matrix(theta)
     Z = design.Z
     if design.weights is not None:
         Z = Z.multiply(np.sqrt(design.weights)[:, None]).tocsc()
-    A = lam.T @ (Z.T @ Z).toarray() @ lam + np.eye(lam.shape[0])
-    return np.einsum("ij,ji->i", lam, np.linalg.solve(A, lam.T))
+    A = (lam.T @ (Z.T @ Z) @ lam).toarray() + np.eye(lam.shape[0])
+    # The explicit inverse (Cholesky, then LAPACK's potri): q³ flops, no q x q right side.
+    c, info = la.lapack.dpotrf(A, lower=1)
+    assert info == 0
+    inv, info = la.lapack.dpotri(c, lower=1)
+    assert info == 0
+    inv = np.tril(inv) + np.tril(inv, -1).T
+    return np.asarray(lam.multiply(lam @ inv).sum(axis=1)).ravel()
 
 
 def _assert_close(ours: np.ndarray, ref: np.ndarray) -> None:
@@ -70,6 +81,14 @@ def _reference_designs() -> dict[str, Callable[[], Design]]:
             return _design(f, s() if callable(s) else lmf.datasets.load(s), w)
 
         out[case_id] = make
+    crossed = Path(__file__).parent / "reference" / "partially_crossed.csv"
+    for case_id, (formula, _) in PARTIALLY_CROSSED.items():
+        out[f"partially_crossed_{case_id}"] = lambda f=formula: _design(
+            f, lmf.datasets.read_csv(crossed)
+        )
+    out["restart_edge"] = lambda: _design(
+        RESTART_EDGE_FORMULA, lmf.datasets.read_csv(RESTART_EDGE_DATA)
+    )
     return out
 
 
