@@ -59,8 +59,8 @@ class PLSSolution:
         Zero-argument function returning diag(Λ (L L')⁻¹ Λ') (length q, in the order of
         ``b``): the conditional variances of the random effects relative to σ², lme4's
         ``condVar``. Computed from the engine's factor only when called, since for a large
-        crossed factor it costs more than the fit's last evaluation. None when the engine
-        does not provide it.
+        crossed factor it inverts a dense block of the factor (8 s for 10,000 levels). None
+        when the engine does not provide it.
     """
 
     theta: np.ndarray
