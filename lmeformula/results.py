@@ -14,8 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.linalg as la
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from .design import Design, formula_context, r_names
 from .engines.pls import PLSSolution
@@ -108,6 +106,7 @@ class LmerResult:
         self._frame = frame
         self._design = design
         self._sol = solution
+        self._cond_var: np.ndarray | None = None
         self._slices = design.theta_slices
         self._residual = residual_model
         #: A marginal model (``gls``): no random effects.
@@ -186,25 +185,16 @@ class LmerResult:
         return out
 
     def _cond_var_diag(self) -> np.ndarray:
-        if self._sol.cond_var is not None:
-            return self.sigma**2 * self._sol.cond_var()
-        # lme4's condVar: σ² diag(Λ (Λ'Z'WZΛ + I)⁻¹ Λ'), from θ and the design alone.
-        d = self._design
-        lam = d.lambda_matrix(self.theta)
-        Z = d.Z if d.weights is None else sp.csc_matrix(sp.diags(np.sqrt(d.weights)) @ d.Z)
-        A = sp.csc_matrix(lam.T @ (Z.T @ Z) @ lam + sp.identity(lam.shape[0]))
-        lam_t = sp.csc_matrix(lam.T)
-        q = A.shape[0]
-        out = np.empty(q)
-        if q <= 2000:
-            ainv_lt = np.linalg.solve(A.toarray(), lam_t.toarray())
-            return self.sigma**2 * np.einsum("ij,ji->i", lam.toarray(), ainv_lt)
-        lu = spla.splu(A)
-        for start in range(0, q, 512):
-            cols = slice(start, min(start + 512, q))
-            solved = lu.solve(lam_t[:, cols].toarray())
-            out[cols] = np.einsum("ij,ji->i", lam[cols, :].toarray(), solved)
-        return self.sigma**2 * out
+        # lme4's condVar, σ² diag(Λ (Λ'Z'WZΛ + I)⁻¹ Λ'), from the engine's factor as lme4
+        # takes it from L. Computed on first use: for a large crossed factor it takes seconds.
+        if self._cond_var is None:
+            cond_var = self._sol.cond_var
+            if cond_var is None:
+                raise NotImplementedError(
+                    "this fit's engine provides no conditional variances (condVar)."
+                )
+            self._cond_var = self.sigma**2 * cond_var()
+        return self._cond_var
 
     def ranef_table(self) -> pd.DataFrame:
         """Conditional modes and SDs as R's ``as.data.frame(ranef(m, condVar = TRUE))``.

@@ -11,12 +11,14 @@ Terms come sorted by number of levels, largest first. Every cross-product of the
   complement of crossed factors), and is factored densely;
 - the last block, [X y], yields R_X and the penalised residual sum of squares.
 
-Nothing of size n x q is ever formed.
+Nothing of size n x q is ever formed. The conditional variances of the random effects come
+from the same factor, as lme4's ``condVar`` does (see :func:`_cond_var`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -86,6 +88,113 @@ def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
         (blocks, np.arange(nblk), np.arange(nblk + 1)),
         shape=(nblk * blocks.shape[1], nblk * blocks.shape[2]),
     ).tocsr()
+
+
+#: Elements of a dense work array in the conditional variances (32 MB): bounds the memory of
+#: L_11⁻¹ L_10 when the first term has tens of thousands of levels.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
+    """L_11⁻¹ for the later terms' block lower-triangular factor, as one dense array.
+
+    Parameters
+    ----------
+    Ldense
+        The blocks L_ij (i >= j >= 1) of the factor.
+    sizes
+        q_k of each later term, in order.
+
+    Returns
+    -------
+    numpy.ndarray
+        The lower-triangular inverse (Fortran order).
+    """
+    ends = np.cumsum(sizes)
+    starts = ends - np.asarray(sizes)
+    # Fortran order lets LAPACK invert in place: a copy of L_11 is the only extra q x q array.
+    L = np.zeros((int(ends[-1]), int(ends[-1])), order="F")
+    for (i, j), block in Ldense.items():
+        L[starts[i - 1] : ends[i - 1], starts[j - 1] : ends[j - 1]] = block
+    inv, info = la.lapack.dtrtri(L, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return inv
+
+
+def _sum_sq_scaled(G: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Per level l, the diagonal of S_l G_l G_l' S_l' for a stack G of (nl, p, r) blocks.
+
+    With G_l the transpose of one level's p columns of L⁻¹ and S_l = Λ, this is the diagonal
+    of Λ (L L')⁻¹_ll Λ'. ``lam`` is one p x p matrix S for all levels or one per level,
+    (nl, p, p).
+    """
+    if G.shape[1] == 1:
+        scale = lam[..., 0, 0] if lam.ndim == 3 else lam[0, 0]
+        return (scale**2 * np.einsum("lr,lr->l", G[:, 0, :], G[:, 0, :]))[:, None]
+    GS = lam @ G
+    return np.einsum("lbr,lbr->lb", GS, GS)
+
+
+def _cond_var(
+    D0: np.ndarray,
+    Lk0: list[Any],
+    Ldense: dict[tuple[int, int], np.ndarray],
+    lams: list[np.ndarray],
+) -> np.ndarray:
+    """diag(Λ (L L')⁻¹ Λ'), lme4's condVar relative to σ², from the blocked factor.
+
+    With L = [[L_00, 0], [L_10, L_11]] the diagonal blocks of (L L')⁻¹ are, for the later
+    terms, those of (L_11 L_11')⁻¹ = L_11⁻ᵀ L_11⁻¹, and for level i of the first term
+    L_00,i⁻ᵀ L_00,i⁻¹ + W_i'W_i with W = L_11⁻¹ L_10 L_00⁻¹. Scaled by Λ (b = Λu) these
+    need only D0_i = Λ_1 L_00,i⁻ᵀ and G = L_11⁻¹ L_10: Λ_1 W_i'W_i Λ_1' = (G_i D0_i')'(G_i D0_i').
+
+    Parameters
+    ----------
+    D0, Lk0, Ldense
+        The factor's pieces (see :class:`_Factor`).
+    lams
+        Each term's Λ_k block at θ.
+
+    Returns
+    -------
+    numpy.ndarray
+        Length q, in the order of ``b``.
+    """
+    l0, p0 = D0.shape[0], D0.shape[1]
+    # L_00,i⁻ᵀ L_00,i⁻¹ scaled by Λ_1: D0_i D0_i'.
+    first = np.einsum("lba,lba->lb", D0, D0)
+    if len(lams) == 1:
+        return first.ravel()
+    sizes = [m.shape[0] for m in Lk0]
+    q1 = sum(sizes)
+    Linv = _inverse_lower(Ldense, sizes)
+    LinvT = Linv.T  # C order: the right operand of the sparse products below
+    # G' = L_10' L_11⁻ᵀ, a chunk of first-term levels at a time. With L_10 sparse it costs
+    # nnz(L_10) x q_1 flops, far less than solving with L_11 for every column.
+    L10 = np.vstack(Lk0) if isinstance(Lk0[0], np.ndarray) else sp.vstack(Lk0).tocsc()
+    step = max(1, _CHUNK_ELEMENTS // max(1, q1 * p0))
+    for a in range(0, l0, step):
+        b = min(a + step, l0)
+        Gt = np.asarray(L10[:, a * p0 : b * p0].T @ LinvT).reshape(b - a, p0, q1)
+        first[a:b] += _sum_sq_scaled(Gt, D0[a:b])
+    out = [first.ravel()]
+    # Later terms: columns of L_11⁻¹. Its rows above a column are zero (lower triangular), so
+    # only the rows from the chunk's first column down enter.
+    start = 0
+    for k, qk in enumerate(sizes, start=1):
+        lam = lams[k]
+        pk = lam.shape[0]
+        var = np.empty((qk // pk, pk))
+        step = max(1, _CHUNK_ELEMENTS // max(1, q1 * pk))
+        for a in range(0, qk // pk, step):
+            b = min(a + step, qk // pk)
+            c0, c1 = start + a * pk, start + b * pk
+            Ht = np.ascontiguousarray(LinvT[c0:c1, c0:]).reshape(b - a, pk, q1 - c0)
+            var[a:b] = _sum_sq_scaled(Ht, lam)
+        out.append(var.ravel())
+        start += qk
+    return np.concatenate(out)
 
 
 @dataclass
@@ -307,4 +416,7 @@ class BlockedPLS(ProfiledDeviance):
             ml_deviance=ml,
             sigma=sigma,
             RX=RXt.T.copy(),
+            # Lazy: for a crossed factor of thousands of levels this inverts L_11. The partial
+            # holds the factor's arrays only, not the solver and its cross-products.
+            cond_var=partial(_cond_var, f.D0, f.Lk0, f.Ldense, lams),
         )
