@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import ArgumentTypeError, DataError
-from .fit import lmer
+from .fit import gls, lmer
 from .results import LmerResult
 
 __all__ = ["anova"]
@@ -19,15 +19,25 @@ __all__ = ["anova"]
 def _ml(fit: LmerResult) -> LmerResult:
     if not fit.reml:
         return fit
-    # lme4 refits REML fits with ML before comparing them.
+    # lme4 refits REML fits with ML before comparing them; the refit keeps the residual
+    # structure, variance function and weights.
+    model = fit._residual
+    structures = {}
+    if model is not None:
+        if model.residual is not None:
+            structures["residual"] = model.residual.structure
+        if model.variance is not None:
+            structures["variance"] = model.variance.function
+    fn = gls if fit.is_gls else lmer
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return lmer(
+        return fn(
             fit.formula,
             fit._frame.data,
             reml=False,
             weights=fit._frame.weights,
             data_name=fit.data_name,
+            **structures,
         )
 
 
@@ -57,7 +67,9 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
         Two or more fitted models of the same data, ordered as given; the table sorts them
         by number of parameters as R does.
     refit
-        Refit REML fits by maximum likelihood first (lme4's default).
+        Refit REML fits by maximum likelihood first (lme4's default). ``refit=False``
+        compares the REML likelihoods as they are, as nlme's ``anova`` does for models
+        with the same fixed effects (comparing covariance structures: CS against UN).
 
     Returns
     -------
@@ -79,7 +91,7 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
         raise ArgumentTypeError("anova needs at least two fitted models to compare.")
     for f in fits:
         if not isinstance(f, LmerResult):
-            raise ArgumentTypeError(f"anova compares lmer fits, got {type(f).__name__}.")
+            raise ArgumentTypeError(f"anova compares lmer/gls fits, got {type(f).__name__}.")
     nobs = {f.nobs for f in fits}
     if len(nobs) > 1:
         raise DataError(

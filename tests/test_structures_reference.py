@@ -233,3 +233,17 @@ def test_r_local_optimum(case_id: str) -> None:
     fit = _fit(case_id)
     assert fit.loglik > case["loglik"] + 1.0
     assert abs(fit.loglik - better["loglik"]) <= 1e-3 + 1e-7 * abs(better["loglik"])
+
+
+def test_anova_between_residual_structures() -> None:
+    # R: anova(gls_cs, gls_un) on REML fits with the same fixed effects compares the REML
+    # likelihoods: L.Ratio = 2 * (logLik(gls_un) - logLik(gls_cs)) on 14 - 6 df.
+    cs, un = _fit("orthodont_gls_cs"), _fit("orthodont_gls_un")
+    table = lmf.anova(cs, un, refit=False)
+    ratio = 2 * (CASES["orthodont_gls_un"]["loglik"] - CASES["orthodont_gls_cs"]["loglik"])
+    assert abs(table["Chisq"].iloc[1] - ratio) <= 2e-3
+    assert table["Df"].iloc[1] == 8
+    # lme4's default refits by ML, keeping each model's residual structure.
+    refitted = lmf.anova(cs, un)
+    ml = {"cs": CASES["orthodont_gls_cs_ml"]["loglik"]}
+    assert abs(refitted["logLik"].iloc[0] - ml["cs"]) <= 1e-3 + 1e-7 * abs(ml["cs"])
