@@ -8,6 +8,8 @@ own bounds, so the properties hold wherever the optimizer may look.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,6 +28,12 @@ from lmeformula.structures.correlation import (
     toeplitz_corr,
 )
 from lmeformula.structures.residual import ResidualModel
+
+# The same examples on every run: CI must not turn red on a fresh random draw. (Run with
+# HYPOTHESIS_PROFILE=explore to search new examples.)
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 RANDOM_KINDS = ["UN", "DIAG", "ID", "CS", "CSH", "AR1", "ARH1", "TOEP", "TOEPH"]
 CORRELATED = frozenset({"CS", "CSH", "AR1", "ARH1", "TOEP", "TOEPH"})
@@ -388,8 +396,8 @@ def _residual_box(bound) -> tuple[np.ndarray, np.ndarray]:
         # Near its lower bound (1e-6) the Cholesky diagonal leaves K numerically singular.
         lo = np.where(np.isfinite(bound.lower), np.maximum(lo, 0.05), lo)
     if kind in ("TOEP", "TOEPH"):
-        # At the bounds ±(1 - 1e-6) K is numerically singular for 4+ times (see the xfail
-        # below); test positive definiteness a little inside.
+        # Near the bounds ±(1 - 1e-3) K is close to singular for many times (the bounds
+        # themselves: test_residual_toeplitz_is_invertible_at_its_bounds); test inside.
         lo, hi = np.maximum(lo, -0.99), np.minimum(hi, 0.99)
     return lo, hi
 
