@@ -326,8 +326,8 @@ class LmerResult:
         subject
             A level of the grouping factor.
         group
-            The grouping factor; by default the residual structure's subject, else the
-            random-effects factor with the fewest levels (the outermost).
+            The grouping factor or the residual structure's subject column(s); by default
+            the one with the fewest levels (the outermost).
 
         Returns
         -------
@@ -355,23 +355,23 @@ class LmerResult:
 
     def _subject_factor(self, group: str | None) -> tuple[np.ndarray, tuple[str, ...], str]:
         res = self._residual.residual if self._residual is not None else None
-        res_name = ":".join(res.structure.group) if res is not None else None
-        if group is None or group == res_name:
-            if res is not None:
-                return res.codes, res.levels, str(res_name)
-            if not self.ngroups:
-                raise DataError(
-                    "this model has no subjects (no random effects and no residual structure); "
-                    "its rows are independent."
-                )
-            group = min(self.ngroups, key=lambda g: self.ngroups[g])
-        if group not in self.ngroups:
-            names = list(self.ngroups) + ([res_name] if res_name else [])
+        candidates = {name: (f.codes, f.levels) for name, f in self._frame.groups.items()}
+        if res is not None:
+            candidates[":".join(res.structure.group)] = (res.codes, res.levels)
+        if not candidates:
             raise DataError(
-                f"{group!r} is not a grouping factor of this model; use one of {names}."
+                "this model has no subjects (no random effects and no residual structure); "
+                "its rows are independent."
             )
-        factor = self._frame.groups[group]
-        return factor.codes, factor.levels, group
+        if group is None:
+            # The outermost grouping: everything else nests in it.
+            group = min(candidates, key=lambda g: len(candidates[g][1]))
+        if group not in candidates:
+            raise DataError(
+                f"{group!r} is not a grouping factor of this model; use one of {list(candidates)}."
+            )
+        codes, levels = candidates[group]
+        return codes, levels, group
 
     # -- fitted values and prediction ----------------------------------------------------
 

@@ -158,13 +158,13 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], Any], type, type, list[str]]
     (
         "random effects crossing the residual subjects",
         lambda d: lmf.lmer(
-            "distance ~ age + (1 | Subject) + (1 | Sex)",
+            "distance ~ Sex + (1 | Subject) + (1 | age)",
             d,
             residual=lmf.AR1("age | Subject"),
         ),
         NotExpressibleError,
         ValueError,
-        ["'Sex'", "nested", "subjects"],
+        ["'Subject' crosses 'age'", "nest"],
     ),
     (
         "gls with random effects",

@@ -247,3 +247,18 @@ def test_anova_between_residual_structures() -> None:
     refitted = lmf.anova(cs, un)
     ml = {"cs": CASES["orthodont_gls_cs_ml"]["loglik"]}
     assert abs(refitted["logLik"].iloc[0] - ml["cs"]) <= 1e-3 + 1e-7 * abs(ml["cs"])
+
+
+def test_residual_subjects_nested_in_a_random_effect() -> None:
+    # Compound-symmetric residuals within Worker:Machine beside a random Worker intercept
+    # is lme4's nested model (positive ρ): the same likelihood, R's
+    # logLik(lmer(score ~ Machine + (1 | Worker) + (1 | Worker:Machine), Machines)).
+    (ref,) = [c for c in SHARED if c["id"] == "machines_nested"]
+    fit = lmf.lmer(
+        "score ~ Machine + (1 | Worker)",
+        lmf.datasets.load("machines"),
+        residual=lmf.CS("1 | Worker:Machine"),
+    )
+    assert abs(fit.loglik - ref["loglik"]) <= 1e-3 + 1e-7 * abs(ref["loglik"])
+    # The marginal covariance defaults to the outermost grouping (Worker: 9 rows).
+    assert fit.marginal_cov("1").shape == (9, 9)

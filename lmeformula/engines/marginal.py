@@ -35,30 +35,31 @@ __all__ = ["MarginalDeviance", "block_codes"]
 
 
 def block_codes(design: Design, residual: BoundResidual | None) -> np.ndarray:
-    """The independent blocks of the data: the residual's subjects, else the outermost
-    random-effects factor, else single rows.
+    """The independent blocks of the data: the coarsest of the residual's subjects and the
+    random-effects factors, in which all the others nest (Worker when the residual
+    subjects are Worker:Machine); single rows when there are neither.
 
     Raises
     ------
     NotExpressibleError
-        When a random-effects factor is not nested in the blocks.
+        When the factors cross instead of nesting.
     """
-    n = len(design.y)
+    factors = [(t.factor.codes, t.factor.nlevels, repr(t.name)) for t in design.terms]
     if residual is not None:
-        codes, what = residual.codes, f"the subjects of residual={residual.structure!r}"
-    elif design.terms:
-        outer = min(design.terms, key=lambda t: t.factor.nlevels)
-        codes, what = outer.factor.codes, f"the levels of {outer.name!r}"
-    else:
-        return np.arange(n)
-    for term in design.terms:
-        pairs = np.unique(np.column_stack([term.factor.codes, codes]), axis=0)
-        if len(pairs) != term.factor.nlevels:
+        name = f"the subjects of residual={residual.structure!r}"
+        factors.append((residual.codes, len(residual.levels), name))
+    if not factors:
+        return np.arange(len(design.y))
+    codes, _, what = min(factors, key=lambda f: f[1])
+    for other, n_other, name in factors:
+        pairs = np.unique(np.column_stack([other, codes]), axis=0)
+        if len(pairs) != n_other:
             raise NotExpressibleError(
-                f"random effects of {term.name!r} cross {what}: with a residual structure or "
-                "a variance function every random-effects factor must be nested in the "
-                "subjects (each level within one subject). Crossed factors with correlated "
-                "residuals are not supported; drop the residual structure or the crossed term."
+                f"{name} crosses {what}: with a residual structure or a variance function "
+                "the random-effects factors and the residual's subjects must nest in one "
+                "another (each level within one level of the coarsest). Crossed factors "
+                "with correlated residuals are not supported; drop the residual structure "
+                "or the crossed term."
             )
     return codes
 
@@ -130,12 +131,19 @@ class MarginalDeviance(ProfiledDeviance):
             local.append(inv - first[block])
             nlev.append(np.bincount(pairs // L, minlength=nb))
             levels.append((pairs % L, first))
-        tidx = self.model.residual.tidx if self.model.residual is not None else None
+        res = self.model.residual
+        tidx = res.tidx if res is not None else None
+        if res is not None:
+            # Which rows of a block share a residual subject is part of its layout.
+            S = len(res.levels)
+            pairs, inv = np.unique(block * S + res.codes, return_inverse=True)
+            first = np.searchsorted(pairs // S, np.arange(nb))
+            subject = inv - first[block]
         groups: dict[tuple[Any, ...], list[int]] = {}
         for bi in range(nb):
             rows = order[starts[bi] : starts[bi] + sizes[bi]]
             # Subjects seen at the same times stack together (and may share one H).
-            pattern = tidx[rows].tobytes() if tidx is not None else b""
+            pattern = tidx[rows].tobytes() + subject[rows].tobytes() if tidx is not None else b""
             key = (int(sizes[bi]), *(int(v[bi]) for v in nlev), pattern)
             groups.setdefault(key, []).append(bi)
         signature = self.model.row_signature()

@@ -62,6 +62,17 @@ def _labels(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     return code_factor(values)
 
 
+def _group_codes(data: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The subjects as a factor, ``a:b`` as R's interaction (as the grouping factors)."""
+    from ..frame import _interaction
+
+    parts = [_labels(data[g]) for g in group]
+    if len(parts) == 1:
+        return parts[0]
+    factor = _interaction(":".join(group), parts)
+    return factor.codes, factor.levels
+
+
 def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
     """``"time | id"`` -> ("time", ("id",)); ``"1 | id"`` -> (None, ("id",)); ``"x"``."""
     if not isinstance(form, str):
@@ -164,18 +175,7 @@ class ResidualStructure:
         check_columns(self.columns, data, f"residual={where}")
         n = len(data)
         if self.group:
-            parts = [_labels(data[g]) for g in self.group]
-            key = (
-                pd.Series(
-                    [
-                        ":".join(p[1][c] for p, c in zip(parts, cs, strict=True))
-                        for cs in zip(*[p[0] for p in parts], strict=True)
-                    ]
-                )
-                if len(parts) > 1
-                else None
-            )
-            codes, levels = parts[0] if key is None else _labels(key)
+            codes, levels = _group_codes(data, self.group)
         else:
             codes, levels = np.zeros(n, dtype=int), ("all",)
         if self.time is None:
@@ -227,7 +227,7 @@ class BoundResidual:
         self.n_sd = T - 1 if s.het else 0
         sizes = np.bincount(self.codes)
         self.max_size = int(sizes.max())
-        if s.pattern in ("ar1", "cs") or s.pattern == "car1":
+        if s.pattern in ("ar1", "car1", "cs"):
             self.n_corr = 1
         elif s.pattern == "toep":
             self.n_corr = max(T - 1, 1)
@@ -335,7 +335,11 @@ class BoundResidual:
         if s.nugget:
             nu = float(par[-1])
             C = (1.0 - nu) * C + nu * np.eye(m)
-        return C
+        # A block may hold several subjects (nested in a coarser random effect): rows of
+        # different subjects are uncorrelated.
+        sub = self.codes[rows]
+        same = sub[:, :, None] == sub[:, None, :]
+        return C * same if not same.all() else C
 
     # -- for people ----------------------------------------------------------------------
 
