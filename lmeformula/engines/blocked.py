@@ -26,7 +26,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from ..design import Design
-from .pls import PLSSolution, ProfiledDeviance, profiled_deviance
+from .pls import PLSSolution, ProfiledDeviance, criteria_from_factor
 
 __all__ = ["BlockedPLS"]
 
@@ -357,19 +357,7 @@ class BlockedPLS(ProfiledDeviance):
         return np.einsum("rla,ab->rlb", B.reshape(r, -1, p), lam).reshape(B.shape)
 
     def _criteria(self, f: _Factor) -> tuple[float, float, float, float, float]:
-        p = self.p
-        pwrss = max(float(f.Lyy[p, p]) ** 2, 1e-300)
-        logdet_rx = 2.0 * float(np.sum(np.log(np.abs(np.diag(f.Lyy)[:p])))) if p else 0.0
-        dev, ml, sigma = profiled_deviance(
-            logdet_L=f.logdet_L,
-            logdet_RX=logdet_rx,
-            pwrss=pwrss,
-            n=self.n,
-            p=p,
-            reml=self.reml,
-            log_weights=self.log_weights,
-        )
-        return dev, ml, sigma, pwrss, logdet_rx
+        return criteria_from_factor(f.Lyy, f.logdet_L, self.n, self.reml, self.log_weights)
 
     def deviance(self, theta: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""

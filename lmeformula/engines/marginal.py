@@ -29,7 +29,7 @@ import scipy.linalg as la
 from ..design import Design
 from ..errors import NotExpressibleError
 from ..structures.residual import BoundResidual, ResidualModel
-from .pls import PLSSolution, ProfiledDeviance, profiled_deviance
+from .pls import PLSSolution, ProfiledDeviance, criteria_from_factor
 
 __all__ = ["MarginalDeviance", "block_codes"]
 
@@ -216,21 +216,15 @@ class MarginalDeviance(ProfiledDeviance):
             factors.append((C, ZL, lam))
         return S, logdet, factors, lams
 
-    def _criteria(self, S: np.ndarray, logdet: float):
-        p = self.p
+    def _criteria(self, S: np.ndarray, logdet: float) -> Any:
         Lyy = np.linalg.cholesky(S)
-        pwrss = max(float(Lyy[p, p]) ** 2, 1e-300)
-        logdet_rx = 2.0 * float(np.sum(np.log(np.abs(np.diag(Lyy)[:p])))) if p else 0.0
-        dev, ml, sigma = profiled_deviance(
-            logdet_L=logdet, logdet_RX=logdet_rx, pwrss=pwrss, n=self.n, p=p, reml=self.reml
-        )
-        return Lyy, pwrss, logdet_rx, dev, ml, sigma
+        return Lyy, *criteria_from_factor(Lyy, logdet, self.n, self.reml)
 
     def deviance(self, par: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at the parameters."""
         try:
             S, logdet, _, _ = self._accumulate(par)
-            return self._criteria(S, logdet)[3]
+            return self._criteria(S, logdet)[1]
         except np.linalg.LinAlgError:
             return np.inf
 
@@ -238,7 +232,7 @@ class MarginalDeviance(ProfiledDeviance):
         """β, σ, the conditional modes and their variances at the parameters."""
         par = np.asarray(par, dtype=float)
         S, logdet, factors, _lams = self._accumulate(par)
-        Lyy, pwrss, logdet_rx, dev, ml, sigma = self._criteria(S, logdet)
+        Lyy, dev, ml, sigma, pwrss, logdet_rx = self._criteria(S, logdet)
         p = self.p
         RXt = Lyy[:p, :p]
         beta = la.solve_triangular(RXt.T, Lyy[p, :p], lower=False) if p else np.zeros(0)

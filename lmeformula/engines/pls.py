@@ -24,7 +24,14 @@ import scipy.sparse as sp
 
 from ..design import Design
 
-__all__ = ["Derivatives", "PLSProblem", "PLSSolution", "ProfiledDeviance", "profiled_deviance"]
+__all__ = [
+    "Derivatives",
+    "PLSProblem",
+    "PLSSolution",
+    "ProfiledDeviance",
+    "criteria_from_factor",
+    "profiled_deviance",
+]
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,32 @@ def profiled_deviance(
         dev = logdet_L - log_weights + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
         return float(dev), float(ml), float(np.sqrt(pwrss / nmp))
     return float(ml), float(ml), float(np.sqrt(pwrss / n))
+
+
+def criteria_from_factor(
+    Lyy: np.ndarray, logdet_L: float, n: int, reml: bool, log_weights: float = 0.0
+) -> tuple[float, float, float, float, float]:
+    """lme4's criteria from the last block's factor: Lyy is the lower Cholesky factor of
+    [X y]'[X y] less what the random effects explain, so its last diagonal entry is r and
+    the others make R_X.
+
+    Returns
+    -------
+    deviance, ml_deviance, sigma, pwrss, logdet_RX
+    """
+    p = Lyy.shape[0] - 1
+    pwrss = max(float(Lyy[p, p]) ** 2, 1e-300)
+    logdet_rx = 2.0 * float(np.sum(np.log(np.abs(np.diag(Lyy)[:p])))) if p else 0.0
+    dev, ml, sigma = profiled_deviance(
+        logdet_L=logdet_L,
+        logdet_RX=logdet_rx,
+        pwrss=pwrss,
+        n=n,
+        p=p,
+        reml=reml,
+        log_weights=log_weights,
+    )
+    return dev, ml, sigma, pwrss, logdet_rx
 
 
 class ProfiledDeviance:
