@@ -12,12 +12,10 @@ ours / lme4's, both log-likelihoods, and this process's peak resident memory aft
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 import warnings
@@ -27,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rtiming import time_in_r
 
 import lmeformula as lmf
 
@@ -150,22 +149,9 @@ def time_lme4(
     csv = workdir / "data.csv"
     data.to_csv(csv, index=False)
     cls = ", ".join(f'{c} = "character"' for c in model.labels if c in data.columns)
-    script = f"""
-suppressMessages(library(lme4))
-d <- read.csv("{csv}", colClasses = c({cls}))
-t <- numeric({repeat})
-for (i in seq_len({repeat})) t[i] <- system.time(m <- lmer({model.formula}, d))[["elapsed"]]
-out <- list(t = median(t), ll = as.numeric(logLik(m)))
-cat(jsonlite::toJSON(out, digits = NA, auto_unbox = TRUE))
-"""
-    path = workdir / "bench.R"
-    path.write_text(script)
-    proc = subprocess.run(["Rscript", str(path)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        print("  lme4 failed:", proc.stderr.strip()[-300:])
-        return None
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return float(out["t"]), float(out["ll"])
+    setup = f"""suppressMessages(library(lme4))
+d <- read.csv("{csv}", colClasses = c({cls}))"""
+    return time_in_r(setup, f"lmer({model.formula}, d)", repeat, workdir, "lme4")
 
 
 def main() -> None:

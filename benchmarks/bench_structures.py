@@ -30,7 +30,6 @@ only lmeformula's columns are printed. ``--quick`` leaves out the unstructured m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -47,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from rtiming import time_in_r
 
 import lmeformula as lmf
 
@@ -137,23 +137,10 @@ def time_ours(model: Model, data: pd.DataFrame, repeat: int, budget: float) -> O
 
 
 def time_nlme(model: Model, csv: Path, repeat: int, workdir: Path) -> tuple[float, float] | None:
-    script = f"""
-suppressMessages(library(nlme))
+    setup = f"""suppressMessages(library(nlme))
 d <- read.csv("{csv}", colClasses = c(id = "character", arm = "character"))
-d$id <- factor(d$id)
-t <- numeric({repeat})
-for (i in seq_len({repeat})) t[i] <- system.time(m <- {model.r_call})[["elapsed"]]
-out <- list(t = median(t), ll = as.numeric(logLik(m)))
-cat(jsonlite::toJSON(out, digits = NA, auto_unbox = TRUE))
-"""
-    path = workdir / "bench.R"
-    path.write_text(script)
-    proc = subprocess.run(["Rscript", str(path)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        print("  nlme failed:", proc.stderr.strip()[-300:])
-        return None
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return float(out["t"]), float(out["ll"])
+d$id <- factor(d$id)"""
+    return time_in_r(setup, model.r_call, repeat, workdir, "nlme")
 
 
 def _revision() -> str:
