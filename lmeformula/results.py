@@ -464,6 +464,76 @@ class LmerResult:
                 "is not needed)."
             )
 
+    # -- tests of fixed effects ----------------------------------------------------------
+
+    def _satterthwaite(self) -> Any:
+        # The Hessian of the deviance costs O(k²) likelihood evaluations: once per fit.
+        if getattr(self, "_satt", None) is None:
+            from .inference import satterthwaite
+
+            self._satt = satterthwaite(self)
+        return self._satt
+
+    def contrast(self, L: Any, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """t-tests of linear combinations of the fixed effects, as lmerTest's
+        ``contest(m, L, joint = FALSE)``.
+
+        Parameters
+        ----------
+        L
+            A matrix with one row per contrast and one column per fixed effect (a numpy
+            array, or a DataFrame whose columns are coefficient names), or a dict
+            ``{label: {coefficient: weight, ...}}``.
+        ddf
+            ``"satterthwaite"`` (lmerTest's default) or ``"wald"`` (normal reference).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``estimate, std_error, df, statistic, p_value``, a row per contrast.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> fit.contrast({"day 5": {"(Intercept)": 1, "Days": 5}}).round(2)
+               estimate  std_error    df  statistic  p_value
+        day 5    303.74       9.58  17.0       31.7      0.0
+        """
+        from .inference import t_tests
+
+        if ddf not in ("satterthwaite", "wald"):
+            raise ArgumentTypeError(f"ddf must be 'satterthwaite' or 'wald', got {ddf!r}.")
+        names = list(self.fixef.index)
+        if isinstance(L, dict):
+            rows, labels = [], list(L)
+            for label, weights in L.items():
+                unknown = [k for k in weights if k not in names]
+                if unknown:
+                    raise DataError(
+                        f"contrast {label!r} names {unknown}, not fixed effects of this model "
+                        f"({names})."
+                    )
+                rows.append([float(weights.get(n, 0.0)) for n in names])
+            matrix = np.array(rows)
+        elif isinstance(L, pd.DataFrame):
+            unknown = [c for c in L.columns if c not in names]
+            if unknown:
+                raise DataError(f"contrast columns {unknown} are not fixed effects ({names}).")
+            matrix = L.reindex(columns=names, fill_value=0.0).to_numpy(dtype=float)
+            labels = list(map(str, L.index))
+        else:
+            matrix = np.atleast_2d(np.asarray(L, dtype=float))
+            if matrix.shape[1] != len(names):
+                raise DataError(
+                    f"L has {matrix.shape[1]} columns but the model has {len(names)} fixed "
+                    f"effects ({names})."
+                )
+            labels = [str(i) for i in range(matrix.shape[0])]
+        out = t_tests(self, matrix, ddf)
+        cols = ["estimate", "std_error", "df", "statistic", "p_value"]
+        return pd.DataFrame({c: out[c] for c in cols}, index=labels)
+
     # -- presentation -------------------------------------------------------------------
 
     def summary(self) -> Summary:
@@ -471,12 +541,16 @@ class LmerResult:
         return Summary(self)
 
     def tidy(
-        self, effects: str | None = None, conf_int: bool = False, conf_level: float = 0.95
+        self,
+        effects: str | None = None,
+        conf_int: bool = False,
+        conf_level: float = 0.95,
+        ddf: str | None = "satterthwaite",
     ) -> pd.DataFrame:
         """broom.mixed's ``tidy``; see :func:`lmeformula.tidy.tidy`."""
         from .tidy import tidy
 
-        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level)
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, ddf=ddf)
 
     def glance(self) -> pd.DataFrame:
         """broom.mixed's ``glance``; see :func:`lmeformula.tidy.glance`."""

@@ -44,8 +44,9 @@ def tidy(
     effects: str | None = None,
     conf_int: bool = False,
     conf_level: float = 0.95,
+    ddf: str | None = "satterthwaite",
 ) -> pd.DataFrame:
-    """One row per estimate, as ``broom.mixed::tidy(m)``.
+    """One row per estimate, as ``broom.mixed::tidy(m)`` on an lmerTest fit.
 
     Parameters
     ----------
@@ -58,12 +59,16 @@ def tidy(
         default; missing for variance parameters).
     conf_level
         Coverage of the intervals.
+    ddf
+        Degrees of freedom of the fixed effects' t-tests: ``"satterthwaite"`` (lmerTest's
+        default), ``"wald"`` (normal reference, infinite df) or ``None`` (no df or p-values,
+        as plain lme4).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``effect, group, term, estimate, std_error, statistic, df, p_value`` (and the
-        interval columns). ``df`` and ``p_value`` are missing: lme4 gives no p-values.
+        interval columns). ``df`` and ``p_value`` of the fixed effects follow ``ddf``.
 
     Examples
     --------
@@ -89,6 +94,10 @@ def tidy(
     fixed["statistic"] = fixed["estimate"] / fixed["std_error"]
     fixed["df"] = np.nan
     fixed["p_value"] = np.nan
+    if ddf is not None and effects in (None, "fixed") and len(fixed):
+        tests = result.contrast(np.eye(len(fixed)), ddf=ddf)
+        fixed["df"] = tests["df"].to_numpy()
+        fixed["p_value"] = tests["p_value"].to_numpy()
     ran = _ran_pars(result)
     for col in ("std_error", "statistic", "df", "p_value"):
         ran[col] = np.nan

@@ -1,0 +1,63 @@
+"""Satterthwaite t-tests of fixed effects against lmerTest (reference.json's
+``satterthwaite``: ``summary(as_lmerModLmerTest(m))$coefficients[, c("df", "Pr(>|t|)")]``).
+Tolerances: df within 1%, p-values within 2% (shared README)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lmeformula as lmf
+
+CASES = [
+    c
+    for c in json.loads((Path(__file__).parent / "reference" / "reference.json").read_text())[
+        "cases"
+    ]
+    if "satterthwaite" in c
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_satterthwaite_df_and_p(case: dict) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmf.SingularFitWarning)
+        fit = lmf.lmer(
+            case["call"]["formula"],
+            lmf.datasets.load(case["dataset"]),
+            reml=case["call"]["reml"],
+        )
+    fixed = fit.tidy(effects="fixed").set_index("term")
+    for name, df in case["satterthwaite"]["df"].items():
+        assert abs(fixed.loc[name, "df"] / df - 1) <= 0.01, name
+        p = case["satterthwaite"]["p"][name]
+        # p-values below 1e-300 print as 0 in R: compare those on the absolute scale.
+        assert abs(fixed.loc[name, "p_value"] - p) <= 0.02 * p + 1e-300, name
+
+
+def test_contrast_as_lmertest_contest() -> None:
+    # R: contest(lmer(Reaction ~ Days + (Days | Subject), sleepstudy), matrix(c(1, 5), 1),
+    #            joint = FALSE) -> Estimate 303.7415, Std. Error 9.581277, df 16.9998,
+    #            t value 31.70157, Pr(>|t|) 1.452942e-16
+    fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+    row = fit.contrast({"day 5": {"(Intercept)": 1, "Days": 5}}).loc["day 5"]
+    assert abs(row["estimate"] - 303.7415) <= 1e-3
+    assert abs(row["std_error"] / 9.581277 - 1) <= 2e-3
+    assert abs(row["df"] / 16.9998 - 1) <= 0.01
+    assert abs(row["p_value"] / 1.452942e-16 - 1) <= 0.02
+    same = fit.contrast(np.array([[1.0, 5.0]]))
+    assert np.allclose(same.to_numpy(), fit.contrast({"x": {"(Intercept)": 1, "Days": 5}}))
+
+
+def test_wald_and_no_df() -> None:
+    fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+    assert np.isinf(fit.tidy(effects="fixed", ddf="wald")["df"]).all()
+    assert fit.tidy(effects="fixed", ddf=None)["p_value"].isna().all()
+    with pytest.raises(lmf.errors.ArgumentTypeError, match="ddf"):
+        fit.contrast(np.eye(2), ddf="kr")
+    with pytest.raises(lmf.DataError, match="'day'"):
+        fit.contrast({"c": {"day": 1}})
