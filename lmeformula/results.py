@@ -464,6 +464,51 @@ class LmerResult:
                 "is not needed)."
             )
 
+    # -- variance decomposition ---------------------------------------------------------
+
+    def _variance_parts(self) -> tuple[float, float, float]:
+        """(fixed, random, residual) variances of Nakagawa, Johnson & Schielzeth (2017):
+        var(Xβ), the random effects' variance averaged over the rows (Johnson's extension
+        to random slopes: mean of z_i' Σ z_i), and σ²."""
+        fixed = float(np.var(self._design.X @ self.fixef.to_numpy(), ddof=1))
+        random = 0.0
+        for term, rel, _ in self._term_blocks():
+            S = self.sigma**2 * rel
+            random += float(np.mean(np.einsum("ij,jk,ik->i", term.X, S, term.X)))
+        return fixed, random, self.sigma**2
+
+    def icc(self) -> dict[str, float]:
+        """Intraclass correlation as ``performance::icc``: ``adjusted`` (random over random
+        plus residual variance) and ``unadjusted`` (over the total, fixed part included).
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+        >>> round(fit.icc()["adjusted"], 4)
+        0.4185
+        """
+        fixed, random, resid = self._variance_parts()
+        return {
+            "adjusted": random / (random + resid),
+            "unadjusted": random / (fixed + random + resid),
+        }
+
+    def r2(self) -> dict[str, float]:
+        """Nakagawa's R² as ``performance::r2_nakagawa``: ``marginal`` (fixed effects) and
+        ``conditional`` (fixed and random effects).
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> {k: round(v, 3) for k, v in fit.r2().items()}
+        {'marginal': 0.279, 'conditional': 0.799}
+        """
+        fixed, random, resid = self._variance_parts()
+        total = fixed + random + resid
+        return {"marginal": fixed / total, "conditional": (fixed + random) / total}
+
     # -- tests of fixed effects ----------------------------------------------------------
 
     def _satterthwaite(self) -> Any:
