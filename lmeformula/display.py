@@ -298,7 +298,22 @@ class _Blocks:
     structure: list[str] = field(default_factory=list)
 
 
-def _header(result: Any) -> list[str]:
+_DDF_NAMES = {"satterthwaite": "Satterthwaite's method", "wald": "the normal distribution"}
+
+
+def _lmertest_title(title: str, width: int = 80) -> list[str]:
+    """lmerTest's title: R's ``strwrap(title, exdent = 2)`` then ``cat(" [", class, "]",
+    fill = TRUE)``, which breaks before the class when the line would pass the width."""
+    import textwrap
+
+    lines = textwrap.wrap(title, width=width - 1, subsequent_indent="  ")
+    last = f"{lines[-1]} ["
+    if len(last) + len("lmerModLmerTest]") > width:
+        return [*lines[:-1], last, "lmerModLmerTest]"]
+    return [*lines[:-1], f"{last}lmerModLmerTest]"]
+
+
+def _header(result: Any, ddf: str | None = None) -> list[str]:
     if getattr(result, "is_gls", False):
         method = "REML" if result.reml else "maximum likelihood"
         lines = [f"Generalized least squares fit by {method}", f"Model: {result.formula}"]
@@ -310,7 +325,11 @@ def _header(result: Any) -> list[str]:
     else:
         # R pastes an empty GLMM qualifier after "maximum likelihood", hence the 2 spaces.
         title = "Linear mixed model fit by maximum likelihood "
-    lines = [f"{title} ['lmerMod']", f"Formula: {result.formula}"]
+    if ddf is not None:
+        lines = _lmertest_title(f"{title}. t-tests use {_DDF_NAMES[ddf]}")
+    else:
+        lines = [f"{title} ['lmerMod']"]
+    lines.append(f"Formula: {result.formula}")
     if result.data_name is not None:
         lines.append(f"   Data: {result.data_name}")
     return lines
@@ -431,8 +450,47 @@ def _groups_line(result: Any) -> list[str]:
     return lines
 
 
-def _coefficients(result: Any, digits: int) -> _Table | None:
-    """``printCoefmat`` of Estimate, Std. Error and t value, as lme4 calls it."""
+SIGNIF_LEGEND = "Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"
+
+
+def _format_pval(pv: Sequence[float], digits: int) -> list[str]:
+    """R's ``format.pval(pv, digits, eps = .Machine$double.eps)``."""
+    eps = 2.220446049250313e-16
+    small = [v < eps for v in pv]
+    rest = [v for v, s in zip(pv, small, strict=True) if not s]
+    fixp = [v for v in rest if v == 0 or math.floor(math.log10(v)) >= -3]
+    sci = [v for v in rest if not (v == 0 or math.floor(math.log10(v)) >= -3)]
+    fixed_text = dict(zip(fixp, _format_real(fixp, digits), strict=True)) if fixp else {}
+    sci_text = dict(zip(sci, _format_real(sci, digits), strict=True)) if sci else {}
+    texts = [fixed_text.get(v, sci_text.get(v, "")) for v in rest]
+    out: list[str] = []
+    it = iter(texts)
+    if any(small):
+        d = max(1, digits - 2)
+        sep = " "
+        if rest:
+            nc = max(len(t) for t in texts)
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if d == 1 and nc <= 6 else " "
+        elif d == 1:
+            sep = ""
+        small_text = f"<{sep}{_format_real([eps], d)[0]}"
+    for _v, s_ in zip(pv, small, strict=True):
+        out.append(small_text if s_ else next(it))
+    return out
+
+
+def _stars(p: float) -> str:
+    for cut, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p <= cut:
+            return mark
+    return ""
+
+
+def _coefficients(result: Any, digits: int, ddf: str | None = None) -> _Table | None:
+    """``printCoefmat`` of Estimate, Std. Error and t value, as lme4 calls it; with
+    ``ddf``, lmerTest's df and Pr(>|t|) columns and significance stars."""
     names = [str(n) for n in result.fixef.index]
     if not names:
         return None
@@ -441,8 +499,12 @@ def _coefficients(result: Any, digits: int) -> _Table | None:
     with np.errstate(divide="ignore", invalid="ignore"):
         tval = est / se
     p = len(names)
-    cs = np.concatenate([est, se])
-    cs_text = ["NA"] * (2 * p)
+    tests = result.contrast(np.eye(p), ddf=ddf) if ddf is not None else None
+    # printCoefmat formats every column before the test statistic together (lmerTest's
+    # df joins Estimate and Std. Error there).
+    blocks = [est, se] if tests is None else [est, se, tests["df"].to_numpy()]
+    cs = np.concatenate(blocks)
+    cs_text = ["NA"] * cs.size
     acs = np.abs(cs[np.isfinite(cs)])
     if acs.size:
         nonzero = acs[acs != 0]
@@ -465,12 +527,22 @@ def _coefficients(result: Any, digits: int) -> _Table | None:
                 cs_text[i] = t
     dig_tst = max(1, min(5, digits - 1))
     t_text = _format_real([_round(v, dig_tst) for v in tval], digits)
+    ncs = len(blocks)
     cells = []
     for i in range(p):
-        row = [cs_text[i], cs_text[p + i], t_text[i]]
-        values = (est[i], se[i], tval[i])
+        row = [cs_text[k * p + i] for k in range(ncs)] + [t_text[i]]
+        values = [b[i] for b in blocks] + [tval[i]]
         cells.append(["NA" if math.isnan(v) else c for c, v in zip(row, values, strict=True)])
-    return _Table(names, ["Estimate", "Std. Error", "t value"], cells, right=True)
+    colnames = ["Estimate", "Std. Error", "t value"]
+    if tests is not None:
+        pv = tests["p_value"].to_numpy()
+        p_text = _format_pval(list(pv), dig_tst)
+        stars = [_stars(v) for v in pv]
+        width = max(len(x) for x in stars)
+        for i in range(p):
+            cells[i] += [p_text[i], stars[i].ljust(width)]
+        colnames = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)", ""]
+    return _Table(names, colnames, cells, right=True)
 
 
 def _fixef_correlation(result: Any, correlation: bool | None) -> tuple[_Table | None, list[str]]:
@@ -513,15 +585,15 @@ def _warnings(result: Any) -> list[str]:
     return [f"optimizer ({optimizer}) convergence code: {code}", *messages]
 
 
-def _blocks(result: Any, digits: int, correlation: bool | None) -> _Blocks:
+def _blocks(result: Any, digits: int, correlation: bool | None, ddf: str | None = None) -> _Blocks:
     resid_names, resid_values = _residual_quantiles(result, digits)
     corr_table: Any = None
     notes: list[str] = []
-    fixed = _coefficients(result, digits)
+    fixed = _coefficients(result, digits, ddf)
     if fixed is not None:
         corr_table, notes = _fixef_correlation(result, correlation)
     return _Blocks(
-        header=_header(result),
+        header=_header(result, ddf),
         criterion=_criterion(result),
         resid_names=resid_names,
         resid_values=resid_values,
@@ -538,7 +610,9 @@ def _blocks(result: Any, digits: int, correlation: bool | None) -> _Blocks:
 # -- public --------------------------------------------------------------------------------
 
 
-def format_summary(result: Any, *, digits: int = 4, correlation: bool | None = None) -> str:
+def format_summary(
+    result: Any, *, digits: int = 4, correlation: bool | None = None, ddf: str | None = None
+) -> str:
     """Format a fitted model as lme4's ``print(summary(m))``.
 
     Parameters
@@ -554,6 +628,9 @@ def format_summary(result: Any, *, digits: int = 4, correlation: bool | None = N
     correlation
         Show the correlation of the fixed effects; by default when there are at most 12
         of them, as lme4.
+    ddf
+        ``"satterthwaite"`` prints lmerTest's summary (df, p-values, significance stars);
+        None prints lme4's.
 
     Returns
     -------
@@ -574,7 +651,7 @@ def format_summary(result: Any, *, digits: int = 4, correlation: bool | None = N
     REML criterion at convergence: 1743.6
     ...
     """
-    b = _blocks(result, digits, correlation)
+    b = _blocks(result, digits, correlation, ddf)
     lines = [*b.header, "", *b.criterion, "", "Scaled residuals: "]
     lines += _print_named_vector(b.resid_names, b.resid_values)
     lines += ["", "Random effects:", *b.random.text(), *b.groups]
@@ -582,6 +659,8 @@ def format_summary(result: Any, *, digits: int = 4, correlation: bool | None = N
         lines += ["", *b.structure]
     if b.fixed is not None:
         lines += ["", "Fixed effects:", *b.fixed.text()]
+        if ddf is not None:
+            lines += ["---", SIGNIF_LEGEND]
         if b.correlation is not None:
             lines += ["", "Correlation of Fixed Effects:", *b.correlation.text()]
         lines += b.notes
@@ -608,7 +687,9 @@ def _pre(lines: Sequence[str]) -> str:
     return f"<pre>{html.escape(chr(10).join(lines))}</pre>"
 
 
-def format_summary_html(result: Any, *, digits: int = 4, correlation: bool | None = None) -> str:
+def format_summary_html(
+    result: Any, *, digits: int = 4, correlation: bool | None = None, ddf: str | None = None
+) -> str:
     """Format a fitted model's summary as HTML, for Jupyter's rich display.
 
     The same blocks as :func:`format_summary`: the header and fit criterion in ``<pre>``,
@@ -623,6 +704,8 @@ def format_summary_html(result: Any, *, digits: int = 4, correlation: bool | Non
         Significant digits, as for :func:`format_summary`.
     correlation
         Show the correlation of the fixed effects, as for :func:`format_summary`.
+    ddf
+        lmerTest's df and p-values, as for :func:`format_summary`.
 
     Returns
     -------
@@ -638,7 +721,7 @@ def format_summary_html(result: Any, *, digits: int = 4, correlation: bool | Non
     >>> format_summary_html(fit).startswith('<div class="lmeformula-summary">')  # doctest: +SKIP
     True
     """
-    b = _blocks(result, digits, correlation)
+    b = _blocks(result, digits, correlation, ddf)
     resid = _Table([""], b.resid_names, [[v.strip() for v in b.resid_values]], right=True)
     parts = [
         '<div class="lmeformula-summary">',
@@ -653,6 +736,8 @@ def format_summary_html(result: Any, *, digits: int = 4, correlation: bool | Non
         parts.append(_pre(b.structure))
     if b.fixed is not None:
         parts += ["<p><b>Fixed effects:</b></p>", _html_table(b.fixed)]
+        if ddf is not None:
+            parts.append(_pre([SIGNIF_LEGEND]))
         if b.correlation is not None:
             parts += ["<p><b>Correlation of Fixed Effects:</b></p>", _html_table(b.correlation)]
         if b.notes:

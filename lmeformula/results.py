@@ -32,11 +32,12 @@ class Summary:
     """lme4's ``summary(merMod)``: printed as R prints it, and as HTML in notebooks."""
 
     result: LmerResult
+    ddf: str | None = None
 
     def __str__(self) -> str:
         from .display import format_summary
 
-        return format_summary(self.result)
+        return format_summary(self.result, ddf=self.ddf)
 
     def __repr__(self) -> str:
         return str(self)
@@ -44,7 +45,7 @@ class Summary:
     def _repr_html_(self) -> str:
         from .display import format_summary_html
 
-        return format_summary_html(self.result)
+        return format_summary_html(self.result, ddf=self.ddf)
 
 
 class LmerResult:
@@ -581,9 +582,15 @@ class LmerResult:
 
     # -- presentation -------------------------------------------------------------------
 
-    def summary(self) -> Summary:
-        """lme4's summary; ``print(fit.summary())`` shows R's layout."""
-        return Summary(self)
+    def summary(self, ddf: str | None = None) -> Summary:
+        """lme4's summary; ``print(fit.summary())`` shows R's layout.
+
+        ``ddf="satterthwaite"`` gives lmerTest's summary instead: df and p-values of the
+        fixed effects, with significance stars.
+        """
+        if ddf not in (None, "satterthwaite", "wald"):
+            raise ArgumentTypeError(f"ddf must be None, 'satterthwaite' or 'wald', got {ddf!r}.")
+        return Summary(self, ddf)
 
     def tidy(
         self,
