@@ -465,6 +465,40 @@ class LmerResult:
                 "is not needed)."
             )
 
+    def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """F tests of the fixed-effects terms, as lmerTest's ``anova(m, type = 3)``.
+
+        Parameters
+        ----------
+        type
+            3: SAS's type III hypotheses (each term's sum-to-zero coded effects, whatever
+            coding the fit used). Types 1 and 2 are not available yet.
+        ddf
+            ``"satterthwaite"`` (lmerTest's default) or ``"wald"`` (χ² reference).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by term, columns ``sum_sq, mean_sq, num_df, den_df, f_value, p_value``.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)",
+        ...                lmf.datasets.load("machines"))
+        >>> fit.anova()[["num_df", "den_df", "f_value"]].round(2)
+                 num_df  den_df  f_value
+        term
+        Machine       2    10.0    20.58
+        """
+        from .inference import anova_type3
+
+        if type != 3:
+            raise ArgumentTypeError(f"type={type!r}: only type=3 is available so far.")
+        if ddf not in ("satterthwaite", "wald"):
+            raise ArgumentTypeError(f"ddf must be 'satterthwaite' or 'wald', got {ddf!r}.")
+        return anova_type3(self, ddf)
+
     # -- variance decomposition ---------------------------------------------------------
 
     def _variance_parts(self) -> tuple[float, float, float]:

@@ -84,3 +84,25 @@ def test_icc_and_r2(case: dict) -> None:
     for name, value in {**fit.icc(), **fit.r2()}.items():
         ref = {**case["icc"], **case["r2_nakagawa"]}[name]
         assert abs(value - ref) <= 1e-3, name
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_type3_anova(case: dict) -> None:
+    # R: anova(m, type = 3) of lmerTest (reference.json's anova_type3): F within 0.2%,
+    # denominator df within 1%.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmf.SingularFitWarning)
+        fit = lmf.lmer(
+            case["call"]["formula"],
+            lmf.datasets.load(case["dataset"]),
+            reml=case["call"]["reml"],
+        )
+    ref = case["anova_type3"]
+    terms = ref["term"] if isinstance(ref["term"], list) else [ref["term"]]
+    table = fit.anova()
+    assert list(table.index) == terms
+    column = {k: np.atleast_1d(ref[k]) for k in ("F", "den_df", "num_df")}
+    for i, term in enumerate(terms):
+        assert abs(table.loc[term, "f_value"] / column["F"][i] - 1) <= 2e-3, term
+        assert abs(table.loc[term, "den_df"] / column["den_df"][i] - 1) <= 1e-2, term
+        assert table.loc[term, "num_df"] == column["num_df"][i]
