@@ -12,8 +12,8 @@ For a contrast l (a row of L): v = l Var(β̂) l', g_i = l J_i l', and
 
     df = 2 v² / (g' Var(ψ̂) g).
 
-The derivatives are numerical (central differences with Richardson extrapolation, as
-numDeriv's defaults that lmerTest uses). This module sits above the results: it rebuilds
+The derivatives are numerical, by numDeriv's schemes as lmerTest takes them (see
+``numderiv``). This module sits above the results: it rebuilds
 the fit's engine from its design to evaluate the likelihood near the optimum.
 """
 
@@ -26,6 +26,8 @@ import numpy as np
 import scipy.linalg as la
 from scipy import stats
 
+from .numderiv import hessian, jacobian
+
 __all__ = ["Satterthwaite", "satterthwaite", "t_tests"]
 
 
@@ -37,44 +39,6 @@ def _engine(result: Any) -> Any:
     if result._residual is None:
         return BlockedPLS(design, result.reml)
     return MarginalDeviance(design, result.reml, result._residual)
-
-
-def _richardson(f: Any, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Derivatives of a vector function f along each axis by central differences with one
-    Richardson step, (4 D(h/2) - D(h)) / 3: error O(h⁴), as numDeriv's default."""
-
-    def central(step: np.ndarray) -> np.ndarray:
-        cols = []
-        for i in range(x.size):
-            e = np.zeros(x.size)
-            e[i] = step[i]
-            cols.append((f(x + e) - f(x - e)) / (2 * step[i]))
-        return np.stack(cols)
-
-    return (4 * central(h / 2) - central(h)) / 3
-
-
-def _hessian(f: Any, x: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Hessian of a scalar f by central second differences with one Richardson step
-    (4 k² + 1 evaluations for k parameters)."""
-    k = x.size
-    f0 = f(x)
-
-    def at(step: np.ndarray) -> np.ndarray:
-        H = np.zeros((k, k))
-        E = np.diag(step)
-        for i in range(k):
-            H[i, i] = (f(x + 2 * E[i]) - 2 * f0 + f(x - 2 * E[i])) / (4 * step[i] ** 2)
-            for j in range(i):
-                H[i, j] = H[j, i] = (
-                    f(x + E[i] + E[j])
-                    - f(x + E[i] - E[j])
-                    - f(x - E[i] + E[j])
-                    + f(x - E[i] - E[j])
-                ) / (4 * step[i] * step[j])
-        return H
-
-    return (4 * at(h / 2) - at(h)) / 3
 
 
 @dataclass
@@ -139,10 +103,8 @@ def satterthwaite(result: Any) -> Satterthwaite:
         rinv = la.solve_triangular(sol.RX, np.eye(p))
         return x[-1] ** 2 * (rinv @ rinv.T)
 
-    h = 1e-4 * np.maximum(np.abs(x0), 1e-2) * 10
-    H = _hessian(deviance, x0, h)
-    vcov_varpar = 2 * np.linalg.pinv(H)
-    jac = _richardson(covbeta, x0, h)
+    vcov_varpar = 2 * np.linalg.pinv(hessian(deviance, x0))
+    jac = jacobian(covbeta, x0)
     return Satterthwaite(covbeta(x0), vcov_varpar, jac)
 
 
