@@ -298,7 +298,11 @@ class _Blocks:
     structure: list[str] = field(default_factory=list)
 
 
-_DDF_NAMES = {"satterthwaite": "Satterthwaite's method", "wald": "the normal distribution"}
+_DDF_NAMES = {
+    "satterthwaite": "Satterthwaite's method",
+    "kenward-roger": "Kenward-Roger's method",
+    "wald": "the normal distribution",
+}
 
 
 def _lmertest_title(title: str, width: int = 80) -> list[str]:
@@ -458,8 +462,11 @@ def _format_pval(pv: Sequence[float], digits: int) -> list[str]:
     eps = 2.220446049250313e-16
     small = [v < eps for v in pv]
     rest = [v for v, s in zip(pv, small, strict=True) if not s]
-    fixp = [v for v in rest if v == 0 or math.floor(math.log10(v)) >= -3]
-    sci = [v for v in rest if not (v == 0 or math.floor(math.log10(v)) >= -3)]
+    # R 4.2: fixed notation down to 1e-4 when more than one digit is asked for.
+    expo = [math.floor(math.log10(v if v > 0 else 1e-50)) for v in rest]
+    is_fixed = [e >= -3 or (e == -4 and digits > 1) for e in expo]
+    fixp = [v for v, f in zip(rest, is_fixed, strict=True) if f]
+    sci = [v for v, f in zip(rest, is_fixed, strict=True) if not f]
     fixed_text = dict(zip(fixp, _format_real(fixp, digits), strict=True)) if fixp else {}
     sci_text = dict(zip(sci, _format_real(sci, digits), strict=True)) if sci else {}
     texts = [fixed_text.get(v, sci_text.get(v, "")) for v in rest]
@@ -500,6 +507,9 @@ def _coefficients(result: Any, digits: int, ddf: str | None = None) -> _Table | 
         tval = est / se
     p = len(names)
     tests = result.contrast(np.eye(p), ddf=ddf) if ddf is not None else None
+    if tests is not None:
+        # Kenward-Roger's tests use its adjusted standard errors, as lmerTest prints them.
+        se, tval = tests["std_error"].to_numpy(), tests["statistic"].to_numpy()
     # printCoefmat formats every column before the test statistic together (lmerTest's
     # df joins Estimate and Std. Error there).
     blocks = [est, se] if tests is None else [est, se, tests["df"].to_numpy()]

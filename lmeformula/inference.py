@@ -28,7 +28,7 @@ from scipy import stats
 
 from .numderiv import hessian, jacobian
 
-__all__ = ["Satterthwaite", "satterthwaite", "t_tests"]
+__all__ = ["Satterthwaite", "anova_type3", "satterthwaite", "t_tests"]
 
 
 def _engine(result: Any) -> Any:
@@ -111,15 +111,23 @@ def satterthwaite(result: Any) -> Satterthwaite:
 def t_tests(result: Any, L: np.ndarray, ddf: str) -> dict[str, np.ndarray]:
     """Estimates, SEs, t, df and p-values of the contrasts L β as lmerTest reports them.
 
-    ``ddf="satterthwaite"`` or ``"wald"`` (df = inf: the normal distribution).
+    ``ddf="satterthwaite"``, ``"kenward-roger"`` (adjusted standard errors, as lmerTest
+    with pbkrtest) or ``"wald"`` (df = inf: the normal distribution).
     """
     L = np.atleast_2d(np.asarray(L, dtype=float))
     beta = result.fixef.to_numpy()
-    V = result.vcov.to_numpy()
+    kr = result._kenward_roger() if ddf == "kenward-roger" else None
+    # Kenward-Roger tests with its bias-corrected covariance, as lmerTest does.
+    V = result.vcov.to_numpy() if kr is None else kr.vcov_adjusted
     est = L @ beta
     se = np.sqrt(np.einsum("ri,ij,rj->r", L, V, L))
     t = est / se
-    df = np.full(len(est), np.inf) if ddf == "wald" else result._satterthwaite().df(L)
+    if ddf == "wald":
+        df = np.full(len(est), np.inf)
+    elif kr is not None:
+        df = np.array([kr.df(row[None, :])[0] for row in L])
+    else:
+        df = result._satterthwaite().df(L)
     p = 2 * stats.t.sf(np.abs(t), df)
     return {"estimate": est, "std_error": se, "statistic": t, "df": df, "p_value": p}
 
@@ -171,7 +179,8 @@ def anova_type3(result: Any, ddf: str = "satterthwaite") -> Any:
     # X = X_sum M, so β_sum = M β: type III contrasts of the sum coding, in the fit's terms.
     M, *_ = np.linalg.lstsq(X_sum, X, rcond=None)
     beta = result.fixef.to_numpy()
-    V = result.vcov.to_numpy()
+    kr = result._kenward_roger() if ddf == "kenward-roger" else None
+    V = result.vcov.to_numpy() if kr is None else kr.vcov_adjusted
     rows = []
     for term, cols in terms.items():
         if term == "1":
@@ -182,13 +191,17 @@ def anova_type3(result: Any, ddf: str = "satterthwaite") -> Any:
         vals, vecs = np.linalg.eigh(VL)
         PL = vecs.T @ L
         F = float(np.sum((PL @ beta) ** 2 / vals) / q)
+        # lmerTest's mean square is the unscaled F (Kenward-Roger: before its F scaling).
+        mean_sq = F * result.sigma**2
         if ddf == "wald":
             den = np.inf
+        elif kr is not None:
+            den, scale = kr.df(L)
+            F *= scale
         else:
             nu = result._satterthwaite().df(PL)
             den = _fstat_ddf(nu)
         p = float(stats.f.sf(F, q, den)) if np.isfinite(den) else float(stats.chi2.sf(F * q, q))
-        mean_sq = F * result.sigma**2
         rows.append((term, mean_sq * q, mean_sq, q, den, F, p))
     return pd.DataFrame(
         rows, columns=["term", "sum_sq", "mean_sq", "num_df", "den_df", "f_value", "p_value"]

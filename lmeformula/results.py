@@ -474,7 +474,8 @@ class LmerResult:
             3: SAS's type III hypotheses (each term's sum-to-zero coded effects, whatever
             coding the fit used). Types 1 and 2 are not available yet.
         ddf
-            ``"satterthwaite"`` (lmerTest's default) or ``"wald"`` (χ² reference).
+            ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (REML fits) or
+            ``"wald"`` (χ² reference).
 
         Returns
         -------
@@ -495,8 +496,7 @@ class LmerResult:
 
         if type != 3:
             raise ArgumentTypeError(f"type={type!r}: only type=3 is available so far.")
-        if ddf not in ("satterthwaite", "wald"):
-            raise ArgumentTypeError(f"ddf must be 'satterthwaite' or 'wald', got {ddf!r}.")
+        _check_ddf(ddf, self.reml)
         return anova_type3(self, ddf)
 
     # -- variance decomposition ---------------------------------------------------------
@@ -554,6 +554,13 @@ class LmerResult:
             self._satt = satterthwaite(self)
         return self._satt
 
+    def _kenward_roger(self) -> Any:
+        if getattr(self, "_kr", None) is None:
+            from .kenward_roger import kenward_roger
+
+            self._kr = kenward_roger(self)
+        return self._kr
+
     def contrast(self, L: Any, ddf: str = "satterthwaite") -> pd.DataFrame:
         """t-tests of linear combinations of the fixed effects, as lmerTest's
         ``contest(m, L, joint = FALSE)``.
@@ -565,7 +572,8 @@ class LmerResult:
             array, or a DataFrame whose columns are coefficient names), or a dict
             ``{label: {coefficient: weight, ...}}``.
         ddf
-            ``"satterthwaite"`` (lmerTest's default) or ``"wald"`` (normal reference).
+            ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (pbkrtest's
+            adjusted covariance and df, for REML fits) or ``"wald"`` (normal reference).
 
         Returns
         -------
@@ -582,8 +590,7 @@ class LmerResult:
         """
         from .inference import t_tests
 
-        if ddf not in ("satterthwaite", "wald"):
-            raise ArgumentTypeError(f"ddf must be 'satterthwaite' or 'wald', got {ddf!r}.")
+        _check_ddf(ddf, self.reml)
         names = list(self.fixef.index)
         if isinstance(L, dict):
             rows, labels = [], list(L)
@@ -620,10 +627,11 @@ class LmerResult:
         """lme4's summary; ``print(fit.summary())`` shows R's layout.
 
         ``ddf="satterthwaite"`` gives lmerTest's summary instead: df and p-values of the
-        fixed effects, with significance stars.
+        fixed effects, with significance stars; ``ddf="kenward-roger"`` its Kenward-Roger
+        version (adjusted standard errors).
         """
-        if ddf not in (None, "satterthwaite", "wald"):
-            raise ArgumentTypeError(f"ddf must be None, 'satterthwaite' or 'wald', got {ddf!r}.")
+        if ddf is not None:
+            _check_ddf(ddf, self.reml)
         return Summary(self, ddf)
 
     def tidy(
@@ -662,6 +670,19 @@ class LmerResult:
             else f"logLik {self.loglik:.4f}"
         )
         return f"<LmerResult {self.formula!r}: nobs={self.nobs}, {crit}>"
+
+
+DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")
+
+
+def _check_ddf(ddf: Any, reml: bool) -> None:
+    if ddf not in DDF_METHODS:
+        raise ArgumentTypeError(f"ddf must be one of {DDF_METHODS}, got {ddf!r}.")
+    if ddf == "kenward-roger" and not reml:
+        raise ArgumentTypeError(
+            "Kenward-Roger is defined for REML fits (as pbkrtest); refit with reml=True or "
+            "use ddf='satterthwaite'."
+        )
 
 
 def _fixed_only(re_form: Any) -> bool:

@@ -61,8 +61,9 @@ def tidy(
         Coverage of the intervals.
     ddf
         Degrees of freedom of the fixed effects' t-tests: ``"satterthwaite"`` (lmerTest's
-        default), ``"wald"`` (normal reference, infinite df) or ``None`` (no df or p-values,
-        as plain lme4).
+        default), ``"kenward-roger"`` (pbkrtest's adjusted standard errors and df),
+        ``"wald"`` (normal reference, infinite df) or ``None`` (no df or p-values, as
+        plain lme4).
 
     Returns
     -------
@@ -96,8 +97,9 @@ def tidy(
     fixed["p_value"] = np.nan
     if ddf is not None and effects in (None, "fixed") and len(fixed):
         tests = result.contrast(np.eye(len(fixed)), ddf=ddf)
-        fixed["df"] = tests["df"].to_numpy()
-        fixed["p_value"] = tests["p_value"].to_numpy()
+        # Kenward-Roger's standard errors are its adjusted ones.
+        for col in ("std_error", "statistic", "df", "p_value"):
+            fixed[col] = tests[col].to_numpy()
     ran = _ran_pars(result)
     for col in ("std_error", "statistic", "df", "p_value"):
         ran[col] = np.nan

@@ -18,6 +18,7 @@ import pytest
 
 from lmeformula.display import (
     _abbreviate,
+    _format_pval,
     _format_real,
     format_summary,
     format_summary_html,
@@ -325,6 +326,21 @@ def test_format_real_matches_r_format(
     values: list[float], digits: int, nsmall: int, expected: list[str]
 ) -> None:
     assert _format_real(values, digits, nsmall) == expected
+
+
+@pytest.mark.parametrize(
+    ("values", "digits", "expected"),
+    [
+        # R 4.2.2: format.pval(c(6.4e-07, 0.021695, 0.000277), digits = 3)
+        ([6.4e-07, 0.021695, 0.000277], 3, ["6.4e-07", "0.021695", "0.000277"]),
+        # format.pval(c(0.000277, 0.5), digits = 1)
+        ([0.000277, 0.5], 1, ["3e-04", "0.5"]),
+        # format.pval(c(1e-20, 3.26e-06), digits = 3)
+        ([1e-20, 3.26e-06], 3, ["< 2e-16", "3.26e-06"]),
+    ],
+)
+def test_format_pval_matches_r(values: list[float], digits: int, expected: list[str]) -> None:
+    assert _format_pval(values, digits) == expected
 
 
 @pytest.mark.parametrize(
