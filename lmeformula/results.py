@@ -501,20 +501,17 @@ class LmerResult:
 
     # -- variance decomposition ---------------------------------------------------------
 
-    def _variance_parts(self) -> tuple[float, float, float]:
-        """(fixed, random, residual) variances of Nakagawa, Johnson & Schielzeth (2017):
-        var(Xβ), the random effects' variance averaged over the rows (Johnson's extension
-        to random slopes: mean of z_i' Σ z_i), and σ²."""
-        fixed = float(np.var(self._design.X @ self.fixef.to_numpy(), ddof=1))
-        random = 0.0
-        for term, rel, _ in self._term_blocks():
-            S = self.sigma**2 * rel
-            random += float(np.mean(np.einsum("ij,jk,ik->i", term.X, S, term.X)))
-        return fixed, random, self.sigma**2
-
-    def icc(self) -> dict[str, float]:
+    def icc(self, random_variance: str = "performance") -> dict[str, float]:
         """Intraclass correlation as ``performance::icc``: ``adjusted`` (random over random
         plus residual variance) and ``unadjusted`` (over the total, fixed part included).
+
+        Parameters
+        ----------
+        random_variance
+            ``"performance"`` (default): the random part's variance as performance 0.10.2
+            computes it; ``"johnson"``: Johnson's formula over every random term. They
+            differ for random slopes that are not fixed effects and for several terms on
+            one grouping factor, ``||`` included (see :mod:`lmeformula.decomposition`).
 
         Examples
         --------
@@ -523,15 +520,22 @@ class LmerResult:
         >>> round(fit.icc()["adjusted"], 4)
         0.4185
         """
-        fixed, random, resid = self._variance_parts()
+        from .decomposition import variance_parts
+
+        fixed, random, resid = variance_parts(self, random_variance)
         return {
             "adjusted": random / (random + resid),
             "unadjusted": random / (fixed + random + resid),
         }
 
-    def r2(self) -> dict[str, float]:
+    def r2(self, random_variance: str = "performance") -> dict[str, float]:
         """Nakagawa's R² as ``performance::r2_nakagawa``: ``marginal`` (fixed effects) and
         ``conditional`` (fixed and random effects).
+
+        Parameters
+        ----------
+        random_variance
+            As in :meth:`icc`.
 
         Examples
         --------
@@ -540,7 +544,9 @@ class LmerResult:
         >>> {k: round(v, 3) for k, v in fit.r2().items()}
         {'marginal': 0.279, 'conditional': 0.799}
         """
-        fixed, random, resid = self._variance_parts()
+        from .decomposition import variance_parts
+
+        fixed, random, resid = variance_parts(self, random_variance)
         total = fixed + random + resid
         return {"marginal": fixed / total, "conditional": (fixed + random) / total}
 

@@ -63,17 +63,9 @@ def test_wald_and_no_df() -> None:
         fit.contrast({"c": {"day": 1}})
 
 
-# performance 0.10.2 (insight) departs from Nakagawa & Johnson's formula on these: with `||`
-# it counts only the intercept term's variance, and for (0 + Machine | Worker) its random
-# variance (31.22) is not the rows' mean of z'Σz (36.77). Not matched yet.
-PERFORMANCE_QUIRKS = {"exam_rs_uncorr", "sleep_uncorr_ml", "machines_un"}
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_icc_and_r2(case: dict) -> None:
     # R: performance::icc(m) (ICC_adjusted, ICC_unadjusted), performance::r2_nakagawa(m)
-    if case["id"] in PERFORMANCE_QUIRKS:
-        pytest.skip(f"{case['id']}: performance's variance of this random-effects form differs")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lmf.SingularFitWarning)
         fit = lmf.lmer(
@@ -84,6 +76,27 @@ def test_icc_and_r2(case: dict) -> None:
     for name, value in {**fit.icc(), **fit.r2()}.items():
         ref = {**case["icc"], **case["r2_nakagawa"]}[name]
         assert abs(value - ref) <= 1e-3, name
+
+
+# Where performance's rule leaves variance out (a slope that is no fixed effect, a second
+# term on one factor), Johnson's formula counts it.
+# R: performance 0.10.2, lmer(normexam ~ standLRT + (0 + standLRT | school) + (1 | school), Exam):
+#    icc(m)$ICC_adjusted = 0.02559126150 (the first term on school, the slope, only);
+#    lmer(normexam ~ 1 + (standLRT | school), Exam): icc(m)$ICC_adjusted = 0.2802296556,
+#    r2_nakagawa(m)$R2_conditional = 0.2802296556 (the slope's variance left out).
+RULE_CASES = [
+    ("normexam ~ standLRT + (0 + standLRT | school) + (1 | school)", "adjusted", 0.02559126150),
+    ("normexam ~ 1 + (standLRT | school)", "adjusted", 0.2802296556),
+]
+
+
+@pytest.mark.parametrize(("formula", "key", "expected"), RULE_CASES)
+def test_icc_rules(formula: str, key: str, expected: float) -> None:
+    fit = lmf.lmer(formula, lmf.datasets.load("exam"))
+    assert abs(fit.icc()[key] - expected) <= 1e-6
+    assert fit.icc(random_variance="johnson")[key] > expected + 0.01
+    with pytest.raises(lmf.errors.ArgumentTypeError, match="random_variance"):
+        fit.r2(random_variance="nakagawa")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
