@@ -28,7 +28,7 @@ from scipy import stats
 
 from .numderiv import hessian, jacobian
 
-__all__ = ["Satterthwaite", "anova_type3", "satterthwaite", "t_tests"]
+__all__ = ["Satterthwaite", "satterthwaite", "t_tests"]
 
 
 def _engine(result: Any) -> Any:
@@ -130,91 +130,3 @@ def t_tests(result: Any, L: np.ndarray, ddf: str) -> dict[str, np.ndarray]:
         df = result._satterthwaite().df(L)
     p = 2 * stats.t.sf(np.abs(t), df)
     return {"estimate": est, "std_error": se, "statistic": t, "df": df, "p_value": p}
-
-
-def _sum_coded(result: Any) -> tuple[np.ndarray, dict[str, list[int]]]:
-    """The fixed-effects design with every factor in sum-to-zero coding (R's contr.sum),
-    and its columns by term. Type III hypotheses are the terms of this coding, whatever
-    coding the fit used (SAS's and lmerTest's type III for balanced averages)."""
-    import re
-
-    import pandas as pd
-
-    from .design import _model_matrix
-
-    data = result._frame.data
-    text = result._parsed.fixed
-
-    def categorical(name: str) -> bool:
-        col = data[name]
-        return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
-
-    text = re.sub(r"\bfactor\(([^()]*)\)", r"C(factor(\1), contr.sum)", text)
-    for name in sorted(map(str, data.columns), key=len, reverse=True):
-        if name.isidentifier() and categorical(name):
-            # A bare column name, not inside a call or already wrapped.
-            text = re.sub(rf"(?<![\w.(]){re.escape(name)}(?![\w(])", f"C({name}, contr.sum)", text)
-    mm = _model_matrix(text, data, "the fixed effects (sum-to-zero coding)")
-    X = np.asarray(mm, dtype=float)
-    # The wrapped formula has the fit's terms in the fit's order: name them as the fit does.
-    names = [str(t) for t in result._design.fixed_spec.term_indices]
-    indices = list(mm.model_spec.term_indices.values())
-    return X, {name: list(idx) for name, idx in zip(names, indices, strict=True)}
-
-
-def anova_type3(result: Any, ddf: str = "satterthwaite") -> Any:
-    """lmerTest's ``anova(m, type = 3)``: an F test per term, with Satterthwaite's
-    denominator df (see :meth:`lmeformula.LmerResult.anova`)."""
-    import pandas as pd
-
-    from .errors import NotExpressibleError
-
-    if result._design.dropped_fixed:
-        raise NotExpressibleError(
-            "type III tests of a rank-deficient fixed-effects design are not available; "
-            f"drop the aliased column(s) {result._design.dropped_fixed} from the formula."
-        )
-    X_sum, terms = _sum_coded(result)
-    X = result._design.X
-    # X = X_sum M, so β_sum = M β: type III contrasts of the sum coding, in the fit's terms.
-    M, *_ = np.linalg.lstsq(X_sum, X, rcond=None)
-    beta = result.fixef.to_numpy()
-    kr = result._kenward_roger() if ddf == "kenward-roger" else None
-    V = result.vcov.to_numpy() if kr is None else kr.vcov_adjusted
-    rows = []
-    for term, cols in terms.items():
-        if term == "1":
-            continue
-        L = M[cols, :]
-        q = L.shape[0]
-        VL = L @ V @ L.T
-        vals, vecs = np.linalg.eigh(VL)
-        PL = vecs.T @ L
-        F = float(np.sum((PL @ beta) ** 2 / vals) / q)
-        # lmerTest's mean square is the unscaled F (Kenward-Roger: before its F scaling).
-        mean_sq = F * result.sigma**2
-        if ddf == "wald":
-            den = np.inf
-        elif kr is not None:
-            den, scale = kr.df(L)
-            F *= scale
-        else:
-            nu = result._satterthwaite().df(PL)
-            den = _fstat_ddf(nu)
-        p = float(stats.f.sf(F, q, den)) if np.isfinite(den) else float(stats.chi2.sf(F * q, q))
-        rows.append((term, mean_sq * q, mean_sq, q, den, F, p))
-    return pd.DataFrame(
-        rows, columns=["term", "sum_sq", "mean_sq", "num_df", "den_df", "f_value", "p_value"]
-    ).set_index("term")
-
-
-def _fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
-    # lmerTest's get_Fstat_ddf: Satterthwaite df of an F statistic from its eigen-directions.
-    if nu.size == 1:
-        return float(nu[0])
-    if np.all(np.abs(np.diff(nu)) < tol):
-        return float(np.mean(nu))
-    if np.any(nu <= 2):
-        return 2.0
-    E = float(np.sum(nu / (nu - 2)))
-    return 2 * E / (E - nu.size)

@@ -466,13 +466,14 @@ class LmerResult:
             )
 
     def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
-        """F tests of the fixed-effects terms, as lmerTest's ``anova(m, type = 3)``.
+        """F tests of the fixed-effects terms, as lmerTest's ``anova(m, type = type)``.
 
         Parameters
         ----------
         type
-            3: SAS's type III hypotheses (each term's sum-to-zero coded effects, whatever
-            coding the fit used). Types 1 and 2 are not available yet.
+            3 (lmerTest's default): SAS's type III hypotheses (each term's sum-to-zero
+            coded effects, whatever coding the fit used); 1: sequential (each term after
+            the ones before it); 2: each term after every term that does not contain it.
         ddf
             ``"satterthwaite"`` (lmerTest's default), ``"kenward-roger"`` (REML fits) or
             ``"wald"`` (χ² reference).
@@ -480,7 +481,8 @@ class LmerResult:
         Returns
         -------
         pandas.DataFrame
-            Indexed by term, columns ``sum_sq, mean_sq, num_df, den_df, f_value, p_value``.
+            Indexed by term, columns ``sum_sq, mean_sq, num_df, den_df, f_value, p_value``;
+            ``attrs["heading"]`` is the title R prints.
 
         Examples
         --------
@@ -492,12 +494,10 @@ class LmerResult:
         term
         Machine       2    10.0    20.58
         """
-        from .inference import anova_type3
+        from .ftests import anova_table
 
-        if type != 3:
-            raise ArgumentTypeError(f"type={type!r}: only type=3 is available so far.")
         _check_ddf(ddf, self.reml)
-        return anova_type3(self, ddf)
+        return anova_table(self, type, ddf)
 
     # -- variance decomposition ---------------------------------------------------------
 
