@@ -86,36 +86,63 @@ def _cholesky(A: np.ndarray) -> np.ndarray:
     return L
 
 
-#: Above this many products a_il a_jl the symbolic Schur complement is not precomputed.
+#: Above this many products a_il a_jl the symbolic Schur complement is not precomputed
+#: (its map holds one entry per product: 12 bytes each).
 _MAX_PAIR_PRODUCTS = 60_000_000
+#: Products generated at a time while building it (bounds the temporary arrays).
+_PAIR_CHUNK = 1 << 22
 
 
-def _pair_products(Ai: sp.csc_matrix, Aj: sp.csc_matrix, lower: bool) -> Any:
-    """Ai diag(w) Aj' as a linear map of w, for a pattern fixed once: the row and column of
-    each of its non-zeros, and a sparse P with P @ w = their values. ``lower`` keeps the
-    lower triangle only (i == j, symmetric).
+def _pair_products(Ai: sp.csc_matrix, Aj: sp.csc_matrix, lower: bool, fortran: bool) -> Any:
+    """Ai diag(w) Aj' as a linear map of w, for a pattern fixed once: a sparse P (one column
+    per entry of w) with P @ w the dense (rows of Ai) x (rows of Aj) block, flattened in C
+    order, or in Fortran order with ``fortran``. ``lower`` keeps the lower triangle only
+    (i == j, symmetric). Built column by column, in the order the products arise, then
+    transposed in linear time: no sort; products landing on one entry are summed by P @ w.
 
     Returns None when the product has more than ``_MAX_PAIR_PRODUCTS`` terms.
     """
     ci, cj = np.diff(Ai.indptr), np.diff(Aj.indptr)
-    per_col = ci * cj
-    total = int(per_col.sum())
-    if total > _MAX_PAIR_PRODUCTS:
+    # The lower triangle of a symmetric block: the pairs a >= b of each column's sorted rows,
+    # read from one table of triangular indices (no products above the diagonal made).
+    per_col = ci * (ci + 1) // 2 if lower else ci * cj
+    if int(per_col.sum()) > _MAX_PAIR_PRODUCTS:
         return None
-    col = np.repeat(np.arange(per_col.size), per_col)
-    k = np.arange(total) - np.repeat(np.cumsum(per_col) - per_col, per_col)
-    width = cj[col]
-    a = Ai.indptr[col] + k // width
-    b = Aj.indptr[col] + k % width
-    r, c = Ai.indices[a], Aj.indices[b]
-    v = Ai.data[a] * Aj.data[b]
     if lower:
-        keep = r >= c
-        r, c, v, col = r[keep], c[keep], v[keep], col[keep]
-    ncols = Aj.shape[0]
-    flat, slot = np.unique(r.astype(np.int64) * ncols + c, return_inverse=True)
-    P = sp.csr_matrix((v, (slot.ravel(), col)), shape=(flat.size, Ai.shape[1]))
-    return flat // ncols, flat % ncols, P
+        Ai = Ai.sorted_indices() if not Ai.has_sorted_indices else Ai
+        tri_a, tri_b = np.tril_indices(int(ci.max(initial=0)))
+        order = np.lexsort((tri_b, tri_a))
+        tri_a, tri_b = tri_a[order], tri_b[order]
+    mi, mj = Ai.shape[0], Aj.shape[0]
+    index_type = np.int32 if mi * mj < np.iinfo(np.int32).max else np.int64
+    ends = np.cumsum(per_col)
+    data, index = [], []
+    start = 0
+    while start < per_col.size:
+        stop = max(
+            int(np.searchsorted(ends, ends[start] - per_col[start] + _PAIR_CHUNK)), start + 1
+        )
+        pc = per_col[start:stop]
+        col = np.repeat(np.arange(start, stop), pc)
+        k = np.arange(col.size) - np.repeat(np.cumsum(pc) - pc, pc)
+        if lower:
+            a, b = Ai.indptr[col] + tri_a[k], Ai.indptr[col] + tri_b[k]
+        else:
+            width = cj[col]
+            a, b = Ai.indptr[col] + k // width, Aj.indptr[col] + k % width
+        r = Ai.indices[a].astype(index_type)
+        c = Aj.indices[b].astype(index_type)
+        index.append(c * mi + r if fortran else r * mj + c)
+        data.append(Ai.data[a] * Aj.data[b])
+        start = stop
+    counts = per_col
+    indptr = np.r_[0, np.cumsum(counts)]
+    P = sp.csc_matrix(
+        (np.concatenate(data), np.concatenate(index), indptr), shape=(mi * mj, per_col.size)
+    )
+    # By rows (block positions), P @ w writes its output in order: 2.5 times faster than
+    # the scattered writes of the column layout (7.5 million entries: 16 ms against 40).
+    return P.tocsr()
 
 
 def _dense(m: Any) -> np.ndarray:
@@ -308,16 +335,13 @@ class BlockedPLS(ProfiledDeviance):
             csc = [a.tocsc() for a in self.Ak0]
             for i in range(1, K):
                 for j in range(1, i + 1):
-                    sym = _pair_products(csc[i - 1], csc[j - 1], lower=i == j)
+                    # The diagonal block comes out in Fortran order (what LAPACK factors
+                    # without a copy), the others in C order.
+                    sym = _pair_products(csc[i - 1], csc[j - 1], lower=i == j, fortran=i == j)
                     if sym is None:
                         self.symbolic = {}
                         break
-                    r, c, P = sym
-                    # Flat positions where they are written: the diagonal block through the
-                    # transposed (C-order) view of a Fortran-order array (what LAPACK
-                    # factors without a copy), the others in C order.
-                    qi, qj = terms[i].q, terms[j].q
-                    self.symbolic[(i, j)] = (c * qi + r if i == j else r * qj + c, P)
+                    self.symbolic[(i, j)] = sym
                 else:
                     continue
                 break
@@ -386,9 +410,8 @@ class BlockedPLS(ProfiledDeviance):
             if self.symbolic:
                 # Lower triangle only: dpotrf reads no more.
                 qj = self.Adiag[j].size
-                flat, P = self.symbolic[(j, j)]
-                Ljj = np.zeros((qj, qj), order="F")
-                Ljj.T.flat[flat] = -(lj[0, 0] ** 2) * (P @ w0)
+                Ljj = (self.symbolic[(j, j)] @ w0).reshape(qj, qj).T
+                Ljj *= -(lj[0, 0] ** 2)
                 Ljj.flat[:: qj + 1] += lj[0, 0] ** 2 * self.Adiag[j] + 1.0
             else:
                 Ljj = _scale_dense(self.Adense[(j, j)], lj, lj)
@@ -402,8 +425,8 @@ class BlockedPLS(ProfiledDeviance):
             for i in range(j + 1, self.K):
                 Bij = _scale_dense(self.Adense[(i, j)], lams[i], lj)
                 if self.symbolic:
-                    flat, P = self.symbolic[(i, j)]
-                    Bij.flat[flat] -= (lams[i][0, 0] * lj[0, 0]) * (P @ w0)
+                    S = (self.symbolic[(i, j)] @ w0).reshape(Bij.shape)
+                    Bij -= (lams[i][0, 0] * lj[0, 0]) * S
                 else:
                     Bij -= _dense(Lk0[i - 1] @ Lk0T[j - 1])
                 for m in range(1, j):
