@@ -698,9 +698,13 @@ class LmerResult:
             when pbkrtest is installed, and switches to ``"asymptotic"`` above 3,000 rows
             (``pbkrtest.limit``, ``lmerTest.limit``); here the df are what ``ddf`` says,
             whatever the size. For ``gls`` fits and fits with residual structures,
-            Satterthwaite is lmerTest's recipe on this model's likelihood; emmeans uses
-            nlme's ``"containment"`` (lme) or an approximate Satterthwaite on nlme's
-            ``apVar`` (gls), which can give other df; the means and standard errors agree.
+            Satterthwaite is lmerTest's recipe on this model's likelihood. emmeans' own
+            defaults there differ: ``gls`` takes Satterthwaite from nlme's ``apVar`` (the
+            same df to 1e-4 on the reference fit), ``lme`` takes ``"containment"`` df, and
+            its ``mode = "satterthwaite"`` for ``lme`` estimates the derivatives by
+            refitting to randomly perturbed responses, so its df move by about 0.5% from
+            run to run (ours are within 1% of one seeded run). ``"wald"`` is emmeans'
+            ``mode = "asymptotic"``.
         level
             Confidence level of the intervals.
         at

@@ -9,6 +9,10 @@ relative (1e-4 of the SE for values near 0); df within 1% (Satterthwaite, also g
 lme) and 2% (Kenward-Roger); p-values within 2% relative, or 1e-8 absolute where R's
 ``ptukey`` returns 0 for a p-value below its precision. Labels, level columns, row order and
 non-estimable rows (R's NA) exactly.
+
+Measured (see the README): lmer means and SEs within 2e-5, Satterthwaite df within 6e-5,
+Kenward-Roger df within 2e-6 of emmeans; gls (AR(1)) df within 2e-5. emmeans' Satterthwaite
+for lme is a randomized approximation (make_emmeans.R fixes its seed): ours are within 0.7%.
 """
 
 from __future__ import annotations
