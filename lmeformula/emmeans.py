@@ -24,6 +24,11 @@ Details that follow emmeans 1.8:
 - P-value adjustments per ``by`` group: Tukey through the studentized range (``ptukey``,
   family = the number of means), Šidák and ``p.adjust``'s Bonferroni and Holm (family =
   the number of contrasts); a family of one contrast is not adjusted.
+
+Not available: weights other than ``"equal"``, emmeans' automatic detection of nested
+fixed factors, models with ``offset()`` terms, back-transformation (``type =
+"response"``), contrast methods other than pairwise, and the Scheffé, ``mvt`` and Dunnett
+adjustments.
 """
 
 from __future__ import annotations
@@ -284,6 +289,7 @@ def linear_functions(
     """
     grid = _grid_variables(result, at)
     _check_names(result, out_names, grid, at)
+    overall = OVERALL in out_names
     out_names = [n for n in out_names if n != OVERALL]
     others = [n for n in grid if n not in out_names]
     out_rows = _product(out_names, grid)
@@ -295,11 +301,9 @@ def linear_functions(
     else:
         X, cols = np.ones((1, 1)), ["(Intercept)"]
     L = X.reshape(len(out_rows), len(other_rows), X.shape[1]).mean(axis=1)
-    table = (
-        pd.DataFrame(out_rows, columns=out_names)
-        if out_names
-        else pd.DataFrame({OVERALL: ["overall"]})
-    )
+    table = pd.DataFrame(out_rows, columns=out_names)
+    if overall:
+        table.insert(0, OVERALL, "overall")
     return table, L, cols
 
 
@@ -383,9 +387,13 @@ def emmeans(
 
 
 def _r_number(x: float) -> str:
-    """R's as.character of a double: 15 significant digits, fixed or scientific by width."""
-    if float(x).is_integer() and abs(x) < 1e15:
-        return str(int(x))
+    """R's as.character of a double: 15 significant digits, fixed or scientific by width.
+
+    Examples
+    --------
+    >>> [_r_number(x) for x in (8.0, -3.0, 11.5, 1e5, 1e-4, 0.1 + 0.2)]
+    ['8', '-3', '11.5', '1e+05', '1e-04', '0.3']
+    """
     fixed = np.format_float_positional(
         float(x), precision=15, unique=False, fractional=False, trim="-"
     )
