@@ -408,7 +408,7 @@ def _labels(table: pd.DataFrame, names: list[str]) -> list[str]:
     parts = []
     for name in names:
         col = table[name]
-        text = [_r_number(v) if isinstance(v, (float, np.floating)) else str(v) for v in col]
+        text = [_r_number(float(v)) if isinstance(v, (float, np.floating)) else str(v) for v in col]
         # enhance.levels: numeric-looking levels get the variable's name.
         if all(_numeric_text(t) for t in text):
             text = [f"{name}{t}" for t in text]
