@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ def _ml(fit: LmerResult) -> LmerResult:
     # lme4 refits REML fits with ML before comparing them; the refit keeps the residual
     # structure, variance function and weights.
     model = fit._residual
-    structures = {}
+    structures: dict[str, Any] = {}
     if model is not None:
         if model.residual is not None:
             structures["residual"] = model.residual.structure

@@ -231,7 +231,7 @@ class _InterceptOnly(pd.DataFrame):
     commonest term)."""
 
     def __init__(self, n: int) -> None:
-        super().__init__({"Intercept": np.ones(n)})
+        super().__init__({"Intercept": np.ones(n)})  # type: ignore[call-arg]
 
     @property
     def model_spec(self) -> _InterceptSpec:
@@ -283,7 +283,7 @@ def _check_response_varies(y: np.ndarray, X: np.ndarray, name: str) -> None:
         )
     if X.shape[1]:
         # The last diagonal of R in [X y] = QR is the residual norm of y on X.
-        R = np.linalg.qr(np.column_stack([X, y]), mode="r")
+        R = np.asarray(np.linalg.qr(np.column_stack([X, y]), mode="r"))
         rss = float(R[-1, -1] ** 2)
         if rss <= 1e-20 * float(np.sum((y - y.mean()) ** 2)) + 1e-300:
             raise DataError(
@@ -302,7 +302,7 @@ def _drop_rank_deficient(
         return X, names, []
     # X[:, cand] = Q R[:, cand]: the singular values of a column subset are those of R's,
     # so the n-row matrix is factored once and the checks run on p x p pieces.
-    R = np.linalg.qr(X, mode="r")
+    R = np.asarray(np.linalg.qr(X, mode="r"))
     keep: list[int] = []
     for j in range(X.shape[1]):
         cand = [*keep, j]

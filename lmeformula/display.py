@@ -429,7 +429,7 @@ def _blank(value: Any) -> str:
 
 def _structure(result: Any, digits: int) -> list[str]:
     """nlme's "Correlation Structure" / "Variance function" blocks, in one."""
-    params = getattr(result, "residual_params", dict)()
+    params: dict[str, float] = getattr(result, "residual_params", dict)()
     if not params:
         return []
     names = list(params)

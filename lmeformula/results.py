@@ -119,7 +119,7 @@ class LmerResult:
         )
         #: The residual structure and variance function as written, e.g. "AR1('1 | Mare')".
         self.residual_description = ", ".join(
-            repr(getattr(b, "structure", None) or b.function) for b in parts
+            repr(getattr(b, "structure", None) or getattr(b, "function", None)) for b in parts
         )
         # The optimizer's vector is [θ, residual-model parameters].
         self._residual_par = np.asarray(optinfo.theta, dtype=float)[len(solution.theta) :]

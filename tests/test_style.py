@@ -1,4 +1,4 @@
-"""The code stays ruff-clean (lint and format), as the project's style requires."""
+"""The code stays ruff-clean (lint and format) and mypy-clean, as the project's style requires."""
 
 from __future__ import annotations
 
@@ -22,4 +22,12 @@ def test_ruff_lint() -> None:
 
 def test_ruff_format() -> None:
     proc = _ruff("format", "--check", "lmeformula", "tests", "benchmarks")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy() -> None:
+    # The package's type hints hold (pyproject.toml's [tool.mypy]).
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

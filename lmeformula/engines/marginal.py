@@ -144,13 +144,13 @@ class MarginalDeviance(ProfiledDeviance):
             rows = order[starts[bi] : starts[bi] + sizes[bi]]
             # Subjects seen at the same times stack together (and may share one H).
             pattern = tidx[rows].tobytes() + subject[rows].tobytes() if tidx is not None else b""
-            key = (int(sizes[bi]), *(int(v[bi]) for v in nlev), pattern)
+            key: tuple[Any, ...] = (int(sizes[bi]), *(int(v[bi]) for v in nlev), pattern)
             groups.setdefault(key, []).append(bi)
         signature = self.model.row_signature()
         batches = []
         for key, members in groups.items():
             blocks = np.asarray(members)
-            m = key[0]
+            m = int(key[0])
             rows = order[starts[blocks][:, None] + np.arange(m)]
             G = rows.shape[0]
             widths = [k * t.p for k, t in zip(key[1:-1], d.terms, strict=True)]

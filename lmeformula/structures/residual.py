@@ -684,7 +684,8 @@ class ResidualModel:
             sd = sd * self.residual.row_sd(phi)
         if self.variance is not None:
             sd = sd * self.variance.row_sd(delta)
-        return np.broadcast_to(sd, (self.n_rows,)) if np.ndim(sd) == 0 else sd
+        sd = np.asarray(sd, dtype=float)
+        return np.broadcast_to(sd, (self.n_rows,)) if sd.ndim == 0 else sd
 
     @property
     def n_rows(self) -> int:
