@@ -276,7 +276,7 @@ def _null(
             q = len(s.columns)
             if df == q + 1:
                 new = next(c for c in b.columns if c not in s.columns)
-                what = f"{new} to {s.text()}, with its covariances: {b.text()}"
+                what = f"the random effect {new} in {b.text()}, with its covariances"
                 return Relation(True, null="boundary", mixture=q, what=what)
     if len(added) == 1 and added[0].kind == "UN" and removed:
         joined = set().union(*(set(s.columns) for s in removed))
@@ -307,17 +307,27 @@ def mixture_p_value(chisq: float, q: int) -> float:
     return 0.5 * _sf(chisq, q) + 0.5 * _sf(chisq, q + 1)
 
 
-def describe(relation: Relation, small: str, big: str, df: Any) -> str:
-    """One sentence on which p-value to read for ``big`` against ``small``."""
-    head = f"{big} vs {small}"
+def describe(
+    relation: Relation,
+    small: str,
+    big: str,
+    df: Any,
+    *,
+    head: str | None = None,
+    naive: str = "Pr(>Chisq)",
+    mixed: str = "Pr(>Chisq) mixture",
+) -> str:
+    """One sentence on which p-value to read for ``big`` against ``small``; ``naive`` and
+    ``mixed`` name the table's columns, ``head`` replaces the opening "big vs small"."""
+    head = f"{big} vs {small}" if head is None else head
     if not relation.nested:
         return f"{head}: not nested ({relation.reason}); the χ² test does not apply."
     if relation.null == "fixed":
-        return f"{head}: the models differ in their fixed effects only; read Pr(>Chisq)."
+        return f"{head}: the models differ in their fixed effects only; read {naive}."
     if relation.null == "interior":
         return (
             f"{head}: {big} adds {relation.what}, whose null values are inside the parameter "
-            "space; read Pr(>Chisq)."
+            f"space; read {naive}."
         )
     if relation.null == "boundary":
         q = relation.mixture
@@ -328,11 +338,11 @@ def describe(relation: Relation, small: str, big: str, df: Any) -> str:
         )
         return (
             f"{head}: {big} adds {relation.what}. A variance tested at 0 is on the boundary "
-            f"of the parameter space, so χ²({df}) is conservative; read the mixture p-value "
-            f"(the 50:50 mixture of {mix})."
+            f"of the parameter space, so χ²({df}) is conservative; read {mixed} (the 50:50 "
+            f"mixture of {mix})."
         )
     return (
         f"{head}: {big} adds {relation.what}; which boundary mixture applies cannot be "
-        "determined, so only the χ² p-value is given (conservative where variances are "
-        "tested at 0)."
+        f"determined, so only {naive} is given (conservative where variances are tested "
+        "at 0)."
     )
