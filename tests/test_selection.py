@@ -115,6 +115,10 @@ ANOVA_MODELS: dict[str, tuple[tuple[str, str, bool], tuple[str, str, bool]]] = {
         ("lmer", "Reaction ~ Days + (0 + Days | Subject)", True),
         ("lmer", "Reaction ~ Days + (Days | Subject)", True),
     ),
+    "sleep_intercept_to_slope_reml": (
+        ("lmer", "Reaction ~ Days + (0 + Days | Subject)", True),
+        ("lmer", "Reaction ~ Days + (Days | Subject)", True),
+    ),
     "exam_slope": (
         ("lmer", "normexam ~ standLRT + (1 | school)", False),
         ("lmer", "normexam ~ standLRT + (1 + standLRT | school)", False),
@@ -203,3 +207,228 @@ def test_anova_says_when_models_are_not_nested() -> None:
     m1 = lmf.lmer("Reaction ~ Days + (1 | Subject)", data("sleepstudy"), reml=False)
     table = lmf.anova(m0, m1)
     assert "not nested" in table.attrs["note"]
+
+
+# ---------------------------------------------------------------- select_covariance
+
+ORTH_FORMULA = "distance ~ Sex * I(age - 11)"
+FIVE = ["UN", "CS", "CSH", "AR1", "ARH1"]
+
+
+def _orth_selection(method: str, candidates: list[str], criterion: str = "aic") -> lmf.Selection:
+    return lmf.select_covariance(
+        ORTH_FORMULA,
+        data("orthodont"),
+        subject="Subject",
+        time="age",
+        candidates=candidates,
+        reml=method == "reml",
+        criterion=criterion,
+    )
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_select_covariance_fits_as_nlme(method: str) -> None:
+    # R: each model's r_call, e.g. gls(distance ~ Sex * I(age - 11), orth, correlation =
+    # corSymm(form = ~1 | Subject), weights = varIdent(form = ~1 | age)) for UN;
+    # logLik(m), attr(logLik(m), "df"), AIC(m), BIC(m); Akaike weights by hand.
+    ref = REF["orthodont_gls"][method]
+    ids = [m["id"] for m in ref["models"]]
+    table = _orth_selection(method, ids).table.loc[ids]
+    assert table["npar"].tolist() == [m["npar"] for m in ref["models"]]
+    for col in ("loglik", "aic", "bic"):
+        _close(table[col], [m[col] for m in ref["models"]], abs=LOGLIK_ABS)
+    _close(table["weight"], ref["akaike_weights"], abs=1e-3)
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+@pytest.mark.parametrize("criterion", ["aic", "bic"])
+@pytest.mark.parametrize("candidates", ["five", "six"])
+def test_select_covariance_ranks_as_nlme(method: str, criterion: str, candidates: str) -> None:
+    # R: names(sort(sapply(fits, AIC))) (or BIC) over nlme's fits of UN, CS, CSH, AR1,
+    # ARH1 (and TOEP = corARMA(p = 3)); the five are the done-criterion's.
+    ref = REF["orthodont_gls"][method][f"ranking_{criterion}"]
+    chosen = (
+        FIVE if candidates == "five" else [m["id"] for m in REF["orthodont_gls"][method]["models"]]
+    )
+    expected = [k for k in ref if k in chosen]
+    sel = _orth_selection(method, chosen, criterion)
+    assert list(sel.table.index) == expected
+    assert sel.chosen == expected[0]
+    assert sel.best is sel.fits[expected[0]]
+    assert sel.table["chosen"].tolist() == [True] + [False] * (len(expected) - 1)
+    assert f"{expected[0]} has the lowest {criterion.upper()}" in repr(sel)
+
+
+@pytest.mark.parametrize("pair", REF["orthodont_gls_lrt"], ids=lambda p: f"{p['small']}_{p['big']}")
+def test_lrt_between_nested_structures(pair: dict[str, Any]) -> None:
+    # R: nlme's anova(gls_small, gls_big) on REML fits (pair["r_call"]): L.Ratio, df, p.
+    sel = _orth_selection("reml", [pair["small"], pair["big"]])
+    small, big = sel.fits[pair["small"]], sel.fits[pair["big"]]
+    rel = relate(small, big)
+    assert rel.nested and rel.null == "interior"
+    table = lmf.anova(small, big, refit=False)
+    assert table["Chisq"].iloc[1] == pytest.approx(pair["l_ratio"], abs=LRT_ABS)
+    assert table["Df"].iloc[1] == pair["df"]
+    assert table["Pr(>Chisq)"].iloc[1] == pytest.approx(pair["p_value"], rel=P_REL)
+    # compare tests the larger fit against the smaller one, with the same numbers.
+    row = sel.table.loc[pair["big"]]
+    assert row["tested_against"] == pair["small"]
+    assert row["lrt"] == pytest.approx(pair["l_ratio"], abs=LRT_ABS)
+    assert row["p_value"] == pytest.approx(pair["p_value"], rel=P_REL)
+
+
+def test_compare_tests_against_the_largest_nested_fit() -> None:
+    # Of the six structures UN is tested against CSH (9 parameters, higher likelihood than
+    # ARH1's 9), CSH and TOEP against CS, ARH1 against AR1: nlme's anova of those pairs
+    # (test_lrt_between_nested_structures) gives their numbers.
+    ids = [m["id"] for m in REF["orthodont_gls"]["reml"]["models"]]
+    table = _orth_selection("reml", ids).table
+    against = table["tested_against"].to_dict()
+    assert against == {"TOEP": "CS", "CS": "", "CSH": "CS", "UN": "CSH", "AR1": "", "ARH1": "AR1"}
+    assert table.loc["AR1", "note"].startswith("fewest parameters")
+
+
+def test_select_covariance_beside_a_random_intercept() -> None:
+    # R: lme(distance ~ Sex * I(age - 11), orth, random = ~1 | Subject[, correlation =
+    # corAR1(form = ~1 | Subject)[, weights = varIdent(form = ~1 | age)]]): logLik, df,
+    # AIC, BIC (nlme's REML BIC counts n - p) and names(sort(AIC)).
+    ref = REF["orthodont_lme"]
+    sel = lmf.select_covariance(
+        ORTH_FORMULA + " + (1 | Subject)",
+        data("orthodont"),
+        subject="Subject",
+        time="age",
+        candidates=[m["id"] for m in ref["models"]],
+    )
+    ids = [m["id"] for m in ref["models"]]
+    table = sel.table.loc[ids]
+    assert table["npar"].tolist() == [m["npar"] for m in ref["models"]]
+    for col in ("loglik", "aic", "bic"):
+        _close(table[col], [m[col] for m in ref["models"]], abs=LOGLIK_ABS)
+    assert list(sel.table.index) == ref["ranking_aic"]
+    assert "n - p observations" in sel.table.attrs["note"]
+
+
+# ---------------------------------------------------------------- compare, select_random
+
+SLEEP_CANDIDATES = {
+    "ri": "(1 | Subject)",
+    "slope": "(0 + Days | Subject)",
+    "both": "(Days | Subject)",
+}
+
+
+def test_compare_matches_aic_table() -> None:
+    # R: AIC(ri, slope, both), BIC(...) of the REML fits lmer(Reaction ~ Days + <term>,
+    # sleep); Akaike weights w <- exp(-0.5 * (AIC - min(AIC))); w / sum(w).
+    ref = REF["sleep_random"]
+    sleep = data("sleepstudy")
+    fits = [lmf.lmer(f"Reaction ~ Days + {SLEEP_CANDIDATES[k]}", sleep) for k in ref["models"]]
+    table = lmf.compare(*fits, names=ref["models"]).loc[ref["models"]]
+    assert table["npar"].tolist() == ref["npar"]
+    for col in ("loglik", "aic", "bic"):
+        _close(table[col], ref[col], abs=LOGLIK_ABS)
+    _close(table["weight"], ref["akaike_weights"], abs=1e-3)
+    ranked = lmf.compare(*fits, names=ref["models"])
+    assert list(ranked.index) == ref["ranking_aic"]
+    _close(ranked["delta_aic"], list(np.array(ranked["aic"]) - min(ref["aic"])), abs=2e-3)
+
+
+def test_select_random_tests_with_the_mixture() -> None:
+    # R: the REML fits of AIC(ri, slope, both) above; (Days | Subject) is tested against
+    # (0 + Days | Subject), the one of the two 4-parameter fits nested in it with the higher
+    # likelihood: anova(slope, both, refit = FALSE) and the mixture by hand,
+    # 0.5 * pchisq(Chisq, 1, lower = FALSE) + 0.5 * pchisq(Chisq, 2, lower = FALSE)
+    # (selection.json's anova "sleep_intercept_to_slope_reml").
+    ref = REF["sleep_random"]
+    (case,) = [c for c in REF["anova"] if c["id"] == "sleep_intercept_to_slope_reml"]
+    sel = lmf.select_random("Reaction ~ Days", data("sleepstudy"), list(SLEEP_CANDIDATES.values()))
+    assert list(sel.table.index) == [SLEEP_CANDIDATES[k] for k in ref["ranking_aic"]]
+    row = sel.table.loc["(Days | Subject)"]
+    assert row["tested_against"] == "(0 + Days | Subject)"
+    assert row["df"] == case["df"]
+    assert row["lrt"] == pytest.approx(case["chisq"], abs=LRT_ABS)
+    assert row["p_value"] == pytest.approx(case["p_value"], rel=P_REL)
+    assert row["p_value_mixture"] == pytest.approx(case["p_value_mixture"], rel=P_REL)
+    assert "read p_value_mixture" in row["note"]
+
+
+def test_select_random_with_the_linear_model() -> None:
+    # None is the model without random effects: (1 | Batch) against it is R's
+    # anova(lmer(Yield ~ 1 + (1 | Batch), Dyestuff), lm(Yield ~ 1, Dyestuff)) on REML
+    # likelihoods, i.e. ranova's row (selection.json ranova "dyestuff").
+    (ref,) = [c for c in REF["ranova"] if c["id"] == "dyestuff"]
+    sel = lmf.select_random("Yield ~ 1", data("dyestuff"), [None, "(1 | Batch)"])
+    row = sel.table.loc["(1 | Batch)"]
+    assert row["tested_against"] == "no random effects"
+    assert row["lrt"] == pytest.approx(ref["lrt"][1], abs=LRT_ABS)
+    assert row["p_value_mixture"] == pytest.approx(ref["p_value_mixture"][1], rel=P_REL)
+    assert sel.chosen == "(1 | Batch)"
+
+
+# ---------------------------------------------------------------- warnings and bad input
+
+
+def test_compare_warns_on_different_rows() -> None:
+    sleep = data("sleepstudy")
+    a = lmf.lmer("Reaction ~ Days + (1 | Subject)", sleep, reml=False)
+    b = lmf.lmer("Reaction ~ Days + (1 | Subject)", sleep.iloc[:150], reml=False)
+    with pytest.warns(lmf.ComparisonWarning, match="different numbers of rows"):
+        table = lmf.compare(a, b)
+    assert "no test" in table.loc[table.index[0], "note"] or table["lrt"].isna().all()
+
+
+def test_compare_warns_on_reml_fits_with_different_fixed_effects() -> None:
+    sleep = data("sleepstudy")
+    a = lmf.lmer("Reaction ~ 1 + (Days | Subject)", sleep)
+    b = lmf.lmer("Reaction ~ Days + (Days | Subject)", sleep)
+    with pytest.warns(lmf.ComparisonWarning, match="REML fits with different fixed effects"):
+        table = lmf.compare(a, b)
+    assert np.isnan(table.loc["b", "lrt"])
+    assert "REML fits with different fixed effects" in table.loc["b", "note"]
+    # As ML fits they nest: the test of the fixed effect is made.
+    ml = lmf.compare(*(lmf.refit(f, reml=False) for f in (a, b)), names=["a", "b"])
+    assert ml.loc["b", "tested_against"] == "a"
+    assert "fixed effects only" in ml.loc["b", "note"]
+
+
+def test_select_covariance_leaves_out_what_cannot_be_fitted() -> None:
+    # Half the subjects lack age 8, the other half age 14: no subject has both, so UN's
+    # correlation of 8 and 14 (and TOEP's lag 3) cannot be estimated.
+    orth = data("orthodont")
+    first = orth["Subject"].isin(sorted(orth["Subject"].unique())[::2])
+    thinned = orth[~((first & (orth["age"] == 8)) | (~first & (orth["age"] == 14)))]
+    with pytest.warns(lmf.ComparisonWarning, match="candidate UN could not be fitted"):
+        sel = lmf.select_covariance(
+            ORTH_FORMULA, thinned, subject="Subject", time="age", candidates=("CS", "AR1", "UN")
+        )
+    assert sorted(sel.fits) == ["AR1", "CS"]
+    assert "UN" in sel.not_fitted
+    assert "Not fitted: UN" in sel.table.attrs["note"]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda fit: lmf.compare(fit), "two or more"),
+        (lambda fit: lmf.compare(fit, fit, criterion="cp"), "criterion"),
+        (lambda fit: lmf.compare(fit, "m1"), "got str"),
+        (lambda fit: lmf.compare(fit, fit, names=["a", "a"]), "distinct"),
+        (
+            lambda fit: lmf.select_covariance(
+                ORTH_FORMULA, data("orthodont"), subject="Subject", candidates=["XYZ"]
+            ),
+            "not a residual structure",
+        ),
+        (
+            lambda fit: lmf.select_random("Reaction ~ Days", data("sleepstudy")),
+            "group= and slope=",
+        ),
+    ],
+    ids=["one_fit", "criterion", "not_a_fit", "repeated_names", "unknown_structure", "no_terms"],
+)
+def test_bad_input(call: Any, message: str) -> None:
+    fit = lmf.lmer("Reaction ~ Days + (1 | Subject)", data("sleepstudy"))
+    with pytest.raises(lmf.errors.ArgumentTypeError, match=message):
+        call(fit)

@@ -115,7 +115,7 @@ for (i in seq_along(out$ranova)) {
     "0.5 * pchisq(LRT, Df, lower = FALSE) + 0.5 * pchisq(LRT, Df - 1, lower = FALSE)",
     "(the second term 0 when Df = 1); NA for rows without a boundary mixture")
 }
-# Which rows have a boundary mixture: not the slope-only term reduced to an intercept.
+# logLik of the linear model (ranova's comparison when no random term is left).
 out$ranova_lm_loglik <- list(
   r_call = "logLik(lm(Yield ~ 1, Dyestuff), REML = TRUE); logLik(lm(Yield ~ 1, Dyestuff))",
   reml = c(logLik(lm(Yield ~ 1, dye), REML = TRUE)), ml = c(logLik(lm(Yield ~ 1, dye))))
@@ -148,6 +148,9 @@ out$anova <- list(
              refit = FALSE),
   anova_case("sleep_intercept_to_slope", quote(lmer(Reaction ~ Days + (0 + Days | Subject), sleep)),
              quote(lmer(Reaction ~ Days + (Days | Subject), sleep)), "sleepstudy", "slope"),
+  anova_case("sleep_intercept_to_slope_reml", quote(lmer(Reaction ~ Days + (0 + Days | Subject), sleep)),
+             quote(lmer(Reaction ~ Days + (Days | Subject), sleep)), "sleepstudy", "slope",
+             refit = FALSE),
   anova_case("exam_slope", quote(lmer(normexam ~ standLRT + (1 | school), exam, REML = FALSE)),
              quote(lmer(normexam ~ standLRT + (1 + standLRT | school), exam, REML = FALSE)),
              "exam", "slope"),
