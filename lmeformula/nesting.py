@@ -216,7 +216,10 @@ def relate(small: LmerResult, big: LmerResult) -> Relation:
     if small.reml != big.reml:
         return Relation(False, "one is a REML fit and the other an ML fit")
     w0, w1 = small._frame.weights, big._frame.weights
-    if (w0 is None) != (w1 is None) or (w0 is not None and not np.array_equal(w0, w1)):
+    same_weights = w0 is None and w1 is None
+    if w0 is not None and w1 is not None:
+        same_weights = bool(np.array_equal(w0, w1))
+    if not same_weights:
         return Relation(False, "different prior weights")
     fixed0, fixed1 = list(small.fixef.index), list(big.fixef.index)
     same_fixed = set(fixed0) == set(fixed1)
@@ -330,7 +333,7 @@ def describe(
             f"space; read {naive}."
         )
     if relation.null == "boundary":
-        q = relation.mixture
+        q = relation.mixture or 0
         mix = (
             "χ²(0) (a point mass at 0) and χ²(1): half the χ² p-value; Self & Liang 1987"
             if q == 0

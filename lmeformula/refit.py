@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from .errors import RankDeficiencyWarning, SingularFitWarning
 from .fit import gls, lmer
 from .formula import parse
 from .results import LmerResult
@@ -32,7 +33,8 @@ def refit(
     reml
         REML or ML; by default as ``fit``.
     quiet
-        Silence the refit's warnings (a reduced model is often singular).
+        Silence singular-fit and rank-deficiency warnings (a reduced model is often
+        singular); convergence warnings still show.
 
     Returns
     -------
@@ -57,7 +59,8 @@ def refit(
     fn = lmer if parse(formula).random else gls
     with warnings.catch_warnings():
         if quiet:
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", SingularFitWarning)
+            warnings.simplefilter("ignore", RankDeficiencyWarning)
         return fn(
             formula,
             fit._frame.data,
