@@ -78,7 +78,7 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     >>> float(round(table["Chisq"].iloc[1], 2))
     40.37
     >>> print(table.attrs["note"])  # doctest: +ELLIPSIS
-    m1 vs m0: m1 adds standLRT to (1 | school), with its covariances: (1 + standLRT | school). ...
+    m1 vs m0: m1 adds the random effect standLRT in (1 + standLRT | school), with its ...
     """
     if len(fits) < 2:
         raise ArgumentTypeError("anova needs at least two fitted models to compare.")
