@@ -11,6 +11,7 @@ Examples
 from . import datasets, errors
 from .compare import anova
 from .errors import (
+    ComparisonWarning,
     ConvergenceWarning,
     DataError,
     FormulaError,
@@ -23,7 +24,9 @@ from .errors import (
 from .fit import gls, lmer, to_mixedlm
 from .formula import parse
 from .formula.terms import STRUCTURES
+from .refit import refit
 from .results import LmerResult
+from .selection import Selection, compare, select_covariance, select_random
 from .structures.residual import (
     AR1,
     ARH1,
@@ -52,6 +55,7 @@ __all__ = [
     "TOEP",
     "TOEPH",
     "UN",
+    "ComparisonWarning",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
@@ -60,15 +64,20 @@ __all__ = [
     "LmerResult",
     "NotExpressibleError",
     "RankDeficiencyWarning",
+    "Selection",
     "SingularFitWarning",
     "VarExp",
     "VarIdent",
     "VarPower",
     "anova",
+    "compare",
     "datasets",
     "errors",
     "gls",
     "lmer",
     "parse",
+    "refit",
+    "select_covariance",
+    "select_random",
     "to_mixedlm",
 ]

@@ -1,45 +1,27 @@
-"""Comparing fitted models: R's ``anova(m0, m1, ...)`` likelihood-ratio table."""
+"""Comparing fitted models: R's ``anova(m0, m1, ...)`` likelihood-ratio table, with the
+boundary-mixture p-value beside the χ² one where a variance is tested at 0."""
 
 from __future__ import annotations
 
 import inspect
-import warnings
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .errors import ArgumentTypeError, DataError
-from .fit import gls, lmer
+from .nesting import describe, mixture_p_value, relate
+from .noted import NotedFrame
+from .refit import refit as refit_fit
 from .results import LmerResult
 
 __all__ = ["anova"]
 
 
 def _ml(fit: LmerResult) -> LmerResult:
-    if not fit.reml:
-        return fit
     # lme4 refits REML fits with ML before comparing them; the refit keeps the residual
     # structure, variance function and weights.
-    model = fit._residual
-    structures: dict[str, Any] = {}
-    if model is not None:
-        if model.residual is not None:
-            structures["residual"] = model.residual.structure
-        if model.variance is not None:
-            structures["variance"] = model.variance.function
-    fn = gls if fit.is_gls else lmer
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(
-            fit.formula,
-            fit._frame.data,
-            reml=False,
-            weights=fit._frame.weights,
-            data_name=fit.data_name,
-            **structures,
-        )
+    return fit if not fit.reml else refit_fit(fit, reml=False)
 
 
 def _argument_names(fits: tuple[LmerResult, ...]) -> list[str]:
@@ -60,7 +42,8 @@ def _argument_names(fits: tuple[LmerResult, ...]) -> list[str]:
 
 
 def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
-    """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``.
+    """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``, with
+    the boundary-mixture p-value where a variance is tested at 0.
 
     Parameters
     ----------
@@ -77,7 +60,13 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     pandas.DataFrame
         Indexed by model (the arguments' variable names, as R labels them, else ``m0``,
         ``m1``, ... in the order given), columns
-        ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``.
+        ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq), Pr(>Chisq) mixture``.
+        The last is the p-value of the 50:50 χ² mixture that applies when the larger model
+        adds variances whose null value 0 is on the boundary: one variance (``(1 | g)``
+        added: χ²₀:χ²₁, Self & Liang 1987) or one more correlated random effect (``(1 |
+        g)`` to ``(x | g)``: χ²₁:χ²₂, Stram & Lee 1994); empty where no such mixture
+        applies or where it cannot be determined. ``attrs["note"]``, printed under the
+        table, says for each test which p-value to read and why.
 
     Examples
     --------
@@ -85,8 +74,11 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     >>> exam = lmf.datasets.load("exam")
     >>> m0 = lmf.lmer("normexam ~ standLRT + (1 | school)", exam, reml=False)
     >>> m1 = lmf.lmer("normexam ~ standLRT + (1 + standLRT | school)", exam, reml=False)
-    >>> float(round(lmf.anova(m0, m1)["Chisq"].iloc[1], 2))
+    >>> table = lmf.anova(m0, m1)
+    >>> float(round(table["Chisq"].iloc[1], 2))
     40.37
+    >>> print(table.attrs["note"])  # doctest: +ELLIPSIS
+    m1 vs m0: m1 adds the random effect standLRT in (1 + standLRT | school), with its ...
     """
     if len(fits) < 2:
         raise ArgumentTypeError("anova needs at least two fitted models to compare.")
@@ -103,7 +95,8 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     names = _argument_names(fits)
     order = sorted(range(len(used)), key=lambda i: used[i].npar)
     rows = []
-    prev = None
+    notes = []
+    prev: int | None = None
     for i in order:
         f = used[i]
         dev = -2.0 * f.loglik
@@ -116,13 +109,24 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
             "Chisq": np.nan,
             "Df": np.nan,
             "Pr(>Chisq)": np.nan,
+            "Pr(>Chisq) mixture": np.nan,
         }
         if prev is not None:
-            chisq = max(prev[1] - dev, 0.0)
-            df = f.npar - prev[0]
+            small = used[prev]
+            chisq = max(-2.0 * small.loglik - dev, 0.0)
+            df = f.npar - small.npar
             row["Chisq"] = chisq
             row["Df"] = df
             row["Pr(>Chisq)"] = stats.chi2.sf(chisq, df) if df > 0 else np.nan
+            relation = relate(small, f)
+            if relation.null == "boundary" and relation.mixture is not None:
+                row["Pr(>Chisq) mixture"] = mixture_p_value(chisq, relation.mixture)
+            notes.append(describe(relation, names[prev], names[i], df))
         rows.append(row)
-        prev = (f.npar, dev)
-    return pd.DataFrame(rows, index=[names[i] for i in order])
+        prev = i
+    table = NotedFrame(rows, index=[names[i] for i in order])
+    data = fits[0].data_name
+    models = [f"{names[i]}: {fits[i].formula}" for i in order]
+    table.attrs["heading"] = "\n".join(([f"Data: {data}"] if data else []) + ["Models:", *models])
+    table.attrs["note"] = "\n".join(notes)
+    return table

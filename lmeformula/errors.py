@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArgumentTypeError",
+    "ComparisonWarning",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
@@ -86,3 +87,9 @@ class SingularFitWarning(LmeFormulaWarning):
 
 class RankDeficiencyWarning(LmeFormulaWarning):
     """The fixed-effects design is rank deficient and columns were dropped."""
+
+
+class ComparisonWarning(LmeFormulaWarning):
+    """Models compared whose likelihoods are not comparable: fitted to different rows, or
+    REML fits with different fixed effects (their restricted likelihoods are of different
+    data), or a candidate that could not be fitted."""

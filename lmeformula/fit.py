@@ -97,6 +97,7 @@ def _residual_model(residual: Any, variance: Any, frame: Any) -> ResidualModel |
         residual.bind(frame.data) if residual is not None else None,
         variance.bind(frame.data) if variance is not None else None,
         frame.weights,
+        frame.nobs,
     )
 
 
@@ -334,7 +335,9 @@ def gls(
     _check_args(formula, reml)
     extra = _residual_args(residual, variance, data)
     parsed, frame, design = _prepare(formula, data, weights, extra, gls=True)
-    model = _residual_model(residual, variance, frame) or ResidualModel(None, None, frame.weights)
+    model = _residual_model(residual, variance, frame) or ResidualModel(
+        None, None, frame.weights, frame.nobs
+    )
     name = data_name if data_name is not None else _data_name(data)
     return _fit(parsed, frame, design, reml, "auto", model, name)
 

@@ -18,6 +18,7 @@ from scipy import stats
 
 from .design import r_names
 from .errors import ArgumentTypeError, NotExpressibleError
+from .noted import NotedFrame
 
 __all__ = ["TYPES", "anova_table", "hypotheses"]
 
@@ -155,9 +156,11 @@ def anova_table(result: Any, type: int = 3, ddf: str = "satterthwaite") -> pd.Da
     if type not in TYPES:
         raise ArgumentTypeError(f"type must be 1, 2 or 3 (as lmerTest's anova), got {type!r}.")
     rows = [(term, *f_test(result, L, ddf)) for term, L in hypotheses(result, type).items()]
-    table = pd.DataFrame(
-        rows, columns=["term", "sum_sq", "mean_sq", "num_df", "den_df", "f_value", "p_value"]
-    ).set_index("term")
+    table = NotedFrame(
+        pd.DataFrame(
+            rows, columns=["term", "sum_sq", "mean_sq", "num_df", "den_df", "f_value", "p_value"]
+        ).set_index("term")
+    )
     table.attrs["heading"] = f"Type {_ROMAN[type]} Analysis of Variance Table with {_METHOD[ddf]}"
     return table
 

@@ -158,6 +158,11 @@ def _minimize(
         log.append(value)
         return value
 
+    if start.size == 0:
+        # Nothing to optimise (gls with independent residuals, the linear model); NLopt
+        # refuses a zero-dimensional problem.
+        objective(start, start)
+        return start, 1
     opt = nlopt.opt(nlopt.LN_BOBYQA, start.size)
     opt.set_lower_bounds(problem.lower)
     if problem.upper is not None:

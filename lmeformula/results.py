@@ -627,6 +627,25 @@ class LmerResult:
         cols = ["estimate", "std_error", "df", "statistic", "p_value"]
         return pd.DataFrame({c: out[c] for c in cols}, index=labels)
 
+    # -- comparing models (lmeformula.ranova) ---------------------------------------------
+
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """Likelihood-ratio tests of the random-effects terms, as lmerTest's ``ranova(m)``,
+        with the boundary-mixture p-value; see :func:`lmeformula.ranova.ranova`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+        >>> fit.ranova()[["lrt", "p_value", "p_value_mixture"]].round(4)
+                       lrt  p_value  p_value_mixture
+        <none>         NaN      NaN              NaN
+        (1 | Batch)  6.369   0.0116           0.0058
+        """
+        from .ranova import ranova
+
+        return ranova(self, reduce_terms=reduce_terms)
+
     # -- presentation -------------------------------------------------------------------
 
     def summary(self, ddf: str | None = None) -> Summary:

@@ -641,6 +641,9 @@ class ResidualModel:
     residual: BoundResidual | None
     variance: BoundVariance | None
     weights: np.ndarray | None = None
+    #: Number of rows; needed when there is neither structure, variance function nor
+    #: weights (gls with independent residuals: the linear model).
+    n: int | None = None
 
     @property
     def n_par(self) -> int:
@@ -689,6 +692,8 @@ class ResidualModel:
 
     @property
     def n_rows(self) -> int:
+        if self.n is not None:
+            return self.n
         for b in self._parts:
             return len(b.codes) if isinstance(b, BoundResidual) else len(b.x)
         return 0 if self.weights is None else len(self.weights)
