@@ -9,12 +9,14 @@ from __future__ import annotations
 
 __all__ = [
     "ArgumentTypeError",
+    "BootstrapWarning",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
     "LmeFormulaError",
     "LmeFormulaWarning",
     "NotExpressibleError",
+    "ProfileWarning",
     "RankDeficiencyWarning",
     "SingularFitWarning",
 ]
@@ -86,3 +88,11 @@ class SingularFitWarning(LmeFormulaWarning):
 
 class RankDeficiencyWarning(LmeFormulaWarning):
     """The fixed-effects design is rank deficient and columns were dropped."""
+
+
+class BootstrapWarning(LmeFormulaWarning):
+    """Some bootstrap refits failed; they are counted and left out."""
+
+
+class ProfileWarning(LmeFormulaWarning):
+    """A likelihood profile is not monotone or found a lower deviance than the fit's."""

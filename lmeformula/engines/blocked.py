@@ -393,6 +393,12 @@ class BlockedPLS(ProfiledDeviance):
             return np.inf
         return self._criteria(f)[0]
 
+    def logdet_pwrss(self, theta: np.ndarray) -> tuple[float, float]:
+        """log|L|² and the penalised weighted residual sum of squares at θ: what a deviance
+        that is not profiled over σ needs (lme4's ``devfun2``), without solving for β and u."""
+        f = self._factor(np.asarray(theta, dtype=float))
+        return f.logdet_L, self._criteria(f)[3]
+
     def solve(self, theta: np.ndarray) -> PLSSolution:
         """Solve the penalised least-squares problem at θ (β, u, b, σ and the criteria)."""
         theta = np.asarray(theta, dtype=float)
