@@ -9,14 +9,17 @@ Examples
 """
 
 from . import datasets, errors
+from .bootstrap import BootstrapResult
 from .compare import anova
 from .errors import (
+    BootstrapWarning,
     ConvergenceWarning,
     DataError,
     FormulaError,
     LmeFormulaError,
     LmeFormulaWarning,
     NotExpressibleError,
+    ProfileWarning,
     RankDeficiencyWarning,
     SingularFitWarning,
 )
@@ -52,6 +55,8 @@ __all__ = [
     "TOEP",
     "TOEPH",
     "UN",
+    "BootstrapResult",
+    "BootstrapWarning",
     "ConvergenceWarning",
     "DataError",
     "FormulaError",
@@ -59,6 +64,7 @@ __all__ = [
     "LmeFormulaWarning",
     "LmerResult",
     "NotExpressibleError",
+    "ProfileWarning",
     "RankDeficiencyWarning",
     "SingularFitWarning",
     "VarExp",
