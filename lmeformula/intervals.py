@@ -68,11 +68,9 @@ def confint(
         table = pd.DataFrame(values, index=names, columns=labels)
         return table.loc[wanted]
     if method == "profile":
-        cached = result.__dict__.setdefault("_profiles", {})
-        key = tuple(idx)
-        if key not in cached:
-            cached[key] = profile(result, which=idx)
-        return profile_confint(cached[key], level).loc[wanted]
+        # All parameters unless asked for fewer, so that profile() shares the same cache.
+        which = None if parm is None else idx
+        return profile_confint(profile(result, which=which), level).loc[wanted]
     if boot_type not in BOOT_TYPES:
         raise ArgumentTypeError(f"boot_type must be one of {BOOT_TYPES}, got {boot_type!r}.")
     boot = bootstrap(result, nsim, seed=seed, n_jobs=n_jobs, progress=progress)

@@ -316,6 +316,25 @@ def profile(
 ) -> pd.DataFrame:
     """The likelihood profile; see :meth:`lmeformula.LmerResult.profile`."""
     check_profilable(result)
+    # A profile costs hundreds of refits; confint at several levels reuses it.
+    cache = result.__dict__.setdefault("_profiles", {})
+    key = (repr(which), alphamax, maxpts, delta, delta_cutoff, maxmult)
+    if key not in cache:
+        cache[key] = _profile(result, which, alphamax, maxpts, delta, delta_cutoff, maxmult)
+    table = cache[key].copy()
+    table.attrs = {k: dict(v) for k, v in cache[key].attrs.items()}
+    return table
+
+
+def _profile(
+    result: LmerResult,
+    which: Any,
+    alphamax: float,
+    maxpts: int,
+    delta: float | None,
+    delta_cutoff: float,
+    maxmult: float,
+) -> pd.DataFrame:
     if not 0 < alphamax < 1:
         raise ArgumentTypeError(f"alphamax must be between 0 and 1, got {alphamax!r}.")
     if isinstance(maxpts, bool) or not isinstance(maxpts, (int, np.integer)) or maxpts < 3:
