@@ -223,6 +223,11 @@ class _Profiler:
             i += 1
         return mat
 
+    def _failed(self, k: int, value: float) -> np.ndarray:
+        row = np.full(1 + self.nptot, np.nan)
+        row[1 + k] = value
+        return row
+
     @staticmethod
     def _collect(upper: np.ndarray, lower: np.ndarray, cc: int) -> np.ndarray:
         seen: dict[bytes, np.ndarray] = {}
@@ -250,16 +255,19 @@ class _Profiler:
                 par[free] = x
                 return self.devfun2(par)
 
-            try:
-                x, fval, _ = bobyqa_minimize(fn, start, ml.lower[free], ml.upper[free])
-            except Exception:  # lme4 records a failed optimisation as NA and goes on
-                return np.r_[np.nan, np.full(self.nptot, np.nan)]
-            devdiff = fval - ml.base
-            self.min_devdiff = min(self.min_devdiff, devdiff)
             par = np.empty(nvp)
             par[w] = xx
-            par[free] = x
-            beta = self.solve(par).beta
+            try:
+                x, fval, _ = bobyqa_minimize(fn, start, ml.lower[free], ml.upper[free])
+                par[free] = x
+                if not np.isfinite(fval):
+                    raise FloatingPointError("the deviance is not finite here")
+                beta = self.solve(par).beta
+            except Exception:  # lme4 records a failed optimisation as NA and goes on
+                self.notes.append(f"{name}: the optimisation failed at {xx:.6g}")
+                return self._failed(w, xx)
+            devdiff = fval - ml.base
+            self.min_devdiff = min(self.min_devdiff, devdiff)
             return np.r_[np.sign(xx - pw) * np.sqrt(max(devdiff, 0.0)), par, beta]
 
         res = np.tile(np.r_[0.0, ml.opt], (self.maxpts, 1))
@@ -281,13 +289,18 @@ class _Profiler:
         )
         engine = BlockedPLS(reduced, False)
         xj = design.X[:, j]
+        name = ml.names[nvp + j]
         upper = design.upper if np.isfinite(design.upper).any() else None
 
         def zeta(fw: float, start: np.ndarray | None = None) -> np.ndarray:
             # β_j x_j moves into the offset; lme4 starts every refit from the ML θ.
             moved = engine.with_response(design.y - xj * fw)
-            theta, fval, _ = bobyqa_minimize(moved.deviance, ml.theta, design.lower, upper)
-            sol = moved.solve(theta)
+            try:
+                theta, fval, _ = bobyqa_minimize(moved.deviance, ml.theta, design.lower, upper)
+                sol = moved.solve(theta)
+            except Exception:  # as for the variance parameters: NA, and go on
+                self.notes.append(f"{name}: the optimisation failed at {fw:.6g}")
+                return self._failed(nvp + j, fw)
             sig = float(np.sqrt(sol.pwrss / moved.n))
             diff = fval - ml.base
             self.min_devdiff = min(self.min_devdiff, diff)
@@ -299,7 +312,6 @@ class _Profiler:
         pres, nres = res.copy(), res.copy()
         cc = 1 + nvp + j
         nres[0] = pres[1] = zeta(est + self.delta * ml.stderr[j])
-        name = ml.names[nvp + j]
         up = self._fill(pres, -np.inf, np.inf, zeta, cc, name)
         down = self._fill(nres, -np.inf, np.inf, zeta, cc, name)
         return self._collect(up, down, cc)

@@ -123,6 +123,32 @@ def test_profile_of_some_parameters() -> None:
     assert list(fit.confint(parm=[".sig02", "Days"]).index) == [".sig02", "Days"]
 
 
+def test_profile_with_prior_weights() -> None:
+    # Weights of 2 everywhere halve each residual variance, σ²/w: σ doubles its square,
+    # the random-effects SD and the fixed effects keep their intervals. This checks that
+    # the profile's deviance and the fit's count the weights alike (lme4's ldW).
+    dye = lmf.datasets.load("dyestuff")
+    plain = _fit("dyestuff").confint()
+    weighted = lmf.lmer("Yield ~ 1 + (1 | Batch)", dye, weights=np.full(len(dye), 2.0)).confint()
+    scale = pd.Series([1.0, np.sqrt(2.0), 1.0], index=plain.index)
+    pd.testing.assert_frame_equal(weighted, plain.mul(scale, axis=0), rtol=1e-4)
+
+
+def test_profile_of_a_structured_term() -> None:
+    # ar1() is lme4 2.x's; lme4 1.1-31 has no reference. The intervals cover the estimates
+    # and the correlation stays in [-1, 1].
+    fit = lmf.lmer(
+        "Reaction ~ Days + ar1(0 + factor(Days) | Subject)", lmf.datasets.load("sleepstudy")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmf.ProfileWarning)
+        ci = fit.confint()
+    est = lmf.varpar.default_statistics(fit)
+    assert list(ci.index) == list(est.index)
+    assert np.all((ci.iloc[:, 0] < est) & (est < ci.iloc[:, 1]))
+    assert ci.loc[".sig02"].iloc[0] >= -1 and ci.loc[".sig02"].iloc[1] <= 1
+
+
 def _boot_check(key: str, boot: lmf.BootstrapResult) -> None:
     ref = REF[key]["bootmer"]
     m = int(ref["n_ok"][0])  # R's replicates (bootMer(m, FUN, nsim = 500, seed = ...))
