@@ -316,7 +316,9 @@ def bootstrap(
                 bar.update(len(part))
     finally:
         bar.close()
-    rows, errors, notes = [], Counter(), Counter()
+    rows: list[pd.Series] = []
+    errors: Counter[str] = Counter()
+    notes: Counter[str] = Counter()
     for values, error, caught in outcomes:
         if error is not None or values is None:
             errors[str(error)] += 1

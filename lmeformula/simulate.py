@@ -96,12 +96,11 @@ def draw_responses(
     the same state gives the same responses.
     """
     d = result._design
+    reff: Any = 0.0
     if use_modes:
         mean = result.fitted()
-        reff = 0.0
     else:
         mean = d.X @ result.fixef.to_numpy() + d.offset
-        reff = 0.0
         if d.terms:
             u = rng.standard_normal((d.Z.shape[1], nsim))
             zl = d.Z @ d.lambda_matrix(result.theta)

@@ -121,7 +121,7 @@ def default_statistics(result: LmerResult) -> pd.Series:
     """
     design = result._design
     values = np.r_[theta_to_sdcor(design, result.theta, result.sigma), result.sigma]
-    parts = [pd.Series(values, index=sdcor_names(design))]
+    parts: list[pd.Series] = [pd.Series(values, index=sdcor_names(design))]
     extra = result.residual_params()
     if extra:
         parts.append(pd.Series(extra, dtype=float))

@@ -151,6 +151,8 @@ def test_profile_of_a_structured_term() -> None:
 
 def _boot_check(key: str, boot: lmf.BootstrapResult) -> None:
     ref = REF[key]["bootmer"]
+    boot_ci = REF[key]["boot_confint"]
+    assert boot_ci["parm"] == ref["names"] == list(boot.t.columns)
     m = int(ref["n_ok"][0])  # R's replicates (bootMer(m, FUN, nsim = 500, seed = ...))
     n = int(boot.t.notna().all(axis=1).sum())
     summary = boot.summary()
@@ -163,9 +165,11 @@ def _boot_check(key: str, boot: lmf.BootstrapResult) -> None:
         assert abs(summary.loc[name, "mean"] - ref["mean"][i]) <= mean_tol, name
         sd_tol = 5 * sd * np.sqrt(1 / (2 * (n - 1)) + 1 / (2 * (m - 1)))
         assert abs(summary.loc[name, "std_error"] - sd) <= sd_tol, name
+        # confint(m, method = "boot", nsim = 500, seed = ...): the same numbers as
+        # confint(bootMer(...), type = "perc") with that seed.
         perc_tol = 4 * sd * q_se * np.sqrt(1 / n + 1 / m)
-        assert abs(ci.loc[name].iloc[0] - ref["perc_lower"][i]) <= perc_tol, name
-        assert abs(ci.loc[name].iloc[1] - ref["perc_upper"][i]) <= perc_tol, name
+        assert abs(ci.loc[name].iloc[0] - boot_ci["lower"][i]) <= perc_tol, name
+        assert abs(ci.loc[name].iloc[1] - boot_ci["upper"][i]) <= perc_tol, name
 
 
 def test_bootstrap_as_bootmer_sleepstudy() -> None:
