@@ -787,7 +787,7 @@ class LmerResult:
         Parameters
         ----------
         which
-            Parameters to profile, by name (``".sig01"``, ``"Days"``) or position, or
+            Parameters to profile, by name (``".sig01"``, ``"Days"``) or position (from 0), or
             ``"theta_"`` (variance parameters) / ``"beta_"`` (fixed effects); None: all.
         alphamax, maxpts, delta, delta_cutoff
             lme4's: the profile extends to |ζ| = √χ²_{1-alphamax}(number of parameters),
@@ -843,8 +843,8 @@ class LmerResult:
         Parameters
         ----------
         parm
-            Names (``".sig01"``, ``".sigma"``, ``"Days"``), positions, ``"theta_"`` or
-            ``"beta_"``; None: all.
+            Names (``".sig01"``, ``".sigma"``, ``"Days"``), positions (from 0, unlike
+            R's), ``"theta_"`` or ``"beta_"``; None: all.
         level
             Confidence level.
         method
