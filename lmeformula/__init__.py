@@ -9,8 +9,10 @@ Examples
 """
 
 from . import datasets, errors
+from .bootstrap import BootstrapResult
 from .compare import anova
 from .errors import (
+    BootstrapWarning,
     ComparisonWarning,
     ConvergenceWarning,
     DataError,
@@ -18,6 +20,7 @@ from .errors import (
     LmeFormulaError,
     LmeFormulaWarning,
     NotExpressibleError,
+    ProfileWarning,
     RankDeficiencyWarning,
     SingularFitWarning,
 )
@@ -55,6 +58,8 @@ __all__ = [
     "TOEP",
     "TOEPH",
     "UN",
+    "BootstrapResult",
+    "BootstrapWarning",
     "ComparisonWarning",
     "ConvergenceWarning",
     "DataError",
@@ -63,6 +68,7 @@ __all__ = [
     "LmeFormulaWarning",
     "LmerResult",
     "NotExpressibleError",
+    "ProfileWarning",
     "RankDeficiencyWarning",
     "Selection",
     "SingularFitWarning",

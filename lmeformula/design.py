@@ -7,7 +7,7 @@ and ``sexM``, as lme4 names them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -195,6 +195,33 @@ class Design:
             for t, lam in zip(self.terms, self.lambda_blocks(theta), strict=True)
         ]
         return sp.csc_matrix(sp.block_diag(blocks, format="csc"))
+
+    def with_response(self, y: np.ndarray) -> Design:
+        """The same design for another response (a simulated one, say); X, Z and the
+        cached pieces are shared, not rebuilt.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+        >>> d = fit._design.with_response(fit._design.y + 1.0)
+        >>> d.X is fit._design.X, float(d.y[0] - fit._design.y[0])
+        (True, 1.0)
+        """
+        y = np.asarray(y, dtype=float)
+        if y.shape != self.y.shape:
+            raise DataError(
+                f"the new response has {y.size} values, but the model has {self.y.size} rows; "
+                "give one value per row the model was fitted on (fit.nobs)."
+            )
+        if not np.all(np.isfinite(y)):
+            raise DataError("the new response has non-finite values; give finite numbers.")
+        new = replace(self, y=y)
+        # cached_property keeps its values in the instance's __dict__: carry them over.
+        for name in ("theta_slices", "lower", "upper", "start", "Z"):
+            if name in self.__dict__:
+                new.__dict__[name] = self.__dict__[name]
+        return new
 
     @cached_property
     def Z(self) -> sp.csc_matrix:

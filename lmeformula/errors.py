@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ArgumentTypeError",
+    "BootstrapWarning",
     "ComparisonWarning",
     "ConvergenceWarning",
     "DataError",
@@ -16,6 +17,7 @@ __all__ = [
     "LmeFormulaError",
     "LmeFormulaWarning",
     "NotExpressibleError",
+    "ProfileWarning",
     "RankDeficiencyWarning",
     "SingularFitWarning",
 ]
@@ -87,6 +89,14 @@ class SingularFitWarning(LmeFormulaWarning):
 
 class RankDeficiencyWarning(LmeFormulaWarning):
     """The fixed-effects design is rank deficient and columns were dropped."""
+
+
+class BootstrapWarning(LmeFormulaWarning):
+    """Some bootstrap refits failed; they are counted and left out."""
+
+
+class ProfileWarning(LmeFormulaWarning):
+    """A likelihood profile is not monotone or found a lower deviance than the fit's."""
 
 
 class ComparisonWarning(LmeFormulaWarning):

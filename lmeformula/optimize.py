@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nlopt
@@ -23,6 +24,7 @@ __all__ = [
     "Attempt",
     "OptInfo",
     "bobyqa",
+    "bobyqa_minimize",
     "convergence_messages",
     "newton_polish",
 ]
@@ -176,6 +178,52 @@ def _minimize(
     opt.set_maxeval(100_000)
     x = opt.optimize(_clip(problem, start))
     return np.asarray(x, dtype=float), int(opt.last_optimize_result())
+
+
+@dataclass
+class _Objective:
+    """Any function minimised as the profiled deviance is (what ``_minimize`` reads)."""
+
+    deviance: Callable[[np.ndarray], float]
+    lower: np.ndarray
+    upper: np.ndarray | None
+
+
+def bobyqa_minimize(
+    fn: Callable[[np.ndarray], float],
+    start: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray | None = None,
+) -> tuple[np.ndarray, float, int]:
+    """Minimise any function by BOBYQA with lme4's ``nloptwrap`` settings.
+
+    lme4's ``profile`` optimises the deviance over all parameters but one with the fit's
+    optimizer; this is that optimizer, without the restarts and checks of :func:`bobyqa`.
+
+    Parameters
+    ----------
+    fn
+        The objective.
+    start
+        Starting point (moved inside the bounds).
+    lower, upper
+        Bounds (``upper`` None: none).
+
+    Returns
+    -------
+    x, value, evaluations
+
+    Examples
+    --------
+    >>> x, value, _ = bobyqa_minimize(lambda x: float(((x - 2.0) ** 2).sum()),
+    ...                               np.zeros(2), np.full(2, -10.0))
+    >>> x.round(6).tolist(), round(value, 10)
+    ([2.0, 2.0], 0.0)
+    """
+    log: list[float] = []
+    obj = _Objective(fn, np.asarray(lower, dtype=float), upper)
+    x, _ = _minimize(obj, np.asarray(start, dtype=float), log)  # type: ignore[arg-type]
+    return x, float(fn(x)), len(log)
 
 
 def _clip(problem: ProfiledDeviance, theta: np.ndarray) -> np.ndarray:

@@ -815,6 +815,225 @@ class LmerResult:
         )
         return f"<LmerResult {self.formula!r}: nobs={self.nobs}, {crit}>"
 
+    # -- simulation, bootstrap, profiles and intervals ---------------------------------
+
+    def simulate(
+        self,
+        nsim: int = 1,
+        seed: Any = None,
+        re_form: Any = "~0",
+        use_u: bool | None = None,
+    ) -> pd.DataFrame:
+        """Responses simulated from the fitted model, as lme4's ``simulate(m, nsim, seed)``.
+
+        Parameters
+        ----------
+        nsim
+            Number of simulated responses.
+        seed
+            An integer, a ``numpy.random.SeedSequence`` or ``Generator`` (None: fresh
+            entropy). The same seed gives the same responses (numpy's generator, not R's).
+        re_form
+            Which random effects to condition on, spelled as in :meth:`predict`:
+            ``"~0"`` (default; R's ``re.form = NA``, ``use.u = FALSE``) draws new random
+            effects from the fitted covariance; ``None`` (R's ``re.form = NULL``,
+            ``use.u = TRUE``) keeps the conditional modes and draws residuals only.
+        use_u
+            lme4's other spelling: ``use_u=True`` is ``re_form=None``; give one of the two.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A row per observation (the model frame's index), columns ``sim_1 ... sim_nsim``.
+            Residuals are N(0, σ²/w) with prior weights w (lme4 1.1-31 ignores the
+            weights here), and follow the residual structure and variance function of the
+            model, subject by subject, when it has them.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> sims = fit.simulate(3, seed=42)
+        >>> sims.shape, list(sims.columns)
+        ((180, 3), ['sim_1', 'sim_2', 'sim_3'])
+        >>> bool((fit.simulate(3, seed=42) == sims).all().all())
+        True
+        """
+        from .simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, re_form=re_form, use_u=use_u)
+
+    def bootstrap(
+        self,
+        n: int,
+        seed: Any = None,
+        n_jobs: int = 1,
+        progress: bool = True,
+        func: Any = None,
+    ) -> Any:
+        """The parametric bootstrap, as ``lme4::bootMer(m, FUN, nsim = n)``.
+
+        Each replicate simulates a response from the fit (new random effects and
+        residuals), refits the same model to it (same formula, REML or ML, weights and
+        structures; the design is reused, not rebuilt) and records ``func(refit)``.
+
+        Parameters
+        ----------
+        n
+            Number of replicates.
+        seed
+            Seed of ``numpy.random.SeedSequence``; replicate i uses its i-th child, so
+            results do not depend on ``n_jobs``.
+        n_jobs
+            Parallel workers (joblib; -1: all cores).
+        progress
+            Show a progress bar (tqdm; a widget in notebooks).
+        func
+            A function of a fitted model returning numbers (a Series, dict, array or
+            scalar). By default lme4's statistics for ``confint(method = "boot")``:
+            ``.sig01``, ... (standard deviations and correlations), ``.sigma``, a residual
+            structure's parameters, then the fixed effects.
+
+        Returns
+        -------
+        BootstrapResult
+            ``t0`` (the fit's statistics), ``t`` (replicates x statistics), ``summary()``
+            and ``confint()``. Failed refits are counted (``n_failed``, ``errors``) with a
+            ``BootstrapWarning``, their rows NaN; warnings of the refits (singular fits)
+            are counted in ``warnings``.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+        >>> boot = fit.bootstrap(20, seed=1, progress=False)
+        >>> boot.t.shape, list(boot.t.columns)
+        ((20, 3), ['.sig01', '.sigma', '(Intercept)'])
+        """
+        from .bootstrap import bootstrap
+
+        return bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress, func=func)
+
+    def profile(
+        self,
+        which: Any = None,
+        alphamax: float = 0.01,
+        maxpts: int = 100,
+        delta: float | None = None,
+        delta_cutoff: float = 1 / 8,
+    ) -> pd.DataFrame:
+        """The likelihood profile of each parameter, as lme4's ``profile(m)``.
+
+        As lme4, a REML fit is profiled at its maximum-likelihood refit. For each
+        parameter the others are re-optimised along a grid of its values, and
+        ζ = sign(x - x̂) √(deviance(x) - deviance(x̂)) is recorded.
+
+        Parameters
+        ----------
+        which
+            Parameters to profile, by name (``".sig01"``, ``"Days"``) or position (from 0), or
+            ``"theta_"`` (variance parameters) / ``"beta_"`` (fixed effects); None: all.
+        alphamax, maxpts, delta, delta_cutoff
+            lme4's: the profile extends to |ζ| = √χ²_{1-alphamax}(number of parameters),
+            in steps of Δζ ≈ ``delta`` (default cutoff x ``delta_cutoff``), with at most
+            ``maxpts`` points each way.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per point: ``parameter`` (the one held fixed), ``value`` (its value),
+            ``zeta``, then every parameter's value at that point (``.sig01``, ...,
+            ``.sigma``, fixed effects): R's ``as.data.frame(profile(m))``.
+
+        Raises
+        ------
+        NotExpressibleError
+            For models with a residual structure or variance function, or gls models.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+        >>> prof = fit.profile()
+        >>> list(prof.columns)
+        ['parameter', 'value', 'zeta', '.sig01', '.sigma', '(Intercept)']
+        >>> prof.groupby("parameter", sort=False).size().to_dict()  # the points R places
+        {'.sig01': 20, '.sigma': 19, '(Intercept)': 21}
+        """
+        from .profile import profile
+
+        return profile(
+            self,
+            which=which,
+            alphamax=alphamax,
+            maxpts=maxpts,
+            delta=delta,
+            delta_cutoff=delta_cutoff,
+        )
+
+    def confint(
+        self,
+        parm: Any = None,
+        level: float = 0.95,
+        method: str = "profile",
+        nsim: int = 500,
+        seed: Any = None,
+        boot_type: str = "perc",
+        n_jobs: int = 1,
+        progress: bool = True,
+    ) -> pd.DataFrame:
+        """Confidence intervals of all parameters, as lme4's ``confint(m)``.
+
+        Parameters
+        ----------
+        parm
+            Names (``".sig01"``, ``".sigma"``, ``"Days"``), positions (from 0, unlike
+            R's), ``"theta_"`` or ``"beta_"``; None: all.
+        level
+            Confidence level.
+        method
+            ``"profile"`` (lme4's default; likelihood profile of the ML fit, as lme4),
+            ``"wald"`` (normal intervals for the fixed effects, NaN for the variance
+            parameters, as lme4's ``"Wald"``) or ``"boot"`` (parametric bootstrap).
+        nsim, seed, boot_type, n_jobs, progress
+            For ``"boot"``: replicates, seed, interval type (``"perc"``, lme4's default;
+            ``"basic"``, ``"norm"``), workers and progress bar (see :meth:`bootstrap`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows as lme4 names them (``.sig01``, ..., ``.sigma``, fixed effects), columns
+            with R's labels (``"2.5 %"``, ``"97.5 %"``).
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+        >>> fit.confint().round(2)
+                        2.5 %   97.5 %
+        .sig01          12.20    84.06
+        .sigma          38.23    67.66
+        (Intercept)   1486.45  1568.55
+        >>> fit.confint(method="wald").round(2)
+                       2.5 %   97.5 %
+        .sig01           NaN      NaN
+        .sigma           NaN      NaN
+        (Intercept)  1489.51  1565.49
+        """
+        from .intervals import confint
+
+        return confint(
+            self,
+            parm=parm,
+            level=level,
+            method=method,
+            nsim=nsim,
+            seed=seed,
+            boot_type=boot_type,
+            n_jobs=n_jobs,
+            progress=progress,
+        )
+
 
 DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")
 

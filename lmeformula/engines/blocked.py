@@ -17,6 +17,7 @@ from the same factor, as lme4's ``condVar`` does (see :func:`_cond_var`).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -317,6 +318,8 @@ class BlockedPLS(ProfiledDeviance):
             for a in range(p0):
                 self.XyZ0[c, :, a] = np.bincount(codes, weights=Xy[:, c] * X0[:, a], minlength=l0)
         Zs = [sp.csc_matrix(sp.diags(sw) @ t.z_block()) for t in terms]
+        # Kept for with_response: a new response changes only its own cross-products.
+        self._sw, self._X, self._X0, self._Zs = sw, X, X0, Zs
         K = len(terms)
         self.Ak0 = [sp.csr_matrix(Zs[k].T @ Zs[0]) for k in range(1, K)]
         # For scalar terms the coupling L_k0 = λ_k A_k0 diag(d0) keeps A_k0's pattern: scale
@@ -359,6 +362,29 @@ class BlockedPLS(ProfiledDeviance):
         self.K = K
         self._diag0 = np.arange(p0)
         self.largest_dense_block = max((t.q for t in terms[1:]), default=0)
+
+    def with_response(self, y: np.ndarray) -> BlockedPLS:
+        """The same model for another response: the cross-products of X and Z are shared,
+        only those with y are recomputed (what a bootstrap refit or a profile over a fixed
+        effect, which moves y by an offset, needs)."""
+        design = self.design.with_response(y)
+        new = copy.copy(self)
+        new.design = design
+        yw = self._sw * (design.y - design.offset)
+        p = self.p
+        t0 = design.terms[0]
+        codes, l0 = t0.factor.codes, t0.factor.nlevels
+        new.XyZ0 = self.XyZ0.copy()
+        for a in range(t0.p):
+            new.XyZ0[p, :, a] = np.bincount(codes, weights=yw * self._X0[:, a], minlength=l0)
+        new.XyZ = [m.copy() for m in self.XyZ]
+        for k in range(1, self.K):
+            new.XyZ[k - 1][p, :] = np.asarray(self._Zs[k].T @ yw).ravel()
+        new.XyXy = self.XyXy.copy()
+        col = np.append(self._X.T @ yw, yw @ yw)
+        new.XyXy[p, :] = col
+        new.XyXy[:, p] = col
+        return new
 
     def _factor(self, theta: np.ndarray) -> _Factor:
         lams = self.design.lambda_blocks(theta)
@@ -473,6 +499,12 @@ class BlockedPLS(ProfiledDeviance):
         except (la.LinAlgError, np.linalg.LinAlgError):
             return np.inf
         return self._criteria(f)[0]
+
+    def logdet_pwrss(self, theta: np.ndarray) -> tuple[float, float]:
+        """log|L|² and the penalised weighted residual sum of squares at θ: what a deviance
+        that is not profiled over σ needs (lme4's ``devfun2``), without solving for β and u."""
+        f = self._factor(np.asarray(theta, dtype=float))
+        return f.logdet_L, self._criteria(f)[3]
 
     def solve(self, theta: np.ndarray) -> PLSSolution:
         """Solve the penalised least-squares problem at θ (β, u, b, σ and the criteria)."""

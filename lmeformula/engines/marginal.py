@@ -20,7 +20,8 @@ factors with a residual structure are refused with a message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -173,6 +174,23 @@ class MarginalDeviance(ProfiledDeviance):
                 outer = np.einsum("gia,gjb->ijab", B, B, optimize=True)
             batches.append(_Batch(rows, Z, cols, tuple(key[:-1]), shared, outer))
         return batches
+
+    def with_response(self, y: np.ndarray) -> MarginalDeviance:
+        """The same model for another response: the blocks and their layout are shared;
+        only [X y] and the batches' cross-products with it are recomputed."""
+        design = self.design.with_response(y)
+        new = copy.copy(self)
+        new.design = design
+        new.XY = np.column_stack([design.X, design.y - design.offset])
+        batches = []
+        for b in self.batches:
+            outer = None
+            if b.outer is not None:
+                B = new.XY[b.rows]
+                outer = np.einsum("gia,gjb->ijab", B, B, optimize=True)
+            batches.append(replace(b, outer=outer))
+        new.batches = batches
+        return new
 
     # -- one evaluation --------------------------------------------------------------------
 

@@ -153,6 +153,12 @@ class ProfiledDeviance:
     def solve(self, theta: np.ndarray) -> PLSSolution:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def with_response(self, y: np.ndarray) -> ProfiledDeviance:
+        """The same model (design, weights, structures) for another response, reusing
+        everything that does not depend on y."""
+        # The dense reference engine precomputes little: rebuild it.
+        return type(self)(self.design.with_response(y), self.reml)  # type: ignore[call-arg]
+
     def deviance(self, theta: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""
         return self.solve(theta).deviance
