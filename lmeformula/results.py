@@ -797,11 +797,11 @@ class LmerResult:
         >>> import lmeformula as lmf
         >>> fit = lmf.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)",
         ...                lmf.datasets.load("machines"))
-        >>> fit.emmeans_contrasts("Machine").round(4)
+        >>> fit.emmeans_contrasts("Machine").round(3)
           contrast  estimate  std_error    df  t_ratio  p_value
-        0    A - B   -7.9667      2.177  10.0  -3.6595   0.0111
-        1    A - C  -13.9167      2.177  10.0  -6.3927   0.0002
-        2    B - C   -5.9500      2.177  10.0  -2.7332   0.0507
+        0    A - B    -7.967      2.177  10.0   -3.660    0.011
+        1    A - C   -13.917      2.177  10.0   -6.393    0.000
+        2    B - C    -5.950      2.177  10.0   -2.733    0.051
         """
         from .emmeans import emmeans_contrasts
 

@@ -147,3 +147,32 @@ def test_symbolic_schur_complement_equals_dense_engine(weighted: bool) -> None:
     np.testing.assert_allclose(a.beta, b.beta, rtol=1e-10)
     np.testing.assert_allclose(a.b, b.b, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(a.cond_var(), b.cond_var(), rtol=1e-8)
+
+
+SMALL_MODELS = [
+    ("score ~ Machine + (0 + Machine | Worker)", "machines"),
+    ("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", "machines"),
+    ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin"),
+    ("strength ~ 1 + (1 | batch/cask)", "pastes"),
+    ("Reaction ~ Days + (Days || Subject)", "sleepstudy"),
+    ("score ~ Machine + cs(0 + Machine | Worker)", "machines"),
+]
+
+
+@pytest.mark.parametrize(("formula", "dataset"), SMALL_MODELS)
+@pytest.mark.parametrize("reml", [True, False])
+def test_small_dense_path_equals_blocked_factor(formula: str, dataset: str, reml: bool) -> None:
+    # Models with at most SMALL_Q random effects evaluate the deviance on the dense full
+    # system; the blocked factor (which solve() uses) must give the same number.
+    from lmeformula.engines.blocked import SMALL_Q, BlockedPLS
+
+    data = lmf.datasets.load(dataset)
+    parsed = parse(formula, columns=list(data.columns))
+    engine = BlockedPLS(build_design(parsed, build_frame(parsed, data)), reml)
+    assert engine.design.Z.shape[1] <= SMALL_Q and engine._small is not None
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        theta = np.where(np.isfinite(engine.lower), 0.2 + rng.random(engine.lower.size), 0.3)
+        theta = np.minimum(theta, engine.upper) if engine.upper is not None else theta
+        blocked = engine._criteria(engine._factor(theta))[0]
+        assert engine.deviance(theta) == pytest.approx(blocked, rel=1e-11)

@@ -18,7 +18,7 @@ from the same factor, as lme4's ``condVar`` does (see :func:`_cond_var`).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -266,6 +266,23 @@ def _cond_var(
     return np.concatenate(out)
 
 
+#: Up to this many random effects the deviance is evaluated on the dense full system
+#: (see ``BlockedPLS._small_system``).
+SMALL_Q = 60
+
+
+@dataclass
+class _SmallSystem:
+    """The dense cross-products of a small model and the work arrays of its evaluations."""
+
+    ZtZ: np.ndarray  # q x q
+    ZtXy: np.ndarray  # q x (p + 1)
+    lam_flat: np.ndarray  # flat positions of every Λ_k entry in the q x q Λ
+    lam_src: np.ndarray  # which entry of the raveled Λ_k blocks goes to each position
+    lam: np.ndarray  # q x q, rewritten at each θ (its zeros never change)
+    work: np.ndarray  # (q + p + 1) square, Fortran order: factored in place
+
+
 @dataclass
 class _Factor:
     """The blocked Cholesky factor at one θ (what ``solve`` reads the estimates from)."""
@@ -361,6 +378,7 @@ class BlockedPLS(ProfiledDeviance):
         self.XyXy = Xy.T @ Xy
         self.K = K
         self._diag0 = np.arange(p0)
+        self._small = self._small_system(Zs, Xy) if design.Z.shape[1] <= SMALL_Q else None
         self.largest_dense_block = max((t.q for t in terms[1:]), default=0)
 
     def with_response(self, y: np.ndarray) -> BlockedPLS:
@@ -384,7 +402,65 @@ class BlockedPLS(ProfiledDeviance):
         col = np.append(self._X.T @ yw, yw @ yw)
         new.XyXy[p, :] = col
         new.XyXy[:, p] = col
+        if self._small is not None:
+            # Its own work arrays too: copies may be evaluated side by side (threads).
+            ZtXy = self._small.ZtXy.copy()
+            ZtXy[:, p] = np.concatenate([np.asarray(Z.T @ yw).ravel() for Z in self._Zs])
+            new._small = replace(
+                self._small,
+                ZtXy=ZtXy,
+                lam=self._small.lam.copy(),
+                work=self._small.work.copy(order="F"),
+            )
         return new
+
+    def _small_system(self, Zs: list[sp.csc_matrix], Xy: np.ndarray) -> _SmallSystem:
+        """The whole system [Z X y]'W[Z X y] dense, and where each Λ_k entry goes in the q x q
+        Λ: for a few dozen random effects one LAPACK factorisation of the full matrix costs
+        less than the blocked scheme's many small numpy calls (measured here: Machines'
+        18 random effects 45 µs per evaluation against 122, Penicillin's 30 43 against 149;
+        the dense products grow as q³ and lose beyond about 60)."""
+        Z = sp.hstack(Zs, format="csc")
+        q = Z.shape[1]
+        flat, src, start, offset = [], [], 0, 0
+        for t in self.design.terms:
+            base = start + t.p * np.arange(t.factor.nlevels)
+            rows = (base[:, None, None] + np.arange(t.p)[None, :, None]).repeat(t.p, axis=2)
+            cols = (base[:, None, None] + np.arange(t.p)[None, None, :]).repeat(t.p, axis=1)
+            flat.append((rows * q + cols).ravel())
+            # Entry (a, b) of Λ_k, for every level: positions in the raveled Λ blocks.
+            src.append(np.tile(offset + np.arange(t.p * t.p), t.factor.nlevels))
+            start += t.q
+            offset += t.p * t.p
+        return _SmallSystem(
+            ZtZ=np.asarray((Z.T @ Z).toarray()),
+            ZtXy=np.asarray(Z.T @ Xy),
+            lam_flat=np.concatenate(flat),
+            lam_src=np.concatenate(src),
+            lam=np.zeros((q, q)),
+            work=np.zeros((q + self.p + 1, q + self.p + 1), order="F"),
+        )
+
+    def _small_deviance(self, theta: np.ndarray) -> float:
+        s = self._small
+        assert s is not None
+        q = s.lam.shape[0]
+        lams = self.design.lambda_blocks(theta)
+        raveled = lams[0].ravel() if len(lams) == 1 else np.concatenate([m.ravel() for m in lams])
+        s.lam.flat[s.lam_flat] = raveled[s.lam_src]
+        A = s.work
+        # Lower triangle only: dpotrf reads no more.
+        A[:q, :q] = s.lam.T @ (s.ZtZ @ s.lam)
+        A.flat[: q * (A.shape[0] + 1) : A.shape[0] + 1] += 1.0
+        A[q:, :q] = (s.lam.T @ s.ZtXy).T
+        A[q:, q:] = self.XyXy
+        L, info = la.lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            return np.inf
+        diag = L.diagonal()
+        logdet = 2.0 * float(np.log(diag[:q]).sum())
+        # The criteria read only the diagonal of the last block.
+        return criteria_from_factor(L[q:, q:], logdet, self.n, self.reml, self.log_weights)[0]
 
     def _factor(self, theta: np.ndarray) -> _Factor:
         lams = self.design.lambda_blocks(theta)
@@ -494,6 +570,8 @@ class BlockedPLS(ProfiledDeviance):
 
     def deviance(self, theta: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""
+        if self._small is not None:
+            return self._small_deviance(np.asarray(theta, dtype=float))
         try:
             f = self._factor(np.asarray(theta, dtype=float))
         except (la.LinAlgError, np.linalg.LinAlgError):

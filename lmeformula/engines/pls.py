@@ -14,6 +14,7 @@ This module evaluates that objective and everything that follows from it at a gi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -101,12 +102,14 @@ def profiled_deviance(
     deviance, ml_deviance, sigma
         The criterion (REML or ML), the ML deviance and the profiled σ.
     """
-    ml = logdet_L - log_weights + n * (1.0 + np.log(2.0 * np.pi * pwrss / n))
+    ml = logdet_L - log_weights + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
     if reml:
         nmp = n - p
-        dev = logdet_L - log_weights + logdet_RX + nmp * (1.0 + np.log(2.0 * np.pi * pwrss / nmp))
-        return float(dev), float(ml), float(np.sqrt(pwrss / nmp))
-    return float(ml), float(ml), float(np.sqrt(pwrss / n))
+        dev = (
+            logdet_L - log_weights + logdet_RX + nmp * (1.0 + math.log(2.0 * math.pi * pwrss / nmp))
+        )
+        return float(dev), float(ml), math.sqrt(pwrss / nmp)
+    return float(ml), float(ml), math.sqrt(pwrss / n)
 
 
 def criteria_from_factor(
@@ -120,9 +123,12 @@ def criteria_from_factor(
     -------
     deviance, ml_deviance, sigma, pwrss, logdet_RX
     """
-    p = Lyy.shape[0] - 1
-    pwrss = max(float(Lyy[p, p]) ** 2, 1e-300)
-    logdet_rx = 2.0 * float(np.sum(np.log(np.abs(np.diag(Lyy)[:p])))) if p else 0.0
+    # Python floats: on small models the optimizer calls this hundreds of times, and numpy's
+    # per-call cost on a handful of numbers is most of the work.
+    diag = Lyy.diagonal().tolist()
+    p = len(diag) - 1
+    pwrss = max(diag[p] ** 2, 1e-300)
+    logdet_rx = 2.0 * sum(math.log(abs(v)) for v in diag[:p])
     dev, ml, sigma = profiled_deviance(
         logdet_L=logdet_L,
         logdet_RX=logdet_rx,
