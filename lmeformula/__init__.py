@@ -8,7 +8,7 @@ Examples
 >>> print(fit.summary())  # doctest: +SKIP
 """
 
-from . import datasets, errors
+from . import datasets, errors, plots
 from .compare import anova
 from .errors import (
     ConvergenceWarning,
@@ -70,5 +70,6 @@ __all__ = [
     "gls",
     "lmer",
     "parse",
+    "plots",
     "to_mixedlm",
 ]
