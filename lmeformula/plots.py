@@ -60,6 +60,12 @@ RESID_LABELS = {
     "normalized": "Normalized residuals",
     "response": "Residuals",
 }
+# The same in running text ("Variogram of normalized residuals").
+RESID_WORDS = {
+    "pearson": "Pearson residuals",
+    "normalized": "normalized residuals",
+    "response": "residuals",
+}
 # Above this many points, scatter layers are rasterized: a vector file with InstEval's
 # 73,421 points would weigh megabytes and render slowly.
 _RASTERIZE_ABOVE = 5000
@@ -174,6 +180,14 @@ def _qq_line(sample: np.ndarray) -> tuple[float, float]:
     return float(y[0] - slope * x[0]), float(slope)
 
 
+def _draw_qq_line(ax: Axes, theo: np.ndarray, sample: np.ndarray) -> None:
+    a, b = _qq_line(sample)
+    # Over the points' range rather than R's infinite abline: the same line, and its ends
+    # are data a test can read.
+    ends = np.array([theo.min(), theo.max()])
+    ax.plot(ends, a + b * ends, color="C3", linewidth=1.0, gid="qqline")
+
+
 def _ppoints(n: int) -> np.ndarray:
     """R's ``ppoints(n)``: (i - a) / (n + 1 - 2a), a = 3/8 for n <= 10, else 1/2."""
     a = 3.0 / 8.0 if n <= 10 else 0.5
@@ -264,6 +278,8 @@ def caterpillar(
     >>> [ax.get_title() for ax in fig.axes]
     ['Subject: (Intercept)', 'Subject: Days']
     """
+    from matplotlib.ticker import MaxNLocator
+
     z = stats.norm.ppf(0.5 + _check_level(level) / 2)
     if isinstance(max_labels, bool) or not isinstance(max_labels, (int, np.integer)):
         raise ArgumentTypeError(f"max_labels must be an integer, got {max_labels!r}.")
@@ -272,9 +288,9 @@ def caterpillar(
     n_panels = sum(len(cols) for _, cols in panels)
     nlev = [int((table["grpvar"] == g).sum() // len(cols)) for g, cols in panels]
     if axes is None:
-        heights = [0.14 * n + 1.1 if n <= max_labels else 3.4 for n in nlev]
+        heights = [0.15 * n + 1.1 if n <= max_labels else 3.4 for n in nlev]
         ncols = max(len(cols) for _, cols in panels)
-        fig = _new_figure(3.3 * ncols + 0.9, sum(heights))
+        fig = _new_figure((3.3 if ncols > 1 else 4.6) * ncols + 0.9, sum(heights))
         grid = fig.subplots(
             len(panels), ncols, squeeze=False, gridspec_kw={"height_ratios": heights}
         )
@@ -321,6 +337,8 @@ def caterpillar(
                 rasterized=n > 500,
             )
             ax.axvline(0.0, color="0.5", linestyle="--", linewidth=0.8)
+            # Five ticks at most: a 3-inch panel fits "-0.75" labels no closer.
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
             ax.set_ylim(-0.8, n - 0.2)
             ax.set_title(f"{g}: {col}")
             what = f"± {z:.2f} conditional SD" if has_sd else "(no conditional SDs)"
@@ -328,7 +346,7 @@ def caterpillar(
             if labelled:
                 if j == 0:
                     spacing = _axes_height_pt(ax) / max(n, 1)
-                    size = float(np.clip(0.72 * spacing, 4.0, 8.5))
+                    size = float(np.clip(0.8 * spacing, 4.0, 8.5))
                     ax.set_yticks(y, labels=order, fontsize=size)
                 else:
                     ax.set_yticks(y)
@@ -402,8 +420,7 @@ def ranef_qq(
         vals = np.sort(table.loc[(table["grpvar"] == g) & (table["term"] == col), "condval"])
         theo = stats.norm.ppf(_ppoints(vals.size))
         ax.plot(theo, vals, "o", gid="points", **_point_style(vals.size))
-        a, b = _qq_line(vals)
-        ax.axline((0.0, a), slope=b, color="C3", linewidth=1.0, gid="qqline")
+        _draw_qq_line(ax, theo, vals)
         ax.set_title(f"{g}: {col}")
         ax.set_xlabel("Standard normal quantiles")
         ax.set_ylabel("Conditional mode")
@@ -487,11 +504,10 @@ def qq(result: LmerResult, resid_type: str = "pearson", ax: Any = None) -> Figur
     theo = stats.norm.ppf(_ppoints(r.size))
     fig, ax = _one_axes(ax, 4.8, 4.4)
     ax.plot(theo, r, "o", color="C0", gid="points", **_point_style(r.size))
-    a, b = _qq_line(r)
-    ax.axline((0.0, a), slope=b, color="C3", linewidth=1.0, gid="qqline")
+    _draw_qq_line(ax, theo, r)
     ax.set_xlabel("Standard normal quantiles")
     ax.set_ylabel(f"{RESID_LABELS[resid_type]} (sorted)")
-    ax.set_title(f"Normal Q-Q plot of {RESID_LABELS[resid_type]}")
+    ax.set_title(f"Normal Q-Q plot of {RESID_WORDS[resid_type]}")
     return fig
 
 
@@ -643,14 +659,14 @@ def trajectories(
     for i, s in enumerate(chosen):
         r = np.flatnonzero(codes == s)
         o = np.argsort(xv[r], kind="stable")
-        color = "C0" if many else f"C{i % 10}"
+        color = _subject_color(i, int(chosen.size))
         ax.plot(
             xv[r],
             y[r],
             "o",
-            color=color,
+            color="0.55" if many else color,
             gid=f"observed:{levels[s]}",
-            **_point_style(int(codes.size)) | ({"alpha": 0.35} if many else {}),
+            **_point_style(int(codes.size)) | ({"alpha": 0.3} if many else {}),
         )
         ax.plot(
             xv[r][o],
@@ -658,7 +674,7 @@ def trajectories(
             "-",
             color=color,
             linewidth=0.8 if many else 1.2,
-            alpha=0.5 if many else 0.9,
+            alpha=0.7 if many else 0.9,
             gid=f"fitted:{levels[s]}",
         )
     for k, (cx, cp) in enumerate(_population_curves(xv, pop, codes, chosen)):
@@ -668,6 +684,17 @@ def trajectories(
     ax.set_title(f"{yname} by {gname}: observed and fitted")
     ax.legend(handles=_legend_handles(), loc="best", fontsize=8, framealpha=0.9)
     return fig
+
+
+def _subject_color(i: int, n: int) -> Any:
+    """Distinct colours up to 20 subjects; beyond, one colour (points go grey)."""
+    if n > 20:
+        return "C0"
+    if n <= 10:
+        return f"C{i}"
+    from matplotlib import colormaps
+
+    return colormaps["tab20"](i)
 
 
 def _legend_handles() -> list[Any]:
@@ -811,7 +838,7 @@ def variogram(
     _, _, gname = subject_codes(result, group)
     ax.set_xlabel(f"Distance in {time} within {gname}" if time else f"Rows apart within {gname}")
     ax.set_ylabel("Semivariogram")
-    ax.set_title(f"Variogram of {RESID_LABELS[resid_type].lower()}")
+    ax.set_title(f"Variogram of {RESID_WORDS[resid_type]}")
     return fig
 
 
@@ -863,7 +890,8 @@ def acf(
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("Lag (rows apart within subject)")
+    _, _, gname = subject_codes(result, group)
+    ax.set_xlabel(f"Lag (rows apart within {gname})")
     ax.set_ylabel("Autocorrelation")
-    ax.set_title(f"Autocorrelation of {RESID_LABELS[resid_type].lower()}")
+    ax.set_title(f"Autocorrelation of {RESID_WORDS[resid_type]}")
     return fig
