@@ -220,10 +220,16 @@ def _ranef_long(result: LmerResult) -> tuple[pd.DataFrame, bool]:
         return pd.concat(rows, ignore_index=True), False
 
 
+def _check_has_ranef(result: LmerResult) -> None:
+    if not result.ranef:
+        raise DataError(
+            "this model has no random effects to plot (a gls fit); plot its residuals "
+            "instead (residuals_vs_fitted, qq, variogram, acf)."
+        )
+
+
 def _panels(result: LmerResult, table: pd.DataFrame, group: Any) -> list[tuple[str, list[str]]]:
     """(grouping factor, its term columns) in lme4's order, for the factors asked for."""
-    if not result.ranef:
-        raise DataError("this model has no random effects to plot (it is a gls fit).")
     names = list(dict.fromkeys(table["grpvar"]))
     if group is None:
         chosen = names
@@ -249,8 +255,8 @@ def caterpillar(
     sorted by the mode of the factor's first column (lme4's order, shared by the row's
     panels so that a level sits at the same height in each); intervals ±z conditional SD
     (z = 1.96 for ``level=0.95``) from :meth:`LmerResult.ranef_table`. A factor with more
-    than ``max_labels`` levels loses its level labels (the panel says so); its points and
-    intervals are drawn thinner.
+    than ``max_labels`` levels, or too many for the panel's height, loses its level labels
+    (the panel says so); beyond 100 levels points and intervals are drawn thinner.
 
     Parameters
     ----------
@@ -283,6 +289,7 @@ def caterpillar(
     z = stats.norm.ppf(0.5 + _check_level(level) / 2)
     if isinstance(max_labels, bool) or not isinstance(max_labels, (int, np.integer)):
         raise ArgumentTypeError(f"max_labels must be an integer, got {max_labels!r}.")
+    _check_has_ranef(result)
     table, has_sd = _ranef_long(result)
     panels = _panels(result, table, group)
     n_panels = sum(len(cols) for _, cols in panels)
@@ -308,9 +315,11 @@ def caterpillar(
         first = block[block["term"] == cols[0]].set_index("grp")["condval"]
         order = list(first.sort_values(kind="stable").index)
         y = np.arange(n)
-        labelled = n <= max_labels
         row_axes = flat[k : k + len(cols)]
         k += len(cols)
+        # Labels below ~4.5 pt cannot be read: a short panel drops them as a long list does.
+        spacing = _axes_height_pt(row_axes[0]) / max(n, 1)
+        labelled = n <= max_labels and spacing >= 5.5
         for j, (ax, col) in enumerate(zip(row_axes, cols, strict=True)):
             sub = block[block["term"] == col].set_index("grp").loc[order]
             vals = sub["condval"].to_numpy()
@@ -345,8 +354,7 @@ def caterpillar(
             ax.set_xlabel(f"Conditional mode {what}")
             if labelled:
                 if j == 0:
-                    spacing = _axes_height_pt(ax) / max(n, 1)
-                    size = float(np.clip(0.8 * spacing, 4.0, 8.5))
+                    size = float(np.clip(0.8 * spacing, 4.4, 8.5))
                     ax.set_yticks(y, labels=order, fontsize=size)
                 else:
                     ax.set_yticks(y)
@@ -400,8 +408,7 @@ def ranef_qq(
     >>> fig.axes[1].get_title(), fig.axes[1].get_ylabel()
     ('Subject: Days', 'Conditional mode')
     """
-    if not result.ranef:
-        raise DataError("this model has no random effects to plot (it is a gls fit).")
+    _check_has_ranef(result)
     table = pd.concat(
         [
             pd.DataFrame({"grpvar": name, "term": col, "condval": re[col].to_numpy()})
