@@ -24,7 +24,13 @@ from .errors import ArgumentTypeError, DataError
 if TYPE_CHECKING:
     from .results import LmerResult
 
-__all__ = ["acf_data", "normalized_residuals", "subject_codes", "variogram_data"]
+__all__ = [
+    "acf_data",
+    "normalized_residuals",
+    "residuals_of_type",
+    "subject_codes",
+    "variogram_data",
+]
 
 RESID_TYPES = ("normalized", "pearson", "response")
 COLLAPSE = ("quantiles", "fixed", "none")
@@ -93,6 +99,15 @@ def subject_codes(
     By default the residual structure's subjects, else the grouping factor with the most
     levels (nlme's innermost level); ``group`` may name a grouping factor, the residual
     structure's subject column(s), or any grouping column of the model frame.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)",
+    ...                lmf.datasets.load("machines"))
+    >>> codes, levels, name = subject_codes(fit)
+    >>> name, len(levels)
+    ('Worker:Machine', 18)
     """
     frame = result._frame
     model = result._residual
@@ -127,7 +142,15 @@ def subject_codes(
 
 
 def residuals_of_type(result: LmerResult, resid_type: str) -> np.ndarray:
-    """Residuals of nlme's ``type``: ``"normalized"``, ``"pearson"`` or ``"response"``."""
+    """Residuals of nlme's ``type``: ``"normalized"``, ``"pearson"`` or ``"response"``.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+    >>> residuals_of_type(fit, "pearson")[:2].round(3)
+    array([-0.16 , -0.571])
+    """
     if resid_type not in RESID_TYPES:
         raise DataError(f"resid_type must be one of {RESID_TYPES}, got {resid_type!r}.")
     return result.residuals(resid_type)
