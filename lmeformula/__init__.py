@@ -8,7 +8,7 @@ Examples
 >>> print(fit.summary())  # doctest: +SKIP
 """
 
-from . import datasets, errors
+from . import datasets, errors, plots
 from .bootstrap import BootstrapResult
 from .compare import anova
 from .errors import (
@@ -82,6 +82,7 @@ __all__ = [
     "gls",
     "lmer",
     "parse",
+    "plots",
     "refit",
     "select_covariance",
     "select_random",

@@ -382,10 +382,17 @@ class LmerResult:
         return d.X @ self._sol.beta + np.asarray(d.Z @ self._sol.b).ravel() + d.offset
 
     def residuals(self, type: str = "response") -> np.ndarray:
-        """Residuals: ``"response"`` (y - fitted) or ``"pearson"`` (× √w / σ)."""
+        """Residuals: ``"response"`` (y - fitted), ``"pearson"`` (× √w / σ) or
+        ``"normalized"`` (nlme's: Pearson residuals premultiplied by the inverse lower
+        Cholesky factor of each subject's residual correlation matrix; the Pearson residuals
+        when the model has no residual structure; see :mod:`lmeformula.diagnostics`)."""
         res = self._design.y - self.fitted()
         if type == "response":
             return res
+        if type == "normalized":
+            from .diagnostics import normalized_residuals
+
+            return normalized_residuals(self)
         if type == "pearson":
             # nlme's and lme4's: divided by the row's standard deviation (σ, weights and
             # variance function), not decorrelated.
@@ -393,7 +400,9 @@ class LmerResult:
                 return res / (self.sigma * self._residual.row_sd(self._residual_par))
             w = self._design.weights
             return res / self.sigma if w is None else np.sqrt(w) * res / self.sigma
-        raise DataError(f"unknown residual type {type!r}; use 'response' or 'pearson'.")
+        raise DataError(
+            f"unknown residual type {type!r}; use 'response', 'pearson' or 'normalized'."
+        )
 
     def predict(
         self,
@@ -1033,6 +1042,115 @@ class LmerResult:
             n_jobs=n_jobs,
             progress=progress,
         )
+
+    # -- diagnostic plots (lmeformula.plots; matplotlib is imported on first use) ----------
+
+    def plot_caterpillar(self, **kwargs: Any) -> Any:
+        """Caterpillar plot of the conditional modes with conditional intervals, as lme4's
+        ``dotplot(ranef(m, condVar = TRUE))``; see :func:`lmeformula.plots.caterpillar`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> len(fit.plot_caterpillar().axes)
+        2
+        """
+        from .plots import caterpillar
+
+        return caterpillar(self, **kwargs)
+
+    def plot_residuals(self, **kwargs: Any) -> Any:
+        """Pearson residuals against fitted values with a lowess smooth, as lme4's
+        ``plot(m)``; see :func:`lmeformula.plots.residuals_vs_fitted`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> fit.plot_residuals().axes[0].get_title()
+        'Residuals vs fitted'
+        """
+        from .plots import residuals_vs_fitted
+
+        return residuals_vs_fitted(self, **kwargs)
+
+    def plot_qq(self, **kwargs: Any) -> Any:
+        """Normal QQ plot of the residuals, as ``qqnorm(resid(m))``; see
+        :func:`lmeformula.plots.qq`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> fit.plot_qq().axes[0].get_xlabel()
+        'Standard normal quantiles'
+        """
+        from .plots import qq
+
+        return qq(self, **kwargs)
+
+    def plot_ranef_qq(self, **kwargs: Any) -> Any:
+        """Normal QQ plots of the conditional modes per term, as lme4's
+        ``qqmath(ranef(m))``; see :func:`lmeformula.plots.ranef_qq`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> len(fit.plot_ranef_qq().axes)
+        2
+        """
+        from .plots import ranef_qq
+
+        return ranef_qq(self, **kwargs)
+
+    def plot_trajectories(self, x: str, **kwargs: Any) -> Any:
+        """Observed and fitted values per subject over ``x`` with the population line;
+        see :func:`lmeformula.plots.trajectories`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> fit.plot_trajectories("Days").axes[0].get_xlabel()
+        'Days'
+        """
+        from .plots import trajectories
+
+        return trajectories(self, x, **kwargs)
+
+    def plot_variogram(self, **kwargs: Any) -> Any:
+        """Semivariogram of the normalized residuals, as nlme's
+        ``plot(Variogram(m, form = ~ time | g, resType = "normalized"))``; see
+        :func:`lmeformula.plots.variogram`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> fit.plot_variogram(time="Days").axes[0].get_xlabel()
+        'Distance in Days within Subject'
+        """
+        from .plots import variogram
+
+        return variogram(self, **kwargs)
+
+    def plot_acf(self, **kwargs: Any) -> Any:
+        """Autocorrelation of the normalized residuals with nlme's bands, as
+        ``plot(ACF(m, resType = "normalized"), alpha = 0.05)``; see
+        :func:`lmeformula.plots.acf`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+        >>> fit.plot_acf().axes[0].get_ylabel()
+        'Autocorrelation'
+        """
+        from .plots import acf
+
+        return acf(self, **kwargs)
 
 
 DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")

@@ -63,3 +63,25 @@ def test_notebook_runs(path: Path) -> None:
         if out.get("output_type") == "error"
     ]
     assert not errors, f"{path.name} produced error outputs: {errors}"
+
+
+def test_plot_shows_once_in_a_notebook() -> None:
+    # lmeformula.plots makes figures without pyplot: one shows as the cell's value once
+    # matplotlib-inline has registered its formatter (plots.py imports it under the inline
+    # backend), and pyplot, which does not know the figure, does not show it a second time.
+    _require_extras()
+    import nbclient
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "import lmeformula as lmf\n"
+            "fit = lmf.lmer('Reaction ~ Days + (1 | Subject)', lmf.datasets.load('sleepstudy'))\n"
+            "fit.plot_qq()"
+        )
+    ]
+    nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["execute_result"]
+    assert "image/png" in outputs[0]["data"]
