@@ -28,7 +28,7 @@ from .errors import (
 )
 from .formula import parse
 from .frame import build_frame
-from .optimize import bobyqa
+from .optimize import blas_threads, bobyqa
 from .results import LmerResult
 from .structures.residual import (
     ResidualModel,
@@ -363,20 +363,21 @@ def _fit(
     problem: Any = (
         BlockedPLS(design, reml) if model is None else MarginalDeviance(design, reml, model)
     )
-    if engine == "statsmodels":
-        optinfo = fit_mixedlm(mixedlm_spec(design, reml), design, problem)
-    else:
-        optinfo = bobyqa(problem)
-    result = LmerResult(
-        parsed=parsed,
-        frame=frame,
-        design=design,
-        solution=problem.solve(optinfo.theta),
-        reml=reml,
-        optinfo=optinfo,
-        data_name=data_name,
-        residual_model=model,
-    )
+    with blas_threads(problem.largest_dense_block):
+        if engine == "statsmodels":
+            optinfo = fit_mixedlm(mixedlm_spec(design, reml), design, problem)
+        else:
+            optinfo = bobyqa(problem)
+        result = LmerResult(
+            parsed=parsed,
+            frame=frame,
+            design=design,
+            solution=problem.solve(optinfo.theta),
+            reml=reml,
+            optinfo=optinfo,
+            data_name=data_name,
+            residual_model=model,
+        )
     if not optinfo.converged:
         warnings.warn(
             f"{optinfo.messages[0]} ({optinfo.optimizer}); the "

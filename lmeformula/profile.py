@@ -35,7 +35,7 @@ from scipy import stats
 
 from .engines.blocked import BlockedPLS
 from .errors import ArgumentTypeError, NotExpressibleError, ProfileWarning
-from .optimize import LARGE_DENSE_BLOCK, _blas_controller, bobyqa, bobyqa_minimize
+from .optimize import blas_threads, bobyqa, bobyqa_minimize
 from .results import LmerResult
 from .splines import back_spline, interp_spline
 from .varpar import sdcor_bounds, sdcor_names, sdcor_to_theta, theta_to_sdcor
@@ -353,8 +353,7 @@ def _profile(
         raise ArgumentTypeError(f"maxpts must be an integer of at least 3, got {maxpts!r}.")
     # Many small factorisations: one BLAS thread, as the fit itself uses (see optimize).
     largest = max((t.q for t in result._design.terms[1:]), default=0)
-    threads = None if largest >= LARGE_DENSE_BLOCK else 1
-    with _blas_controller().limit(limits=threads, user_api="blas"):
+    with blas_threads(largest):
         ml = _ml_fit(result)
         idx = select_parameters(which, ml.names, ml.nvp)
         prof = _Profiler(ml, alphamax, int(maxpts), delta, delta_cutoff, maxmult)
