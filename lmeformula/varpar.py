@@ -13,12 +13,13 @@ entries as θ, and the map is one to one, which the profile needs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from .design import Design
 from .results import LmerResult
-from .structures.base import Diagonal, Unstructured, _psd_cholesky
 
 __all__ = [
     "default_statistics",
@@ -38,47 +39,14 @@ def sdcor_names(design: Design) -> list[str]:
 def theta_to_sdcor(design: Design, theta: np.ndarray, sigma: float) -> np.ndarray:
     """θ and σ to lme4's standard deviations and correlations (``Cv_to_Sv``, σ excluded)."""
     theta = np.asarray(theta, dtype=float)
-    out = []
-    for term, sl in zip(design.terms, design.theta_slices, strict=True):
-        s, th = term.structure, theta[sl]
-        if isinstance(s, Unstructured):
-            lam = s.lambda_block(th)
-            cov = sigma**2 * (lam @ lam.T)
-            sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-            denom = np.outer(sd, sd)
-            cor = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
-            rows, cols = s._rows, s._cols
-            out.append(np.where(rows == cols, sd[rows], cor[rows, cols]))
-        elif isinstance(s, Diagonal):
-            out.append(sigma * th)
-        else:
-            n_sd = s.n_sd  # type: ignore[attr-defined]
-            out.append(np.concatenate([sigma * th[:n_sd], th[n_sd:]]))
+    out = [t.structure.sdcor(theta[sl], sigma) for t, sl in _slices(design)]
     return np.concatenate([np.zeros(0), *out])
 
 
 def sdcor_to_theta(design: Design, sdcor: np.ndarray, sigma: float) -> np.ndarray:
     """The inverse map (``Sv_to_Cv``): standard deviations and correlations to θ."""
     sdcor = np.asarray(sdcor, dtype=float)
-    out = []
-    for term, sl in zip(design.terms, design.theta_slices, strict=True):
-        s, v = term.structure, sdcor[sl]
-        if isinstance(s, Unstructured):
-            rows, cols = s._rows, s._cols
-            diag = rows == cols
-            sd = np.zeros(s.p)
-            sd[rows[diag]] = v[diag]
-            cor = np.eye(s.p)
-            cor[rows[~diag], cols[~diag]] = v[~diag]
-            cor[cols[~diag], rows[~diag]] = v[~diag]
-            # A correlation of ±1 leaves Σ semi-definite: lme4 pivots its Cholesky there.
-            lam = _psd_cholesky(np.outer(sd, sd) * cor / sigma**2)
-            out.append(lam[rows, cols])
-        elif isinstance(s, Diagonal):
-            out.append(v / sigma)
-        else:
-            n_sd = s.n_sd  # type: ignore[attr-defined]
-            out.append(np.concatenate([v[:n_sd] / sigma, v[n_sd:]]))
+    out = [t.structure.theta_from_sdcor(sdcor[sl], sigma) for t, sl in _slices(design)]
     return np.concatenate([np.zeros(0), *out])
 
 
@@ -86,19 +54,14 @@ def sdcor_bounds(design: Design) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of the standard deviations and correlations, then of σ (as lme4's profile:
     [0, ∞) for a standard deviation, [-1, 1] for a correlation, a structure's own box for
     its correlation parameters)."""
-    lower, upper = [], []
-    for term in design.terms:
-        s = term.structure
-        if isinstance(s, Unstructured):
-            diag = s._rows == s._cols
-            lower.append(np.where(diag, 0.0, -1.0))
-            upper.append(np.where(diag, np.inf, 1.0))
-        else:
-            lower.append(s.lower)
-            upper.append(s.upper)
-    lower.append(np.zeros(1))
-    upper.append(np.full(1, np.inf))
+    bounds = [t.structure.sdcor_bounds() for t in design.terms]
+    lower = [b[0] for b in bounds] + [np.zeros(1)]
+    upper = [b[1] for b in bounds] + [np.full(1, np.inf)]
     return np.concatenate(lower), np.concatenate(upper)
+
+
+def _slices(design: Design) -> list[tuple[Any, slice]]:
+    return list(zip(design.terms, design.theta_slices, strict=True))
 
 
 def default_statistics(result: LmerResult) -> pd.Series:

@@ -188,6 +188,23 @@ def test_random_structure_round_trips_through_its_covariance(kind: str, data) ->
 
 
 @pytest.mark.parametrize("kind", RANDOM_KINDS)
+@settings(max_examples=20, deadline=None, database=None)
+@given(data=st.data(), sigma=_floats(0.1, 10))
+def test_random_structure_round_trips_through_lme4_scale(kind: str, data, sigma: float) -> None:
+    # confint/profile/bootMer report θ as standard deviations and correlations: the map is
+    # one to one, within its own bounds, and gives the covariance's own sds.
+    s, _ = _random_structure(data, kind, gaps=False)
+    theta = _draw_box(data, *_interior(s))
+    values = s.sdcor(theta, sigma)
+    lo, hi = s.sdcor_bounds()
+    assert values.shape == (s.n_theta,) and np.all((lo <= values) & (values <= hi))
+    back = s.theta_from_sdcor(values, sigma)
+    np.testing.assert_allclose(s.rel_cov(back), s.rel_cov(theta), rtol=0, atol=1e-8)
+    sds = sigma * np.sqrt(np.diag(s.rel_cov(theta)))
+    assert all(np.isclose(values, sd).any() for sd in sds)
+
+
+@pytest.mark.parametrize("kind", RANDOM_KINDS)
 @settings(max_examples=12, deadline=None, database=None)
 @given(data=st.data())
 def test_random_structure_projects_any_covariance_into_its_bounds(kind: str, data) -> None:

@@ -14,6 +14,12 @@ Interface notes (every structure implements all of these; an engine needs nothin
 - ``theta_from_cov(rel_cov)``: the inverse map, from a relative covariance to θ (used to
   carry estimates between engines).
 - ``param_names(columns)``: a name per θ, for optimizer records.
+- ``sdcor(theta, sigma)`` / ``theta_from_sdcor(values, sigma)`` / ``sdcor_bounds()``: the
+  parameters on lme4's reporting scale (``confint``, ``profile``, ``bootMer``), one value
+  per θ entry: standard deviations (relative ones times σ) and correlations, with their
+  bounds ([0, ∞) and [-1, 1]). By default θ's first ``sd_count()`` entries are relative
+  standard deviations and the rest correlation parameters, which is what the structured
+  kinds hold; UN and DIAG override.
 - ``correlation_params(theta)``: the structure's correlation parameters on their natural
   scale (``{"rho": 0.8}`` for CS and AR(1), the lag correlations for Toeplitz), for
   printing; empty for UN, DIAG and ID, whose correlations are the covariance's own.
@@ -86,6 +92,24 @@ class CovStructure(ABC):
         lam = self.lambda_block(theta)
         return lam @ lam.T
 
+    def sd_count(self) -> int:
+        """How many of θ's first entries are relative standard deviations."""
+        return self.n_theta
+
+    def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        """θ on lme4's scale: standard deviations (times σ), then correlation parameters."""
+        th, k = np.asarray(theta, dtype=float), self.sd_count()
+        return np.concatenate([sigma * th[:k], th[k:]])
+
+    def theta_from_sdcor(self, values: np.ndarray, sigma: float) -> np.ndarray:
+        """The inverse of :meth:`sdcor`."""
+        v, k = np.asarray(values, dtype=float), self.sd_count()
+        return np.concatenate([v[:k] / sigma, v[k:]])
+
+    def sdcor_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of :meth:`sdcor`'s values (those of θ, for the default scale)."""
+        return self.lower, self.upper
+
 
 class Unstructured(CovStructure):
     """lme4's default: any positive semi-definite Σ; θ is Λ's lower triangle by column.
@@ -131,6 +155,33 @@ class Unstructured(CovStructure):
             f"sd[{columns[r]}]" if r == c else f"cor[{columns[c]},{columns[r]}]"
             for r, c in zip(self._rows, self._cols, strict=True)
         ]
+
+    def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        # The entries of Σ = σ² ΛΛ' where θ has Λ's: sd on the diagonal, correlation below.
+        lam = self.lambda_block(theta)
+        cov = sigma**2 * (lam @ lam.T)
+        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        denom = np.outer(sd, sd)
+        cor = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
+        rows, cols = self._rows, self._cols
+        return np.where(rows == cols, sd[rows], cor[rows, cols])
+
+    def theta_from_sdcor(self, values: np.ndarray, sigma: float) -> np.ndarray:
+        v = np.asarray(values, dtype=float)
+        rows, cols = self._rows, self._cols
+        diag = rows == cols
+        sd = np.zeros(self.p)
+        sd[rows[diag]] = v[diag]
+        cor = np.eye(self.p)
+        cor[rows[~diag], cols[~diag]] = v[~diag]
+        cor[cols[~diag], rows[~diag]] = v[~diag]
+        # A correlation of ±1 leaves Σ semi-definite: lme4 pivots its Cholesky there.
+        lam = _psd_cholesky(np.outer(sd, sd) * cor / sigma**2)
+        return lam[rows, cols]
+
+    def sdcor_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        diag = self._rows == self._cols
+        return np.where(diag, 0.0, -1.0), np.where(diag, np.inf, 1.0)
 
 
 class Diagonal(CovStructure):

@@ -98,6 +98,9 @@ class Structured(CovStructure):
     def n_theta(self) -> int:
         return self.n_sd + self.n_corr
 
+    def sd_count(self) -> int:
+        return self.n_sd
+
     @property
     def lower(self) -> np.ndarray:
         low = -1.0 / (self.p - 1) if self.pattern == "cs" else -1.0
