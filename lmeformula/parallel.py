@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import os
 import pickle
 import tempfile
@@ -79,11 +80,13 @@ def check_n_jobs(n_jobs: Any) -> int:
     >>> check_n_jobs(2), check_n_jobs(-1)
     (2, -1)
     """
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
-        raise ArgumentTypeError(
-            f"n_jobs must be a positive integer, or -1 for all cores, got {n_jobs!r}."
-        )
-    return int(n_jobs)
+    if isinstance(n_jobs, numbers.Integral) and not isinstance(n_jobs, bool):
+        value = int(n_jobs)
+        if value >= 1 or value == -1:
+            return value
+    raise ArgumentTypeError(
+        f"n_jobs must be a positive integer, or -1 for all cores, got {n_jobs!r}."
+    )
 
 
 def check_backend(backend: Any, client: Any) -> str:
