@@ -13,18 +13,22 @@ and with N_l = Λ M_l⁻¹ Λ' the second sum is vec(N)' Q for a matrix Q of the
 of the rows of B_l, formed once per response. One evaluation is then two small matrix
 products, the inverses of the 2 x 2 (or 1 x 1) blocks in closed form, and one LAPACK call:
 about a third of the general engine's time, which is what fitting thousands of responses
-(:func:`lmeformula.fit_many`) spends its time on. ``solve`` is the general engine's.
+(:func:`lmeformula.fit_many`) spends its time on. ``solve`` reads β, the random effects and
+their conditional variances from the same pieces.
 """
 
 from __future__ import annotations
 
 import math
+from functools import partial
+from typing import Any
 
 import numpy as np
 import scipy.linalg as la
 
 from ..design import Design
 from .blocked import BlockedPLS
+from .pls import PLSSolution, criteria_from_factor
 
 __all__ = ["OneFactorPLS"]
 
@@ -87,8 +91,9 @@ class OneFactorPLS(BlockedPLS):
         new._set_response_products()
         return new
 
-    def _pieces(self, theta: np.ndarray) -> tuple[float, np.ndarray] | None:
-        """log|L|² and the lower Cholesky factor of S at θ; None where not positive definite."""
+    def _pieces(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Any] | None:
+        """log|L|², the lower Cholesky factor of S, N = (Λ M_l⁻¹ Λ') per level (levels x p₀²)
+        and what :meth:`solve` needs besides (Λ, M⁻¹); None where not positive definite."""
         lam = self.design.terms[0].structure.lambda_block(theta)
         p0 = self._p0
         K = (lam[:, None, :, None] * lam[None, :, None, :]).reshape(p0 * p0, p0 * p0)
@@ -98,12 +103,14 @@ class OneFactorPLS(BlockedPLS):
         # log-determinant flags what overflowed.
         if p0 == 1:
             det = M[:, 0]
-            N = K / M
+            Minv = 1.0 / M
+            N = K * Minv
         elif p0 == 2:
             det = M[:, 0] * M[:, 3]
             det -= M[:, 1] * M[:, 2]
             M /= det[:, None]
-            N = M @ (self._adj @ K.T)
+            Minv = M @ self._adj
+            N = Minv @ K.T
         else:
             M3 = M.reshape(-1, p0, p0)
             try:
@@ -111,7 +118,8 @@ class OneFactorPLS(BlockedPLS):
             except np.linalg.LinAlgError:
                 return None
             det = np.prod(np.diagonal(C, axis1=1, axis2=2), axis=1) ** 2
-            N = np.linalg.inv(M3).reshape(-1, p0 * p0) @ K.T
+            Minv = np.linalg.inv(M3).reshape(-1, p0 * p0)
+            N = Minv @ K.T
         logdet = float(np.log(det).sum())
         if not math.isfinite(logdet):
             return None
@@ -124,14 +132,14 @@ class OneFactorPLS(BlockedPLS):
         L, info = _potrf(S, lower=1, clean=1)
         if info != 0:
             return None
-        return logdet, L
+        return logdet, L, N, (lam, Minv)
 
     def deviance(self, theta: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""
         pieces = self._pieces(theta if isinstance(theta, np.ndarray) else np.asarray(theta))
         if pieces is None:
             return math.inf
-        logdet, L = pieces
+        logdet, L = pieces[0], pieces[1]
         p, n = self.p, self.n
         pwrss = max(float(L[p, p]) ** 2, 1e-300)
         logdet = logdet - self.log_weights
@@ -142,3 +150,40 @@ class OneFactorPLS(BlockedPLS):
             nmp = n - p
             return logdet + 2.0 * logdet_rx + nmp * (1.0 + _LOG_2PI + math.log(pwrss / nmp))
         return logdet + n * (1.0 + _LOG_2PI + math.log(pwrss / n))
+
+    def solve(self, theta: np.ndarray) -> PLSSolution:
+        """Solve the penalised least-squares problem at θ (β, u, b, σ and the criteria).
+
+        With one term the random effects come level by level: for c_l = B_l [-β; 1]
+        (Z_l'(y - Xβ), weighted), u_l = M_l⁻¹ Λ' c_l and b_l = Λ u_l = N_l c_l, and the
+        conditional variances (relative to σ²) are the diagonals of N_l.
+        """
+        theta = np.asarray(theta, dtype=float)
+        pieces = self._pieces(theta)
+        if pieces is None:
+            raise np.linalg.LinAlgError(f"the model's factor is not positive definite at {theta}")
+        logdet, L, N, (lam, Minv) = pieces
+        dev, ml, sigma, pwrss, logdet_rx = criteria_from_factor(
+            L, logdet, self.n, self.reml, self.log_weights
+        )
+        p, p0 = self.p, self._p0
+        RXt = L[:p, :p]
+        beta = la.solve_triangular(RXt.T, L[p, :p], lower=False) if p else np.zeros(0)
+        c = self._B[:, :, p] - self._B[:, :, :p] @ beta
+        u = np.einsum("lij,lj->li", Minv.reshape(-1, p0, p0), c @ lam)
+        b = u @ lam.T
+        cond = np.ascontiguousarray(N.reshape(-1, p0, p0).diagonal(axis1=1, axis2=2)).ravel()
+        return PLSSolution(
+            theta=theta,
+            beta=beta,
+            u=u.ravel(),
+            b=b.ravel(),
+            pwrss=pwrss,
+            logdet_L=logdet,
+            logdet_RX=logdet_rx,
+            deviance=dev,
+            ml_deviance=ml,
+            sigma=sigma,
+            RX=RXt.T.copy(),
+            cond_var=partial(np.asarray, cond),
+        )
