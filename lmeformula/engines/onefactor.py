@@ -71,6 +71,8 @@ class OneFactorPLS(BlockedPLS):
         self._adj = np.array(
             [[0, 0, 0, 1], [0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0]], dtype=float
         )
+        A = self._Aflat
+        self._detA = A[:, 0] * A[:, 3] - A[:, 1] * A[:, 2] if p0 == 2 else None
         self._set_response_products()
 
     def _set_response_products(self) -> None:
@@ -81,6 +83,15 @@ class OneFactorPLS(BlockedPLS):
         self._Q = (
             np.einsum("lai,lbj->labij", B, B).reshape(l0 * p0 * p0, r * r)
             if l0 * p0 * p0 * r * r <= _Q_LIMIT
+            else None
+        )
+        # For 2 x 2 blocks, N_l = (det(Λ)² adj(A_l) + ΛΛ') / det(M_l) (adj is linear and
+        # Λ adj(Λ'AΛ) Λ' = det(Λ)² adj(A)): the sum over levels needs Σ_l adj(A_l)·Q_l and
+        # Q_l weighted by 1/det(M_l) only, formed once per response.
+        self._Q4 = self._Q.reshape(l0, p0 * p0 * r * r) if self._Q is not None else None
+        self._R1 = (
+            np.einsum("la,lar->lr", self._Aflat @ self._adj, self._Q.reshape(l0, 4, r * r))
+            if self._Q is not None and p0 == 2
             else None
         )
 
@@ -134,9 +145,44 @@ class OneFactorPLS(BlockedPLS):
             return None
         return logdet, L, N, (lam, Minv)
 
+    def _closed_form(self, theta: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """log|L|² and the factor of S for 1 x 1 and 2 x 2 blocks, in closed form: with
+        G = ΛΛ' and d = det(Λ)², det(M_l) = d det(A_l) + tr(A_l G) + 1 (at least 1, as all
+        three terms are non-negative) and N_l = (d adj(A_l) + G) / det(M_l)."""
+        lam = self.design.terms[0].structure.lambda_block(theta)
+        r = self.p + 1
+        Q4, R1 = self._Q4, self._R1
+        assert Q4 is not None
+        if self._p0 == 1:
+            g = float(lam[0, 0]) ** 2
+            det = self._Aflat[:, 0] * g
+            det += 1.0
+            w = 1.0 / det
+            S = self.XyXy - g * (w @ Q4).reshape(r, r)
+        else:
+            assert R1 is not None and self._detA is not None
+            (a, b), (c, e) = lam.tolist()
+            d = (a * e - b * c) ** 2
+            G = np.array([a * a + b * b, a * c + b * e, a * c + b * e, c * c + e * e])
+            det = self._detA * d
+            det += self._Aflat @ G
+            det += 1.0
+            w = 1.0 / det
+            S = self.XyXy - (d * (w @ R1) + G @ (w @ Q4).reshape(4, r * r)).reshape(r, r)
+        logdet = float(np.log(det).sum())
+        if not math.isfinite(logdet):
+            return None
+        L, info = _potrf(S, lower=1, clean=1)
+        return None if info != 0 else (logdet, L)
+
     def deviance(self, theta: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""
-        pieces = self._pieces(theta if isinstance(theta, np.ndarray) else np.asarray(theta))
+        theta = theta if isinstance(theta, np.ndarray) else np.asarray(theta)
+        pieces = (
+            self._closed_form(theta)
+            if self._Q4 is not None and self._p0 <= 2
+            else self._pieces(theta)
+        )
         if pieces is None:
             return math.inf
         logdet, L = pieces[0], pieces[1]
