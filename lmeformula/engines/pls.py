@@ -163,64 +163,52 @@ class ProfiledDeviance:
         """The profiled deviance (REML criterion for REML) at θ."""
         return self.solve(theta).deviance
 
-    def deviances(self, thetas: list[np.ndarray]) -> list[float]:
-        """The deviance at several θ; an engine may evaluate them together."""
-        return [self.deviance(t) for t in thetas]
-
     def derivatives(self, theta: np.ndarray, step: float = 1e-4) -> Derivatives:
         """Finite-difference gradient and Hessian of the deviance at θ, as lme4's ``deriv12``.
 
         Components at their lower bound with an outward gradient (a constrained optimum, as
         in a singular fit) are left out of the Hessian. Forward differences for the Hessian
-        keep every evaluation inside the bounds. The points are evaluated in two batches
-        (:meth:`deviances`): θ and its steps for the gradient, then the Hessian's.
+        keep every evaluation inside the bounds.
         """
         theta = np.asarray(theta, dtype=float)
+        f0 = self.deviance(theta)
         k = theta.size
         h = step * np.maximum(1.0, np.abs(theta))
+
+        def f(delta: np.ndarray) -> float:
+            return self.deviance(theta + delta)
+
         upper = np.full(k, np.inf) if self.upper is None else self.upper
         near = theta - h < self.lower
         near_upper = theta + h > upper
-        # The gradient's points: θ, then per component the step outwards (inwards for a
-        # correlation on its bound of 1) and, inside the bounds, the step back.
-        points = [theta]
-        where: list[int] = []
-        for i in range(k):
-            e = np.zeros(k)
-            e[i] = h[i]
-            points.append(theta + (-e if near_upper[i] else e))
-            if not near_upper[i] and not near[i]:
-                points.append(theta + (-e))
-            where.append(len(points) - (1 if near_upper[i] or near[i] else 2))
-        values = self.deviances(points)
-        f0 = values[0]
         grad = np.zeros(k)
         free = np.ones(k, dtype=bool)
         fi = np.zeros(k)
-        for i, at in enumerate(where):
-            fi[i] = values[at]
+        for i in range(k):
+            e = np.zeros(k)
+            e[i] = h[i]
             if near_upper[i]:
-                # Hold a correlation on its bound when the deviance falls outwards.
+                # A correlation on its bound of 1: difference inwards, and hold it there
+                # when the deviance falls outwards.
+                fi[i] = f(-e)
                 grad[i] = (f0 - fi[i]) / h[i]
                 free[i] = grad[i] > 0
                 h[i] = -h[i]
-            elif near[i]:
+                continue
+            fi[i] = f(e)
+            if near[i]:
                 grad[i] = (fi[i] - f0) / h[i]
                 free[i] = grad[i] < 0
             else:
-                grad[i] = (fi[i] - values[at + 1]) / (2 * h[i])
+                grad[i] = (fi[i] - f(-e)) / (2 * h[i])
         idx = np.flatnonzero(free)
-        pairs = [(a, c) for a in range(idx.size) for c in range(a, idx.size)]
-        steps = []
-        for a, c in pairs:
-            e = np.zeros(k)
-            e[idx[a]] += h[idx[a]]
-            e[idx[c]] += h[idx[c]]
-            steps.append(theta + e)
         hess = np.zeros((idx.size, idx.size))
-        for (a, c), fe in zip(pairs, self.deviances(steps) if steps else [], strict=True):
-            r, s = idx[a], idx[c]
-            hess[a, c] = hess[c, a] = (fe - fi[r] - fi[s] + f0) / (h[r] * h[s])
+        for a, r in enumerate(idx):
+            for c, s in enumerate(idx[a:], start=a):
+                e = np.zeros(k)
+                e[r] += h[r]
+                e[s] += h[s]
+                hess[a, c] = hess[c, a] = (f(e) - fi[r] - fi[s] + f0) / (h[r] * h[s])
         return Derivatives(theta, grad, hess, idx)
 
     def convergence_gradient(self, theta: np.ndarray) -> float:
