@@ -12,7 +12,8 @@ loky keeps idle workers), then, when ``Rscript`` with lme4 is on the PATH, R's
 same responses (read from a binary file outside the timing). Medians over rounds are
 printed, with the ratios, the largest |logLik difference| between fit_many and (a) R's fits
 of all responses, (b) single ``lmf.lmer`` fits of a sample, whether one and two workers
-gave the same bits, and peak memory (this process and the workers).
+gave the same bits, the memory fit_many allocates for a tenth of the responses and for
+all of them, and peak memory (this process and the workers).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import shutil
 import statistics
 import tempfile
 import time
+import tracemalloc
 import warnings
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,17 @@ def single_fit_check(
     return worst
 
 
+def traced_peak(design: pd.DataFrame, Y: pd.DataFrame) -> tuple[float, float]:
+    """Peak memory Python and numpy allocate during fit_many (n_jobs=1), beyond what was
+    allocated before, and the size of the result's table (MB)."""
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    result = lmf.fit_many(FORMULA, design, Y, progress=False)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak / 2**20, result.table.memory_usage(deep=True).sum() / 2**20
+
+
 def cpu_name() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -148,7 +161,7 @@ def main() -> None:
                 times[f"n_jobs={n_jobs}"].append(t)
             # The workers' peaks now, while they live (loky stops idle workers after 300 s).
             peaks = max(peaks, worker_peaks(), key=lambda p: max(p, default=0.0))
-            line = ", ".join(f"{k} {v[-1]:.1f}s" for k, v in times.items() if v)
+            line = ", ".join(f"fit_many {k} {times[k][-1]:.1f}s" for k in ("n_jobs=1", "n_jobs=2"))
             if have_r:
                 out = r_loop(Path(tmp), design, Y)
                 if out is not None:
@@ -188,9 +201,17 @@ def main() -> None:
             f"max |logLik(fit_many) - logLik(lme4)| over all {len(diff)} responses: "
             f"{diff.max():.2e} (median {np.median(diff):.1e}); {r_out['version']}"
         )
+    small = Y.iloc[:, : max(1, Y.shape[1] // 10)]
+    for part in (small, Y):
+        peak, size = traced_peak(design, part)
+        print(
+            f"memory allocated during fit_many of {part.shape[1]} responses (n_jobs=1, "
+            f"tracemalloc): peak {peak:.1f} MB, of which the result's table {size:.1f} MB"
+        )
     self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"peak memory: this process {self_peak:.0f} MB (the responses alone "
+        f"peak resident memory: this process {self_peak:.0f} MB (with the simulation; the "
+        f"responses alone "
         f"{Y.to_numpy().nbytes / 2**20:.0f} MB), each worker "
         f"{', '.join(f'{p:.0f}' for p in peaks)} MB; the result's table "
         f"{one.table.memory_usage(deep=True).sum() / 2**20:.1f} MB"

@@ -123,6 +123,21 @@ def test_failures_warn_once_and_the_others_are_fitted() -> None:
     assert result.glance()["error"].isna().sum() == 37
 
 
+def test_what_no_fit_can_use_is_reported_with_its_name() -> None:
+    data = DATA[["x", "g", "y01"]].assign(empty=np.nan, w=DATA["w"])
+    with pytest.warns(lmf.FitManyWarning, match="3 of 4"):
+        result = lmf.fit_many(
+            "~ x + (1 | g)", data, ["y01", "empty", "x", "w"], weights="w", progress=False
+        )
+    assert "no complete rows" in result.errors["empty"] and "'empty'" in result.errors["empty"]
+    # A response that is also a predictor (or the weights) is not fitted against itself.
+    for name in ("x", "w"):
+        assert f"the response {name!r} is also a column" in result.errors[name]
+    assert pd.isna(result.glance().loc["y01", "error"])
+    assert repr(result).startswith("<ManyFits: 4 responses, 1 fitted (1 converged, 0 singular)")
+    assert "<table" in result._repr_html_()
+
+
 def test_table_layout() -> None:
     result = many("slopes_reml")
     table = result.table
