@@ -16,6 +16,7 @@ from .errors import (
     ComparisonWarning,
     ConvergenceWarning,
     DataError,
+    FitManyWarning,
     FormulaError,
     LmeFormulaError,
     LmeFormulaWarning,
@@ -27,6 +28,7 @@ from .errors import (
 from .fit import gls, lmer, to_mixedlm
 from .formula import parse
 from .formula.terms import STRUCTURES
+from .many import ManyFits, fit_many
 from .refit import refit
 from .results import LmerResult
 from .selection import Selection, compare, select_covariance, select_random
@@ -63,10 +65,12 @@ __all__ = [
     "ComparisonWarning",
     "ConvergenceWarning",
     "DataError",
+    "FitManyWarning",
     "FormulaError",
     "LmeFormulaError",
     "LmeFormulaWarning",
     "LmerResult",
+    "ManyFits",
     "NotExpressibleError",
     "ProfileWarning",
     "RankDeficiencyWarning",
@@ -79,6 +83,7 @@ __all__ = [
     "compare",
     "datasets",
     "errors",
+    "fit_many",
     "gls",
     "lmer",
     "parse",

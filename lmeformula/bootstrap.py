@@ -6,8 +6,10 @@ engine is built once, only the response changes) and records ``func(refit)``.
 
 Reproducibility: replicate i draws from its own generator, seeded by the i-th child of
 ``numpy.random.SeedSequence(seed).spawn(n)``, so the replicates are the same whatever the
-number of jobs and whichever worker runs them. Percentile intervals interpolate the order
-statistics on the normal scale, as ``boot::boot.ci(type = "perc")`` does (``norm.inter``).
+number of jobs, the backend (:func:`lmeformula.parallel.run`: joblib or Dask) and
+whichever worker runs them; each worker builds the engine once. Percentile intervals
+interpolate the order statistics on the normal scale, as ``boot::boot.ci(type = "perc")``
+does (``norm.inter``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import pandas as pd
 from scipy import stats
 
 from .errors import ArgumentTypeError, BootstrapWarning, DataError
-from .optimize import LARGE_DENSE_BLOCK, _blas_controller
+from .optimize import LARGE_DENSE_BLOCK
+from .parallel import check_backend, check_n_jobs, run
 from .refit import engine_for, refit_response
 from .results import LmerResult
 from .simulate import _check_nsim, draw_responses
@@ -221,28 +224,24 @@ def _as_series(value: Any, where: str) -> pd.Series:
     return out
 
 
-def _replicate(
-    result: LmerResult,
-    problem: Any,
-    func: Callable[[LmerResult], Any],
-    seed: np.random.SeedSequence,
-) -> tuple[pd.Series | None, str | None, list[str]]:
-    """One replicate: (statistics or None, error message, warning messages)."""
+def _setup(shared: tuple[LmerResult, Callable[[LmerResult], Any]]) -> tuple[Any, ...]:
+    """A worker's state: the fit, its engine (built once per worker) and the statistic."""
+    result, func = shared
+    return result, engine_for(result), func
+
+
+def _replicate(state: tuple[Any, ...], seed: np.random.SeedSequence) -> tuple[pd.Series, list[str]]:
+    """One replicate: its statistics and notes (not converged, singular)."""
+    result, problem, func = state
     rng = np.random.default_rng(seed)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            y = draw_responses(result, rng, 1)[:, 0]
-            fit = refit_response(result, y, problem=problem)
-            notes = [str(w.message) for w in caught]
-            if not fit.optinfo.converged:
-                notes.append(fit.optinfo.messages[0] if fit.optinfo.messages else "not converged")
-            if fit.singular:
-                notes.append("boundary (singular) fit")
-            stats_ = _as_series(func(fit), "func")
-    except Exception as err:  # a failed replicate is counted, not raised (as bootMer)
-        return None, f"{type(err).__name__}: {err}", []
-    return stats_, None, notes
+    y = draw_responses(result, rng, 1)[:, 0]
+    fit = refit_response(result, y, problem=problem)
+    notes = []
+    if not fit.optinfo.converged:
+        notes.append(fit.optinfo.messages[0] if fit.optinfo.messages else "not converged")
+    if fit.singular:
+        notes.append("boundary (singular) fit")
+    return _as_series(func(fit), "func"), notes
 
 
 def _blas_threads(result: LmerResult, workers: int) -> int | None:
@@ -253,22 +252,6 @@ def _blas_threads(result: LmerResult, workers: int) -> int | None:
     return None if largest >= LARGE_DENSE_BLOCK and workers == 1 else 1
 
 
-def _run_chunk(
-    result: LmerResult, func: Callable[[LmerResult], Any], seeds: list[np.random.SeedSequence]
-) -> list[tuple[pd.Series | None, str | None, list[str]]]:
-    with _blas_controller().limit(limits=_blas_threads(result, 2), user_api="blas"):
-        problem = engine_for(result)
-        return [_replicate(result, problem, func, s) for s in seeds]
-
-
-def _check_n_jobs(n_jobs: Any) -> int:
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ArgumentTypeError(
-            f"n_jobs must be a positive integer, or -1 for all cores, got {n_jobs!r}."
-        )
-    return int(n_jobs)
-
-
 def bootstrap(
     result: LmerResult,
     n: int,
@@ -276,10 +259,13 @@ def bootstrap(
     n_jobs: int = 1,
     progress: bool = True,
     func: Callable[[LmerResult], Any] | None = None,
+    backend: str = "loky",
+    client: Any = None,
 ) -> BootstrapResult:
     """The parametric bootstrap of a fit; see :meth:`lmeformula.LmerResult.bootstrap`."""
     n = _check_nsim(n)
-    n_jobs = _check_n_jobs(n_jobs)
+    n_jobs = check_n_jobs(n_jobs)
+    backend = check_backend(backend, client)
     if func is None:
         func = default_statistics
     elif not callable(func):
@@ -292,40 +278,31 @@ def bootstrap(
         ) from err
     children = root.spawn(n)
     t0 = _as_series(func(result), "func")
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=n, disable=not progress, desc="bootstrap", unit="fit")
-    outcomes: list[tuple[pd.Series | None, str | None, list[str]]] = []
-    try:
-        if n_jobs == 1:
-            with _blas_controller().limit(limits=_blas_threads(result, 1), user_api="blas"):
-                problem = engine_for(result)
-                for s in children:
-                    outcomes.append(_replicate(result, problem, func, s))
-                    bar.update(1)
-        else:
-            from joblib import Parallel, cpu_count, delayed
-
-            workers = cpu_count() if n_jobs < 0 else n_jobs
-            # Chunks amortise sending the fit to a worker; small enough for a live bar.
-            size = max(1, min(50, n // (workers * 10)))
-            chunks = [children[i : i + size] for i in range(0, n, size)]
-            runner = Parallel(n_jobs=n_jobs, return_as="generator")
-            for part in runner(delayed(_run_chunk)(result, func, c) for c in chunks):
-                outcomes.extend(part)
-                bar.update(len(part))
-    finally:
-        bar.close()
+    alone = n_jobs == 1 and backend != "dask"
+    outcomes = run(
+        _replicate,
+        children,
+        shared=(result, func),
+        setup=_setup,
+        n_jobs=n_jobs,
+        backend=backend,
+        client=client,
+        progress=progress,
+        desc="bootstrap",
+        max_chunk=50,
+        blas_threads=_blas_threads(result, 1 if alone else 2),
+    )
     rows: list[pd.Series] = []
     errors: Counter[str] = Counter()
     notes: Counter[str] = Counter()
-    for values, error, caught in outcomes:
-        if error is not None or values is None:
-            errors[str(error)] += 1
+    for outcome in outcomes:
+        if not outcome.ok:
+            errors[str(outcome.error)] += 1
             rows.append(pd.Series(np.nan, index=t0.index))
-        else:
-            rows.append(values.reindex(t0.index))
-        notes.update(caught)
+            continue
+        values, own = outcome.value
+        rows.append(values.reindex(t0.index))
+        notes.update([message for _, message in outcome.warnings] + own)
     t = pd.DataFrame([r.to_numpy(dtype=float) for r in rows], columns=t0.index)
     n_failed = sum(errors.values())
     if n_failed:

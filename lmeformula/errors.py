@@ -13,6 +13,7 @@ __all__ = [
     "ComparisonWarning",
     "ConvergenceWarning",
     "DataError",
+    "FitManyWarning",
     "FormulaError",
     "LmeFormulaError",
     "LmeFormulaWarning",
@@ -93,6 +94,10 @@ class RankDeficiencyWarning(LmeFormulaWarning):
 
 class BootstrapWarning(LmeFormulaWarning):
     """Some bootstrap refits failed; they are counted and left out."""
+
+
+class FitManyWarning(LmeFormulaWarning):
+    """Some responses of ``fit_many`` could not be fitted; they are reported, not raised."""
 
 
 class ProfileWarning(LmeFormulaWarning):

@@ -879,6 +879,8 @@ class LmerResult:
         n_jobs: int = 1,
         progress: bool = True,
         func: Any = None,
+        backend: str = "loky",
+        client: Any = None,
     ) -> Any:
         """The parametric bootstrap, as ``lme4::bootMer(m, FUN, nsim = n)``.
 
@@ -902,6 +904,10 @@ class LmerResult:
             scalar). By default lme4's statistics for ``confint(method = "boot")``:
             ``.sig01``, ... (standard deviations and correlations), ``.sigma``, a residual
             structure's parameters, then the fixed effects.
+        backend, client
+            ``"loky"`` (joblib's processes, default), ``"threading"``, or ``"dask"`` with a
+            ``dask.distributed.Client`` (see :func:`lmeformula.fit_many`); the replicates
+            are the same whichever runs them.
 
         Returns
         -------
@@ -921,7 +927,16 @@ class LmerResult:
         """
         from .bootstrap import bootstrap
 
-        return bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress, func=func)
+        return bootstrap(
+            self,
+            n,
+            seed=seed,
+            n_jobs=n_jobs,
+            progress=progress,
+            func=func,
+            backend=backend,
+            client=client,
+        )
 
     def profile(
         self,

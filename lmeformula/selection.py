@@ -27,6 +27,7 @@ from .fit import gls, lmer
 from .formula import parse
 from .nesting import Relation, mixture_p_value, relate
 from .noted import NotedFrame
+from .parallel import check_backend, check_n_jobs, run
 from .results import LmerResult
 from .structures.residual import (
     AR1,
@@ -353,27 +354,67 @@ def _structure(candidate: Any, form: str | None) -> tuple[str, ResidualStructure
     return name, cls(form)
 
 
+def _fit_candidate(
+    shared: tuple[Any, bool, str | None], spec: tuple[str, str, dict[str, Any]]
+) -> tuple[LmerResult | None, str]:
+    """One candidate's fit, or why it could not be fitted."""
+    data, reml, data_name = shared
+    _, formula, kwargs = spec
+    fn = lmer if parse(formula).random else gls
+    try:
+        return fn(formula, data, reml=reml, data_name=data_name, **kwargs), ""
+    except LmeFormulaError as err:
+        return None, str(err)
+
+
 def _fit_candidates(
-    specs: list[tuple[str, str, dict[str, Any]]], data: Any, reml: bool, data_name: str | None
+    specs: list[tuple[str, str, dict[str, Any]]],
+    data: Any,
+    reml: bool,
+    data_name: str | None,
+    parallel: dict[str, Any],
 ) -> tuple[dict[str, LmerResult], dict[str, str]]:
     fits: dict[str, LmerResult] = {}
     failed: dict[str, str] = {}
-    for label, formula, kwargs in specs:
-        fn = lmer if parse(formula).random else gls
-        try:
-            fits[label] = fn(formula, data, reml=reml, data_name=data_name, **kwargs)
-        except LmeFormulaError as err:
-            failed[label] = str(err)
-            warnings.warn(
-                f"candidate {label} could not be fitted and is left out: {err}",
-                ComparisonWarning,
-                stacklevel=3,
-            )
+    outcomes = run(
+        _fit_candidate,
+        specs,
+        shared=(data, reml, data_name),
+        desc="candidates",
+        chunk_size=1,
+        **parallel,
+    )
+    for (label, _, _), outcome in zip(specs, outcomes, strict=True):
+        # The fits' own warnings (singular fit, convergence), issued here as lmer issues
+        # them, whichever worker fitted the candidate.
+        for category, message in outcome.warnings:
+            warnings.warn(message, category, stacklevel=3)
+        if not outcome.ok:
+            raise RuntimeError(f"fitting candidate {label} failed: {outcome.error}")
+        fit, why = outcome.value
+        if fit is not None:
+            fits[label] = fit
+            continue
+        failed[label] = why
+        warnings.warn(
+            f"candidate {label} could not be fitted and is left out: {why}",
+            ComparisonWarning,
+            stacklevel=3,
+        )
     if len(fits) < 2:
         raise DataError(
             f"fewer than two candidates could be fitted ({list(fits)}); failures: {failed}"
         )
     return fits, failed
+
+
+def _parallel(n_jobs: Any, backend: Any, client: Any, progress: Any) -> dict[str, Any]:
+    return {
+        "n_jobs": check_n_jobs(n_jobs),
+        "backend": check_backend(backend, client),
+        "client": client,
+        "progress": bool(progress),
+    }
 
 
 def _selection(
@@ -404,6 +445,10 @@ def select_covariance(
     reml: bool = True,
     variance: VarianceFunction | None = None,
     weights: Any = None,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    client: Any = None,
+    progress: bool = False,
 ) -> Selection:
     """Fit a repeated-measures model under each residual covariance structure and choose
     by AIC (or BIC), as one compares nlme's ``gls(..., correlation = ...)`` fits or SAS's
@@ -436,6 +481,10 @@ def select_covariance(
         A variance function for every candidate (``lmf.VarIdent("Sex")``).
     weights
         Prior weights for every candidate.
+    n_jobs, backend, client, progress
+        Fit the candidates in parallel: joblib workers (``n_jobs``, ``backend="loky"``)
+        or a Dask cluster (``backend="dask"``, ``client=``), with a progress bar; see
+        :func:`lmeformula.fit_many`. The fits are the same whichever runs them.
 
     Returns
     -------
@@ -467,6 +516,7 @@ def select_covariance(
         raise ArgumentTypeError(f"subject must be a column name, got {subject!r}.")
     if time is not None and not isinstance(time, str):
         raise ArgumentTypeError(f"time must be a column name or None, got {time!r}.")
+    parallel = _parallel(n_jobs, backend, client, progress)
     form = f"{time or '1'} | {group}"
     specs = []
     for candidate in candidates:
@@ -477,7 +527,7 @@ def select_covariance(
         specs.append((label, formula, kwargs))
     if len({s[0] for s in specs}) != len(specs):
         raise ArgumentTypeError(f"candidates repeat a structure: {[s[0] for s in specs]}.")
-    fits, failed = _fit_candidates(specs, data, reml, _data_name(data))
+    fits, failed = _fit_candidates(specs, data, reml, _data_name(data), parallel)
     why = (
         f"All candidates share the mean model {formula!r} and are fitted by "
         f"{'REML' if reml else 'ML'}, so their likelihoods compare the covariance "
@@ -498,6 +548,10 @@ def select_random(
     residual: ResidualStructure | None = None,
     variance: VarianceFunction | None = None,
     weights: Any = None,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    client: Any = None,
+    progress: bool = False,
 ) -> Selection:
     """Compare random-effects structures for one mean model: random intercept, random
     slope, both, ... by AIC (or BIC) and boundary-corrected likelihood-ratio tests.
@@ -523,6 +577,8 @@ def select_random(
         compare random-effects structures.
     residual, variance, weights
         As in :func:`lmeformula.lmer`, for every candidate.
+    n_jobs, backend, client, progress
+        Fit the candidates in parallel, as :func:`select_covariance`.
 
     Returns
     -------
@@ -544,6 +600,7 @@ def select_random(
     """
     if not isinstance(formula, str):
         raise ArgumentTypeError(f"formula must be a string, got {type(formula).__name__}.")
+    parallel = _parallel(n_jobs, backend, client, progress)
     if candidates is None:
         if not (isinstance(group, str) and isinstance(slope, str)):
             raise ArgumentTypeError(
@@ -568,7 +625,7 @@ def select_random(
         specs.append((label, full, kwargs))
     if len({s[0] for s in specs}) != len(specs):
         raise ArgumentTypeError(f"candidates repeat a term: {[s[0] for s in specs]}.")
-    fits, failed = _fit_candidates(specs, data, reml, _data_name(data))
+    fits, failed = _fit_candidates(specs, data, reml, _data_name(data), parallel)
     why = (
         "All candidates share the fixed effects and are fitted by "
         f"{'REML' if reml else 'ML'}, so their likelihoods compare the random effects. "

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -281,5 +282,6 @@ class MarginalDeviance(ProfiledDeviance):
             ml_deviance=ml,
             sigma=sigma,
             RX=RXt.T.copy(),
-            cond_var=lambda: cond,
+            # A partial, not a lambda: the fit pickles (parallel model searches return it).
+            cond_var=partial(np.asarray, cond),
         )
