@@ -24,6 +24,7 @@ from scipy import stats
 
 from .errors import ArgumentTypeError, BootstrapWarning, DataError
 from .optimize import LARGE_DENSE_BLOCK, _blas_controller
+from .progress import check_progress, progress_bar
 from .refit import engine_for, refit_response
 from .results import LmerResult
 from .simulate import _check_nsim, draw_responses
@@ -274,12 +275,13 @@ def bootstrap(
     n: int,
     seed: Any = None,
     n_jobs: int = 1,
-    progress: bool = True,
+    progress: bool | None = None,
     func: Callable[[LmerResult], Any] | None = None,
 ) -> BootstrapResult:
     """The parametric bootstrap of a fit; see :meth:`lmeformula.LmerResult.bootstrap`."""
     n = _check_nsim(n)
     n_jobs = _check_n_jobs(n_jobs)
+    progress = check_progress(progress)
     if func is None:
         func = default_statistics
     elif not callable(func):
@@ -292,9 +294,7 @@ def bootstrap(
         ) from err
     children = root.spawn(n)
     t0 = _as_series(func(result), "func")
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=n, disable=not progress, desc="bootstrap", unit="fit")
+    bar = progress_bar(n, "bootstrap", progress)
     outcomes: list[tuple[pd.Series | None, str | None, list[str]]] = []
     try:
         if n_jobs == 1:

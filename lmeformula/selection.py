@@ -27,6 +27,7 @@ from .fit import gls, lmer
 from .formula import parse
 from .nesting import Relation, mixture_p_value, relate
 from .noted import NotedFrame
+from .progress import check_progress, progress_bar
 from .results import LmerResult
 from .structures.residual import (
     AR1,
@@ -354,21 +355,28 @@ def _structure(candidate: Any, form: str | None) -> tuple[str, ResidualStructure
 
 
 def _fit_candidates(
-    specs: list[tuple[str, str, dict[str, Any]]], data: Any, reml: bool, data_name: str | None
+    specs: list[tuple[str, str, dict[str, Any]]],
+    data: Any,
+    reml: bool,
+    data_name: str | None,
+    progress: bool | None,
+    desc: str,
 ) -> tuple[dict[str, LmerResult], dict[str, str]]:
     fits: dict[str, LmerResult] = {}
     failed: dict[str, str] = {}
-    for label, formula, kwargs in specs:
-        fn = lmer if parse(formula).random else gls
-        try:
-            fits[label] = fn(formula, data, reml=reml, data_name=data_name, **kwargs)
-        except LmeFormulaError as err:
-            failed[label] = str(err)
-            warnings.warn(
-                f"candidate {label} could not be fitted and is left out: {err}",
-                ComparisonWarning,
-                stacklevel=3,
-            )
+    with progress_bar(len(specs), desc, progress) as bar:
+        for label, formula, kwargs in specs:
+            fn = lmer if parse(formula).random else gls
+            try:
+                fits[label] = fn(formula, data, reml=reml, data_name=data_name, **kwargs)
+            except LmeFormulaError as err:
+                failed[label] = str(err)
+                warnings.warn(
+                    f"candidate {label} could not be fitted and is left out: {err}",
+                    ComparisonWarning,
+                    stacklevel=3,
+                )
+            bar.update(1)
     if len(fits) < 2:
         raise DataError(
             f"fewer than two candidates could be fitted ({list(fits)}); failures: {failed}"
@@ -404,6 +412,7 @@ def select_covariance(
     reml: bool = True,
     variance: VarianceFunction | None = None,
     weights: Any = None,
+    progress: bool | None = None,
 ) -> Selection:
     """Fit a repeated-measures model under each residual covariance structure and choose
     by AIC (or BIC), as one compares nlme's ``gls(..., correlation = ...)`` fits or SAS's
@@ -436,6 +445,9 @@ def select_covariance(
         A variance function for every candidate (``lmf.VarIdent("Sex")``).
     weights
         Prior weights for every candidate.
+    progress
+        A progress bar over the candidates: None (default) shows it once the fits have run
+        2 s, True at once, False never.
 
     Returns
     -------
@@ -477,7 +489,10 @@ def select_covariance(
         specs.append((label, formula, kwargs))
     if len({s[0] for s in specs}) != len(specs):
         raise ArgumentTypeError(f"candidates repeat a structure: {[s[0] for s in specs]}.")
-    fits, failed = _fit_candidates(specs, data, reml, _data_name(data))
+    progress = check_progress(progress)
+    fits, failed = _fit_candidates(
+        specs, data, reml, _data_name(data), progress, "select_covariance"
+    )
     why = (
         f"All candidates share the mean model {formula!r} and are fitted by "
         f"{'REML' if reml else 'ML'}, so their likelihoods compare the covariance "
@@ -498,6 +513,7 @@ def select_random(
     residual: ResidualStructure | None = None,
     variance: VarianceFunction | None = None,
     weights: Any = None,
+    progress: bool | None = None,
 ) -> Selection:
     """Compare random-effects structures for one mean model: random intercept, random
     slope, both, ... by AIC (or BIC) and boundary-corrected likelihood-ratio tests.
@@ -523,6 +539,8 @@ def select_random(
         compare random-effects structures.
     residual, variance, weights
         As in :func:`lmeformula.lmer`, for every candidate.
+    progress
+        A progress bar over the candidates, as in :func:`select_covariance`.
 
     Returns
     -------
@@ -568,7 +586,8 @@ def select_random(
         specs.append((label, full, kwargs))
     if len({s[0] for s in specs}) != len(specs):
         raise ArgumentTypeError(f"candidates repeat a term: {[s[0] for s in specs]}.")
-    fits, failed = _fit_candidates(specs, data, reml, _data_name(data))
+    progress = check_progress(progress)
+    fits, failed = _fit_candidates(specs, data, reml, _data_name(data), progress, "select_random")
     why = (
         "All candidates share the fixed effects and are fitted by "
         f"{'REML' if reml else 'ML'}, so their likelihoods compare the random effects. "
