@@ -12,6 +12,7 @@ statistics on the normal scale, as ``boot::boot.ci(type = "perc")`` does (``norm
 
 from __future__ import annotations
 
+import html
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -195,11 +196,19 @@ class BootstrapResult:
                 rows.append(np.array([t0 - bias - merr, t0 - bias + merr]))
         return pd.DataFrame(rows, index=self.t.columns, columns=format_percent(a))
 
-    def __repr__(self) -> str:
+    def _heading(self) -> str:
         head = f"Parametric bootstrap: {self.n} replicates"
         if self.n_failed:
             head += f", {self.n_failed} failed"
-        return f"{head}\n{self.summary()[['original', 'bias', 'std_error']]}"
+        return head
+
+    def __repr__(self) -> str:
+        return f"{self._heading()}\n{self.summary()[['original', 'bias', 'std_error']]}"
+
+    def _repr_html_(self) -> str:
+        # print(bootMer(...))'s heading and table, as a notebook shows a DataFrame.
+        table = self.summary()[["original", "bias", "std_error"]]
+        return f"<p><b>{html.escape(self._heading())}</b></p>{table.to_html()}"
 
 
 def _alphas(level: Any) -> list[float]:

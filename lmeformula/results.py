@@ -1161,6 +1161,12 @@ class LmerResult:
 
         return acf(self, **kwargs)
 
+    # -- notebook display ------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """In a notebook a fit shows as its summary (``summary(m)``), in HTML."""
+        return Summary(self)._repr_html_()
+
 
 DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")
 
