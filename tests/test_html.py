@@ -145,3 +145,11 @@ def test_notes_are_escaped() -> None:
     markup = table._repr_html_()
     assert "a &lt; b" in markup and "c &amp; &lt;d&gt;" in markup
     _parse(markup)
+
+
+def test_numbers_in_noted_tables_show_six_significant_digits() -> None:
+    table = NotedFrame({"aic": [9328.870965, 9696.162381], "weight": [0.9578614, 1.678746e-80]})
+    markup = table._repr_html_()
+    for text in ("9328.87", "9696.16", "0.957861", "1.67875e-80"):
+        assert f">{text}<" in markup, markup
+    assert "9.578614e-01" not in markup
