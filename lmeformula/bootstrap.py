@@ -14,6 +14,7 @@ does (``norm.inter``).
 
 from __future__ import annotations
 
+import html
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from scipy import stats
 from .errors import ArgumentTypeError, BootstrapWarning, DataError
 from .optimize import LARGE_DENSE_BLOCK
 from .parallel import check_backend, check_n_jobs, run
+from .progress import check_progress
 from .refit import engine_for, refit_response
 from .results import LmerResult
 from .simulate import _check_nsim, draw_responses
@@ -197,11 +199,19 @@ class BootstrapResult:
                 rows.append(np.array([t0 - bias - merr, t0 - bias + merr]))
         return pd.DataFrame(rows, index=self.t.columns, columns=format_percent(a))
 
-    def __repr__(self) -> str:
+    def _heading(self) -> str:
         head = f"Parametric bootstrap: {self.n} replicates"
         if self.n_failed:
             head += f", {self.n_failed} failed"
-        return f"{head}\n{self.summary()[['original', 'bias', 'std_error']]}"
+        return head
+
+    def __repr__(self) -> str:
+        return f"{self._heading()}\n{self.summary()[['original', 'bias', 'std_error']]}"
+
+    def _repr_html_(self) -> str:
+        # print(bootMer(...))'s heading and table, as a notebook shows a DataFrame.
+        table = self.summary()[["original", "bias", "std_error"]]
+        return f"<p><b>{html.escape(self._heading())}</b></p>{table.to_html()}"
 
 
 def _alphas(level: Any) -> list[float]:
@@ -257,7 +267,7 @@ def bootstrap(
     n: int,
     seed: Any = None,
     n_jobs: int = 1,
-    progress: bool = True,
+    progress: bool | None = None,
     func: Callable[[LmerResult], Any] | None = None,
     backend: str = "loky",
     client: Any = None,
@@ -266,6 +276,7 @@ def bootstrap(
     n = _check_nsim(n)
     n_jobs = check_n_jobs(n_jobs)
     backend = check_backend(backend, client)
+    progress = check_progress(progress)
     if func is None:
         func = default_statistics
     elif not callable(func):

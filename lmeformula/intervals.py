@@ -49,7 +49,7 @@ def confint(
     seed: Any = None,
     boot_type: str = "perc",
     n_jobs: int = 1,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """Confidence intervals; see :meth:`lmeformula.LmerResult.confint`."""
     method = _method(method)
@@ -70,7 +70,8 @@ def confint(
     if method == "profile":
         # All parameters unless asked for fewer, so that profile() shares the same cache.
         which = None if parm is None else idx
-        return profile_confint(profile(result, which=which), level).loc[wanted]
+        table = profile(result, which=which, progress=progress)
+        return profile_confint(table, level).loc[wanted]
     if boot_type not in BOOT_TYPES:
         raise ArgumentTypeError(f"boot_type must be one of {BOOT_TYPES}, got {boot_type!r}.")
     boot = bootstrap(result, nsim, seed=seed, n_jobs=n_jobs, progress=progress)

@@ -488,7 +488,7 @@ def fit_many(
     n_jobs: int = 1,
     backend: str = "loky",
     client: Any = None,
-    progress: bool = True,
+    progress: bool | None = None,
     chunk_size: int | None = None,
 ) -> ManyFits:
     """Fit the same mixed model to many responses, as
@@ -517,7 +517,8 @@ def fit_many(
     client
         The Dask client for ``backend="dask"`` (by default the current one).
     progress
-        Show a progress bar.
+        A progress bar over the responses: None (default) shows it once the fits have run
+        2 s, True at once, False never.
     chunk_size
         Responses sent to a worker at a time (by default a few chunks per worker).
 

@@ -18,6 +18,10 @@ __all__ = ["NotedFrame"]
 _WIDTH = 88
 
 
+def _significant(x: float) -> str:
+    return f"{x:.6g}"
+
+
 class NotedFrame(pd.DataFrame):
     """A DataFrame whose printed form ends with ``attrs["note"]`` (and starts with
     ``attrs["heading"]`` when there is one).
@@ -53,7 +57,10 @@ class NotedFrame(pd.DataFrame):
         return "\n\n".join(parts)
 
     def _repr_html_(self) -> str | None:
-        body = super()._repr_html_()  # type: ignore[misc]
+        # Six significant digits per number: a column holding an Akaike weight of 0.96 and
+        # one of 1e-80 would otherwise print every entry in scientific notation.
+        with pd.option_context("display.float_format", _significant):
+            body = super()._repr_html_()  # type: ignore[misc]
         if body is None:
             return None
         head = "".join(f"<p><b>{html.escape(p)}</b></p>" for p in self._paragraphs("heading"))

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ArgumentTypeError
+from .progress import progress_bar
 
 __all__ = ["BACKENDS", "Outcome", "check_backend", "check_n_jobs", "run"]
 
@@ -241,8 +242,8 @@ def run(
     n_jobs: int = 1,
     backend: str = "loky",
     client: Any = None,
-    progress: bool = True,
-    desc: str | None = None,
+    progress: bool | None = True,
+    desc: str = "",
     unit: str = "fit",
     chunk_size: int | None = None,
     max_chunk: int = 64,
@@ -270,7 +271,8 @@ def run(
     client
         The ``dask.distributed.Client`` for ``backend="dask"`` (by default the current one).
     progress
-        Show a progress bar.
+        The progress bar, as :func:`lmeformula.progress.progress_bar` shows it (True: at
+        once; None: once the work has run 2 s; False: never).
     desc, unit
         The bar's label and unit.
     chunk_size
@@ -306,9 +308,7 @@ def run(
     items = list(items)
     if pack is None:
         pack = list
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(items), disable=not progress, desc=desc, unit=unit)
+    bar = progress_bar(len(items), desc, progress, unit=unit)
     token = uuid.uuid4().hex
     try:
         with _blas_limit(blas_threads):

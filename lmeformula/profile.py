@@ -36,6 +36,7 @@ from scipy import stats
 from .engines.blocked import BlockedPLS
 from .errors import ArgumentTypeError, NotExpressibleError, ProfileWarning
 from .optimize import blas_threads, bobyqa, bobyqa_minimize
+from .progress import check_progress, progress_bar
 from .results import LmerResult
 from .splines import back_spline, interp_spline
 from .varpar import sdcor_bounds, sdcor_names, sdcor_to_theta, theta_to_sdcor
@@ -325,14 +326,18 @@ def profile(
     delta: float | None = None,
     delta_cutoff: float = 1 / 8,
     maxmult: float = 10.0,
+    progress: bool | None = None,
 ) -> pd.DataFrame:
     """The likelihood profile; see :meth:`lmeformula.LmerResult.profile`."""
     check_profilable(result)
+    progress = check_progress(progress)
     # A profile costs hundreds of refits; confint at several levels reuses it.
     cache = result.__dict__.setdefault("_profiles", {})
     key = (repr(which), alphamax, maxpts, delta, delta_cutoff, maxmult)
     if key not in cache:
-        cache[key] = _profile(result, which, alphamax, maxpts, delta, delta_cutoff, maxmult)
+        cache[key] = _profile(
+            result, which, alphamax, maxpts, delta, delta_cutoff, maxmult, progress
+        )
     table = cache[key].copy()
     table.attrs = {k: dict(v) for k, v in cache[key].attrs.items()}
     return table
@@ -346,6 +351,7 @@ def _profile(
     delta: float | None,
     delta_cutoff: float,
     maxmult: float,
+    progress: bool | None,
 ) -> pd.DataFrame:
     if not 0 < alphamax < 1:
         raise ArgumentTypeError(f"alphamax must be between 0 and 1, got {alphamax!r}.")
@@ -358,13 +364,15 @@ def _profile(
         idx = select_parameters(which, ml.names, ml.nvp)
         prof = _Profiler(ml, alphamax, int(maxpts), delta, delta_cutoff, maxmult)
         pieces = []
-        for i in idx:
-            rows = prof.variance(i) if i < ml.nvp else prof.fixed(i - ml.nvp)
-            df = pd.DataFrame(rows[:, 1:], columns=ml.names)
-            df.insert(0, "zeta", rows[:, 0])
-            df.insert(0, "value", rows[:, 1 + i])
-            df.insert(0, "parameter", ml.names[i])
-            pieces.append(df)
+        with progress_bar(len(idx), "profile", progress, unit="parameter") as bar:
+            for i in idx:
+                rows = prof.variance(i) if i < ml.nvp else prof.fixed(i - ml.nvp)
+                df = pd.DataFrame(rows[:, 1:], columns=ml.names)
+                df.insert(0, "zeta", rows[:, 0])
+                df.insert(0, "value", rows[:, 1 + i])
+                df.insert(0, "parameter", ml.names[i])
+                pieces.append(df)
+                bar.update(1)
     if prof.min_devdiff < -1e-3:
         warnings.warn(
             f"the profile found a deviance {-prof.min_devdiff:.3g} below the fit's: the fit "

@@ -877,7 +877,7 @@ class LmerResult:
         n: int,
         seed: Any = None,
         n_jobs: int = 1,
-        progress: bool = True,
+        progress: bool | None = None,
         func: Any = None,
         backend: str = "loky",
         client: Any = None,
@@ -898,7 +898,8 @@ class LmerResult:
         n_jobs
             Parallel workers (joblib; -1: all cores).
         progress
-            Show a progress bar (tqdm; a widget in notebooks).
+            A progress bar (tqdm; a widget in notebooks with ipywidgets): None (default)
+            shows it once the bootstrap has run 2 s, True at once, False never.
         func
             A function of a fitted model returning numbers (a Series, dict, array or
             scalar). By default lme4's statistics for ``confint(method = "boot")``:
@@ -945,6 +946,7 @@ class LmerResult:
         maxpts: int = 100,
         delta: float | None = None,
         delta_cutoff: float = 1 / 8,
+        progress: bool | None = None,
     ) -> pd.DataFrame:
         """The likelihood profile of each parameter, as lme4's ``profile(m)``.
 
@@ -961,6 +963,9 @@ class LmerResult:
             lme4's: the profile extends to |ζ| = √χ²_{1-alphamax}(number of parameters),
             in steps of Δζ ≈ ``delta`` (default cutoff x ``delta_cutoff``), with at most
             ``maxpts`` points each way.
+        progress
+            A progress bar over the parameters: None (default) shows it once the profile
+            has run 2 s, True at once, False never.
 
         Returns
         -------
@@ -993,6 +998,7 @@ class LmerResult:
             maxpts=maxpts,
             delta=delta,
             delta_cutoff=delta_cutoff,
+            progress=progress,
         )
 
     def confint(
@@ -1004,7 +1010,7 @@ class LmerResult:
         seed: Any = None,
         boot_type: str = "perc",
         n_jobs: int = 1,
-        progress: bool = True,
+        progress: bool | None = None,
     ) -> pd.DataFrame:
         """Confidence intervals of all parameters, as lme4's ``confint(m)``.
 
@@ -1019,9 +1025,12 @@ class LmerResult:
             ``"profile"`` (lme4's default; likelihood profile of the ML fit, as lme4),
             ``"wald"`` (normal intervals for the fixed effects, NaN for the variance
             parameters, as lme4's ``"Wald"``) or ``"boot"`` (parametric bootstrap).
-        nsim, seed, boot_type, n_jobs, progress
+        nsim, seed, boot_type, n_jobs
             For ``"boot"``: replicates, seed, interval type (``"perc"``, lme4's default;
-            ``"basic"``, ``"norm"``), workers and progress bar (see :meth:`bootstrap`).
+            ``"basic"``, ``"norm"``) and workers (see :meth:`bootstrap`).
+        progress
+            A progress bar for ``"profile"`` and ``"boot"``: None (default) shows it once
+            the work has run 2 s, True at once, False never.
 
         Returns
         -------
@@ -1166,6 +1175,12 @@ class LmerResult:
         from .plots import acf
 
         return acf(self, **kwargs)
+
+    # -- notebook display ------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        """In a notebook a fit shows as its summary (``summary(m)``), in HTML."""
+        return Summary(self)._repr_html_()
 
 
 DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")

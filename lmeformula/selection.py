@@ -28,6 +28,7 @@ from .formula import parse
 from .nesting import Relation, mixture_p_value, relate
 from .noted import NotedFrame
 from .parallel import check_backend, check_n_jobs, run
+from .progress import check_progress
 from .results import LmerResult
 from .structures.residual import (
     AR1,
@@ -373,6 +374,7 @@ def _fit_candidates(
     reml: bool,
     data_name: str | None,
     parallel: dict[str, Any],
+    desc: str,
 ) -> tuple[dict[str, LmerResult], dict[str, str]]:
     fits: dict[str, LmerResult] = {}
     failed: dict[str, str] = {}
@@ -380,7 +382,7 @@ def _fit_candidates(
         _fit_candidate,
         specs,
         shared=(data, reml, data_name),
-        desc="candidates",
+        desc=desc,
         chunk_size=1,
         **parallel,
     )
@@ -413,7 +415,7 @@ def _parallel(n_jobs: Any, backend: Any, client: Any, progress: Any) -> dict[str
         "n_jobs": check_n_jobs(n_jobs),
         "backend": check_backend(backend, client),
         "client": client,
-        "progress": bool(progress),
+        "progress": check_progress(progress),
     }
 
 
@@ -448,7 +450,7 @@ def select_covariance(
     n_jobs: int = 1,
     backend: str = "loky",
     client: Any = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> Selection:
     """Fit a repeated-measures model under each residual covariance structure and choose
     by AIC (or BIC), as one compares nlme's ``gls(..., correlation = ...)`` fits or SAS's
@@ -483,7 +485,8 @@ def select_covariance(
         Prior weights for every candidate.
     n_jobs, backend, client, progress
         Fit the candidates in parallel: joblib workers (``n_jobs``, ``backend="loky"``)
-        or a Dask cluster (``backend="dask"``, ``client=``), with a progress bar; see
+        or a Dask cluster (``backend="dask"``, ``client=``), with a progress bar (None,
+        the default: shown once the fits have run 2 s; True: at once; False: never); see
         :func:`lmeformula.fit_many`. The fits are the same whichever runs them.
 
     Returns
@@ -527,7 +530,9 @@ def select_covariance(
         specs.append((label, formula, kwargs))
     if len({s[0] for s in specs}) != len(specs):
         raise ArgumentTypeError(f"candidates repeat a structure: {[s[0] for s in specs]}.")
-    fits, failed = _fit_candidates(specs, data, reml, _data_name(data), parallel)
+    fits, failed = _fit_candidates(
+        specs, data, reml, _data_name(data), parallel, "select_covariance"
+    )
     why = (
         f"All candidates share the mean model {formula!r} and are fitted by "
         f"{'REML' if reml else 'ML'}, so their likelihoods compare the covariance "
@@ -551,7 +556,7 @@ def select_random(
     n_jobs: int = 1,
     backend: str = "loky",
     client: Any = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> Selection:
     """Compare random-effects structures for one mean model: random intercept, random
     slope, both, ... by AIC (or BIC) and boundary-corrected likelihood-ratio tests.
@@ -625,7 +630,7 @@ def select_random(
         specs.append((label, full, kwargs))
     if len({s[0] for s in specs}) != len(specs):
         raise ArgumentTypeError(f"candidates repeat a term: {[s[0] for s in specs]}.")
-    fits, failed = _fit_candidates(specs, data, reml, _data_name(data), parallel)
+    fits, failed = _fit_candidates(specs, data, reml, _data_name(data), parallel, "select_random")
     why = (
         "All candidates share the fixed effects and are fitted by "
         f"{'REML' if reml else 'ML'}, so their likelihoods compare the random effects. "
