@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .datacheck import as_frame, missing_columns
 from .errors import ArgumentTypeError, ComparisonWarning, DataError, LmeFormulaError
 from .fit import gls, lmer
 from .formula import parse
@@ -41,6 +42,7 @@ from .structures.residual import (
     ResidualStructure,
     VarianceFunction,
 )
+from .validate import check_bool
 
 __all__ = ["Selection", "compare", "select_covariance", "select_random"]
 
@@ -353,11 +355,32 @@ def _structure(candidate: Any, form: str | None) -> tuple[str, ResidualStructure
     return name, cls(form)
 
 
+def _check_search(data: Any, reml: Any, criterion: Any, candidates: Any) -> pd.DataFrame:
+    # Checked once before any candidate is fitted: a wrong argument is not a candidate's
+    # failure, and a search should not fit six models to report a typo.
+    frame = as_frame(data)
+    check_bool("reml", reml)
+    if str(criterion).lower() not in _CRITERIA:
+        raise ArgumentTypeError(f"criterion must be 'aic' or 'bic', got {criterion!r}.")
+    if isinstance(candidates, (str, bytes)) or (
+        candidates is not None and not isinstance(candidates, Sequence)
+    ):
+        raise ArgumentTypeError(
+            f"candidates must be a list, e.g. [{candidates!r}, ...], got "
+            f"{type(candidates).__name__}."
+        )
+    return frame
+
+
 def _fit_candidates(
     specs: list[tuple[str, str, dict[str, Any]]], data: Any, reml: bool, data_name: str | None
 ) -> tuple[dict[str, LmerResult], dict[str, str]]:
     fits: dict[str, LmerResult] = {}
     failed: dict[str, str] = {}
+    if len(specs) < 2:
+        raise ArgumentTypeError(
+            f"give at least two candidates to choose between, got {[s[0] for s in specs]}."
+        )
     for label, formula, kwargs in specs:
         fn = lmer if parse(formula).random else gls
         try:
@@ -467,6 +490,9 @@ def select_covariance(
         raise ArgumentTypeError(f"subject must be a column name, got {subject!r}.")
     if time is not None and not isinstance(time, str):
         raise ArgumentTypeError(f"time must be a column name or None, got {time!r}.")
+    frame = _check_search(data, reml, criterion, candidates)
+    columns = [group] if isinstance(subject, str) else list(subject)
+    missing_columns([*columns, *([time] if time else [])], frame, "subject= or time=")
     form = f"{time or '1'} | {group}"
     specs = []
     for candidate in candidates:
@@ -544,6 +570,7 @@ def select_random(
     """
     if not isinstance(formula, str):
         raise ArgumentTypeError(f"formula must be a string, got {type(formula).__name__}.")
+    _check_search(data, reml, criterion, candidates)
     if candidates is None:
         if not (isinstance(group, str) and isinstance(slope, str)):
             raise ArgumentTypeError(
