@@ -94,13 +94,9 @@ def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
 
 
 def check_columns(columns: list[str], data: pd.DataFrame, where: str) -> None:
-    import difflib
+    from ..datacheck import missing_columns
 
-    for col in columns:
-        if col not in data.columns:
-            close = difflib.get_close_matches(col, [str(c) for c in data.columns], n=3)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise DataError(f"column {col!r} named in {where} is not in the data.{hint}")
+    missing_columns(columns, data, where)
 
 
 class ResidualStructure:
