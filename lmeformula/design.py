@@ -206,7 +206,7 @@ class Design:
 
 def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
     try:
-        return formulaic.model_matrix(
+        mm = formulaic.model_matrix(
             rhs, data, context=formula_context(), na_action="ignore", ensure_full_rank=True
         )
     except (FormulaError, DataError):
@@ -217,6 +217,48 @@ def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
             "columns; R functions available: log exp sqrt abs sin cos pi I() poly() scale() "
             "factor() C() dummy() offset()."
         ) from exc
+    _check_terms(mm, data, where)
+    _check_finite(mm, data, where)
+    return mm
+
+
+def _check_terms(mm: Any, data: pd.DataFrame, where: str) -> None:
+    """A term that makes no column (a factor with one level) is an error, as in R."""
+    for part in getattr(mm.model_spec, "structure", None) or []:
+        if part.columns or not part.term.factors or str(part.term) == "1":
+            continue
+        names = sorted({str(f).strip("`") for f in part.term.factors})
+        single = [(n, data[n].dropna().unique()) for n in names if n in data.columns]
+        single = [(n, u) for n, u in single if len(u) < 2]
+        if single:
+            name, values = single[0]
+            level = f" ({str(values[0])!r})" if len(values) else ""
+            raise DataError(
+                f"the factor {name!r} in {where} has a single level{level} in the rows used, "
+                f"so the term '{part.term}' has no contrast to estimate (R: contrasts can be "
+                "applied only to factors with 2 or more levels); drop it from the formula, or "
+                "check which rows were dropped for missing values."
+            )
+        raise DataError(
+            f"the term '{part.term}' in {where} makes no column in these data; drop it from "
+            "the formula."
+        )
+
+
+def _check_finite(mm: Any, data: pd.DataFrame, where: str) -> None:
+    """Evaluated columns must be finite: log(0), log(-1), 1/0 make no design."""
+    values = np.asarray(mm, dtype=float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    col = int(np.flatnonzero(bad.any(axis=0))[0])
+    rows = np.flatnonzero(bad[:, col])
+    name = r_names([str(mm.columns[col])])[0]
+    raise DataError(
+        f"the column '{name}' of {where} is missing or infinite in {rows.size} row(s) after "
+        f"evaluation (first at row {data.index[rows[0]]!r}), e.g. log or sqrt of a value <= 0 "
+        "or a division by 0; transform the variable differently or drop those rows first."
+    )
 
 
 class _InterceptSpec:
@@ -274,6 +316,24 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
     return y
 
 
+#: Beyond these magnitudes, squares and cross-products of n values leave double precision.
+_HUGE, _TINY = 1e140, 1e-140
+
+
+def _check_magnitude(values: np.ndarray, names: list[str], where: str) -> None:
+    """Values whose squares overflow or underflow make every cross-product meaningless."""
+    if values.size == 0:
+        return
+    peak = np.max(np.abs(values), axis=0)
+    for name, top in zip(names, np.atleast_1d(peak), strict=True):
+        if top > _HUGE or 0 < top < _TINY:
+            raise DataError(
+                f"{where} '{name}' reaches {top:.3g} in absolute value; squares of such "
+                "numbers leave double precision, so no fit is possible. Rescale it (divide "
+                f"by {top:.0e}, or change its units)."
+            )
+
+
 def _check_response_varies(y: np.ndarray, X: np.ndarray, name: str) -> None:
     # With no residual variation the likelihood is unbounded and no variance is estimable.
     if np.ptp(y) == 0:
@@ -282,10 +342,13 @@ def _check_response_varies(y: np.ndarray, X: np.ndarray, name: str) -> None:
             "to model."
         )
     if X.shape[1]:
-        # The last diagonal of R in [X y] = QR is the residual norm of y on X.
-        R = np.asarray(np.linalg.qr(np.column_stack([X, y]), mode="r"))
+        # The last diagonal of R in [X y] = QR is the residual norm of y on X; columns
+        # scaled to a maximum of 1 so that responses of 1e-200 or 1e200 neither underflow
+        # nor overflow.
+        ys = y / np.max(np.abs(y))
+        R = np.asarray(np.linalg.qr(np.column_stack([_unit_scaled(X), ys]), mode="r"))
         rss = float(R[-1, -1] ** 2)
-        if rss <= 1e-20 * float(np.sum((y - y.mean()) ** 2)) + 1e-300:
+        if rss <= 1e-20 * float(np.sum((ys - ys.mean()) ** 2)):
             raise DataError(
                 f"the fixed effects reproduce the response '{name}' exactly (residual sum of "
                 "squares 0), so no variance can be estimated; check that the response is not "
@@ -293,21 +356,32 @@ def _check_response_varies(y: np.ndarray, X: np.ndarray, name: str) -> None:
             )
 
 
+def _unit_scaled(X: np.ndarray) -> np.ndarray:
+    scale = np.max(np.abs(X), axis=0) if X.shape[0] else np.ones(X.shape[1])
+    return X / np.where(scale > 0, scale, 1.0)
+
+
 def _drop_rank_deficient(
     X: np.ndarray, names: list[str]
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    # lme4 keeps the leading columns of a pivoted QR and drops the rest; pivoting only among
-    # dependent columns reproduces its choice of dropping the later column.
+    # lme4 keeps the leading columns of R's QR with limited pivoting (dqrdc2, tol 1e-7): a
+    # column is dropped when its residual on the columns kept before it is below 1e-7 of
+    # its own norm. That criterion is per column, so a covariate in units of 1e9 is not
+    # mistaken for a collinear one.
     if X.shape[1] == 0:
         return X, names, []
-    # X[:, cand] = Q R[:, cand]: the singular values of a column subset are those of R's,
-    # so the n-row matrix is factored once and the checks run on p x p pieces.
-    R = np.asarray(np.linalg.qr(X, mode="r"))
+    Xs = _unit_scaled(X)
+    norms = np.linalg.norm(Xs, axis=0)
+    # X[:, cand] = Q R[:, cand]: the residual of a column on others is read from R's
+    # columns, so the n-row matrix is factored once and the checks run on p x p pieces.
+    R = np.asarray(np.linalg.qr(Xs, mode="r"))
     keep: list[int] = []
     for j in range(X.shape[1]):
+        if norms[j] == 0:
+            continue
         cand = [*keep, j]
-        s = np.linalg.svd(R[:, cand], compute_uv=False)
-        if s[-1] > 1e-7 * max(s[0], 1e-300):
+        r = np.asarray(np.linalg.qr(R[:, cand], mode="r"))
+        if abs(r[-1, -1]) > 1e-7 * norms[j]:
             keep = cand
     dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
     return X[:, keep], [names[j] for j in keep], dropped
@@ -364,8 +438,16 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     X, kept, dropped = _drop_rank_deficient(np.asarray(fixed, dtype=float), names)
     offset = np.zeros(len(y))
     for expr in parsed.offsets:
-        mm = _model_matrix(f"0 + I({expr})", data, "the offset")
-        offset = offset + np.asarray(mm, dtype=float).sum(axis=1)
+        mm = _model_matrix(f"0 + I({expr})", data, f"offset({expr})")
+        if mm.shape[1] != 1:
+            raise DataError(
+                f"offset({expr}) gives {mm.shape[1]} columns; an offset must be one numeric "
+                "value per row (is the column text or a factor?)."
+            )
+        offset = offset + np.asarray(mm, dtype=float).ravel()
+    _check_magnitude(y, [parsed.response or ""], "the response")
+    _check_magnitude(X, kept, "the fixed-effects column")
+    _check_magnitude(offset, ["offset"], "the")
     _check_response_varies(y - offset, X, parsed.response or "")
     terms = []
     for term in parsed.random:
@@ -379,6 +461,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
         )
         Xk = np.asarray(lhs, dtype=float)
         columns = r_names(list(lhs.columns))
+        _check_magnitude(Xk, columns, f"the random term ({term.text}): column")
         if Xk.shape[1] == 0:
             raise FormulaError(
                 f"the random term ({term.text}) has no columns; did you mean (1 | "
@@ -404,6 +487,19 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
                 spec=lhs.model_spec,
             )
         )
+    n = len(y)
+    for t in terms:
+        # lme4's check.nobs.vs.nRE: with as many random effects as rows, their variances
+        # cannot be told apart from the residual variance. Structured terms (ar1, toep)
+        # can be identified by their correlation pattern, and glmmTMB fits them.
+        if t.q >= n and t.structure.kind in ("UN", "DIAG"):
+            raise DataError(
+                f"number of observations (={n}) <= number of random effects (={t.q}) for "
+                f"the term ({t.term.text}): {t.p} effect(s) for each of "
+                f"{t.factor.nlevels} levels of {t.name!r}; the random-effects parameters "
+                "and the residual variance are not identifiable. Simplify the term (e.g. "
+                f"(1 | {t.name})) or use more data."
+            )
     # lme4 orders terms by decreasing number of levels (stable), which fixes the order of
     # VarCorr, ranef and the "groups:" line.
     terms.sort(key=lambda t: -t.factor.nlevels)
