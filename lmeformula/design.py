@@ -7,6 +7,7 @@ and ``sexM``, as lme4 names them.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -204,18 +205,73 @@ class Design:
         return sp.hstack([t.z_block() for t in self.terms], format="csc")
 
 
+#: Functions a formula may call (ours and formulaic's), for messages.
+_FUNCTIONS = (
+    "log",
+    "log10",
+    "log2",
+    "exp",
+    "sqrt",
+    "abs",
+    "sin",
+    "cos",
+    "tan",
+    "I",
+    "poly",
+    "scale",
+    "center",
+    "factor",
+    "C",
+    "dummy",
+    "offset",
+    "bs",
+)
+# R functions an analyst may reach for that have no place here, and what to write.
+_R_FUNCTIONS = {
+    "as.numeric": "numbers are used as they are; convert the column in pandas first",
+    "as.factor": "write factor(x)",
+    "ifelse": "compute the column in pandas first, e.g. np.where(...)",
+    "relevel": "order the levels in pandas first (pandas.Categorical(x, categories=[...]))",
+    "interaction": "write a:b",
+    "ns": "natural splines are not available; use poly(x, k) or bs(x, k)",
+}
+
+
+def _unknown_function(rhs: str) -> FormulaError | None:
+    """The error for a call of a function the formula context lacks, if there is one."""
+    import re
+
+    known = set(formula_context()) | set(formulaic.transforms.TRANSFORMS)
+    for name in re.findall(r"(?<![\w.`])([A-Za-z.][\w.]*)\s*\(", rhs):
+        if name in known or name.startswith(("contr.", "np.")):
+            continue
+        hint = _R_FUNCTIONS.get(name)
+        if hint is None:
+            close = difflib.get_close_matches(name, _FUNCTIONS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}()?" if close else "check its spelling"
+        return FormulaError(
+            f"unknown function {name}() in the formula ({hint}); functions available: "
+            f"{', '.join(_FUNCTIONS)}."
+        )
+    return None
+
+
 def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
     try:
-        mm = formulaic.model_matrix(
-            rhs, data, context=formula_context(), na_action="ignore", ensure_full_rank=True
-        )
+        # log(0) and the like are reported below by column, not as numpy warnings.
+        with np.errstate(all="ignore"):
+            mm = formulaic.model_matrix(
+                rhs, data, context=formula_context(), na_action="ignore", ensure_full_rank=True
+            )
     except (FormulaError, DataError):
         raise
     except Exception as exc:  # formulaic raises many types; give ours with the culprit.
+        unknown = _unknown_function(rhs)
+        if unknown is not None:
+            raise unknown from None
         raise FormulaError(
             f"cannot evaluate {where} '{rhs}': {exc}. Check the spelling of functions and "
-            "columns; R functions available: log exp sqrt abs sin cos pi I() poly() scale() "
-            "factor() C() dummy() offset()."
+            f"columns; functions available: {', '.join(_FUNCTIONS)}."
         ) from exc
     _check_terms(mm, data, where)
     _check_finite(mm, data, where)
@@ -377,7 +433,8 @@ def _drop_rank_deficient(
     R = np.asarray(np.linalg.qr(Xs, mode="r"))
     keep: list[int] = []
     for j in range(X.shape[1]):
-        if norms[j] == 0:
+        if norms[j] == 0 or len(keep) == R.shape[0]:
+            # A zero column, or the kept columns already span all the rows.
             continue
         cand = [*keep, j]
         r = np.asarray(np.linalg.qr(R[:, cand], mode="r"))
@@ -445,6 +502,18 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
                 "value per row (is the column text or a factor?)."
             )
         offset = offset + np.asarray(mm, dtype=float).ravel()
+    if X.shape[1] >= len(y):
+        widest = max(
+            (str(p.term) for p in getattr(fixed.model_spec, "structure", None) or []),
+            key=lambda t: sum(1 for n in kept if n.startswith(r_names([t])[0])),
+            default="",
+        )
+        raise DataError(
+            f"the fixed effects have {X.shape[1]} estimable columns for {len(y)} observations, "
+            "so nothing is left to estimate the variances from"
+            + (f" ('{widest}' has the most columns)" if widest else "")
+            + "; use fewer fixed effects (is a numeric column used as a factor?)."
+        )
     _check_magnitude(y, [parsed.response or ""], "the response")
     _check_magnitude(X, kept, "the fixed-effects column")
     _check_magnitude(offset, ["offset"], "the")

@@ -351,8 +351,9 @@ class LmerResult:
             resid = np.diag(np.ones(rows.size) if w is None else 1.0 / w[rows])
         cov = resid
         if self._design.terms:
-            zl = (self._design.Z[rows] @ self._design.lambda_matrix(self.theta)).toarray()
-            cov = zl @ zl.T + resid
+            # Sparse until the product: the rows x q factor would be dense otherwise.
+            zl = self._design.Z[rows] @ self._design.lambda_matrix(self.theta)
+            cov = np.asarray((zl @ zl.T).toarray()) + resid
         index = self._frame.data.index[rows]
         return pd.DataFrame(self.sigma**2 * cov, index=index, columns=index)
 

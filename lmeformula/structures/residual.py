@@ -82,8 +82,13 @@ def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
     text = form.strip().lstrip("~").strip()
     if text.count("|") > 1:
         raise DataError(f"{where}: the form {form!r} has more than one '|'; write 'time | id'.")
-    left, _, right = text.partition("|")
+    left, bar, right = text.partition("|")
     left = left.strip()
+    if bar and not right.strip():
+        raise DataError(
+            f"{where}: the form {form!r} has nothing right of '|'; name the subject column "
+            "('time | id') or drop the '|'."
+        )
     group = tuple(g.strip().strip("`") for g in right.split(":")) if right.strip() else ()
     if not left:
         raise DataError(f"{where}: the form {form!r} has nothing left of '|'; write 'time | id'.")
