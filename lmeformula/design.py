@@ -8,6 +8,8 @@ and ``sexM``, as lme4 names them.
 from __future__ import annotations
 
 import difflib
+import keyword
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -239,8 +241,6 @@ _R_FUNCTIONS = {
 
 def _unknown_function(rhs: str) -> FormulaError | None:
     """The error for a call of a function the formula context lacks, if there is one."""
-    import re
-
     known = set(formula_context()) | set(formulaic.transforms.TRANSFORMS)
     for name in re.findall(r"(?<![\w.`])([A-Za-z.][\w.]*)\s*\(", rhs):
         if name in known or name.startswith(("contr.", "np.")):
@@ -269,6 +269,14 @@ def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
         unknown = _unknown_function(rhs)
         if unknown is not None:
             raise unknown from None
+        words = [w for w in re.findall(r"`([^`]+)`", rhs) if keyword.iskeyword(w)]
+        if words and isinstance(exc.__cause__ or exc, SyntaxError):
+            raise FormulaError(
+                f"the column {words[0]!r} is a Python keyword, which formulaic cannot read "
+                "inside a function call such as I() or log() (as a plain term it works); "
+                f"rename the column, e.g. data.rename(columns={{{words[0]!r}: "
+                f"{words[0] + '_'!r}}})."
+            ) from None
         raise FormulaError(
             f"cannot evaluate {where} '{rhs}': {exc}. Check the spelling of functions and "
             f"columns; functions available: {', '.join(_FUNCTIONS)}."

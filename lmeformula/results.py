@@ -438,8 +438,12 @@ class LmerResult:
         groups = {c for t in self._parsed.random for c in t.group}
         variables = [v for v in self._parsed.variables if v != response]
         data = prepare_newdata(newdata, variables, self._frame.data, sorted(groups))
-        if len(data) == 0:
-            return np.zeros(0)
+        # R's predict passes missing values through (na.pass): NaN where a row lacks one.
+        complete = data.notna().all(axis=1).to_numpy()
+        out = np.full(len(data), np.nan)
+        if not complete.any():
+            return out
+        data = data.loc[complete]
         ctx = formula_context()
         mm = model_matrix(d.fixed_spec, data, ctx, "the fixed-effects part")
         fixed = pd.DataFrame(np.asarray(mm, dtype=float), columns=r_names(list(mm.columns)))
@@ -450,7 +454,8 @@ class LmerResult:
             off = formulaic.model_matrix(f"0 + I({expr})", data, context=ctx)
             eta = eta + np.asarray(off, dtype=float).sum(axis=1)
         if fixed_only:
-            return eta
+            out[complete] = eta
+            return out
         for term, _, cols in self._term_blocks():
             b = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
             labels = _group_labels(data, term.term.group)
@@ -466,7 +471,8 @@ class LmerResult:
             zx = np.asarray(model_matrix(term.spec, data, ctx, where), dtype=float)
             contrib = np.where(idx[:, None] >= 0, b[np.maximum(idx, 0)], 0.0)
             eta = eta + np.sum(zx * contrib, axis=1)
-        return eta
+        out[complete] = eta
+        return out
 
     def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effects terms, as lmerTest's ``anova(m, type = type)``.
