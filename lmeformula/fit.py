@@ -45,8 +45,14 @@ _ENGINES = ("auto", "statsmodels")
 
 def _check_args(formula: Any, reml: Any, data_name: Any = None) -> None:
     if not isinstance(formula, str):
+        swapped = (
+            " (formula and data swapped? the formula comes first)"
+            if hasattr(formula, "columns")
+            else ""
+        )
         raise ArgumentTypeError(
-            f"formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}."
+            f"formula must be a string such as 'y ~ x + (1 | g)', got "
+            f"{type(formula).__name__}{swapped}."
         )
     check_bool("reml", reml)
     check_name("data_name", data_name)
@@ -75,13 +81,19 @@ def _residual_args(residual: Any, variance: Any, data: Any) -> list[str]:
     if residual is not None and not isinstance(residual, ResidualStructure):
         raise ArgumentTypeError(
             f"residual= takes a residual structure such as lmf.AR1('time | id'), got "
-            f"{type(residual).__name__}; the structures are AR1, CAR1, CS, CSH, ARH1, UN, "
+            f"{_what(residual)}; the structures are AR1, CAR1, CS, CSH, ARH1, UN, "
             "TOEP, TOEPH and DIAG."
+            + (" A variance function goes to variance=." if _is(residual, VarianceFunction) else "")
         )
     if variance is not None and not isinstance(variance, VarianceFunction):
         raise ArgumentTypeError(
             f"variance= takes a variance function such as lmf.VarIdent('group'), got "
-            f"{type(variance).__name__}; the functions are VarIdent, VarPower and VarExp."
+            f"{_what(variance)}; the functions are VarIdent, VarPower and VarExp."
+            + (
+                " A residual structure goes to residual=."
+                if _is(variance, ResidualStructure)
+                else ""
+            )
         )
     extra: list[str] = []
     for name, obj in (("residual", residual), ("variance", variance)):
@@ -90,6 +102,17 @@ def _residual_args(residual: Any, variance: Any, data: Any) -> list[str]:
                 check_columns(obj.columns, data, f"{name}={obj!r}")
             extra += obj.columns
     return extra
+
+
+def _what(obj: Any) -> str:
+    # The class itself, not an instance: the commonest slip is lmf.AR1 without its form.
+    if isinstance(obj, type):
+        return f"the class {obj.__name__} itself (call it with a form: {obj.__name__}('...'))"
+    return type(obj).__name__
+
+
+def _is(obj: Any, kind: type) -> bool:
+    return isinstance(obj, kind) or (isinstance(obj, type) and issubclass(obj, kind))
 
 
 def _residual_model(residual: Any, variance: Any, frame: Any) -> ResidualModel | None:

@@ -805,7 +805,9 @@ DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")
 
 def _check_ddf(ddf: Any, reml: bool) -> None:
     if ddf not in DDF_METHODS:
-        raise ArgumentTypeError(f"ddf must be one of {DDF_METHODS}, got {ddf!r}.")
+        close = [m for m in DDF_METHODS if isinstance(ddf, str) and m == ddf.lower()]
+        hint = f"; write {close[0]!r} (lower case)" if close else ""
+        raise ArgumentTypeError(f"ddf must be one of {DDF_METHODS}, got {ddf!r}{hint}.")
     if ddf == "kenward-roger" and not reml:
         raise ArgumentTypeError(
             "Kenward-Roger is defined for REML fits (as pbkrtest); refit with reml=True or "

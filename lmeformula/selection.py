@@ -377,6 +377,7 @@ def _fit_candidates(
 ) -> tuple[dict[str, LmerResult], dict[str, str]]:
     fits: dict[str, LmerResult] = {}
     failed: dict[str, str] = {}
+    errors: list[LmeFormulaError] = []
     if len(specs) < 2:
         raise ArgumentTypeError(
             f"give at least two candidates to choose between, got {[s[0] for s in specs]}."
@@ -386,12 +387,17 @@ def _fit_candidates(
         try:
             fits[label] = fn(formula, data, reml=reml, data_name=data_name, **kwargs)
         except LmeFormulaError as err:
+            errors.append(err)
             failed[label] = str(err)
-            warnings.warn(
-                f"candidate {label} could not be fitted and is left out: {err}",
-                ComparisonWarning,
-                stacklevel=3,
-            )
+    if not fits and len(set(failed.values())) == 1:
+        # The same error for every candidate is the caller's input, not a candidate's.
+        raise errors[0]
+    for label, message in failed.items():
+        warnings.warn(
+            f"candidate {label} could not be fitted and is left out: {message}",
+            ComparisonWarning,
+            stacklevel=3,
+        )
     if len(fits) < 2:
         raise DataError(
             f"fewer than two candidates could be fitted ({list(fits)}); failures: {failed}"
@@ -570,12 +576,13 @@ def select_random(
     """
     if not isinstance(formula, str):
         raise ArgumentTypeError(f"formula must be a string, got {type(formula).__name__}.")
-    _check_search(data, reml, criterion, candidates)
+    frame = _check_search(data, reml, criterion, candidates)
     if candidates is None:
         if not (isinstance(group, str) and isinstance(slope, str)):
             raise ArgumentTypeError(
                 "give candidates (random terms such as '(1 | g)') or both group= and slope=."
             )
+        missing_columns([group, slope], frame, "group= or slope=")
         candidates = [
             f"(1 | {group})",
             f"(0 + {slope} | {group})",

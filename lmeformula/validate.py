@@ -147,6 +147,9 @@ def contrast_matrix(L: Any, names: Sequence[str]) -> tuple[np.ndarray, list[str]
     """
     names = list(names)
     example = names[-1] if names else "x"
+    if isinstance(L, pd.Series) and all(isinstance(k, str) for k in L.index):
+        # A Series of weights indexed by coefficient names: one contrast.
+        L = {str(L.name) if L.name is not None else "0": L.to_dict()}
     if isinstance(L, Mapping):
         rows, labels = [], [str(k) for k in L]
         for label, weights in L.items():

@@ -304,6 +304,34 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], Any], type, type, list[str]]
     ),
     # -- wrong types -------------------------------------------------------------------
     (
+        "formula and data swapped",
+        lambda d: lmf.lmer(d, SEED),
+        ArgumentTypeError,
+        TypeError,
+        ["DataFrame", "swapped"],
+    ),
+    (
+        "a structure class without its form",
+        lambda d: lmf.lmer(SEED, d, residual=lmf.AR1),
+        ArgumentTypeError,
+        TypeError,
+        ["the class AR1 itself", "AR1('...')"],
+    ),
+    (
+        "a variance function given as residual=",
+        lambda d: lmf.lmer(SEED, d, residual=lmf.VarIdent("sex")),
+        ArgumentTypeError,
+        TypeError,
+        ["VarIdent", "goes to variance="],
+    ),
+    (
+        "lmerTest's capitalised ddf",
+        lambda d: _fit(d).anova(ddf="Satterthwaite"),
+        ArgumentTypeError,
+        TypeError,
+        ["'Satterthwaite'", "write 'satterthwaite'"],
+    ),
+    (
         "formula as bytes",
         lambda d: lmf.lmer(SEED.encode(), d),
         ArgumentTypeError,
@@ -471,6 +499,22 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], Any], type, type, list[str]]
         DataError,
         ValueError,
         ["'schol'", "'school'"],
+    ),
+    (
+        "select_random slope not in the data",
+        lambda d: lmf.select_random("normexam ~ 1", d, group="school", slope="standLRTT"),
+        DataError,
+        ValueError,
+        ["'standLRTT'", "'standLRT'"],
+    ),
+    (
+        "select_covariance weights of the wrong length",
+        lambda d: lmf.select_covariance(
+            "normexam ~ 1", d, subject="school", weights=[1.0, 2.0], candidates=["CS", "AR1"]
+        ),
+        DataError,
+        ValueError,
+        ["2 values for 4059 rows"],
     ),
     (
         "read_csv of a number",
@@ -868,6 +912,13 @@ def test_logical_grouping_factor(exam: pd.DataFrame) -> None:
 def test_empty_newdata_predicts_nothing(exam: pd.DataFrame) -> None:
     fit = _fit(exam)
     assert fit.predict(exam.iloc[:0]).shape == (0,)
+
+
+def test_contrast_as_a_series_of_named_weights(exam: pd.DataFrame) -> None:
+    fit = _fit(exam)
+    got = fit.contrast(pd.Series({"standLRT": 1.0}, name="slope"))
+    assert list(got.index) == ["slope"]
+    assert got["estimate"].iloc[0] == pytest.approx(fit.fixef["standLRT"])
 
 
 def test_predict_passes_missing_values_through(exam: pd.DataFrame) -> None:
