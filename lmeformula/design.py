@@ -398,58 +398,67 @@ def _check_magnitude(values: np.ndarray, names: list[str], where: str) -> None:
             )
 
 
-def _check_response_varies(y: np.ndarray, X: np.ndarray, name: str) -> None:
-    # With no residual variation the likelihood is unbounded and no variance is estimable.
+def _fixed_columns(
+    X: np.ndarray, names: list[str], y: np.ndarray, response: str
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """X without its rank-deficient columns, after checking that the response varies and
+    is not reproduced exactly by X (with no residual variation the likelihood is
+    unbounded and no variance is estimable).
+
+    lme4 keeps the leading columns of R's QR with limited pivoting (dqrdc2, tol 1e-7): a
+    column is dropped when its residual on the columns kept before it is below 1e-7 of its
+    own norm. That criterion is per column, so a covariate in units of 1e9 is not mistaken
+    for a collinear one; columns (and y) are scaled to a maximum of 1 so that values of
+    1e-100 or 1e100 neither underflow nor overflow.
+    """
     if np.ptp(y) == 0:
         raise DataError(
-            f"the response '{name}' is constant ({y[0]:g} in every row); there is no variation "
-            "to model."
+            f"the response '{response}' is constant ({y[0]:g} in every row); there is no "
+            "variation to model."
         )
-    if X.shape[1]:
-        # The last diagonal of R in [X y] = QR is the residual norm of y on X; columns
-        # scaled to a maximum of 1 so that responses of 1e-200 or 1e200 neither underflow
-        # nor overflow.
-        ys = y / np.max(np.abs(y))
-        R = np.asarray(np.linalg.qr(np.column_stack([_unit_scaled(X), ys]), mode="r"))
-        rss = float(R[-1, -1] ** 2)
-        if rss <= 1e-20 * float(np.sum((ys - ys.mean()) ** 2)):
-            raise DataError(
-                f"the fixed effects reproduce the response '{name}' exactly (residual sum of "
-                "squares 0), so no variance can be estimated; check that the response is not "
-                "also a predictor."
-            )
+    if X.shape[1] == 0:
+        return X, names, []
+    Xs = _unit_scaled(X)
+    ys = y / np.max(np.abs(y))
+    norms = np.linalg.norm(Xs, axis=0)
+    # [X y] = Q R: residuals of a column on others are those of R's columns, so the n-row
+    # matrix is factored once (y with it) and the checks run on short vectors, against an
+    # orthonormal basis of the kept columns grown one at a time (Gram-Schmidt, twice).
+    R = np.asarray(np.linalg.qr(np.column_stack([Xs, ys]), mode="r"))
+    m = R.shape[0]
+    basis = np.zeros((m, m))
+    keep: list[int] = []
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        k = len(keep)
+        for _ in range(2):
+            v = v - basis[:, :k] @ (basis[:, :k].T @ v)
+        return v
+
+    for j in range(X.shape[1]):
+        if norms[j] == 0 or len(keep) == m:
+            # A zero column, or the kept columns already span every direction.
+            continue
+        v = residual(R[:, j])
+        size = float(np.linalg.norm(v))
+        if size > 1e-7 * norms[j]:
+            basis[:, len(keep)] = v / size
+            keep.append(j)
+    rss = float(np.sum(residual(R[:, -1]) ** 2))
+    # (As many columns as rows is reported by the caller, as such.)
+    if len(keep) < len(y) and rss <= 1e-20 * float(np.sum((ys - ys.mean()) ** 2)):
+        raise DataError(
+            f"the fixed effects reproduce the response '{response}' exactly (residual sum of "
+            "squares 0), so no variance can be estimated; check that the response is not "
+            "also a predictor."
+        )
+    dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
+    return X[:, keep], [names[j] for j in keep], dropped
 
 
 def _unit_scaled(X: np.ndarray) -> np.ndarray:
     scale = np.max(np.abs(X), axis=0) if X.shape[0] else np.ones(X.shape[1])
     return X / np.where(scale > 0, scale, 1.0)
-
-
-def _drop_rank_deficient(
-    X: np.ndarray, names: list[str]
-) -> tuple[np.ndarray, list[str], list[str]]:
-    # lme4 keeps the leading columns of R's QR with limited pivoting (dqrdc2, tol 1e-7): a
-    # column is dropped when its residual on the columns kept before it is below 1e-7 of
-    # its own norm. That criterion is per column, so a covariate in units of 1e9 is not
-    # mistaken for a collinear one.
-    if X.shape[1] == 0:
-        return X, names, []
-    Xs = _unit_scaled(X)
-    norms = np.linalg.norm(Xs, axis=0)
-    # X[:, cand] = Q R[:, cand]: the residual of a column on others is read from R's
-    # columns, so the n-row matrix is factored once and the checks run on p x p pieces.
-    R = np.asarray(np.linalg.qr(Xs, mode="r"))
-    keep: list[int] = []
-    for j in range(X.shape[1]):
-        if norms[j] == 0 or len(keep) == R.shape[0]:
-            # A zero column, or the kept columns already span all the rows.
-            continue
-        cand = [*keep, j]
-        r = np.asarray(np.linalg.qr(R[:, cand], mode="r"))
-        if abs(r[-1, -1]) > 1e-7 * norms[j]:
-            keep = cand
-    dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
-    return X[:, keep], [names[j] for j in keep], dropped
 
 
 #: Structures whose columns are times: AR(1) and Toeplitz correlate columns by lag.
@@ -500,7 +509,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     y = _response(parsed, data)
     fixed = _model_matrix(parsed.fixed, data, "the fixed-effects part")
     names = r_names(list(fixed.columns))
-    X, kept, dropped = _drop_rank_deficient(np.asarray(fixed, dtype=float), names)
+    X = np.asarray(fixed, dtype=float)
     offset = np.zeros(len(y))
     for expr in parsed.offsets:
         mm = _model_matrix(f"0 + I({expr})", data, f"offset({expr})")
@@ -510,6 +519,10 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
                 "value per row (is the column text or a factor?)."
             )
         offset = offset + np.asarray(mm, dtype=float).ravel()
+    _check_magnitude(y, [parsed.response or ""], "the response")
+    _check_magnitude(X, names, "the fixed-effects column")
+    _check_magnitude(offset, ["offset"], "the")
+    X, kept, dropped = _fixed_columns(X, names, y - offset, parsed.response or "")
     if X.shape[1] >= len(y):
         widest = max(
             (str(p.term) for p in getattr(fixed.model_spec, "structure", None) or []),
@@ -522,10 +535,6 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
             + (f" ('{widest}' has the most columns)" if widest else "")
             + "; use fewer fixed effects (is a numeric column used as a factor?)."
         )
-    _check_magnitude(y, [parsed.response or ""], "the response")
-    _check_magnitude(X, kept, "the fixed-effects column")
-    _check_magnitude(offset, ["offset"], "the")
-    _check_response_varies(y - offset, X, parsed.response or "")
     terms = []
     for term in parsed.random:
         lhs_text, positions = term.lhs, None
