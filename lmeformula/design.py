@@ -239,6 +239,19 @@ _R_FUNCTIONS = {
 }
 
 
+def _logical_in(rhs: str, data: pd.DataFrame) -> str | None:
+    """A logical column (a FALSE/TRUE factor in the model frame) that ``rhs`` names."""
+    for name in data.columns:
+        col = data[name]
+        if (
+            isinstance(col.dtype, pd.CategoricalDtype)
+            and list(col.cat.categories) in (["FALSE", "TRUE"], ["FALSE"], ["TRUE"])
+            and re.search(rf"(?<![\w.]){re.escape(str(name))}(?![\w.])", rhs)
+        ):
+            return str(name)
+    return None
+
+
 def _unknown_function(rhs: str) -> FormulaError | None:
     """The error for a call of a function the formula context lacks, if there is one."""
     known = set(formula_context()) | set(formulaic.transforms.TRANSFORMS)
@@ -269,6 +282,13 @@ def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
         unknown = _unknown_function(rhs)
         if unknown is not None:
             raise unknown from None
+        logical = _logical_in(rhs, data)
+        if logical and "category" in str(exc):
+            raise FormulaError(
+                f"cannot evaluate {where} '{rhs}': the logical column {logical!r} is a factor "
+                "with levels FALSE and TRUE (as R's model formulas make it), which has no "
+                f"arithmetic; compare it instead, e.g. I(x * ({logical} == 'TRUE'))."
+            ) from None
         words = [w for w in re.findall(r"`([^`]+)`", rhs) if keyword.iskeyword(w)]
         if words and isinstance(exc.__cause__ or exc, SyntaxError):
             raise FormulaError(

@@ -289,6 +289,15 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], Any], type, type, list[str]]
         ["'if'", "Python keyword", "rename"],
     ),
     (
+        "arithmetic on a logical column",
+        lambda d: lmf.lmer(
+            "normexam ~ I(standLRT * b) + (1 | school)", _with(d, b=d["sex"] == "F")
+        ),
+        FormulaError,
+        ValueError,
+        ["logical column 'b'", "FALSE and TRUE", "(b == 'TRUE')"],
+    ),
+    (
         "column name with a space, not backticked",
         lambda d: lmf.lmer("normexam ~ my x + (1 | school)", _with(d, **{"my x": 1.0})),
         FormulaError,
