@@ -14,6 +14,7 @@ from .nesting import describe, mixture_p_value, relate
 from .noted import NotedFrame
 from .refit import refit as refit_fit
 from .results import LmerResult
+from .validate import check_bool
 
 __all__ = ["anova"]
 
@@ -80,6 +81,7 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     >>> print(table.attrs["note"])  # doctest: +ELLIPSIS
     m1 vs m0: m1 adds the random effect standLRT in (1 + standLRT | school), with its ...
     """
+    check_bool("refit", refit)
     if len(fits) < 2:
         raise ArgumentTypeError("anova needs at least two fitted models to compare.")
     for f in fits:

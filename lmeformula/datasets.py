@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from lmeformula.errors import DataError
+from lmeformula.errors import ArgumentTypeError, DataError
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
@@ -144,6 +144,10 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     >>> df["g"].tolist(), df["y"].dtype.kind
     (['01', '10'], 'f')
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArgumentTypeError(
+            f"path must be a file path (str or pathlib.Path), got {type(path).__name__}."
+        )
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -151,6 +155,12 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise DataError(
             f"cannot read data file {str(file)!r}: {exc.strerror or exc}; check the path"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"cannot read data file {str(file)!r} as UTF-8 text ({exc.reason} at byte "
+            f"{exc.start}); is it a CSV file? Re-save it as UTF-8, or read it with "
+            "pandas.read_csv(path, encoding=...)."
+        ) from None
     return _read_text(text, source=f"file {str(file)!r}")
 
 
@@ -158,9 +168,11 @@ def _read_text(text: str, *, source: str) -> pd.DataFrame:
     records = csv.reader(io.StringIO(text))
     try:
         header = next(records)
+        quoted = _quoted_columns(text, len(header))
     except StopIteration:
         raise DataError(f"{source} is empty; a CSV file needs a header line") from None
-    quoted = _quoted_columns(text, len(header))
+    except csv.Error as exc:
+        raise DataError(f"cannot parse {source} as CSV: {exc}") from None
     string_cols = [col for col, is_quoted in zip(header, quoted, strict=True) if is_quoted]
     na_values = {col: list(_NA_STRINGS if col in string_cols else _NA_NUMERIC) for col in header}
     try:
@@ -204,7 +216,7 @@ def _field_quoting(line: str) -> list[bool | None]:
         # so the value types tell which fields were quoted.
         row = next(csv.reader([line], quoting=csv.QUOTE_NONNUMERIC))
         return [isinstance(value, str) for value in row]
-    except (ValueError, StopIteration):
+    except (ValueError, StopIteration, csv.Error):
         pass
     # A bare non-number (NA, TRUE, a word): find the quoted fields character by character.
     flags: list[bool | None] = []

@@ -7,6 +7,9 @@ and ``sexM``, as lme4 names them.
 
 from __future__ import annotations
 
+import difflib
+import keyword
+import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -231,19 +234,142 @@ class Design:
         return sp.hstack([t.z_block() for t in self.terms], format="csc")
 
 
+#: Functions a formula may call (ours and formulaic's), for messages.
+_FUNCTIONS = (
+    "log",
+    "log10",
+    "log2",
+    "exp",
+    "sqrt",
+    "abs",
+    "sin",
+    "cos",
+    "tan",
+    "I",
+    "poly",
+    "scale",
+    "center",
+    "factor",
+    "C",
+    "dummy",
+    "offset",
+    "bs",
+)
+# R functions an analyst may reach for that have no place here, and what to write.
+_R_FUNCTIONS = {
+    "as.numeric": "numbers are used as they are; convert the column in pandas first",
+    "as.factor": "write factor(x)",
+    "ifelse": "compute the column in pandas first, e.g. np.where(...)",
+    "relevel": "order the levels in pandas first (pandas.Categorical(x, categories=[...]))",
+    "interaction": "write a:b",
+    "ns": "natural splines are not available; use poly(x, k) or bs(x, k)",
+}
+
+
+def _logical_in(rhs: str, data: pd.DataFrame) -> str | None:
+    """A logical column (a FALSE/TRUE factor in the model frame) that ``rhs`` names."""
+    for name in data.columns:
+        col = data[name]
+        if (
+            isinstance(col.dtype, pd.CategoricalDtype)
+            and list(col.cat.categories) in (["FALSE", "TRUE"], ["FALSE"], ["TRUE"])
+            and re.search(rf"(?<![\w.]){re.escape(str(name))}(?![\w.])", rhs)
+        ):
+            return str(name)
+    return None
+
+
+def _unknown_function(rhs: str) -> FormulaError | None:
+    """The error for a call of a function the formula context lacks, if there is one."""
+    known = set(formula_context()) | set(formulaic.transforms.TRANSFORMS)
+    for name in re.findall(r"(?<![\w.`])([A-Za-z.][\w.]*)\s*\(", rhs):
+        if name in known or name.startswith(("contr.", "np.")):
+            continue
+        hint = _R_FUNCTIONS.get(name)
+        if hint is None:
+            close = difflib.get_close_matches(name, _FUNCTIONS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}()?" if close else "check its spelling"
+        return FormulaError(
+            f"unknown function {name}() in the formula ({hint}); functions available: "
+            f"{', '.join(_FUNCTIONS)}."
+        )
+    return None
+
+
 def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
     try:
-        return formulaic.model_matrix(
-            rhs, data, context=formula_context(), na_action="ignore", ensure_full_rank=True
-        )
+        # log(0) and the like are reported below by column, not as numpy warnings.
+        with np.errstate(all="ignore"):
+            mm = formulaic.model_matrix(
+                rhs, data, context=formula_context(), na_action="ignore", ensure_full_rank=True
+            )
     except (FormulaError, DataError):
         raise
     except Exception as exc:  # formulaic raises many types; give ours with the culprit.
+        unknown = _unknown_function(rhs)
+        if unknown is not None:
+            raise unknown from None
+        logical = _logical_in(rhs, data)
+        if logical and "category" in str(exc):
+            raise FormulaError(
+                f"cannot evaluate {where} '{rhs}': the logical column {logical!r} is a factor "
+                "with levels FALSE and TRUE (as R's model formulas make it), which has no "
+                f"arithmetic; compare it instead, e.g. I(x * ({logical} == 'TRUE'))."
+            ) from None
+        words = [w for w in re.findall(r"`([^`]+)`", rhs) if keyword.iskeyword(w)]
+        if words and isinstance(exc.__cause__ or exc, SyntaxError):
+            raise FormulaError(
+                f"the column {words[0]!r} is a Python keyword, which formulaic cannot read "
+                "inside a function call such as I() or log() (as a plain term it works); "
+                f"rename the column, e.g. data.rename(columns={{{words[0]!r}: "
+                f"{words[0] + '_'!r}}})."
+            ) from None
         raise FormulaError(
             f"cannot evaluate {where} '{rhs}': {exc}. Check the spelling of functions and "
-            "columns; R functions available: log exp sqrt abs sin cos pi I() poly() scale() "
-            "factor() C() dummy() offset()."
+            f"columns; functions available: {', '.join(_FUNCTIONS)}."
         ) from exc
+    _check_terms(mm, data, where)
+    _check_finite(mm, data, where)
+    return mm
+
+
+def _check_terms(mm: Any, data: pd.DataFrame, where: str) -> None:
+    """A term that makes no column (a factor with one level) is an error, as in R."""
+    for part in getattr(mm.model_spec, "structure", None) or []:
+        if part.columns or not part.term.factors or str(part.term) == "1":
+            continue
+        names = sorted({str(f).strip("`") for f in part.term.factors})
+        single = [(n, data[n].dropna().unique()) for n in names if n in data.columns]
+        single = [(n, u) for n, u in single if len(u) < 2]
+        if single:
+            name, values = single[0]
+            level = f" ({str(values[0])!r})" if len(values) else ""
+            raise DataError(
+                f"the factor {name!r} in {where} has a single level{level} in the rows used, "
+                f"so the term '{part.term}' has no contrast to estimate (R: contrasts can be "
+                "applied only to factors with 2 or more levels); drop it from the formula, or "
+                "check which rows were dropped for missing values."
+            )
+        raise DataError(
+            f"the term '{part.term}' in {where} makes no column in these data; drop it from "
+            "the formula."
+        )
+
+
+def _check_finite(mm: Any, data: pd.DataFrame, where: str) -> None:
+    """Evaluated columns must be finite: log(0), log(-1), 1/0 make no design."""
+    values = np.asarray(mm, dtype=float)
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return
+    col = int(np.flatnonzero(bad.any(axis=0))[0])
+    rows = np.flatnonzero(bad[:, col])
+    name = r_names([str(mm.columns[col])])[0]
+    raise DataError(
+        f"the column '{name}' of {where} is missing or infinite in {rows.size} row(s) after "
+        f"evaluation (first at row {data.index[rows[0]]!r}), e.g. log or sqrt of a value <= 0 "
+        "or a division by 0; transform the variable differently or drop those rows first."
+    )
 
 
 class _InterceptSpec:
@@ -301,43 +427,85 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
     return y
 
 
-def _check_response_varies(y: np.ndarray, X: np.ndarray, name: str) -> None:
-    # With no residual variation the likelihood is unbounded and no variance is estimable.
-    if np.ptp(y) == 0:
-        raise DataError(
-            f"the response '{name}' is constant ({y[0]:g} in every row); there is no variation "
-            "to model."
-        )
-    if X.shape[1]:
-        # The last diagonal of R in [X y] = QR is the residual norm of y on X.
-        R = np.asarray(np.linalg.qr(np.column_stack([X, y]), mode="r"))
-        rss = float(R[-1, -1] ** 2)
-        if rss <= 1e-20 * float(np.sum((y - y.mean()) ** 2)) + 1e-300:
+#: Beyond these magnitudes, squares and cross-products of n values leave double precision.
+_HUGE, _TINY = 1e140, 1e-140
+
+
+def _check_magnitude(values: np.ndarray, names: list[str], where: str) -> None:
+    """Values whose squares overflow or underflow make every cross-product meaningless."""
+    if values.size == 0:
+        return
+    peak = np.max(np.abs(values), axis=0)
+    for name, top in zip(names, np.atleast_1d(peak), strict=True):
+        if top > _HUGE or 0 < top < _TINY:
             raise DataError(
-                f"the fixed effects reproduce the response '{name}' exactly (residual sum of "
-                "squares 0), so no variance can be estimated; check that the response is not "
-                "also a predictor."
+                f"{where} '{name}' reaches {top:.3g} in absolute value; squares of such "
+                "numbers leave double precision, so no fit is possible. Rescale it (divide "
+                f"by {top:.0e}, or change its units)."
             )
 
 
-def _drop_rank_deficient(
-    X: np.ndarray, names: list[str]
+def _fixed_columns(
+    X: np.ndarray, names: list[str], y: np.ndarray, response: str
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    # lme4 keeps the leading columns of a pivoted QR and drops the rest; pivoting only among
-    # dependent columns reproduces its choice of dropping the later column.
+    """X without its rank-deficient columns, after checking that the response varies and
+    is not reproduced exactly by X (with no residual variation the likelihood is
+    unbounded and no variance is estimable).
+
+    lme4 keeps the leading columns of R's QR with limited pivoting (dqrdc2, tol 1e-7): a
+    column is dropped when its residual on the columns kept before it is below 1e-7 of its
+    own norm. That criterion is per column, so a covariate in units of 1e9 is not mistaken
+    for a collinear one; columns (and y) are scaled to a maximum of 1 so that values of
+    1e-100 or 1e100 neither underflow nor overflow.
+    """
+    if np.ptp(y) == 0:
+        raise DataError(
+            f"the response '{response}' is constant ({y[0]:g} in every row); there is no "
+            "variation to model."
+        )
     if X.shape[1] == 0:
         return X, names, []
-    # X[:, cand] = Q R[:, cand]: the singular values of a column subset are those of R's,
-    # so the n-row matrix is factored once and the checks run on p x p pieces.
-    R = np.asarray(np.linalg.qr(X, mode="r"))
+    Xs = _unit_scaled(X)
+    ys = y / np.max(np.abs(y))
+    norms = np.linalg.norm(Xs, axis=0)
+    # [X y] = Q R: residuals of a column on others are those of R's columns, so the n-row
+    # matrix is factored once (y with it) and the checks run on short vectors, against an
+    # orthonormal basis of the kept columns grown one at a time (Gram-Schmidt, twice).
+    R = np.asarray(np.linalg.qr(np.column_stack([Xs, ys]), mode="r"))
+    m = R.shape[0]
+    basis = np.zeros((m, m))
     keep: list[int] = []
+
+    def residual(v: np.ndarray) -> np.ndarray:
+        k = len(keep)
+        for _ in range(2):
+            v = v - basis[:, :k] @ (basis[:, :k].T @ v)
+        return v
+
     for j in range(X.shape[1]):
-        cand = [*keep, j]
-        s = np.linalg.svd(R[:, cand], compute_uv=False)
-        if s[-1] > 1e-7 * max(s[0], 1e-300):
-            keep = cand
+        if norms[j] == 0 or len(keep) == m:
+            # A zero column, or the kept columns already span every direction.
+            continue
+        v = residual(R[:, j])
+        size = float(np.linalg.norm(v))
+        if size > 1e-7 * norms[j]:
+            basis[:, len(keep)] = v / size
+            keep.append(j)
+    rss = float(np.sum(residual(R[:, -1]) ** 2))
+    # (As many columns as rows is reported by the caller, as such.)
+    if len(keep) < len(y) and rss <= 1e-20 * float(np.sum((ys - ys.mean()) ** 2)):
+        raise DataError(
+            f"the fixed effects reproduce the response '{response}' exactly (residual sum of "
+            "squares 0), so no variance can be estimated; check that the response is not "
+            "also a predictor."
+        )
     dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
     return X[:, keep], [names[j] for j in keep], dropped
+
+
+def _unit_scaled(X: np.ndarray) -> np.ndarray:
+    scale = np.max(np.abs(X), axis=0) if X.shape[0] else np.ones(X.shape[1])
+    return X / np.where(scale > 0, scale, 1.0)
 
 
 #: Structures whose columns are times: AR(1) and Toeplitz correlate columns by lag.
@@ -388,12 +556,32 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     y = _response(parsed, data)
     fixed = _model_matrix(parsed.fixed, data, "the fixed-effects part")
     names = r_names(list(fixed.columns))
-    X, kept, dropped = _drop_rank_deficient(np.asarray(fixed, dtype=float), names)
+    X = np.asarray(fixed, dtype=float)
     offset = np.zeros(len(y))
     for expr in parsed.offsets:
-        mm = _model_matrix(f"0 + I({expr})", data, "the offset")
-        offset = offset + np.asarray(mm, dtype=float).sum(axis=1)
-    _check_response_varies(y - offset, X, parsed.response or "")
+        mm = _model_matrix(f"0 + I({expr})", data, f"offset({expr})")
+        if mm.shape[1] != 1:
+            raise DataError(
+                f"offset({expr}) gives {mm.shape[1]} columns; an offset must be one numeric "
+                "value per row (is the column text or a factor?)."
+            )
+        offset = offset + np.asarray(mm, dtype=float).ravel()
+    _check_magnitude(y, [parsed.response or ""], "the response")
+    _check_magnitude(X, names, "the fixed-effects column")
+    _check_magnitude(offset, ["offset"], "the")
+    X, kept, dropped = _fixed_columns(X, names, y - offset, parsed.response or "")
+    if X.shape[1] >= len(y):
+        widest = max(
+            (str(p.term) for p in getattr(fixed.model_spec, "structure", None) or []),
+            key=lambda t: sum(1 for n in kept if n.startswith(r_names([t])[0])),
+            default="",
+        )
+        raise DataError(
+            f"the fixed effects have {X.shape[1]} estimable columns for {len(y)} observations, "
+            "so nothing is left to estimate the variances from"
+            + (f" ('{widest}' has the most columns)" if widest else "")
+            + "; use fewer fixed effects (is a numeric column used as a factor?)."
+        )
     terms = []
     for term in parsed.random:
         lhs_text, positions = term.lhs, None
@@ -406,6 +594,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
         )
         Xk = np.asarray(lhs, dtype=float)
         columns = r_names(list(lhs.columns))
+        _check_magnitude(Xk, columns, f"the random term ({term.text}): column")
         if Xk.shape[1] == 0:
             raise FormulaError(
                 f"the random term ({term.text}) has no columns; did you mean (1 | "
@@ -431,6 +620,19 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
                 spec=lhs.model_spec,
             )
         )
+    n = len(y)
+    for t in terms:
+        # lme4's check.nobs.vs.nRE: with as many random effects as rows, their variances
+        # cannot be told apart from the residual variance. Structured terms (ar1, toep)
+        # can be identified by their correlation pattern, and glmmTMB fits them.
+        if t.q >= n and t.structure.kind in ("UN", "DIAG"):
+            raise DataError(
+                f"number of observations (={n}) <= number of random effects (={t.q}) for "
+                f"the term ({t.term.text}): {t.p} effect(s) for each of "
+                f"{t.factor.nlevels} levels of {t.name!r}; the random-effects parameters "
+                "and the residual variance are not identifiable. Simplify the term (e.g. "
+                f"(1 | {t.name})) or use more data."
+            )
     # lme4 orders terms by decreasing number of levels (stable), which fixes the order of
     # VarCorr, ranef and the "groups:" line.
     terms.sort(key=lambda t: -t.factor.nlevels)

@@ -44,7 +44,8 @@ import scipy.linalg as la
 from scipy import stats
 
 from .design import formula_context, r_names
-from .errors import ArgumentTypeError, DataError, NotExpressibleError
+from .errors import ArgumentTypeError, DataError, FormulaError, NotExpressibleError
+from .validate import check_level
 
 if TYPE_CHECKING:
     from .results import LmerResult
@@ -80,6 +81,17 @@ def _names(value: Any, what: str) -> list[str]:
     )
 
 
+def _check_spec_syntax(specs: str, piece: str) -> None:
+    from .formula import parse
+
+    if not piece.strip():
+        return
+    try:
+        parse(f"y ~ {piece}")
+    except FormulaError as err:
+        raise FormulaError(f"specs={specs!r} is not an emmeans formula: {err.reason}") from None
+
+
 def _split_terms(text: str) -> list[str]:
     return [t.strip().strip("`") for t in re.split(r"[*+:]", text) if t.strip()]
 
@@ -112,6 +124,8 @@ def parse_specs(specs: Any, by: Any = None) -> tuple[list[str], list[str]]:
                 f"specs={specs!r} has a '|' and by={by!r} is given as well; say the by "
                 "variables once."
             )
+        for piece in (rhs, bar):
+            _check_spec_syntax(specs, piece)
         spec_names = _split_terms(rhs)
         by_names = by_names or _split_terms(bar)
     else:
@@ -202,6 +216,10 @@ def _at_values(name: str, given: Any, levels: list[Any] | None) -> list[Any]:
         if any(isinstance(v, (str, bool, np.bool_)) for v in values):
             raise DataError(
                 f"at[{name!r}] = {given!r}: {name!r} is numeric in the model; give numbers."
+            )
+        if not all(np.isfinite(float(v)) for v in values):
+            raise DataError(
+                f"at[{name!r}] = {given!r} has missing or infinite values; give finite numbers."
             )
         return [v.item() if isinstance(v, np.generic) else v for v in values]
     labels = {str(lv): lv for lv in levels}
@@ -369,8 +387,7 @@ def emmeans(
     3    Male   14  27.322
     """
     _check(result, ddf)
-    if not 0 < level < 1:
-        raise ArgumentTypeError(f"level must be between 0 and 1, got {level!r}.")
+    level = check_level("level", level)
     spec_names, by_names = parse_specs(specs, by)
     table, L, cols = linear_functions(result, spec_names + by_names, at)
     res = _tests(result, L, cols, ddf)

@@ -6,7 +6,6 @@ parse -> model frame -> design -> engine (θ̂) -> results, as lme4 splits ``lme
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import warnings
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any
 
 from statsmodels.regression.mixed_linear_model import MixedLM
 
+from .datacheck import as_frame
 from .design import Design, build_design
 from .engines.blocked import BlockedPLS
 from .engines.marginal import MarginalDeviance
@@ -36,25 +36,33 @@ from .structures.residual import (
     VarianceFunction,
     check_columns,
 )
+from .validate import check_bool, check_name, reject_unknown
 
 __all__ = ["gls", "lmer", "to_mixedlm"]
 
 _ENGINES = ("auto", "statsmodels")
 
 
-def _check_args(formula: Any, reml: Any) -> None:
+def _check_args(formula: Any, reml: Any, data_name: Any = None) -> None:
     if not isinstance(formula, str):
-        raise ArgumentTypeError(
-            f"formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}."
+        swapped = (
+            " (formula and data swapped? the formula comes first)"
+            if hasattr(formula, "columns")
+            else ""
         )
-    if not isinstance(reml, bool):
-        raise ArgumentTypeError(f"reml must be True or False, got {reml!r}.")
+        raise ArgumentTypeError(
+            f"formula must be a string such as 'y ~ x + (1 | g)', got "
+            f"{type(formula).__name__}{swapped}."
+        )
+    check_bool("reml", reml)
+    check_name("data_name", data_name)
 
 
 def _prepare(
     formula: str, data: Any, weights: Any = None, extra: Sequence[str] = (), gls: bool = False
 ) -> tuple[Any, Any, Design]:
-    columns = list(map(str, data.columns)) if hasattr(data, "columns") else None
+    data = as_frame(data)
+    columns = list(map(str, data.columns))
     parsed = parse(formula, columns=columns)
     if gls and parsed.random:
         raise FormulaError(
@@ -73,13 +81,19 @@ def _residual_args(residual: Any, variance: Any, data: Any) -> list[str]:
     if residual is not None and not isinstance(residual, ResidualStructure):
         raise ArgumentTypeError(
             f"residual= takes a residual structure such as lmf.AR1('time | id'), got "
-            f"{type(residual).__name__}; the structures are AR1, CAR1, CS, CSH, ARH1, UN, "
+            f"{_what(residual)}; the structures are AR1, CAR1, CS, CSH, ARH1, UN, "
             "TOEP, TOEPH and DIAG."
+            + (" A variance function goes to variance=." if _is(residual, VarianceFunction) else "")
         )
     if variance is not None and not isinstance(variance, VarianceFunction):
         raise ArgumentTypeError(
             f"variance= takes a variance function such as lmf.VarIdent('group'), got "
-            f"{type(variance).__name__}; the functions are VarIdent, VarPower and VarExp."
+            f"{_what(variance)}; the functions are VarIdent, VarPower and VarExp."
+            + (
+                " A residual structure goes to residual=."
+                if _is(variance, ResidualStructure)
+                else ""
+            )
         )
     extra: list[str] = []
     for name, obj in (("residual", residual), ("variance", variance)):
@@ -88,6 +102,17 @@ def _residual_args(residual: Any, variance: Any, data: Any) -> list[str]:
                 check_columns(obj.columns, data, f"{name}={obj!r}")
             extra += obj.columns
     return extra
+
+
+def _what(obj: Any) -> str:
+    # The class itself, not an instance: the commonest slip is lmf.AR1 without its form.
+    if isinstance(obj, type):
+        return f"the class {obj.__name__} itself (call it with a form: {obj.__name__}('...'))"
+    return type(obj).__name__
+
+
+def _is(obj: Any, kind: type) -> bool:
+    return isinstance(obj, kind) or (isinstance(obj, type) and issubclass(obj, kind))
 
 
 def _residual_model(residual: Any, variance: Any, frame: Any) -> ResidualModel | None:
@@ -164,45 +189,8 @@ def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
     return spec.model
 
 
-# Arguments an R user reaches for, and what to write instead.
-_R_ARGUMENTS = {
-    "REML": "write reml=True or reml=False",
-    "offset": "write offset(x) in the formula",
-    "subset": "subset the DataFrame first, e.g. data[data['x'] > 0]",
-    "na_action": "rows with missing values are always dropped and counted, as R's na.omit",
-    "control": "the optimizer is chosen and checked automatically; see fit.optinfo",
-    "family": "lmer fits linear (Gaussian) models only",
-    "correlation": "write residual=lmf.AR1('time | id') (nlme's correlation=)",
-}
-
-
-def _reject_unknown(kwargs: dict[str, Any]) -> None:
-    for name in kwargs:
-        hint = _R_ARGUMENTS.get(name)
-        if hint is None:
-            close = difflib.get_close_matches(
-                name,
-                [
-                    "formula",
-                    "data",
-                    "reml",
-                    "engine",
-                    "weights",
-                    "residual",
-                    "variance",
-                    "data_name",
-                ],
-                n=1,
-            )
-            hint = (
-                f"did you mean {close[0]}=?"
-                if close
-                else (
-                    "lmer takes formula, data, reml, engine, weights, residual, variance "
-                    "and data_name"
-                )
-            )
-        raise ArgumentTypeError(f"lmer() got an unexpected argument {name}=: {hint}.")
+_LMER_ARGS = ("formula", "data", "reml", "engine", "weights", "residual", "variance", "data_name")
+_GLS_ARGS = ("formula", "data", "residual", "variance", "reml", "weights", "data_name")
 
 
 def lmer(
@@ -270,9 +258,9 @@ def lmer(
     >>> fit.fixef.round(4).to_dict()
     {'(Intercept)': -0.0116, 'standLRT': 0.5565}
     """
-    _reject_unknown(unexpected)
-    _check_args(formula, reml)
-    if engine not in _ENGINES:
+    reject_unknown("lmer", unexpected, _LMER_ARGS)
+    _check_args(formula, reml, data_name)
+    if not isinstance(engine, str) or engine not in _ENGINES:
         raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")
     extra = _residual_args(residual, variance, data)
     parsed, frame, design = _prepare(formula, data, weights, extra)
@@ -295,6 +283,7 @@ def gls(
     reml: bool = True,
     weights: Any = None,
     data_name: str | None = None,
+    **unexpected: Any,
 ) -> LmerResult:
     """Fit a marginal model (no random effects) with structured residuals, as nlme's ``gls``.
 
@@ -332,7 +321,8 @@ def gls(
     >>> round(fit.loglik, 3), round(fit.residual_params()["rho"], 3)
     (-216.879, 0.632)
     """
-    _check_args(formula, reml)
+    reject_unknown("gls", unexpected, _GLS_ARGS)
+    _check_args(formula, reml, data_name)
     extra = _residual_args(residual, variance, data)
     parsed, frame, design = _prepare(formula, data, weights, extra, gls=True)
     model = _residual_model(residual, variance, frame) or ResidualModel(

@@ -7,14 +7,14 @@ Grouping factors are coded here, with lme4's level order and lme4's checks.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentTypeError, DataError
+from .datacheck import as_frame, missing_columns, select_columns
+from .errors import DataError
 from .formula.terms import ParsedFormula
 
 __all__ = ["GroupingFactor", "ModelFrame", "build_frame", "code_factor"]
@@ -126,19 +126,6 @@ def _interaction(name: str, parts: list[tuple[np.ndarray, tuple[str, ...]]]) -> 
     return GroupingFactor(name, codes.astype(np.int64).ravel(), tuple(labels))
 
 
-def _missing_columns(columns: Sequence[str], data: pd.DataFrame) -> None:
-    available = [str(c) for c in data.columns]
-    for col in columns:
-        if col not in data.columns:
-            close = difflib.get_close_matches(col, available, n=3)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            shown = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
-            raise DataError(
-                f"column {col!r} named in the formula is not in the data.{hint} "
-                f"The data has: {shown}."
-            )
-
-
 def build_frame(
     parsed: ParsedFormula, data: object, weights: object = None, extra: Sequence[str] = ()
 ) -> ModelFrame:
@@ -169,20 +156,11 @@ def build_frame(
     DataError
         For a missing column, no rows, infinite values, or a grouping factor lme4 rejects.
     """
-    if isinstance(data, pd.DataFrame):
-        frame = data
-    elif isinstance(data, dict):
-        frame = pd.DataFrame(data)
-    else:
-        raise ArgumentTypeError(
-            f"data must be a pandas DataFrame, got {type(data).__name__}; "
-            "read it with pandas.read_csv or pass pandas.DataFrame(your_data)."
-        )
+    frame = as_frame(data)
     if frame.shape[0] == 0:
         raise DataError("data has no rows; a model needs observations to fit.")
     variables = list(dict.fromkeys([*parsed.variables, *extra]))
-    _missing_columns(variables, frame)
-    used = frame.loc[:, variables].copy()
+    used = select_columns(frame, variables)
     w_all = _weights(weights, frame)
     complete = ~used.isna().any(axis=1).to_numpy()
     if w_all is not None:
@@ -194,24 +172,9 @@ def build_frame(
             f"no complete rows: every row has a missing value in one of {variables}; "
             "check those columns for missing values."
         )
+    response = (parsed.response or "").strip("`")
     for col in variables:
-        series = used[col]
-        if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(
-            series
-        ):
-            raise DataError(
-                f"column {col!r} holds dates or durations ({series.dtype}); convert it to a "
-                "number first, e.g. days since the start: (d - d.min()).dt.days."
-            )
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            bad = ~np.isfinite(series.to_numpy(dtype=float))
-            if bad.any():
-                first = used.index[bad][0]
-                raise DataError(
-                    f"column {col!r} has {int(bad.sum())} infinite value(s) (first at row "
-                    f"{first!r}); replace them with finite values or NaN (rows with NaN are "
-                    "dropped)."
-                )
+        used[col] = _settle(col, used[col], is_response=col == response)
     groups: dict[str, GroupingFactor] = {}
     for term in parsed.random:
         name = term.group_name
@@ -229,20 +192,55 @@ def build_frame(
     return ModelFrame(used, int((~complete).sum()), dropped_index, groups, w)
 
 
+def _settle(name: str, series: pd.Series, is_response: bool = False) -> pd.Series:
+    """A used column of the complete rows as the design reads it, R's way.
+
+    Unused categories are dropped (lme4's model frame drops unused levels, so they make
+    no all-zero columns), logicals become a factor with levels FALSE and TRUE (R's
+    coefficient ``bTRUE``, and ``0 + b`` gives both levels), and infinite values are an
+    error (R's model frame keeps them and the fit fails).
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.remove_unused_categories()
+    logical = pd.api.types.is_bool_dtype(series.dtype) or (
+        series.dtype == object and pd.api.types.infer_dtype(series, skipna=False) == "boolean"
+    )
+    if logical and not is_response:
+        labels = np.where(series.to_numpy(dtype=bool), "TRUE", "FALSE")
+        return pd.Series(
+            pd.Categorical(labels, categories=["FALSE", "TRUE"]), index=series.index, name=name
+        )
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        bad = ~np.isfinite(series.to_numpy(dtype=float))
+        if bad.any():
+            first = series.index[bad][0]
+            raise DataError(
+                f"column {name!r} has {int(bad.sum())} infinite value(s) (first at row "
+                f"{first!r}); replace them with finite values or NaN (rows with NaN are "
+                "dropped)."
+            )
+    return series
+
+
 def _weights(weights: object, frame: pd.DataFrame) -> np.ndarray | None:
     if weights is None:
         return None
     if isinstance(weights, str):
-        _missing_columns([weights], frame)
-        values = frame[weights]
+        missing_columns([weights], frame, "weights=")
+        if list(map(str, frame.columns)).count(weights) > 1:
+            raise DataError(f"the data has more than one column named {weights!r} (weights=).")
+        values = frame.loc[:, [c for c in frame.columns if str(c) == weights]].iloc[:, 0]
         where = f"weights column {weights!r}"
     else:
-        values = pd.Series(
-            np.asarray(weights).ravel()
-            if not isinstance(weights, pd.Series)
-            else weights.to_numpy()
-        )
         where = "weights"
+        values = _aligned(weights, frame) if isinstance(weights, pd.Series) else None
+        if values is None:
+            if isinstance(weights, (str, bytes, dict, set)) or np.ndim(weights) == 0:  # type: ignore[arg-type]
+                raise DataError(
+                    f"weights must be a column name or one value per row, got "
+                    f"{type(weights).__name__} {weights!r}."
+                )
+            values = pd.Series(np.asarray(weights).ravel())
         if len(values) != len(frame):
             raise DataError(
                 f"weights has {len(values)} values for {len(frame)} rows of data; give one "
@@ -250,7 +248,7 @@ def _weights(weights: object, frame: pd.DataFrame) -> np.ndarray | None:
             )
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise DataError(f"{where} must be numeric, got dtype {values.dtype}.")
-    w = values.to_numpy(dtype=float)
+    w = values.astype(float).to_numpy(dtype=float, na_value=np.nan)
     finite = w[~np.isnan(w)]
     if np.any(finite <= 0) or not np.all(np.isfinite(finite)):
         raise DataError(
@@ -258,6 +256,20 @@ def _weights(weights: object, frame: pd.DataFrame) -> np.ndarray | None:
             "variance); drop rows with zero weight instead."
         )
     return w
+
+
+def _aligned(weights: pd.Series, frame: pd.DataFrame) -> pd.Series | None:
+    # A pandas user expects a Series to line up by its index, as pandas aligns it.
+    if weights.index.equals(frame.index):
+        return weights.reset_index(drop=True)
+    if len(weights) != len(frame):
+        return None
+    if weights.index.is_unique and frame.index.is_unique and set(weights.index) == set(frame.index):
+        return weights.reindex(frame.index).reset_index(drop=True)
+    raise DataError(
+        "weights is a Series whose index does not match the data's index; align it first "
+        "(weights.reindex(data.index)) or pass weights.to_numpy() to take it in row order."
+    )
 
 
 def _check_grouping(factor: GroupingFactor, nobs: int) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
-from .design import Design, _check_response_varies
+from .design import Design, _fixed_columns
 from .engines.blocked import BlockedPLS
 from .engines.onefactor import OneFactorPLS
 from .engines.pls import PLSSolution
@@ -236,7 +236,8 @@ class _Worker:
         if not np.all(np.isfinite(ys)):
             raise DataError(f"the response {name!r} has non-finite values; drop those rows.")
         design = pattern.design
-        _check_response_varies(ys - design.offset, design.X, name)
+        # The response varies and X does not reproduce it (X is already of full rank).
+        _fixed_columns(design.X, design.fixed_names, ys - design.offset, name)
         return pattern, pattern.engine.with_response(ys)
 
 

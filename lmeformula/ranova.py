@@ -19,6 +19,7 @@ from .formula.reduce import reductions, split_formula
 from .nesting import Relation, mixture_p_value, relate
 from .noted import NotedFrame
 from .refit import refit
+from .validate import check_bool
 
 if TYPE_CHECKING:
     from .results import LmerResult
@@ -65,6 +66,7 @@ def ranova(fit: LmerResult, reduce_terms: bool = True) -> NotedFrame:
     <none>                       6 -871.81    NaN  NaN
     Days in (Days | Subject)     4 -893.23  42.84  2.0
     """
+    check_bool("reduce_terms", reduce_terms)
     if fit.is_gls:
         raise DataError(
             f"ranova tests random-effects terms, and '{fit.formula}' has none; compare "

@@ -30,6 +30,7 @@ from .fit import gls, lmer
 from .formula import parse
 from .optimize import bobyqa
 from .results import LmerResult
+from .validate import check_bool
 
 __all__ = ["engine_for", "refit", "refit_response"]
 
@@ -62,8 +63,11 @@ def refit(
     >>> round(refit(fit, "Yield ~ 1").loglik, 4)  # R: logLik(lm(Yield ~ 1), REML = TRUE)
     -163.0116
     """
+    if not isinstance(fit, LmerResult):
+        raise ArgumentTypeError(f"refit takes an lmer or gls fit, got {type(fit).__name__}.")
+    check_bool("quiet", quiet)
     formula = fit.formula if formula is None else formula
-    reml = fit.reml if reml is None else reml
+    reml = fit.reml if reml is None else check_bool("reml", reml)
     structures: dict[str, Any] = {}
     model = fit._residual
     if model is not None:

@@ -21,6 +21,7 @@ from .errors import ArgumentTypeError, DataError
 from .formula.terms import ParsedFormula
 from .frame import ModelFrame
 from .structures.residual import ResidualModel
+from .validate import check_bool, check_positive, contrast_matrix
 
 __all__ = ["LmerResult", "Summary"]
 
@@ -301,6 +302,7 @@ class LmerResult:
 
     def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
         """lme4's ``isSingular``: some θ with a lower bound of 0 is below ``tol``."""
+        tol = check_positive("tol", tol)
         if not self._design.terms:
             return False
         d = self._design
@@ -349,8 +351,9 @@ class LmerResult:
             resid = np.diag(np.ones(rows.size) if w is None else 1.0 / w[rows])
         cov = resid
         if self._design.terms:
-            zl = (self._design.Z[rows] @ self._design.lambda_matrix(self.theta)).toarray()
-            cov = zl @ zl.T + resid
+            # Sparse until the product: the rows x q factor would be dense otherwise.
+            zl = self._design.Z[rows] @ self._design.lambda_matrix(self.theta)
+            cov = np.asarray((zl @ zl.T).toarray()) + resid
         index = self._frame.data.index[rows]
         return pd.DataFrame(self.sigma**2 * cov, index=index, columns=index)
 
@@ -427,31 +430,44 @@ class LmerResult:
         -------
         numpy.ndarray
         """
+        from .newdata import model_matrix, prepare_newdata
+
         fixed_only = _fixed_only(re_form)
+        check_bool("allow_new_levels", allow_new_levels)
         d = self._design
         if newdata is None:
             if fixed_only:
                 return d.X @ self._sol.beta + d.offset
             return self.fitted()
-        if not isinstance(newdata, pd.DataFrame):
+        if not isinstance(newdata, (pd.DataFrame, dict)):
             raise ArgumentTypeError(
                 f"newdata must be a pandas DataFrame, got {type(newdata).__name__}."
             )
+        response = (self._parsed.response or "").strip("`")
+        groups = {c for t in self._parsed.random for c in t.group}
+        variables = [v for v in self._parsed.variables if v != response]
+        data = prepare_newdata(newdata, variables, self._frame.data, sorted(groups))
+        # R's predict passes missing values through (na.pass): NaN where a row lacks one.
+        complete = data.notna().all(axis=1).to_numpy()
+        out = np.full(len(data), np.nan)
+        if not complete.any():
+            return out
+        data = data.loc[complete]
         ctx = formula_context()
-        self._check_newdata(newdata)
-        mm = d.fixed_spec.get_model_matrix(newdata, context=ctx)
+        mm = model_matrix(d.fixed_spec, data, ctx, "the fixed-effects part")
         fixed = pd.DataFrame(np.asarray(mm, dtype=float), columns=r_names(list(mm.columns)))
         eta = fixed[d.fixed_names].to_numpy() @ self._sol.beta
         for expr in self._parsed.offsets:
             import formulaic
 
-            off = formulaic.model_matrix(f"0 + I({expr})", newdata, context=ctx)
+            off = formulaic.model_matrix(f"0 + I({expr})", data, context=ctx)
             eta = eta + np.asarray(off, dtype=float).sum(axis=1)
         if fixed_only:
-            return eta
+            out[complete] = eta
+            return out
         for term, _, cols in self._term_blocks():
             b = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
-            labels = _group_labels(newdata, term.term.group)
+            labels = _group_labels(data, term.term.group)
             lookup = {lvl: i for i, lvl in enumerate(term.factor.levels)}
             idx = np.array([lookup.get(lbl, -1) for lbl in labels])
             if (idx < 0).any() and not allow_new_levels:
@@ -460,19 +476,12 @@ class LmerResult:
                     f"newdata has level(s) {new[:5]} of {term.name!r} not seen in the fit; "
                     "pass allow_new_levels=True to predict them with random effects 0."
                 )
-            zx = np.asarray(term.spec.get_model_matrix(newdata, context=ctx), dtype=float)
+            where = f"the random term ({term.term.text})"
+            zx = np.asarray(model_matrix(term.spec, data, ctx, where), dtype=float)
             contrib = np.where(idx[:, None] >= 0, b[np.maximum(idx, 0)], 0.0)
             eta = eta + np.sum(zx * contrib, axis=1)
-        return eta
-
-    def _check_newdata(self, newdata: pd.DataFrame) -> None:
-        response = (self._parsed.response or "").strip("`")
-        missing = [v for v in self._parsed.variables if v != response and v not in newdata.columns]
-        if missing:
-            raise DataError(
-                f"newdata lacks the column(s) {missing} the model uses; add them (the response "
-                "is not needed)."
-            )
+        out[complete] = eta
+        return out
 
     def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effects terms, as lmerTest's ``anova(m, type = type)``.
@@ -606,32 +615,7 @@ class LmerResult:
         from .inference import t_tests
 
         _check_ddf(ddf, self.reml)
-        names = list(self.fixef.index)
-        if isinstance(L, dict):
-            rows, labels = [], list(L)
-            for label, weights in L.items():
-                unknown = [k for k in weights if k not in names]
-                if unknown:
-                    raise DataError(
-                        f"contrast {label!r} names {unknown}, not fixed effects of this model "
-                        f"({names})."
-                    )
-                rows.append([float(weights.get(n, 0.0)) for n in names])
-            matrix = np.array(rows)
-        elif isinstance(L, pd.DataFrame):
-            unknown = [c for c in L.columns if c not in names]
-            if unknown:
-                raise DataError(f"contrast columns {unknown} are not fixed effects ({names}).")
-            matrix = L.reindex(columns=names, fill_value=0.0).to_numpy(dtype=float)
-            labels = list(map(str, L.index))
-        else:
-            matrix = np.atleast_2d(np.asarray(L, dtype=float))
-            if matrix.shape[1] != len(names):
-                raise DataError(
-                    f"L has {matrix.shape[1]} columns but the model has {len(names)} fixed "
-                    f"effects ({names})."
-                )
-            labels = [str(i) for i in range(matrix.shape[0])]
+        matrix, labels = contrast_matrix(L, list(self.fixef.index))
         out = t_tests(self, matrix, ddf)
         cols = ["estimate", "std_error", "df", "statistic", "p_value"]
         return pd.DataFrame({c: out[c] for c in cols}, index=labels)
@@ -1188,7 +1172,9 @@ DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")
 
 def _check_ddf(ddf: Any, reml: bool) -> None:
     if ddf not in DDF_METHODS:
-        raise ArgumentTypeError(f"ddf must be one of {DDF_METHODS}, got {ddf!r}.")
+        close = [m for m in DDF_METHODS if isinstance(ddf, str) and m == ddf.lower()]
+        hint = f"; write {close[0]!r} (lower case)" if close else ""
+        raise ArgumentTypeError(f"ddf must be one of {DDF_METHODS}, got {ddf!r}{hint}.")
     if ddf == "kenward-roger" and not reml:
         raise ArgumentTypeError(
             "Kenward-Roger is defined for REML fits (as pbkrtest); refit with reml=True or "

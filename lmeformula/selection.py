@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .datacheck import as_frame, missing_columns
 from .errors import ArgumentTypeError, ComparisonWarning, DataError, LmeFormulaError
 from .fit import gls, lmer
 from .formula import parse
@@ -43,6 +44,7 @@ from .structures.residual import (
     ResidualStructure,
     VarianceFunction,
 )
+from .validate import check_bool
 
 __all__ = ["Selection", "compare", "select_covariance", "select_random"]
 
@@ -357,15 +359,32 @@ def _structure(candidate: Any, form: str | None) -> tuple[str, ResidualStructure
 
 def _fit_candidate(
     shared: tuple[Any, bool, str | None], spec: tuple[str, str, dict[str, Any]]
-) -> tuple[LmerResult | None, str]:
+) -> tuple[LmerResult | None, LmeFormulaError | None]:
     """One candidate's fit, or why it could not be fitted."""
     data, reml, data_name = shared
     _, formula, kwargs = spec
     fn = lmer if parse(formula).random else gls
     try:
-        return fn(formula, data, reml=reml, data_name=data_name, **kwargs), ""
+        return fn(formula, data, reml=reml, data_name=data_name, **kwargs), None
     except LmeFormulaError as err:
-        return None, str(err)
+        return None, err
+
+
+def _check_search(data: Any, reml: Any, criterion: Any, candidates: Any) -> pd.DataFrame:
+    # Checked once before any candidate is fitted: a wrong argument is not a candidate's
+    # failure, and a search should not fit six models to report a typo.
+    frame = as_frame(data)
+    check_bool("reml", reml)
+    if str(criterion).lower() not in _CRITERIA:
+        raise ArgumentTypeError(f"criterion must be 'aic' or 'bic', got {criterion!r}.")
+    if isinstance(candidates, (str, bytes)) or (
+        candidates is not None and not isinstance(candidates, Sequence)
+    ):
+        raise ArgumentTypeError(
+            f"candidates must be a list, e.g. [{candidates!r}, ...], got "
+            f"{type(candidates).__name__}."
+        )
+    return frame
 
 
 def _fit_candidates(
@@ -378,6 +397,10 @@ def _fit_candidates(
 ) -> tuple[dict[str, LmerResult], dict[str, str]]:
     fits: dict[str, LmerResult] = {}
     failed: dict[str, str] = {}
+    if len(specs) < 2:
+        raise ArgumentTypeError(
+            f"give at least two candidates to choose between, got {[s[0] for s in specs]}."
+        )
     outcomes = run(
         _fit_candidate,
         specs,
@@ -386,6 +409,7 @@ def _fit_candidates(
         chunk_size=1,
         **parallel,
     )
+    errors: list[LmeFormulaError] = []
     for (label, _, _), outcome in zip(specs, outcomes, strict=True):
         # The fits' own warnings (singular fit, convergence), issued here as lmer issues
         # them, whichever worker fitted the candidate.
@@ -393,13 +417,18 @@ def _fit_candidates(
             warnings.warn(message, category, stacklevel=3)
         if not outcome.ok:
             raise RuntimeError(f"fitting candidate {label} failed: {outcome.error}")
-        fit, why = outcome.value
+        fit, err = outcome.value
         if fit is not None:
             fits[label] = fit
-            continue
-        failed[label] = why
+        else:
+            errors.append(err)
+            failed[label] = str(err)
+    if not fits and len(set(failed.values())) == 1:
+        # The same error for every candidate is the caller's input, not a candidate's.
+        raise errors[0]
+    for label, message in failed.items():
         warnings.warn(
-            f"candidate {label} could not be fitted and is left out: {why}",
+            f"candidate {label} could not be fitted and is left out: {message}",
             ComparisonWarning,
             stacklevel=3,
         )
@@ -519,6 +548,9 @@ def select_covariance(
         raise ArgumentTypeError(f"subject must be a column name, got {subject!r}.")
     if time is not None and not isinstance(time, str):
         raise ArgumentTypeError(f"time must be a column name or None, got {time!r}.")
+    frame = _check_search(data, reml, criterion, candidates)
+    columns = [group] if isinstance(subject, str) else list(subject)
+    missing_columns([*columns, *([time] if time else [])], frame, "subject= or time=")
     parallel = _parallel(n_jobs, backend, client, progress)
     form = f"{time or '1'} | {group}"
     specs = []
@@ -605,12 +637,14 @@ def select_random(
     """
     if not isinstance(formula, str):
         raise ArgumentTypeError(f"formula must be a string, got {type(formula).__name__}.")
+    frame = _check_search(data, reml, criterion, candidates)
     parallel = _parallel(n_jobs, backend, client, progress)
     if candidates is None:
         if not (isinstance(group, str) and isinstance(slope, str)):
             raise ArgumentTypeError(
                 "give candidates (random terms such as '(1 | g)') or both group= and slope=."
             )
+        missing_columns([group, slope], frame, "group= or slope=")
         candidates = [
             f"(1 | {group})",
             f"(0 + {slope} | {group})",

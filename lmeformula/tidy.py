@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 
 from .errors import ArgumentTypeError
+from .validate import check_bool, check_level
 
 if TYPE_CHECKING:
     from .results import LmerResult
@@ -81,8 +82,8 @@ def tidy(
     """
     if effects not in (None, "fixed", "ran_pars"):
         raise ArgumentTypeError(f"effects must be None, 'fixed' or 'ran_pars', got {effects!r}.")
-    if not 0 < conf_level < 1:
-        raise ArgumentTypeError(f"conf_level must be between 0 and 1, got {conf_level!r}.")
+    conf_level = check_level("conf_level", conf_level)
+    check_bool("conf_int", conf_int)
     fixed = pd.DataFrame(
         {
             "effect": "fixed",

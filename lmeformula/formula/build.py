@@ -70,6 +70,20 @@ def parse(formula: str, columns: Sequence[str] | None = None) -> ParsedFormula:
             f"the formula must be a str such as 'y ~ x + (1 | g)', not {type(formula).__name__}"
         )
     column_list = _check_columns(columns)
+    try:
+        return _parse(formula, column_list)
+    except RecursionError:
+        # Python's stack, not the grammar, sets this limit (R's parser has one as well).
+        raise Source(formula).error(
+            "the formula nests too deeply to be read (hundreds of parentheses, calls or "
+            "operators inside one term); write it flatter, e.g. compute a long sum inside "
+            "a term as a new column",
+            0,
+            formula[:1],
+        ) from None
+
+
+def _parse(formula: str, column_list: list[str] | None) -> ParsedFormula:
     source = Source(formula)
     tree = parse_formula(source)
 

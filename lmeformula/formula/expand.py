@@ -52,26 +52,26 @@ def summands(node: Expr) -> list[Summand]:
     sum stays one summand. A parenthesised random term stays whole.
     """
     out: list[Summand] = []
-    _flatten(node, 1, None, out)
+    # A stack, not recursion: a formula of thousands of terms is a sum that deep.
+    stack: list[tuple[Expr, int, int | None]] = [(node, 1, None)]
+    while stack:
+        item, sign, sign_pos = stack.pop()
+        if isinstance(item, Binary) and item.op in ("+", "-"):
+            if item.op == "-":
+                stack.append((item.right, -sign, item.op_pos))
+            else:
+                stack.append((item.right, sign, sign_pos))
+            stack.append((item.left, sign, sign_pos))
+        elif isinstance(item, Unary) and item.op in ("+", "-"):
+            if item.op == "-":
+                stack.append((item.operand, -sign, item.start))
+            else:
+                stack.append((item.operand, sign, sign_pos))
+        elif isinstance(item, Paren) and sign > 0 and not is_random_term(item):
+            stack.append((item.body, sign, sign_pos))
+        else:
+            out.append(Summand(item, sign, sign_pos))
     return out
-
-
-def _flatten(node: Expr, sign: int, sign_pos: int | None, out: list[Summand]) -> None:
-    if isinstance(node, Binary) and node.op in ("+", "-"):
-        _flatten(node.left, sign, sign_pos, out)
-        if node.op == "-":
-            _flatten(node.right, -sign, node.op_pos, out)
-        else:
-            _flatten(node.right, sign, sign_pos, out)
-    elif isinstance(node, Unary) and node.op in ("+", "-"):
-        if node.op == "-":
-            _flatten(node.operand, -sign, node.start, out)
-        else:
-            _flatten(node.operand, sign, sign_pos, out)
-    elif isinstance(node, Paren) and sign > 0 and not is_random_term(node):
-        _flatten(node.body, sign, sign_pos, out)
-    else:
-        out.append(Summand(node, sign, sign_pos))
 
 
 def intercept_and_terms(items: list[Summand], source: Source) -> tuple[bool, list[Summand]]:

@@ -322,8 +322,14 @@ class _Parser:
             )
         prev = self.previous()
         after = f" after {prev.text!r}" if prev is not None else ""
+        hint = ""
+        if prev is not None and prev.kind is Kind.NAME and tok.kind is Kind.NAME:
+            # Two names in a row: most often a column name with a space in it.
+            hint = (
+                f" (a column name with a space is written in backticks: `{prev.text} {tok.text}`)"
+            )
         return src.error(
-            f"unexpected {tok.text!r}{after}; join terms with an operator such as '+'",
+            f"unexpected {tok.text!r}{after}; join terms with an operator such as '+'{hint}",
             tok.position,
             tok.text,
         )

@@ -321,7 +321,7 @@ def _contains_random(node: Expr) -> bool:
 def to_r(node: Expr) -> str:
     """The text of ``node`` as R's ``deparse`` writes it: ``1 + x | g``, ``a/b``."""
     if isinstance(node, Name):
-        return f"`{node.name}`" if node.backticked else node.name
+        return _backticked(node.name) if node.backticked else node.name
     if isinstance(node, Number):
         return node.value
     if isinstance(node, String):
@@ -332,7 +332,7 @@ def to_r(node: Expr) -> str:
     if isinstance(node, Paren):
         return f"({to_r(node.body)})"
     if isinstance(node, Call):
-        func = f"`{node.func}`" if node.backticked else node.func
+        func = _backticked(node.func) if node.backticked else node.func
         args = ", ".join(
             f"{arg.name} = {to_r(arg.value)}" if arg.name else to_r(arg.value) for arg in node.args
         )
@@ -342,3 +342,8 @@ def to_r(node: Expr) -> str:
     if node.op in _R_TIGHT_OPS:
         return f"{to_r(node.left)}{node.op}{to_r(node.right)}"
     return f"{to_r(node.left)} {node.op} {to_r(node.right)}"
+
+
+def _backticked(name: str) -> str:
+    escaped = name.replace("\\", "\\\\").replace("`", "\\`")
+    return f"`{escaped}`"

@@ -18,19 +18,16 @@ def column_names(node: Expr | None, dot_columns: Sequence[str] | None = None) ->
     (``contr.sum``). ``.`` counts as ``dot_columns``, when known.
     """
     found: list[str] = []
-    if node is not None:
-        _walk(node, dot_columns, found)
+    # Depth first, in the order written, with a stack rather than recursion.
+    stack: list[Expr] = [] if node is None else [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Name):
+            constant = item.name in R_CONSTANTS or item.name.startswith("contr.")
+            if item.backticked or not constant:
+                found.append(item.name)
+        elif isinstance(item, Dot):
+            found.extend(dot_columns or ())
+        else:
+            stack.extend(reversed(list(children(item))))
     return list(dict.fromkeys(found))
-
-
-def _walk(node: Expr, dot_columns: Sequence[str] | None, found: list[str]) -> None:
-    if isinstance(node, Name):
-        constant = node.name in R_CONSTANTS or node.name.startswith("contr.")
-        if node.backticked or not constant:
-            found.append(node.name)
-        return
-    if isinstance(node, Dot):
-        found.extend(dot_columns or ())
-        return
-    for child in children(node):
-        _walk(child, dot_columns, found)

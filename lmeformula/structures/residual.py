@@ -82,8 +82,13 @@ def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
     text = form.strip().lstrip("~").strip()
     if text.count("|") > 1:
         raise DataError(f"{where}: the form {form!r} has more than one '|'; write 'time | id'.")
-    left, _, right = text.partition("|")
+    left, bar, right = text.partition("|")
     left = left.strip()
+    if bar and not right.strip():
+        raise DataError(
+            f"{where}: the form {form!r} has nothing right of '|'; name the subject column "
+            "('time | id') or drop the '|'."
+        )
     group = tuple(g.strip().strip("`") for g in right.split(":")) if right.strip() else ()
     if not left:
         raise DataError(f"{where}: the form {form!r} has nothing left of '|'; write 'time | id'.")
@@ -94,13 +99,9 @@ def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
 
 
 def check_columns(columns: list[str], data: pd.DataFrame, where: str) -> None:
-    import difflib
+    from ..datacheck import missing_columns
 
-    for col in columns:
-        if col not in data.columns:
-            close = difflib.get_close_matches(col, [str(c) for c in data.columns], n=3)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise DataError(f"column {col!r} named in {where} is not in the data.{hint}")
+    missing_columns(columns, data, where)
 
 
 class ResidualStructure:
