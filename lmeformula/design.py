@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from .errors import DataError, FormulaError
 from .formula.terms import ParsedFormula, RandomTerm
 from .frame import GroupingFactor, ModelFrame
+from .simple_terms import simple_lhs
 from .structures import CovStructure, make_structure
 
 __all__ = ["Design", "ReTerm", "build_design", "formula_context", "r_names"]
@@ -372,25 +373,6 @@ def _check_finite(mm: Any, data: pd.DataFrame, where: str) -> None:
     )
 
 
-class _InterceptSpec:
-    """The model spec of an intercept-only random term, ``(1 | g)``: a column of ones."""
-
-    def get_model_matrix(self, data: pd.DataFrame, context: Any = None) -> pd.DataFrame:
-        return pd.DataFrame({"Intercept": np.ones(len(data))}, index=data.index)
-
-
-class _InterceptOnly(pd.DataFrame):
-    """What formulaic would return for ``1``, without its cost (random intercepts are the
-    commonest term)."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__({"Intercept": np.ones(n)})  # type: ignore[call-arg]
-
-    @property
-    def model_spec(self) -> _InterceptSpec:
-        return _InterceptSpec()
-
-
 def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
     if parsed.response is None:
         raise FormulaError(
@@ -587,11 +569,9 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
         lhs_text, positions = term.lhs, None
         if term.structure.kind in TIME_INDEXED:
             lhs_text, positions = _time_lhs(term, data)
-        lhs = (
-            _InterceptOnly(len(data))
-            if lhs_text.strip() == "1"
-            else _model_matrix(lhs_text, data, f"the random term ({term.text})")
-        )
+        lhs = simple_lhs(lhs_text, data)
+        if lhs is None:
+            lhs = _model_matrix(lhs_text, data, f"the random term ({term.text})")
         Xk = np.asarray(lhs, dtype=float)
         columns = r_names(list(lhs.columns))
         _check_magnitude(Xk, columns, f"the random term ({term.text}): column")
