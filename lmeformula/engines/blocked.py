@@ -27,7 +27,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from ..design import Design
-from .pls import PLSSolution, ProfiledDeviance, criteria_from_factor
+from .pls import PLSSolution, ProfiledDeviance, criteria_from_factor, profiled_deviance
 
 __all__ = ["BlockedPLS"]
 
@@ -279,6 +279,8 @@ class _SmallSystem:
     ZtXy: np.ndarray  # q x (p + 1)
     lam_flat: np.ndarray  # flat positions of every Λ_k entry in the q x q Λ
     lam_src: np.ndarray  # which entry of the raveled Λ_k blocks goes to each position
+    theta_flat: np.ndarray | None  # where θ's entries go in Λ, when Λ is θ among zeros
+    theta_src: np.ndarray | None  # which θ entry goes to each of those positions
     lam: np.ndarray  # q x q, rewritten at each θ (its zeros never change)
     work: np.ndarray  # (q + p + 1) square, Fortran order: factored in place
 
@@ -432,11 +434,25 @@ class BlockedPLS(ProfiledDeviance):
             src.append(np.tile(offset + np.arange(t.p * t.p), t.factor.nlevels))
             start += t.q
             offset += t.p * t.p
+        # When every Λ_k is θ placed among zeros (UN, DIAG), θ is written straight into Λ.
+        placed = [t.structure.theta_positions() for t in self.design.terms]
+        theta_flat = theta_src = None
+        if all(pos is not None for pos in placed):
+            tf, ts, start = [], [], 0
+            for t, sl, pos in zip(self.design.terms, self.design.theta_slices, placed, strict=True):
+                assert pos is not None
+                base = start + t.p * np.arange(t.factor.nlevels)[:, None]
+                tf.append(((base + pos[0]) * q + base + pos[1]).ravel())
+                ts.append(np.tile(np.arange(sl.start, sl.stop), t.factor.nlevels))
+                start += t.q
+            theta_flat, theta_src = np.concatenate(tf), np.concatenate(ts)
         return _SmallSystem(
             ZtZ=np.asarray((Z.T @ Z).toarray()),
             ZtXy=np.asarray(Z.T @ Xy),
             lam_flat=np.concatenate(flat),
             lam_src=np.concatenate(src),
+            theta_flat=theta_flat,
+            theta_src=theta_src,
             lam=np.zeros((q, q)),
             work=np.zeros((q + self.p + 1, q + self.p + 1), order="F"),
         )
@@ -445,9 +461,14 @@ class BlockedPLS(ProfiledDeviance):
         s = self._small
         assert s is not None
         q = s.lam.shape[0]
-        lams = self.design.lambda_blocks(theta)
-        raveled = lams[0].ravel() if len(lams) == 1 else np.concatenate([m.ravel() for m in lams])
-        s.lam.flat[s.lam_flat] = raveled[s.lam_src]
+        if s.theta_flat is not None:
+            s.lam.flat[s.theta_flat] = theta[s.theta_src]
+        else:
+            lams = self.design.lambda_blocks(theta)
+            raveled = (
+                lams[0].ravel() if len(lams) == 1 else np.concatenate([m.ravel() for m in lams])
+            )
+            s.lam.flat[s.lam_flat] = raveled[s.lam_src]
         A = s.work
         # Lower triangle only: dpotrf reads no more.
         A[:q, :q] = s.lam.T @ (s.ZtZ @ s.lam)
@@ -457,10 +478,17 @@ class BlockedPLS(ProfiledDeviance):
         L, info = la.lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             return np.inf
-        diag = L.diagonal()
-        logdet = 2.0 * float(np.log(diag[:q]).sum())
-        # The criteria read only the diagonal of the last block.
-        return criteria_from_factor(L[q:, q:], logdet, self.n, self.reml, self.log_weights)[0]
+        logd = np.log(L.diagonal())
+        r = float(L[-1, -1])
+        return profiled_deviance(
+            logdet_L=2.0 * float(logd[:q].sum()),
+            logdet_RX=2.0 * float(logd[q:-1].sum()),
+            pwrss=max(r * r, 1e-300),
+            n=self.n,
+            p=self.p,
+            reml=self.reml,
+            log_weights=self.log_weights,
+        )[0]
 
     def _factor(self, theta: np.ndarray) -> _Factor:
         lams = self.design.lambda_blocks(theta)

@@ -20,6 +20,8 @@ Interface notes (every structure implements all of these; an engine needs nothin
   bounds ([0, ∞) and [-1, 1]). By default θ's first ``sd_count()`` entries are relative
   standard deviations and the rest correlation parameters, which is what the structured
   kinds hold; UN and DIAG override.
+- ``theta_positions()``: where θ's entries sit in Λ when Λ is θ placed among zeros (UN,
+  DIAG), so that an engine can write θ straight into a large Λ; None otherwise.
 - ``correlation_params(theta)``: the structure's correlation parameters on their natural
   scale (``{"rho": 0.8}`` for CS and AR(1), the lag correlations for Toeplitz), for
   printing; empty for UN, DIAG and ID, whose correlations are the covariance's own.
@@ -96,6 +98,11 @@ class CovStructure(ABC):
         """How many of θ's first entries are relative standard deviations."""
         return self.n_theta
 
+    def theta_positions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Where θ's entries sit in Λ (rows, columns) when Λ is just θ placed in a p x p
+        matrix of zeros, so an engine may write θ in place; None otherwise."""
+        return None
+
     def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
         """θ on lme4's scale: standard deviations (times σ), then correlation parameters."""
         th, k = np.asarray(theta, dtype=float), self.sd_count()
@@ -156,6 +163,9 @@ class Unstructured(CovStructure):
             for r, c in zip(self._rows, self._cols, strict=True)
         ]
 
+    def theta_positions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self._rows, self._cols
+
     def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
         # The entries of Σ = σ² ΛΛ' where θ has Λ's: sd on the diagonal, correlation below.
         lam = self.lambda_block(theta)
@@ -205,6 +215,9 @@ class Diagonal(CovStructure):
 
     def theta_from_cov(self, rel_cov: np.ndarray) -> np.ndarray:
         return np.sqrt(np.clip(np.diag(rel_cov), 0.0, None))
+
+    def theta_positions(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return np.arange(self.p), np.arange(self.p)
 
     def param_names(self, columns: list[str]) -> list[str]:
         return [f"sd[{c}]" for c in columns]
