@@ -37,6 +37,27 @@ LME = "distance ~ age + (1 | Subject)"
 
 CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], Any], type, type, list[str]]] = [
     (
+        "nlme's starting value given to a structure",
+        lambda d: lmf.AR1("age | Subject", value=0.5),
+        ArgumentTypeError,
+        TypeError,
+        ["'value'", "form, nugget", "estimated"],
+    ),
+    (
+        "structure without its form",
+        lambda d: lmf.CS(),
+        ArgumentTypeError,
+        TypeError,
+        ["CS() needs its form", "lmf.CS('time | id')"],
+    ),
+    (
+        "variance function with an unknown argument",
+        lambda d: lmf.VarIdent("Sex", fixed={"Male": 1}),
+        ArgumentTypeError,
+        TypeError,
+        ["'fixed'", "lmf.VarIdent('g')"],
+    ),
+    (
         "time column not in the data",
         lambda d: lmf.gls(FML, d, residual=lmf.AR1("agee | Subject")),
         DataError,

@@ -132,7 +132,8 @@ class ResidualStructure:
     #: Whether times are continuous (positions are the values, not their ranks).
     continuous: ClassVar[bool] = False
 
-    def __init__(self, form: str, *, nugget: bool = False) -> None:
+    def __init__(self, form: Any = None, *, nugget: bool = False, **unknown: Any) -> None:
+        _refuse_unknown(self.kind, form, unknown, ["form", "nugget"], "time | id")
         where = f"{self.kind}({form!r})"
         self.time, self.group = _split_form(form, where)
         if not isinstance(nugget, bool):
@@ -209,6 +210,31 @@ class ResidualStructure:
         bound = BoundResidual(self, codes, levels, tidx, tval, tlabels)
         bound.check_identified()
         return bound
+
+
+def _refuse_unknown(
+    kind: str, form: Any, unknown: dict[str, Any], accepted: list[str], example: str
+) -> None:
+    # nlme's habits (value = 0.5, fixed = TRUE) and a forgotten form get an answer in our
+    # terms rather than Python's "unexpected keyword argument" or "missing argument".
+    if not unknown:
+        if form is None:
+            raise ArgumentTypeError(
+                f"{kind}() needs its form, e.g. lmf.{kind}({example!r}) (nlme's "
+                f"form = ~ {example})."
+            )
+        return
+    name = next(iter(unknown))
+    hint = (
+        " Starting values and fixed parameters (nlme's value= and fixed=) are not supported: "
+        "the structure's parameters are estimated."
+        if name in ("value", "fixed", "rho", "phi", "init", "start")
+        else ""
+    )
+    raise ArgumentTypeError(
+        f"{kind}() got an unknown argument {name!r}; it takes {', '.join(accepted)}, e.g. "
+        f"lmf.{kind}({example!r}).{hint}"
+    )
 
 
 @dataclass
@@ -504,7 +530,8 @@ class VarianceFunction:
 
     kind: ClassVar[str] = ""
 
-    def __init__(self, form: str) -> None:
+    def __init__(self, form: Any = None, **unknown: Any) -> None:
+        _refuse_unknown(self.kind, form, unknown, ["form"], "g" if self.kind == "VarIdent" else "x")
         where = f"{self.kind}({form!r})"
         time, group = _split_form(form, where)
         if self.kind == "VarIdent":
