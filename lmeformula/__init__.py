@@ -8,10 +8,10 @@ Examples
 >>> print(fit.summary())  # doctest: +SKIP
 """
 
-from . import datasets, errors, plots
-from .bootstrap import BootstrapResult
-from .compare import anova
-from .errors import (
+from lmeformula import datasets, errors, plots
+from lmeformula.comparison.compare import anova
+from lmeformula.comparison.selection import Selection, compare, select_covariance, select_random
+from lmeformula.errors import (
     BootstrapWarning,
     ComparisonWarning,
     ConvergenceWarning,
@@ -25,14 +25,14 @@ from .errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from .fit import gls, lmer, to_mixedlm
-from .formula import parse
-from .formula.terms import STRUCTURES
-from .many import ManyFits, fit_many
-from .refit import refit
-from .results import LmerResult
-from .selection import Selection, compare, select_covariance, select_random
-from .structures.residual import (
+from lmeformula.fitting.api import gls, lmer, to_mixedlm
+from lmeformula.fitting.many import ManyFits, fit_many
+from lmeformula.fitting.refit import refit
+from lmeformula.formula import parse
+from lmeformula.formula.terms import STRUCTURES
+from lmeformula.inference.bootstrap import BootstrapResult
+from lmeformula.results.lmer import LmerResult
+from lmeformula.structures.residual import (
     AR1,
     ARH1,
     CAR1,

@@ -2,7 +2,7 @@
 answers a wrong argument the same way (an :class:`~lmeformula.errors.ArgumentTypeError`
 naming the argument, what it got, and what it takes).
 
-Data (DataFrames and their columns) are checked in :mod:`lmeformula.datacheck`.
+Data (DataFrames and their columns) are checked in :mod:`lmeformula.model.datacheck`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentTypeError, DataError
+from lmeformula.errors import ArgumentTypeError, DataError
 
 __all__ = [
     "check_bool",

@@ -23,12 +23,12 @@ from test_restart_edge import DATA as RESTART_EDGE_DATA
 from test_restart_edge import FORMULA as RESTART_EDGE_FORMULA
 
 import lmeformula as lmf
-from lmeformula.design import Design, build_design
 from lmeformula.engines import blocked
 from lmeformula.engines.blocked import BlockedPLS
-from lmeformula.engines.pls import PLSProblem
+from lmeformula.engines.solution import PLSProblem
 from lmeformula.formula import parse
-from lmeformula.frame import build_frame
+from lmeformula.model.design import Design, build_design
+from lmeformula.model.frame import build_frame
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "reference.json").read_text())
 

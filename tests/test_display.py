@@ -1,4 +1,4 @@
-"""Tests of lmeformula.display: lme4's summary layout from stand-in results.
+"""Tests of lmeformula.results.display: lme4's summary layout from stand-in results.
 
 The stand-ins carry lme4's own numbers from ``tests/reference/reference.json`` and only
 the attributes ``format_summary`` is documented to use, so the layout is tested apart from
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmeformula.display import (
+from lmeformula.results.display import (
     _abbreviate,
     _format_pval,
     _format_real,

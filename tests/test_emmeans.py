@@ -29,7 +29,7 @@ import pytest
 from scipy import stats
 
 import lmeformula as lmf
-from lmeformula.emmeans import p_adjust, parse_specs
+from lmeformula.inference.emmeans import p_adjust, parse_specs
 
 REF = json.loads((Path(__file__).parent / "reference" / "emmeans.json").read_text())
 CASES = {c["id"]: c for c in REF["cases"]}

@@ -10,11 +10,11 @@ import pytest
 from scipy import stats
 
 import lmeformula as lmf
-from lmeformula.design import build_design
-from lmeformula.engines import statsmodels as sm_engine
-from lmeformula.engines.pls import PLSProblem
+from lmeformula.engines.solution import PLSProblem
+from lmeformula.fitting import statsmodels as sm_engine
 from lmeformula.formula import parse
-from lmeformula.frame import build_frame
+from lmeformula.model.design import build_design
+from lmeformula.model.frame import build_frame
 from lmeformula.structures import Diagonal, Unstructured
 
 

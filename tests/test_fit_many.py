@@ -26,7 +26,7 @@ import pytest
 from test_reference import CORR_ABS, FIXEF_OF_SE, SE_REL, VC_REL, loglik_tol
 
 import lmeformula as lmf
-from lmeformula.many import TABLE_COLUMNS
+from lmeformula.fitting.many import TABLE_COLUMNS
 
 HERE = Path(__file__).parent / "reference"
 REF = json.loads((HERE / "fit_many.json").read_text())

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from formulaic import model_matrix
 
-from lmeformula.design import formula_context
 from lmeformula.formula import ParsedFormula, RandomTerm, Structure, parse
+from lmeformula.model.design import formula_context
 
 # (formula, (response, fixed, [(lhs, group, kind), ...], offsets))
 GRAMMAR = [

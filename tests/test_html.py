@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import lmeformula as lmf
-from lmeformula.noted import NotedFrame
+from lmeformula.results.noted import NotedFrame
 
 VOID = {"br", "hr", "img", "meta", "input", "col"}
 

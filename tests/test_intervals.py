@@ -29,11 +29,11 @@ import pytest
 from scipy import stats
 
 import lmeformula as lmf
-from lmeformula.bootstrap import format_percent, percentile_interval
 from lmeformula.engines.blocked import BlockedPLS
 from lmeformula.engines.marginal import MarginalDeviance
-from lmeformula.refit import engine_for, refit_response
-from lmeformula.splines import interp_spline
+from lmeformula.fitting.refit import engine_for, refit_response
+from lmeformula.inference.bootstrap import format_percent, percentile_interval
+from lmeformula.inference.splines import interp_spline
 
 REF = json.loads((Path(__file__).parent / "reference" / "intervals.json").read_text())
 
@@ -143,7 +143,7 @@ def test_profile_of_a_structured_term() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", lmf.ProfileWarning)
         ci = fit.confint()
-    est = lmf.varpar.default_statistics(fit)
+    est = lmf.results.varpar.default_statistics(fit)
     assert list(ci.index) == list(est.index)
     assert np.all((ci.iloc[:, 0] < est) & (est < ci.iloc[:, 1]))
     assert ci.loc[".sig02"].iloc[0] >= -1 and ci.loc[".sig02"].iloc[1] <= 1
@@ -177,7 +177,7 @@ def test_bootstrap_as_bootmer_sleepstudy() -> None:
     fit = _fit("sleepstudy")
     boot = fit.bootstrap(300, seed=2024, progress=False)
     assert boot.n == 300 and boot.n_failed == 0
-    pd.testing.assert_series_equal(boot.t0, lmf.varpar.default_statistics(fit))
+    pd.testing.assert_series_equal(boot.t0, lmf.results.varpar.default_statistics(fit))
     _boot_check("sleepstudy", boot)
 
 

@@ -381,7 +381,7 @@ def test_notebook_number_matches_r(stem: str, key: str) -> None:
 
 
 def test_plot_shows_once_in_a_notebook() -> None:
-    # lmeformula.plots makes figures without pyplot: one shows as the cell's value once
+    # lmeformula.plots.figures makes figures without pyplot: one shows as the cell's value once
     # matplotlib-inline has registered its formatter (plots.py imports it under the inline
     # backend), and pyplot, which does not know the figure, does not show it a second time.
     _require_extras()

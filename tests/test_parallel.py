@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from lmeformula.errors import ArgumentTypeError
-from lmeformula.parallel import Outcome, run
+from lmeformula.fitting.parallel import Outcome, run
 
 
 class _State:

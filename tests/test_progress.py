@@ -1,7 +1,7 @@
 """Progress bars on long work: shown when asked, silent when not, and after a delay by default.
 
-Every entry point with ``progress=`` shares :func:`lmeformula.progress.progress_bar`; each is
-run here on a small model with the three settings (tqdm writes its text bar to stderr).
+Every entry point with ``progress=`` shares :func:`lmeformula.fitting.progress.progress_bar`;
+each is run here on a small model with the three settings (tqdm writes its text bar to stderr).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import lmeformula as lmf
-import lmeformula.progress
+import lmeformula.fitting.progress
 from lmeformula.errors import ArgumentTypeError
 
 
@@ -103,7 +103,7 @@ def test_default_shows_the_bar_once_the_delay_has_passed(
     capsys: Any,
     monkeypatch: Any,
 ) -> None:
-    monkeypatch.setattr(lmeformula.progress, "AUTO_DELAY", 0.0)
+    monkeypatch.setattr(lmeformula.fitting.progress, "AUTO_DELAY", 0.0)
     call(dyestuff_fit, None)
     assert f"{desc}: 100%" in capsys.readouterr().err
 

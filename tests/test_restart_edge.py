@@ -19,11 +19,11 @@ import pytest
 from test_reference import loglik_tol
 
 import lmeformula as lmf
-from lmeformula import optimize
-from lmeformula.design import build_design
 from lmeformula.engines.blocked import BlockedPLS
+from lmeformula.fitting import optimize
 from lmeformula.formula import parse
-from lmeformula.frame import build_frame
+from lmeformula.model.design import build_design
+from lmeformula.model.frame import build_frame
 
 DATA = Path(__file__).parent / "reference" / "restart_edge.csv"
 FORMULA = "y ~ x + (x | g)"

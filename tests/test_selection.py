@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import lmeformula as lmf
-from lmeformula.nesting import relate
+from lmeformula.comparison.nesting import relate
 
 REF = json.loads((Path(__file__).parent / "reference" / "selection.json").read_text())
 LOGLIK_ABS = 1e-3

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import lmeformula as lmf
-from lmeformula.design import _model_matrix
-from lmeformula.simple_terms import simple_lhs
+from lmeformula.model.design import _model_matrix
+from lmeformula.model.simple_terms import simple_lhs
 
 DATA = pd.DataFrame(
     {

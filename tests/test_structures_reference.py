@@ -24,7 +24,7 @@ import pytest
 import lmeformula as lmf
 from lmeformula.engines.blocked import BlockedPLS
 from lmeformula.engines.marginal import MarginalDeviance
-from lmeformula.fit import _prepare, _residual_model
+from lmeformula.fitting.api import _prepare, _residual_model
 
 HERE = Path(__file__).parent / "reference"
 SHARED = json.loads((HERE / "reference.json").read_text())["cases"]

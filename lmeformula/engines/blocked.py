@@ -26,8 +26,13 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
-from ..design import Design
-from .pls import PLSSolution, ProfiledDeviance, criteria_from_factor, profiled_deviance
+from lmeformula.engines.solution import (
+    PLSSolution,
+    ProfiledDeviance,
+    criteria_from_factor,
+    profiled_deviance,
+)
+from lmeformula.model.design import Design
 
 __all__ = ["BlockedPLS"]
 

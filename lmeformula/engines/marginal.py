@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import scipy.linalg as la
 
-from ..design import Design
-from ..errors import NotExpressibleError
-from ..structures.residual import BoundResidual, ResidualModel
-from .pls import PLSSolution, ProfiledDeviance, criteria_from_factor
+from lmeformula.engines.solution import PLSSolution, ProfiledDeviance, criteria_from_factor
+from lmeformula.errors import NotExpressibleError
+from lmeformula.model.design import Design
+from lmeformula.structures.residual import BoundResidual, ResidualModel
 
 __all__ = ["MarginalDeviance", "block_codes"]
 

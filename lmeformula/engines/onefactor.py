@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import scipy.linalg as la
 
-from ..design import Design
-from .blocked import BlockedPLS
-from .pls import PLSSolution, criteria_from_factor
+from lmeformula.engines.blocked import BlockedPLS
+from lmeformula.engines.solution import PLSSolution, criteria_from_factor
+from lmeformula.model.design import Design
 
 __all__ = ["OneFactorPLS"]
 

@@ -1,5 +1,5 @@
 """Covariance structures of random-effects terms (see :mod:`.base` for the contract)."""
 
-from .base import CovStructure, Diagonal, Unstructured, make_structure
+from lmeformula.structures.base import CovStructure, Diagonal, Unstructured, make_structure
 
 __all__ = ["CovStructure", "Diagonal", "Unstructured", "make_structure"]

@@ -41,7 +41,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..errors import NotExpressibleError
+from lmeformula.errors import NotExpressibleError
 
 __all__ = ["CovStructure", "Diagonal", "Unstructured", "make_structure"]
 
@@ -254,7 +254,7 @@ def make_structure(kind: str, p: int, positions: np.ndarray | None = None) -> Co
     NotExpressibleError
         For an unknown kind.
     """
-    from .random import STRUCTURED
+    from lmeformula.structures.random import STRUCTURED
 
     if kind == "UN":
         return Unstructured(p)

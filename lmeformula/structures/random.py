@@ -27,9 +27,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import FormulaError
-from .base import CovStructure
-from .correlation import acf_from_pacf, ar1_corr, cs_corr, pacf_from_acf, psd_sqrt, toeplitz_corr
+from lmeformula.errors import FormulaError
+from lmeformula.structures.base import CovStructure
+from lmeformula.structures.correlation import (
+    acf_from_pacf,
+    ar1_corr,
+    cs_corr,
+    pacf_from_acf,
+    psd_sqrt,
+    toeplitz_corr,
+)
 
 __all__ = ["STRUCTURED", "Structured"]
 

@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentTypeError, DataError
-from .correlation import acf_from_pacf, ar1_corr, cs_corr, toeplitz_corr
+from lmeformula.errors import ArgumentTypeError, DataError
+from lmeformula.structures.correlation import acf_from_pacf, ar1_corr, cs_corr, toeplitz_corr
 
 __all__ = [
     "AR1",
@@ -57,14 +57,14 @@ _EDGE_PACF = 1.0 - 1e-3
 
 
 def _labels(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
-    from ..frame import code_factor
+    from lmeformula.model.frame import code_factor
 
     return code_factor(values)
 
 
 def _group_codes(data: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
     """The subjects as a factor, ``a:b`` as R's interaction (as the grouping factors)."""
-    from ..frame import _interaction
+    from lmeformula.model.frame import _interaction
 
     parts = [_labels(data[g]) for g in group]
     if len(parts) == 1:
@@ -99,7 +99,7 @@ def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
 
 
 def check_columns(columns: list[str], data: pd.DataFrame, where: str) -> None:
-    from ..datacheck import missing_columns
+    from lmeformula.model.datacheck import missing_columns
 
     missing_columns(columns, data, where)
 

@@ -1,0 +1,1 @@
+"""Comparing models: likelihood-ratio tests, nesting, random-effects tests and selection."""

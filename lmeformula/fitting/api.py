@@ -1,0 +1,387 @@
+"""``lmer()`` and ``to_mixedlm()``: the stages chained, nothing else.
+
+parse -> model frame -> design -> engine (θ̂) -> results, as lme4 splits ``lmer`` into
+``lFormula``, ``mkLmerDevfun``, ``optimizeLmer`` and ``mkMerMod``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from statsmodels.regression.mixed_linear_model import MixedLM
+
+from lmeformula.engines.blocked import BlockedPLS
+from lmeformula.engines.marginal import MarginalDeviance
+from lmeformula.errors import (
+    ArgumentTypeError,
+    ConvergenceWarning,
+    FormulaError,
+    NotExpressibleError,
+    RankDeficiencyWarning,
+    SingularFitWarning,
+)
+from lmeformula.fitting.optimize import blas_threads, bobyqa
+from lmeformula.fitting.statsmodels import fit_mixedlm, mixedlm_spec
+from lmeformula.formula import parse
+from lmeformula.model.datacheck import as_frame
+from lmeformula.model.design import Design, build_design
+from lmeformula.model.frame import build_frame
+from lmeformula.results.lmer import LmerResult
+from lmeformula.structures.residual import (
+    ResidualModel,
+    ResidualStructure,
+    VarianceFunction,
+    check_columns,
+)
+from lmeformula.validate import check_bool, check_name, reject_unknown
+
+__all__ = ["gls", "lmer", "to_mixedlm"]
+
+_ENGINES = ("auto", "statsmodels")
+
+
+def _check_args(formula: Any, reml: Any, data_name: Any = None) -> None:
+    if not isinstance(formula, str):
+        swapped = (
+            " (formula and data swapped? the formula comes first)"
+            if hasattr(formula, "columns")
+            else ""
+        )
+        raise ArgumentTypeError(
+            f"formula must be a string such as 'y ~ x + (1 | g)', got "
+            f"{type(formula).__name__}{swapped}."
+        )
+    check_bool("reml", reml)
+    check_name("data_name", data_name)
+
+
+def _prepare(
+    formula: str, data: Any, weights: Any = None, extra: Sequence[str] = (), gls: bool = False
+) -> tuple[Any, Any, Design]:
+    data = as_frame(data)
+    columns = list(map(str, data.columns))
+    parsed = parse(formula, columns=columns)
+    if gls and parsed.random:
+        raise FormulaError(
+            f"gls() fits marginal models, but the formula '{formula}' has random effects "
+            f"({parsed.random[0].text}); fit it with lmer(), which takes residual= too."
+        )
+    if not gls and not parsed.random:
+        raise _no_random(formula)
+    frame = build_frame(parsed, data, weights, extra)
+    design = build_design(parsed, frame)
+    return parsed, frame, design
+
+
+def _residual_args(residual: Any, variance: Any, data: Any) -> list[str]:
+    """Check residual= and variance= and return the columns they read."""
+    if residual is not None and not isinstance(residual, ResidualStructure):
+        raise ArgumentTypeError(
+            f"residual= takes a residual structure such as lmf.AR1('time | id'), got "
+            f"{_what(residual)}; the structures are AR1, CAR1, CS, CSH, ARH1, UN, "
+            "TOEP, TOEPH and DIAG."
+            + (" A variance function goes to variance=." if _is(residual, VarianceFunction) else "")
+        )
+    if variance is not None and not isinstance(variance, VarianceFunction):
+        raise ArgumentTypeError(
+            f"variance= takes a variance function such as lmf.VarIdent('group'), got "
+            f"{_what(variance)}; the functions are VarIdent, VarPower and VarExp."
+            + (
+                " A residual structure goes to residual=."
+                if _is(variance, ResidualStructure)
+                else ""
+            )
+        )
+    extra: list[str] = []
+    for name, obj in (("residual", residual), ("variance", variance)):
+        if obj is not None:
+            if hasattr(data, "columns"):
+                check_columns(obj.columns, data, f"{name}={obj!r}")
+            extra += obj.columns
+    return extra
+
+
+def _what(obj: Any) -> str:
+    # The class itself, not an instance: the commonest slip is lmf.AR1 without its form.
+    if isinstance(obj, type):
+        return f"the class {obj.__name__} itself (call it with a form: {obj.__name__}('...'))"
+    return type(obj).__name__
+
+
+def _is(obj: Any, kind: type) -> bool:
+    return isinstance(obj, kind) or (isinstance(obj, type) and issubclass(obj, kind))
+
+
+def _residual_model(residual: Any, variance: Any, frame: Any) -> ResidualModel | None:
+    if residual is None and variance is None:
+        return None
+    return ResidualModel(
+        residual.bind(frame.data) if residual is not None else None,
+        variance.bind(frame.data) if variance is not None else None,
+        frame.weights,
+        frame.nobs,
+    )
+
+
+def _no_random(formula: str) -> FormulaError:
+    return FormulaError(
+        f"the formula '{formula}' contains no random effects, so it is not a mixed model; "
+        "add a term such as (1 | group), or fit it with statsmodels' OLS (or gls() for "
+        "correlated residuals)."
+    )
+
+
+def _data_name(data: Any) -> str | None:
+    # R prints the data argument's name ("Data: exam"); find it in the caller's frame.
+    frame = inspect.currentframe()
+    try:
+        caller = frame.f_back.f_back if frame and frame.f_back else None
+        if caller is None:
+            return None
+        for name, value in caller.f_locals.items():
+            if value is data and not name.startswith("_"):
+                return name
+        return None
+    finally:
+        del frame
+
+
+def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
+    """The statsmodels ``MixedLM`` model that expresses an lme4 formula.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula.
+    data
+        A pandas DataFrame.
+    reml
+        Whether the model is to be fitted by REML (``model.fit(reml=...)`` decides in the end).
+
+    Returns
+    -------
+    statsmodels.regression.mixed_linear_model.MixedLM
+        One grouping factor goes to ``groups``/``exog_re``; factors nested in it become
+        variance components; crossed factors use a constant group and variance components.
+        ``||`` terms need the ``free`` mask, available as ``model.lmeformula_free`` (pass it
+        as ``model.fit(free=model.lmeformula_free)``).
+
+    Raises
+    ------
+    NotExpressibleError
+        Naming the part of the formula MixedLM cannot express.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> exam = lmf.datasets.load("exam")
+    >>> model = lmf.to_mixedlm("normexam ~ standLRT + (1 + standLRT | school)", exam)
+    >>> float(round(model.fit(method="lbfgs").llf, 2))
+    -4663.8
+    """
+    _check_args(formula, reml)
+    _, _, design = _prepare(formula, data)
+    spec = mixedlm_spec(design, reml)
+    spec.model.lmeformula_free = spec.free  # type: ignore[attr-defined]
+    return spec.model
+
+
+_LMER_ARGS = ("formula", "data", "reml", "engine", "weights", "residual", "variance", "data_name")
+_GLS_ARGS = ("formula", "data", "residual", "variance", "reml", "weights", "data_name")
+
+
+def lmer(
+    formula: str,
+    data: Any,
+    *,
+    reml: bool = True,
+    engine: str = "auto",
+    weights: Any = None,
+    residual: ResidualStructure | None = None,
+    variance: VarianceFunction | None = None,
+    data_name: str | None = None,
+    **unexpected: Any,
+) -> LmerResult:
+    """Fit a linear mixed model written as lme4 writes it.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula, e.g. ``"normexam ~ standLRT + (1 + standLRT | school)"``; random
+        terms may carry a covariance structure (``cs(0 + f | g)``, ``ar1(0 + factor(t) |
+        g)``, ``toep(...)``, ``diag(...)``, ``homdiag(...)``; see ``lmf.STRUCTURES``).
+    data
+        A pandas DataFrame; it is not modified. Rows with a missing value in a column the
+        model uses are dropped and counted (``fit.n_dropped``), as R's ``na.omit``.
+    reml
+        REML (lme4's default) or maximum likelihood (``reml=False``, R's ``REML = FALSE``).
+    engine
+        ``"auto"`` (default): lme4's profiled deviance by blocked Cholesky, minimised by
+        BOBYQA as lme4 does. ``"statsmodels"``: statsmodels' MixedLM finds the optimum (for
+        the models it can express), which is then checked against lme4's profiled deviance
+        and refitted with other optimizers when the check fails.
+    weights
+        lme4's prior weights: a column name of ``data`` or one positive value per row; the
+        residual variance of row i is σ² / w_i.
+    residual
+        A residual correlation structure (nlme's ``correlation=``), e.g.
+        ``lmf.AR1("1 | id")``, ``lmf.CAR1("time | id", nugget=True)``, ``lmf.UN("visit | id")``.
+    variance
+        A variance function (nlme's ``weights=``): ``lmf.VarIdent("g")``,
+        ``lmf.VarPower("x")``, ``lmf.VarExp("x")``.
+    data_name
+        Name shown after "Data:" in the summary; by default the caller's variable name.
+
+    Returns
+    -------
+    LmerResult
+
+    Warns
+    -----
+    ConvergenceWarning
+        When no optimizer reached a point where lme4's gradient check passes.
+    SingularFitWarning
+        When a variance is estimated as 0 or a correlation as ±1.
+    RankDeficiencyWarning
+        When fixed-effect columns were dropped.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> exam = lmf.datasets.load("exam")
+    >>> fit = lmf.lmer("normexam ~ standLRT + (1 + standLRT | school)", data=exam)
+    >>> round(fit.reml_criterion, 2)
+    9327.6
+    >>> fit.fixef.round(4).to_dict()
+    {'(Intercept)': -0.0116, 'standLRT': 0.5565}
+    """
+    reject_unknown("lmer", unexpected, _LMER_ARGS)
+    _check_args(formula, reml, data_name)
+    if not isinstance(engine, str) or engine not in _ENGINES:
+        raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")
+    extra = _residual_args(residual, variance, data)
+    parsed, frame, design = _prepare(formula, data, weights, extra)
+    model = _residual_model(residual, variance, frame)
+    if engine == "statsmodels" and (design.weights is not None or model is not None):
+        raise NotExpressibleError(
+            "statsmodels' MixedLM has no prior weights, residual structures or variance "
+            "functions; use engine='auto'."
+        )
+    name = data_name if data_name is not None else _data_name(data)
+    return _fit(parsed, frame, design, reml, engine, model, name)
+
+
+def gls(
+    formula: str,
+    data: Any,
+    *,
+    residual: ResidualStructure | None = None,
+    variance: VarianceFunction | None = None,
+    reml: bool = True,
+    weights: Any = None,
+    data_name: str | None = None,
+    **unexpected: Any,
+) -> LmerResult:
+    """Fit a marginal model (no random effects) with structured residuals, as nlme's ``gls``.
+
+    The MMRM of clinical trials is ``gls(y ~ arm * visit, data, residual=lmf.UN("visit | id"))``.
+
+    Parameters
+    ----------
+    formula
+        A formula without random-effects terms, e.g. ``"distance ~ Sex * I(age - 11)"``.
+    data
+        A pandas DataFrame (not modified; incomplete rows dropped and counted).
+    residual
+        The residual structure (``lmf.UN``, ``lmf.CS``, ``lmf.AR1``, ...); None for
+        independent rows.
+    variance
+        A variance function (``lmf.VarIdent``, ``lmf.VarPower``, ``lmf.VarExp``).
+    reml
+        REML (nlme's default) or maximum likelihood.
+    weights
+        Prior weights, as in :func:`lmer`.
+    data_name
+        Name shown after "Data:" in the summary.
+
+    Returns
+    -------
+    LmerResult
+        With no random effects: ``ranef`` is empty and ``residual_params()`` holds the
+        structure's parameters.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> orth = lmf.datasets.load("orthodont")
+    >>> fit = lmf.gls("distance ~ Sex * I(age - 11)", orth, residual=lmf.CS("age | Subject"))
+    >>> round(fit.loglik, 3), round(fit.residual_params()["rho"], 3)
+    (-216.879, 0.632)
+    """
+    reject_unknown("gls", unexpected, _GLS_ARGS)
+    _check_args(formula, reml, data_name)
+    extra = _residual_args(residual, variance, data)
+    parsed, frame, design = _prepare(formula, data, weights, extra, gls=True)
+    model = _residual_model(residual, variance, frame) or ResidualModel(
+        None, None, frame.weights, frame.nobs
+    )
+    name = data_name if data_name is not None else _data_name(data)
+    return _fit(parsed, frame, design, reml, "auto", model, name)
+
+
+def _fit(
+    parsed: Any,
+    frame: Any,
+    design: Design,
+    reml: bool,
+    engine: str,
+    model: ResidualModel | None,
+    data_name: str | None,
+) -> LmerResult:
+    """The stages after the design: engine, optimizer, results, warnings."""
+    if design.dropped_fixed:
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping "
+            f"{len(design.dropped_fixed)} column(s): {', '.join(design.dropped_fixed)}. "
+            "Those effects are not estimable from these data (aliased with other columns).",
+            RankDeficiencyWarning,
+            stacklevel=3,
+        )
+    problem: Any = (
+        BlockedPLS(design, reml) if model is None else MarginalDeviance(design, reml, model)
+    )
+    with blas_threads(problem.largest_dense_block):
+        if engine == "statsmodels":
+            optinfo = fit_mixedlm(mixedlm_spec(design, reml), design, problem)
+        else:
+            optinfo = bobyqa(problem)
+        result = LmerResult(
+            parsed=parsed,
+            frame=frame,
+            design=design,
+            solution=problem.solve(optinfo.theta),
+            reml=reml,
+            optinfo=optinfo,
+            data_name=data_name,
+            residual_model=model,
+        )
+    if not optinfo.converged:
+        warnings.warn(
+            f"{optinfo.messages[0]} ({optinfo.optimizer}); the "
+            "estimates may not be the optimum. Check the model (rescale covariates, simplify "
+            "the random effects) and compare with fit.optinfo.attempts.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    if result.singular:
+        warnings.warn(
+            "boundary (singular) fit: a variance is estimated as 0 or a correlation as +-1 "
+            "(see fit.varcorr()). The random-effects structure is too complex for these data; "
+            "consider dropping the term or its correlations (||).",
+            SingularFitWarning,
+            stacklevel=3,
+        )
+    return result

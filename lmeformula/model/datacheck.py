@@ -1,0 +1,194 @@
+"""Checks of the data a model reads: the table, its column labels and each used column's
+values, before any numerical code sees them.
+
+Whatever an analyst's DataFrame holds (dict of lists, integer or duplicated column labels,
+object columns mixing numbers and text, pandas' nullable and string dtypes, dates,
+periods, lists in cells, unused categories), a model column comes out of here either as
+something the design stage handles as R would (numbers, booleans, text or categories),
+or as a :class:`~lmeformula.errors.DataError` naming the column and saying what to do.
+The caller's DataFrame is only read.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmeformula.errors import ArgumentTypeError, DataError
+
+__all__ = ["as_frame", "clean_column", "missing_columns", "select_columns"]
+
+# pandas' infer_dtype names: what an object column holding them is.
+_NUMBERS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
+_DATES = frozenset({"datetime", "datetime64", "date", "time", "timedelta", "timedelta64"})
+
+
+def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
+    """``data`` as a DataFrame: a DataFrame itself, or a dict of equal-length columns.
+
+    Examples
+    --------
+    >>> as_frame({"y": [1.0, 2.0], "g": ["a", "b"]}).shape
+    (2, 2)
+    >>> as_frame({"y": [1.0, 2.0], "g": ["a"]})
+    Traceback (most recent call last):
+    ...
+    lmeformula.errors.DataError: data as a dict of columns: All arrays must be of the same length; give every column the same number of values.
+    """  # noqa: E501
+    if isinstance(data, pd.DataFrame):
+        frame = data
+    elif isinstance(data, dict):
+        try:
+            frame = pd.DataFrame(data)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"{what} as a dict of columns: {exc}; give every column the same number of values."
+            ) from None
+    else:
+        raise ArgumentTypeError(
+            f"{what} must be a pandas DataFrame, got {type(data).__name__}; "
+            "read it with pandas.read_csv or pass pandas.DataFrame(your_data)."
+        )
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise DataError(
+            f"{what} has MultiIndex (hierarchical) column labels, e.g. {frame.columns[0]!r}; "
+            "a formula names flat columns. Flatten them first, e.g. "
+            "data.columns = ['_'.join(map(str, c)) for c in data.columns]."
+        )
+    return frame
+
+
+def missing_columns(columns: Sequence[str], data: pd.DataFrame, what: str = "the formula") -> None:
+    """Raise for the first of ``columns`` that ``data`` lacks, suggesting close names."""
+    available = [str(c) for c in data.columns]
+    present = set(available)
+    for col in columns:
+        if col not in present:
+            close = difflib.get_close_matches(col, available, n=3)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            shown = ", ".join(available[:12]) + (", ..." if len(available) > 12 else "")
+            raise DataError(
+                f"column {col!r} named in {what} is not in the data.{hint} "
+                f"The data has: {shown or 'no columns'}."
+            )
+
+
+def select_columns(
+    data: pd.DataFrame, columns: Sequence[str], what: str = "the formula"
+) -> pd.DataFrame:
+    """A copy of ``columns`` of ``data``, labelled by their names as strings, each cleaned
+    by :func:`clean_column`.
+
+    Column labels are matched by their text, so a column labelled ``0`` is the formula's
+    ```0```. A label that occurs twice (or two labels with the same text, ``1`` and
+    ``"1"``) is an error when the model uses it.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1, 2], "g": pd.array(["a", None], dtype="string")})
+    >>> select_columns(df, ["g"]).dtypes.astype(str).tolist()
+    ['object']
+    """
+    missing_columns(columns, data, what)
+    labels: dict[str, list[Any]] = {}
+    for label in data.columns:
+        labels.setdefault(str(label), []).append(label)
+    out = {}
+    for name in columns:
+        found = labels[name]
+        if len(found) > 1:
+            raise DataError(
+                f"the data has {len(found)} columns named {name!r}; a formula cannot tell "
+                "them apart. Rename or drop the duplicates, e.g. "
+                "data.loc[:, ~data.columns.duplicated()]."
+            )
+        out[name] = clean_column(name, data[found[0]])
+    return pd.DataFrame(out, index=data.index)
+
+
+def clean_column(name: str, series: pd.Series) -> pd.Series:
+    """One column as the design stage takes it, or an error saying why it cannot be used.
+
+    Numbers (numpy's and pandas' nullable dtypes, or numbers stored as objects) become
+    floats, booleans stay booleans, text (pandas' ``string`` dtypes too) becomes objects
+    with ``NaN`` for missing values, categories stay categories. Dates, durations,
+    periods, intervals, complex numbers, containers in cells, and object columns mixing
+    numbers with text are errors.
+
+    Examples
+    --------
+    >>> clean_column("x", pd.Series([1, None], dtype="Int64")).tolist()
+    [1.0, nan]
+    >>> clean_column("x", pd.Series([1, "a"], dtype=object))
+    Traceback (most recent call last):
+    ...
+    lmeformula.errors.DataError: column 'x' mixes numbers and text (e.g. 1 and 'a'); convert it: pandas.to_numeric(data['x'], errors='coerce') if the text marks missing values, or data['x'].astype(str) if it holds labels.
+    """  # noqa: E501
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return series
+    if pd.api.types.is_bool_dtype(dtype):
+        if series.hasnans:
+            # A nullable boolean with missing values: NaN marks them, as for other columns.
+            return series.astype(object).where(series.notna(), np.nan)
+        return series.astype(bool)
+    if isinstance(dtype, pd.StringDtype):
+        return series.astype(object).where(series.notna(), np.nan)
+    if pd.api.types.is_complex_dtype(dtype):
+        raise DataError(
+            f"column {name!r} holds complex numbers; a model needs real numbers (use "
+            "np.real or np.abs of the column)."
+        )
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        raise _dates(name, str(dtype))
+    if isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype)):
+        raise DataError(
+            f"column {name!r} holds {dtype} values; convert it to numbers (e.g. "
+            "data[col].dt.year or the interval's midpoint) or to text labels (astype(str))."
+        )
+    if pd.api.types.is_numeric_dtype(dtype):
+        if pd.api.types.is_extension_array_dtype(dtype):
+            # Nullable Int64/Float64: pd.NA becomes NaN, which the model frame drops.
+            return series.astype(float)
+        return series
+    return _clean_object(name, series)
+
+
+def _clean_object(name: str, series: pd.Series) -> pd.Series:
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    if kind in ("string", "empty"):
+        return series
+    if kind in _NUMBERS:
+        return series.astype(float)
+    if kind == "boolean":
+        return series.where(series.notna(), np.nan) if series.hasnans else series.astype(bool)
+    if kind in _DATES:
+        raise _dates(name, "objects")
+    values = series.dropna()
+    if kind in ("mixed-integer", "mixed"):
+        numbers = values[values.map(lambda v: isinstance(v, (int, float, np.number)))]
+        text = values[values.map(lambda v: isinstance(v, str))]
+        if len(numbers) and len(text) and len(numbers) + len(text) == len(values):
+            raise DataError(
+                f"column {name!r} mixes numbers and text (e.g. {numbers.iloc[0]!r} and "
+                f"{text.iloc[0]!r}); convert it: pandas.to_numeric(data[{name!r}], "
+                f"errors='coerce') if the text marks missing values, or "
+                f"data[{name!r}].astype(str) if it holds labels."
+            )
+    types = sorted({type(v).__name__ for v in values})
+    raise DataError(
+        f"column {name!r} holds values of type {', '.join(types)}, which a model cannot use; "
+        "each cell must be one number, one piece of text or one boolean. Convert the column "
+        "(e.g. to numbers with pandas.to_numeric or to labels with astype(str))."
+    )
+
+
+def _dates(name: str, dtype: str) -> DataError:
+    return DataError(
+        f"column {name!r} holds dates or durations ({dtype}); convert it to a number first, "
+        "e.g. days since the start: (d - d.min()).dt.days."
+    )

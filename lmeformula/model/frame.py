@@ -1,0 +1,290 @@
+"""The model frame: the rows and columns a model uses, as R's ``model.frame`` builds it.
+
+Only the columns the formula names are kept; rows with a missing value in any of them are
+dropped, counted and remembered (R's ``na.omit``); the caller's DataFrame is never touched.
+Grouping factors are coded here, with lme4's level order and lme4's checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lmeformula.errors import DataError
+from lmeformula.formula.terms import ParsedFormula
+from lmeformula.model.datacheck import as_frame, missing_columns, select_columns
+
+__all__ = ["GroupingFactor", "ModelFrame", "build_frame", "code_factor"]
+
+
+@dataclass(frozen=True)
+class GroupingFactor:
+    """A grouping factor coded as integers.
+
+    Attributes
+    ----------
+    name
+        lme4's name (``"school"``, ``"cask:batch"``).
+    codes
+        Integer code of each row's level, ``0 .. len(levels) - 1``.
+    levels
+        Level labels, in lme4's order.
+    """
+
+    name: str
+    codes: np.ndarray
+    levels: tuple[str, ...]
+
+    @property
+    def nlevels(self) -> int:
+        """Number of levels."""
+        return len(self.levels)
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    """The rows a model is fitted on.
+
+    Attributes
+    ----------
+    data
+        The used columns of the complete rows (a copy; original index kept).
+    n_dropped
+        Number of rows dropped for missing values.
+    dropped_index
+        Index labels of the dropped rows.
+    groups
+        Grouping factors by lme4 name.
+    weights
+        Prior weights of the rows used (None when not given).
+    """
+
+    data: pd.DataFrame
+    n_dropped: int
+    dropped_index: pd.Index
+    groups: dict[str, GroupingFactor]
+    weights: np.ndarray | None = None
+
+    @property
+    def nobs(self) -> int:
+        """Number of rows used."""
+        return len(self.data)
+
+
+def _label(value: object) -> str:
+    # R prints factor(c(1, 2)) levels as "1", "2", not "1.0", "2.0".
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Code a column as R's ``factor()`` does: categories in order, otherwise sorted values.
+
+    Parameters
+    ----------
+    values
+        The column (no missing values).
+
+    Returns
+    -------
+    codes, levels
+        Integer codes and the used levels' labels.
+
+    Examples
+    --------
+    >>> codes, levels = code_factor(pd.Series(["b", "a", "b"]))
+    >>> codes.tolist(), levels
+    ([1, 0, 1], ('a', 'b'))
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat.remove_unused_categories()
+        return np.asarray(cat.cat.codes, dtype=np.int64), tuple(
+            _label(c) for c in cat.cat.categories
+        )
+    # Hash-based coding: np.unique on a million strings sorts them all (seconds).
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.asarray(codes, dtype=np.int64), tuple(_label(u) for u in uniques)
+
+
+def _interaction(name: str, parts: list[tuple[np.ndarray, tuple[str, ...]]]) -> GroupingFactor:
+    # R's a:b on factors: levels ordered by a's level then b's, only combinations observed.
+    keys = np.zeros(len(parts[0][0]), dtype=np.int64)
+    for codes, levels in parts:
+        keys = keys * len(levels) + codes
+    used, codes = np.unique(keys, return_inverse=True)
+    labels = []
+    for key in used:
+        pieces = []
+        for _, levels in reversed(parts):
+            key, idx = divmod(int(key), len(levels))
+            pieces.append(levels[idx])
+        labels.append(":".join(reversed(pieces)))
+    return GroupingFactor(name, codes.astype(np.int64).ravel(), tuple(labels))
+
+
+def build_frame(
+    parsed: ParsedFormula, data: object, weights: object = None, extra: Sequence[str] = ()
+) -> ModelFrame:
+    """Select the formula's columns, drop incomplete rows and code the grouping factors.
+
+    Parameters
+    ----------
+    parsed
+        The parsed formula.
+    data
+        A pandas DataFrame (or anything ``pandas.DataFrame`` accepts, such as a dict of
+        columns).
+    weights
+        lme4's prior weights: a column name of ``data`` or one value per row; rows with a
+        missing weight are dropped like any incomplete row.
+    extra
+        Further columns the model reads (a residual structure's time and subject, a
+        variance function's covariate): kept, and rows missing them dropped.
+
+    Returns
+    -------
+    ModelFrame
+
+    Raises
+    ------
+    ArgumentTypeError
+        When ``data`` is not tabular.
+    DataError
+        For a missing column, no rows, infinite values, or a grouping factor lme4 rejects.
+    """
+    frame = as_frame(data)
+    if frame.shape[0] == 0:
+        raise DataError("data has no rows; a model needs observations to fit.")
+    variables = list(dict.fromkeys([*parsed.variables, *extra]))
+    used = select_columns(frame, variables)
+    w_all = _weights(weights, frame)
+    complete = ~used.isna().any(axis=1).to_numpy()
+    if w_all is not None:
+        complete &= ~np.isnan(w_all)
+    dropped_index = used.index[~complete]
+    used = used.loc[complete]
+    if used.shape[0] == 0:
+        raise DataError(
+            f"no complete rows: every row has a missing value in one of {variables}; "
+            "check those columns for missing values."
+        )
+    response = (parsed.response or "").strip("`")
+    for col in variables:
+        used[col] = _settle(col, used[col], is_response=col == response)
+    groups: dict[str, GroupingFactor] = {}
+    for term in parsed.random:
+        name = term.group_name
+        if name in groups:
+            continue
+        parts = [code_factor(used[col]) for col in term.group]
+        factor = (
+            GroupingFactor(name, parts[0][0], parts[0][1])
+            if len(parts) == 1
+            else _interaction(name, parts)
+        )
+        _check_grouping(factor, used.shape[0])
+        groups[name] = factor
+    w = None if w_all is None else w_all[complete]
+    return ModelFrame(used, int((~complete).sum()), dropped_index, groups, w)
+
+
+def _settle(name: str, series: pd.Series, is_response: bool = False) -> pd.Series:
+    """A used column of the complete rows as the design reads it, R's way.
+
+    Unused categories are dropped (lme4's model frame drops unused levels, so they make
+    no all-zero columns), logicals become a factor with levels FALSE and TRUE (R's
+    coefficient ``bTRUE``, and ``0 + b`` gives both levels), and infinite values are an
+    error (R's model frame keeps them and the fit fails).
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.cat.remove_unused_categories()
+    logical = pd.api.types.is_bool_dtype(series.dtype) or (
+        series.dtype == object and pd.api.types.infer_dtype(series, skipna=False) == "boolean"
+    )
+    if logical and not is_response:
+        labels = np.where(series.to_numpy(dtype=bool), "TRUE", "FALSE")
+        return pd.Series(
+            pd.Categorical(labels, categories=["FALSE", "TRUE"]), index=series.index, name=name
+        )
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        bad = ~np.isfinite(series.to_numpy(dtype=float))
+        if bad.any():
+            first = series.index[bad][0]
+            raise DataError(
+                f"column {name!r} has {int(bad.sum())} infinite value(s) (first at row "
+                f"{first!r}); replace them with finite values or NaN (rows with NaN are "
+                "dropped)."
+            )
+    return series
+
+
+def _weights(weights: object, frame: pd.DataFrame) -> np.ndarray | None:
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        missing_columns([weights], frame, "weights=")
+        if list(map(str, frame.columns)).count(weights) > 1:
+            raise DataError(f"the data has more than one column named {weights!r} (weights=).")
+        values = frame.loc[:, [c for c in frame.columns if str(c) == weights]].iloc[:, 0]
+        where = f"weights column {weights!r}"
+    else:
+        where = "weights"
+        values = _aligned(weights, frame) if isinstance(weights, pd.Series) else None
+        if values is None:
+            if isinstance(weights, (str, bytes, dict, set)) or np.ndim(weights) == 0:  # type: ignore[arg-type]
+                raise DataError(
+                    f"weights must be a column name or one value per row, got "
+                    f"{type(weights).__name__} {weights!r}."
+                )
+            values = pd.Series(np.asarray(weights).ravel())
+        if len(values) != len(frame):
+            raise DataError(
+                f"weights has {len(values)} values for {len(frame)} rows of data; give one "
+                "weight per row (or the name of a column)."
+            )
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"{where} must be numeric, got dtype {values.dtype}.")
+    w = values.astype(float).to_numpy(dtype=float, na_value=np.nan)
+    finite = w[~np.isnan(w)]
+    if np.any(finite <= 0) or not np.all(np.isfinite(finite)):
+        raise DataError(
+            f"{where} must be positive and finite (a prior weight divides the residual "
+            "variance); drop rows with zero weight instead."
+        )
+    return w
+
+
+def _aligned(weights: pd.Series, frame: pd.DataFrame) -> pd.Series | None:
+    # A pandas user expects a Series to line up by its index, as pandas aligns it.
+    if weights.index.equals(frame.index):
+        return weights.reset_index(drop=True)
+    if len(weights) != len(frame):
+        return None
+    if weights.index.is_unique and frame.index.is_unique and set(weights.index) == set(frame.index):
+        return weights.reindex(frame.index).reset_index(drop=True)
+    raise DataError(
+        "weights is a Series whose index does not match the data's index; align it first "
+        "(weights.reindex(data.index)) or pass weights.to_numpy() to take it in row order."
+    )
+
+
+def _check_grouping(factor: GroupingFactor, nobs: int) -> None:
+    # lme4's checkNlevels: a variance cannot be estimated from one level, nor separated
+    # from the residual when each observation is its own level.
+    if factor.nlevels < 2:
+        raise DataError(
+            f"grouping factor {factor.name!r} has {factor.nlevels} level; a random effect "
+            "needs at least 2 levels to estimate its variance. Drop the term or use a "
+            "fixed effect."
+        )
+    if factor.nlevels >= nobs:
+        raise DataError(
+            f"grouping factor {factor.name!r} has {factor.nlevels} levels for {nobs} "
+            "observations; the number of levels of each grouping factor must be < number of "
+            "observations, otherwise its variance cannot be told apart from the residual "
+            "variance."
+        )

@@ -1,0 +1,153 @@
+"""broom.mixed's tables: ``tidy``, ``glance`` and ``augment`` with snake_case columns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lmeformula.errors import ArgumentTypeError
+from lmeformula.validate import check_bool, check_level
+
+if TYPE_CHECKING:
+    from lmeformula.results.lmer import LmerResult
+
+__all__ = ["augment", "glance", "tidy"]
+
+TIDY_COLUMNS = ["effect", "group", "term", "estimate", "std_error", "statistic", "df", "p_value"]
+
+
+def _ran_pars(result: LmerResult) -> pd.DataFrame:
+    vc = result.varcorr()
+    rows = []
+    for key, block in vc.groupby("grp", sort=False):
+        grp = str(key)
+        if grp == "Residual":
+            rows.append(("ran_pars", "Residual", "sd__Observation", float(block["sdcor"].iloc[0])))
+            # A residual structure's parameters on their natural scale (ρ, sd ratios).
+            for _, par in block.iloc[1:].iterrows():
+                rows.append(("ran_pars", "Residual", str(par["var1"]), float(par["sdcor"])))
+            continue
+        sds = block[block["var2"] == ""]
+        cors = block[block["var2"] != ""]
+        # broom.mixed's order: each sd followed by its correlations with later columns.
+        for _, sd in sds.iterrows():
+            rows.append(("ran_pars", grp, f"sd__{sd['var1']}", float(sd["sdcor"])))
+            for _, c in cors[cors["var1"] == sd["var1"]].iterrows():
+                rows.append(("ran_pars", grp, f"cor__{c['var1']}.{c['var2']}", float(c["sdcor"])))
+    return pd.DataFrame(rows, columns=["effect", "group", "term", "estimate"])
+
+
+def tidy(
+    result: LmerResult,
+    effects: str | None = None,
+    conf_int: bool = False,
+    conf_level: float = 0.95,
+    ddf: str | None = "satterthwaite",
+) -> pd.DataFrame:
+    """One row per estimate, as ``broom.mixed::tidy(m)`` on an lmerTest fit.
+
+    Parameters
+    ----------
+    result
+        A fitted model.
+    effects
+        ``None`` for both, ``"fixed"`` or ``"ran_pars"``.
+    conf_int
+        Add ``conf_low`` and ``conf_high`` (Wald intervals for fixed effects, as broom.mixed's
+        default; missing for variance parameters).
+    conf_level
+        Coverage of the intervals.
+    ddf
+        Degrees of freedom of the fixed effects' t-tests: ``"satterthwaite"`` (lmerTest's
+        default), ``"kenward-roger"`` (pbkrtest's adjusted standard errors and df),
+        ``"wald"`` (normal reference, infinite df) or ``None`` (no df or p-values, as
+        plain lme4).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``effect, group, term, estimate, std_error, statistic, df, p_value`` (and the
+        interval columns). ``df`` and ``p_value`` of the fixed effects follow ``ddf``.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+    >>> fit.tidy()["term"].tolist()  # doctest: +NORMALIZE_WHITESPACE
+    ['(Intercept)', 'Days', 'sd__(Intercept)', 'cor__(Intercept).Days', 'sd__Days',
+     'sd__Observation']
+    """
+    if effects not in (None, "fixed", "ran_pars"):
+        raise ArgumentTypeError(f"effects must be None, 'fixed' or 'ran_pars', got {effects!r}.")
+    conf_level = check_level("conf_level", conf_level)
+    check_bool("conf_int", conf_int)
+    fixed = pd.DataFrame(
+        {
+            "effect": "fixed",
+            "group": None,
+            "term": result.fixef.index,
+            "estimate": result.fixef.to_numpy(),
+            "std_error": result.fixef_se.to_numpy(),
+        }
+    )
+    fixed["statistic"] = fixed["estimate"] / fixed["std_error"]
+    fixed["df"] = np.nan
+    fixed["p_value"] = np.nan
+    if ddf is not None and effects in (None, "fixed") and len(fixed):
+        tests = result.contrast(np.eye(len(fixed)), ddf=ddf)
+        # Kenward-Roger's standard errors are its adjusted ones.
+        for col in ("std_error", "statistic", "df", "p_value"):
+            fixed[col] = tests[col].to_numpy()
+    ran = _ran_pars(result)
+    for col in ("std_error", "statistic", "df", "p_value"):
+        ran[col] = np.nan
+    parts = [p for p, kind in ((fixed, "fixed"), (ran, "ran_pars")) if effects in (None, kind)]
+    out = pd.concat(parts, ignore_index=True)[TIDY_COLUMNS]
+    if conf_int:
+        z = stats.norm.ppf(0.5 + conf_level / 2)
+        out["conf_low"] = out["estimate"] - z * out["std_error"]
+        out["conf_high"] = out["estimate"] + z * out["std_error"]
+    return out
+
+
+def glance(result: LmerResult) -> pd.DataFrame:
+    """One row of model statistics, as ``broom.mixed::glance(m)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``nobs, sigma, logLik, AIC, BIC``, then ``REMLcrit`` (REML fits) or ``deviance``
+        (ML fits), and ``df_residual``.
+    """
+    row = {
+        "nobs": result.nobs,
+        "sigma": result.sigma,
+        "logLik": result.loglik,
+        "AIC": result.aic,
+        "BIC": result.bic,
+    }
+    if result.reml:
+        row["REMLcrit"] = result.reml_criterion
+    else:
+        row["deviance"] = result.deviance
+    row["df_residual"] = result.df_resid
+    return pd.DataFrame([row])
+
+
+def augment(result: LmerResult) -> pd.DataFrame:
+    """The model frame with fitted values and residuals, as ``broom.mixed::augment(m)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The model's columns of the rows used, plus ``.fitted`` (with random effects),
+        ``.resid`` and ``.fixed`` (fixed effects only).
+    """
+    out = result.model_frame
+    out[".fitted"] = result.fitted()
+    out[".resid"] = result.residuals()
+    out[".fixed"] = result.predict(re_form="~0")
+    return out
