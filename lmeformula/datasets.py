@@ -50,7 +50,7 @@ def names() -> list[str]:
     >>> "exam" in datasets.names()
     True
     >>> datasets.names()[:3]
-    ['bodyweight', 'cake', 'dyestuff']
+    ['bodyweight', 'cake', 'chickweight']
     """
     return sorted(
         entry.name[: -len(".csv")] for entry in _data_dir().iterdir() if entry.name.endswith(".csv")
@@ -65,8 +65,8 @@ def load(name: str) -> pd.DataFrame:
     name
         Dataset name as R spells it or in lower case: ``"exam"`` (mlmRev's ``Exam``),
         ``"sleepstudy"``, ``"Dyestuff"``, ``"Penicillin"``, ``"Pastes"``, ``"InstEval"``,
-        ``"cake"`` (lme4), ``"Orthodont"``, ``"Ovary"``, ``"BodyWeight"``, ``"Machines"``
-        (nlme). See :func:`names`.
+        ``"cake"`` (lme4), ``"Orthodont"``, ``"Ovary"``, ``"BodyWeight"``, ``"Machines"``,
+        ``"Wheat2"`` (nlme), ``"ChickWeight"`` (R's datasets). See :func:`names`.
 
     Returns
     -------

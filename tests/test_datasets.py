@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ALL = [
     "bodyweight",
     "cake",
+    "chickweight",
     "dyestuff",
     "exam",
     "insteval",
@@ -23,6 +24,7 @@ ALL = [
     "pastes",
     "penicillin",
     "sleepstudy",
+    "wheat2",
 ]
 
 
