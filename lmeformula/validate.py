@@ -18,11 +18,14 @@ import pandas as pd
 from lmeformula.errors import ArgumentTypeError, DataError
 
 __all__ = [
+    "DDF_METHODS",
     "check_bool",
+    "check_ddf",
     "check_level",
     "check_name",
     "check_positive",
     "contrast_matrix",
+    "is_fixed_only",
     "reject_unknown",
 ]
 
@@ -213,3 +216,35 @@ def _weight(label: Any, name: str, value: Any) -> float:
             f"contrast {label!r} gives {name!r} the weight {value!r}; weights are numbers."
         )
     return float(value)
+
+
+#: The degrees-of-freedom methods of the fixed effects' tests.
+DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")
+
+
+def check_ddf(ddf: Any, reml: bool) -> None:
+    """A degrees-of-freedom method for the fixed effects' tests (lmerTest's ``ddf``)."""
+    if ddf not in DDF_METHODS:
+        close = [m for m in DDF_METHODS if isinstance(ddf, str) and m == ddf.lower()]
+        hint = f"; write {close[0]!r} (lower case)" if close else ""
+        raise ArgumentTypeError(f"ddf must be one of {DDF_METHODS}, got {ddf!r}{hint}.")
+    if ddf == "kenward-roger" and not reml:
+        raise ArgumentTypeError(
+            "Kenward-Roger is defined for REML fits (as pbkrtest); refit with reml=True or "
+            "use ddf='satterthwaite'."
+        )
+
+
+def is_fixed_only(re_form: Any) -> bool:
+    """Whether ``re_form`` asks for the fixed effects only (R's ``re.form = NA``): None
+    means all random effects, ``"~0"`` (or ``"NA"``, ``False``) none."""
+    if re_form is None:
+        return False
+    if isinstance(re_form, str) and re_form.replace(" ", "") in ("~0", "NA", "~1-1"):
+        return True
+    if re_form is False:
+        return True
+    raise ArgumentTypeError(
+        f"re_form={re_form!r} is not supported; use None (all random effects) or '~0' "
+        "(fixed effects only, R's re.form = NA)."
+    )

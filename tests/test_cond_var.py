@@ -23,9 +23,10 @@ from test_restart_edge import DATA as RESTART_EDGE_DATA
 from test_restart_edge import FORMULA as RESTART_EDGE_FORMULA
 
 import lmeformula as lmf
-from lmeformula.engines import blocked
+from lmeformula.engines import factor
 from lmeformula.engines.blocked import BlockedPLS
-from lmeformula.engines.solution import PLSProblem
+from lmeformula.engines.dense import DensePLS
+from lmeformula.engines.onefactor import OneFactorPLS
 from lmeformula.formula import parse
 from lmeformula.model.design import Design, build_design
 from lmeformula.model.frame import build_frame
@@ -102,9 +103,11 @@ def test_reference_designs_match_dense(case_id: str) -> None:
     ref = _dense_cond_var(design, theta)
     sol = BlockedPLS(design, reml=True).solve(theta)
     _assert_close(sol.cond_var(), ref)
+    if len(design.terms) == 1:
+        _assert_close(OneFactorPLS(design, reml=True).solve(theta).cond_var(), ref)
     if design.Z.shape[1] <= 1000:
         # The dense engine's factor gives the same.
-        _assert_close(PLSProblem(design, reml=True).solve(theta).cond_var(), ref)
+        _assert_close(DensePLS(design, reml=True).solve(theta).cond_var(), ref)
 
 
 def _crossed(n: int = 700, seed: int = 3) -> pd.DataFrame:
@@ -134,7 +137,7 @@ def test_crossed_designs_match_dense(
     formula: str, coupling: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Chunks of a few levels, so the chunk loops run many times with ragged last chunks.
-    monkeypatch.setattr(blocked, "_CHUNK_ELEMENTS", 50)
+    monkeypatch.setattr(factor, "_CHUNK_ELEMENTS", 50)
     design = _design(formula, _crossed())
     problem = BlockedPLS(design, reml=False)
     # Small designs couple densely; the sparse couplings (scalar and general) are the paths
@@ -162,13 +165,14 @@ def test_many_levels_with_random_slopes() -> None:
 
 def test_cond_var_is_lazy_and_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    original = blocked._cond_var
+    original = factor.DenseFactorization.cond_var
 
-    def counting(*args: object) -> np.ndarray:
+    def counting(self: factor.DenseFactorization) -> np.ndarray:
         calls.append(1)
-        return original(*args)
+        return original(self)
 
-    monkeypatch.setattr(blocked, "_cond_var", counting)
+    # Penicillin's 30 random effects are factored as one dense system.
+    monkeypatch.setattr(factor.DenseFactorization, "cond_var", counting)
     fit = lmf.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", lmf.datasets.load("penicillin"))
     assert calls == []
     first = fit.ranef_table()

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 import lmeformula as lmf
-from lmeformula.engines.solution import PLSProblem
+from lmeformula.engines.dense import DensePLS
 from lmeformula.fitting import statsmodels as sm_engine
 from lmeformula.formula import parse
 from lmeformula.model.design import build_design
@@ -18,10 +18,10 @@ from lmeformula.model.frame import build_frame
 from lmeformula.structures import Diagonal, Unstructured
 
 
-def _problem(formula: str, dataset: str, reml: bool) -> PLSProblem:
+def _problem(formula: str, dataset: str, reml: bool) -> DensePLS:
     data = lmf.datasets.load(dataset)
     parsed = parse(formula, columns=list(data.columns))
-    return PLSProblem(build_design(parsed, build_frame(parsed, data)), reml)
+    return DensePLS(build_design(parsed, build_frame(parsed, data)), reml)
 
 
 @pytest.mark.parametrize("p", [1, 2, 3])
@@ -119,7 +119,7 @@ def test_singular_fit_warns() -> None:
 def test_symbolic_schur_complement_equals_dense_engine(weighted: bool) -> None:
     # Crossed scalar terms with sparse couplings (700 subjects x 400 items: 280,000 > the
     # dense-coupling limit) take the precomputed A_i0 diag(d0²) A_j0' path; the dense
-    # reference engine (PLSProblem) must give the same deviance, estimates and condVar.
+    # reference engine (DensePLS) must give the same deviance, estimates and condVar.
     from lmeformula.engines.blocked import BlockedPLS
 
     rng = np.random.default_rng(7)
@@ -139,8 +139,8 @@ def test_symbolic_schur_complement_equals_dense_engine(weighted: bool) -> None:
     formula = "y ~ x + (1 | subj) + (1 | item) + (1 | site)"
     parsed = parse(formula, columns=list(frame.columns))
     design = build_design(parsed, build_frame(parsed, frame, "w" if weighted else None))
-    fast, dense = BlockedPLS(design, reml=True), PLSProblem(design, reml=True)
-    assert set(fast.symbolic) == {(1, 1), (2, 1), (2, 2)}
+    fast, dense = BlockedPLS(design, reml=True), DensePLS(design, reml=True)
+    assert set(fast.factor.symbolic) == {(1, 1), (2, 1), (2, 2)}
     theta = np.array([0.7, 0.4, 0.9])
     a, b = fast.solve(theta), dense.solve(theta)
     assert a.deviance == pytest.approx(b.deviance, rel=1e-12)
@@ -161,18 +161,26 @@ SMALL_MODELS = [
 
 @pytest.mark.parametrize(("formula", "dataset"), SMALL_MODELS)
 @pytest.mark.parametrize("reml", [True, False])
-def test_small_dense_path_equals_blocked_factor(formula: str, dataset: str, reml: bool) -> None:
-    # Models with at most SMALL_Q random effects evaluate the deviance on the dense full
-    # system; the blocked factor (which solve() uses) must give the same number.
-    from lmeformula.engines.blocked import SMALL_Q, BlockedPLS
+def test_small_dense_factor_equals_blocked_factor(formula: str, dataset: str, reml: bool) -> None:
+    # Models with at most SMALL_Q random effects are factored as one dense system; the
+    # blocked factorisation of the same system must give the same criteria and solution.
+    from lmeformula.engines.factor import SMALL_Q, BlockedFactor
 
     data = lmf.datasets.load(dataset)
     parsed = parse(formula, columns=list(data.columns))
-    engine = BlockedPLS(build_design(parsed, build_frame(parsed, data)), reml)
-    assert engine.design.Z.shape[1] <= SMALL_Q and engine._small is not None
+    design = build_design(parsed, build_frame(parsed, data))
+    factor = BlockedFactor(design)
+    assert factor.q <= SMALL_Q
     rng = np.random.default_rng(3)
     for _ in range(3):
-        theta = np.where(np.isfinite(engine.lower), 0.2 + rng.random(engine.lower.size), 0.3)
-        theta = np.minimum(theta, engine.upper) if engine.upper is not None else theta
-        blocked = engine._criteria(engine._factor(theta))[0]
-        assert engine.deviance(theta) == pytest.approx(blocked, rel=1e-11)
+        theta = np.where(np.isfinite(design.lower), 0.2 + rng.random(design.lower.size), 0.3)
+        theta = np.minimum(theta, design.upper)
+        dense, blocked = factor._dense(theta, keep=True), factor._blocked(theta)
+        n = len(design.y)
+        a = dense.criteria(n, reml, factor.log_weights)
+        b = blocked.criteria(n, reml, factor.log_weights)
+        assert a.deviance == pytest.approx(b.deviance, rel=1e-11)
+        assert a.pwrss == pytest.approx(b.pwrss, rel=1e-10)
+        for x, y in zip(dense.solve(), blocked.solve(), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(dense.cond_var(), blocked.cond_var(), rtol=1e-9)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from r_estimates import at_r_estimates
 
 import lmeformula as lmf
 
@@ -79,20 +80,34 @@ def test_icc_and_r2(case: dict) -> None:
 
 
 # Where performance's rule leaves variance out (a slope that is no fixed effect, a second
-# term on one factor), Johnson's formula counts it.
+# term on one factor), Johnson's formula counts it. Compared at R's θ (r_estimates.py): the
+# second model's likelihood is flat, and at our optimum (REML criterion 5e-9 below lme4's)
+# the ICC moves by 1.5e-6.
 # R: performance 0.10.2, lmer(normexam ~ standLRT + (0 + standLRT | school) + (1 | school), Exam):
-#    icc(m)$ICC_adjusted = 0.02559126150 (the first term on school, the slope, only);
+#    icc(m)$ICC_adjusted = 0.02559126150 (the first term on school, the slope, only),
+#    getME(m, "theta") = 0.163185200723041, 0.407535321448112;
 #    lmer(normexam ~ 1 + (standLRT | school), Exam): icc(m)$ICC_adjusted = 0.2802296556,
-#    r2_nakagawa(m)$R2_conditional = 0.2802296556 (the slope's variance left out).
+#    r2_nakagawa(m)$R2_conditional = 0.2802296556 (the slope's variance left out),
+#    getME(m, "theta") = 0.623964773616245, 0.612593545772675, 0.446917298998847.
 RULE_CASES = [
-    ("normexam ~ standLRT + (0 + standLRT | school) + (1 | school)", "adjusted", 0.02559126150),
-    ("normexam ~ 1 + (standLRT | school)", "adjusted", 0.2802296556),
+    (
+        "normexam ~ standLRT + (0 + standLRT | school) + (1 | school)",
+        "adjusted",
+        0.02559126150,
+        [0.163185200723041, 0.407535321448112],
+    ),
+    (
+        "normexam ~ 1 + (standLRT | school)",
+        "adjusted",
+        0.2802296556,
+        [0.623964773616245, 0.612593545772675, 0.446917298998847],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("formula", "key", "expected"), RULE_CASES)
-def test_icc_rules(formula: str, key: str, expected: float) -> None:
-    fit = lmf.lmer(formula, lmf.datasets.load("exam"))
+@pytest.mark.parametrize(("formula", "key", "expected", "theta"), RULE_CASES)
+def test_icc_rules(formula: str, key: str, expected: float, theta: list[float]) -> None:
+    fit = at_r_estimates(lmf.lmer(formula, lmf.datasets.load("exam")), theta)
     assert abs(fit.icc()[key] - expected) <= 1e-6
     assert fit.icc(random_variance="johnson")[key] > expected + 0.01
     with pytest.raises(lmf.errors.ArgumentTypeError, match="random_variance"):

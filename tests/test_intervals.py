@@ -30,8 +30,9 @@ from scipy import stats
 
 import lmeformula as lmf
 from lmeformula.engines.blocked import BlockedPLS
+from lmeformula.engines.factory import make_engine
 from lmeformula.engines.marginal import MarginalDeviance
-from lmeformula.fitting.refit import engine_for, refit_response
+from lmeformula.fitting.refit import refit_response
 from lmeformula.inference.bootstrap import format_percent, percentile_interval
 from lmeformula.inference.splines import interp_spline
 
@@ -361,17 +362,17 @@ def test_engine_with_response_equals_a_fresh_engine() -> None:
     fit = lmf.lmer(
         "diameter ~ 1 + (1 | plate) + (1 | sample)", pen, weights=np.linspace(1, 2, len(pen))
     )
-    y = fit._design.y + np.random.default_rng(0).normal(size=fit.nobs)
-    fresh = BlockedPLS(fit._design.with_response(y), True)
-    assert engine_for(fit).with_response(y).deviance(fit.theta) == pytest.approx(
+    y = fit.state.design.y + np.random.default_rng(0).normal(size=fit.nobs)
+    fresh = BlockedPLS(fit.state.design.with_response(y), True)
+    assert make_engine(fit.state.model).with_response(y).deviance(fit.theta) == pytest.approx(
         fresh.deviance(fit.theta), rel=1e-12
     )
     orth = lmf.datasets.load("orthodont")
     ar1 = lmf.lmer("distance ~ age + (1 | Subject)", orth, residual=lmf.AR1("age | Subject"))
-    y = ar1._design.y + np.random.default_rng(1).normal(size=ar1.nobs)
-    par = ar1.optinfo.theta
-    fresh_m = MarginalDeviance(ar1._design.with_response(y), True, ar1._residual)
-    assert engine_for(ar1).with_response(y).deviance(par) == pytest.approx(
+    y = ar1.state.design.y + np.random.default_rng(1).normal(size=ar1.nobs)
+    par = ar1.state.params
+    fresh_m = MarginalDeviance(ar1.state.design.with_response(y), True, ar1.state.residual)
+    assert make_engine(ar1.state.model).with_response(y).deviance(par) == pytest.approx(
         fresh_m.deviance(par), rel=1e-12
     )
 

@@ -79,9 +79,10 @@ def test_edge_descent_sees_the_descent() -> None:
     # enters only as θ_3², so the fall is tiny (2e-10) but far above rounding (1e-14 here).
     moved = stuck + np.array([0.0, 0.0, 1e-5])
     assert problem.deviance(moved) < problem.deviance(stuck)
-    assert optimize._edge_descent(problem, stuck)
+    box = optimize._Box.of(problem)
+    assert optimize._edge_descent(box, stuck)
     # At the optimum nothing is on the boundary: nothing to restart.
-    assert not optimize._edge_descent(problem, np.array(THETA_RESTARTED))
+    assert not optimize._edge_descent(box, np.array(THETA_RESTARTED))
 
 
 def test_genuine_singular_fit_is_not_restarted() -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import lmeformula as lmf
-from lmeformula.model.design import _model_matrix
+from lmeformula.model.design import formula_matrix
 from lmeformula.model.simple_terms import simple_lhs
 
 DATA = pd.DataFrame(
@@ -35,7 +35,7 @@ SIMPLE = [
 @pytest.mark.parametrize(("text", "names"), SIMPLE, ids=[t for t, _ in SIMPLE])
 def test_simple_terms_equal_formulaic(text: str, names: list[str]) -> None:
     ours = simple_lhs(text, DATA)
-    theirs = _model_matrix(text, DATA, "a test")
+    theirs = formula_matrix(text, DATA, "a test")
     assert ours is not None
     assert list(ours.columns) == list(theirs.columns) == names
     np.testing.assert_array_equal(np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float))

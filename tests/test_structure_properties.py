@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import lmeformula as lmf
 from lmeformula.errors import DataError, FormulaError
+from lmeformula.model.residual import bind_residual, bind_variance
 from lmeformula.structures import make_structure
 from lmeformula.structures.correlation import (
     acf_from_pacf,
@@ -492,7 +493,7 @@ def _check_natural(bound, model: ResidualModel, par: np.ndarray) -> None:
 @given(data=st.data())
 def test_residual_structure_gives_positive_definite_blocks(cls, form, nugget, data) -> None:
     panel = data.draw(panels(continuous=cls is lmf.CAR1), label="panel")
-    bound = cls(form, nugget=nugget).bind(panel)
+    bound = bind_residual(cls(form, nugget=nugget), panel)
     model = ResidualModel(bound, None)
     kind = bound.structure.kind
     assert model.n_par == bound.n_par == len(model.lower) == len(model.upper)
@@ -524,7 +525,7 @@ def test_residual_structure_gives_positive_definite_blocks(cls, form, nugget, da
 @given(data=st.data())
 def test_residual_structure_starts_at_independence(cls, form, nugget, data) -> None:
     panel = data.draw(panels(continuous=cls is lmf.CAR1), label="panel")
-    bound = cls(form, nugget=nugget).bind(panel)
+    bound = bind_residual(cls(form, nugget=nugget), panel)
     model = ResidualModel(bound, None)
     start = model.start()
     np.testing.assert_array_equal(model.row_sd(start), 1.0)
@@ -554,7 +555,7 @@ def test_residual_toeplitz_is_invertible_at_its_bounds(cls, n_times: int) -> Non
     # The module promises correlations "just inside ±1: the residual covariance must stay
     # invertible"; at pacf = upper bound for every lag it is not, in floating point.
     panel = pd.DataFrame({"id": ["a"] * n_times + ["b"], "t": [*range(n_times), 0]})
-    bound = cls("t | id").bind(panel)
+    bound = bind_residual(cls("t | id"), panel)
     model = ResidualModel(bound, None)
     par = model.upper.copy()
     par[~np.isfinite(par)] = 0.0
@@ -566,7 +567,7 @@ def test_residual_unstructured_is_invertible_at_its_lower_bound() -> None:
     # L = [[1, 0], [0, 0]]: the second time has variance 0, K is singular and natural()
     # reports its correlation as 0/0 = nan.
     panel = pd.DataFrame({"id": ["a", "a", "b"], "t": [0, 1, 0]})
-    model = ResidualModel(lmf.UN("t | id").bind(panel), None)
+    model = ResidualModel(bind_residual(lmf.UN("t | id"), panel), None)
     par = np.where(np.isfinite(model.lower), model.lower, 0.0)
     assert all(np.isfinite(v) for v in model.natural(par).values())
     np.linalg.cholesky(model.cov(par, np.array([[0, 1]]))[0])
@@ -582,7 +583,7 @@ def test_var_ident_is_one_for_the_first_level(data) -> None:
     if len(set(g)) < 2:
         g = [*g, "z"]
     levels = sorted(set(g))
-    bv = lmf.VarIdent("g").bind(pd.DataFrame({"g": g}))
+    bv = bind_variance(lmf.VarIdent("g"), pd.DataFrame({"g": g}))
     assert bv.n_par == len(levels) - 1
     par = _draw_box(data, np.full(bv.n_par, -3.0), np.full(bv.n_par, 3.0))
     sd = bv.row_sd(par)
@@ -600,7 +601,7 @@ _nonzero = st.one_of(_floats(-10, -0.01), _floats(0.01, 10))
 @given(x=st.lists(_nonzero, min_size=1, max_size=30), delta=_floats(-3, 3))
 def test_var_power_is_a_power_of_the_covariate(x: list[float], delta: float) -> None:
     xs = np.array(x)
-    bv = lmf.VarPower("x").bind(pd.DataFrame({"x": xs}))
+    bv = bind_variance(lmf.VarPower("x"), pd.DataFrame({"x": xs}))
     sd = bv.row_sd(np.array([delta]))
     np.testing.assert_allclose(sd, np.abs(xs) ** delta, rtol=1e-13)
     assert np.all(sd > 0)
@@ -609,14 +610,14 @@ def test_var_power_is_a_power_of_the_covariate(x: list[float], delta: float) -> 
 
 def test_var_power_refuses_zeros() -> None:
     with pytest.raises(DataError, match="zeros"):
-        lmf.VarPower("x").bind(pd.DataFrame({"x": [1.0, 0.0, 2.0]}))
+        bind_variance(lmf.VarPower("x"), pd.DataFrame({"x": [1.0, 0.0, 2.0]}))
 
 
 @settings(max_examples=30, deadline=None, database=None)
 @given(x=st.lists(_floats(-5, 5), min_size=1, max_size=30), delta=_floats(-3, 3))
 def test_var_exp_is_an_exponential_of_the_covariate(x: list[float], delta: float) -> None:
     xs = np.array(x)
-    bv = lmf.VarExp("x").bind(pd.DataFrame({"x": xs}))
+    bv = bind_variance(lmf.VarExp("x"), pd.DataFrame({"x": xs}))
     sd = bv.row_sd(np.array([delta]))
     np.testing.assert_allclose(sd, np.exp(delta * xs), rtol=1e-13)
     assert np.all(sd > 0)
@@ -630,8 +631,8 @@ def test_residual_model_multiplies_structure_variance_and_weights(cls, data) -> 
     n = len(panel)
     panel["x"] = data.draw(st.lists(_floats(-2, 2), min_size=n, max_size=n), label="x")
     w = np.array(data.draw(st.lists(_floats(0.1, 10), min_size=n, max_size=n), label="w"))
-    bound = cls("t | id").bind(panel) if cls is not None else None
-    variance = lmf.VarExp("x").bind(panel)
+    bound = bind_residual(cls("t | id"), panel) if cls is not None else None
+    variance = bind_variance(lmf.VarExp("x"), panel)
     model = ResidualModel(bound, variance, w)
     assert model.n_par == (bound.n_par if bound is not None else 0) + 1
     par = _draw_box(data, np.clip(model.lower, -3, 3), np.clip(model.upper, -3, 3))

@@ -22,9 +22,8 @@ import numpy as np
 import pytest
 
 import lmeformula as lmf
-from lmeformula.engines.blocked import BlockedPLS
-from lmeformula.engines.marginal import MarginalDeviance
-from lmeformula.fitting.api import _prepare, _residual_model
+from lmeformula.engines.factory import make_engine
+from lmeformula.fitting.stages import build_model
 
 HERE = Path(__file__).parent / "reference"
 SHARED = json.loads((HERE / "reference.json").read_text())["cases"]
@@ -199,13 +198,11 @@ def test_nlme_variance_components(case_id: str) -> None:
 
 
 def _objective_at(case: dict[str, Any], par: np.ndarray) -> float:
-    _, formula, reml, kwargs = _call(case)
+    fn, formula, reml, kwargs = _call(case)
     data = lmf.datasets.load(case["dataset"])
-    extra = [c for v in kwargs.values() for c in v.columns]
-    _, frame, design = _prepare(formula, data, None, extra)
-    model = _residual_model(kwargs.get("residual"), kwargs.get("variance"), frame)
-    problem = BlockedPLS(design, reml) if model is None else MarginalDeviance(design, reml, model)
-    return -0.5 * problem.deviance(par)
+    marginal = fn is lmf.gls
+    model = build_model(formula, data, reml=reml, marginal=marginal, **kwargs)
+    return -0.5 * make_engine(model).deviance(par)
 
 
 def _r_estimates(case: dict[str, Any]) -> np.ndarray:

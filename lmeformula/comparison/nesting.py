@@ -80,7 +80,7 @@ class _Block:
 
 def _blocks(fit: LmerResult) -> list[_Block]:
     out = []
-    for term in fit._design.terms:
+    for term in fit.state.design.terms:
         kind = term.structure.kind
         cols = tuple(term.columns)
         if len(cols) == 1:
@@ -112,7 +112,7 @@ class _Residual:
 
 
 def _residual(fit: LmerResult) -> _Residual:
-    model = fit._residual
+    model = fit.state.residual
     res = model.residual if model is not None else None
     var = model.variance if model is not None else None
     s = res.structure if res is not None else None
@@ -209,13 +209,13 @@ def relate(small: LmerResult, big: LmerResult) -> Relation:
     >>> r.null, r.mixture
     ('boundary', 1)
     """
-    if small._parsed.response != big._parsed.response:
+    if small.state.parsed.response != big.state.parsed.response:
         return Relation(False, "different responses")
     if small.nobs != big.nobs:
         return Relation(False, f"fitted to different numbers of rows ({small.nobs}, {big.nobs})")
     if small.reml != big.reml:
         return Relation(False, "one is a REML fit and the other an ML fit")
-    w0, w1 = small._frame.weights, big._frame.weights
+    w0, w1 = small.state.frame.weights, big.state.frame.weights
     same_weights = w0 is None and w1 is None
     if w0 is not None and w1 is not None:
         same_weights = bool(np.array_equal(w0, w1))

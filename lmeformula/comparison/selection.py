@@ -117,7 +117,7 @@ def _warn_incomparable(fits: Sequence[LmerResult], names: list[str]) -> list[str
             "REML fits with different fixed effects: their restricted likelihoods are of "
             "different data; refit with reml=False to compare fixed effects"
         )
-    responses = {f._parsed.response for f in fits}
+    responses = {f.state.parsed.response for f in fits}
     if len(responses) > 1:
         problems.append(f"the fits model different responses {sorted(map(str, responses))}")
     for problem in problems:
@@ -128,7 +128,7 @@ def _warn_incomparable(fits: Sequence[LmerResult], names: list[str]) -> list[str
 def _bics(fits: Sequence[LmerResult]) -> tuple[list[float], str]:
     # nlme counts n - p observations in a REML fit's BIC, lme4 n; mixed, use nlme's for all
     # (it is what nlme's anova of its own REML fits prints).
-    conventions = {f.reml and f._residual is not None for f in fits if f.reml}
+    conventions = {f.reml and f.state.residual is not None for f in fits if f.reml}
     if len(conventions) <= 1:
         return [f.bic for f in fits], ""
     out = []

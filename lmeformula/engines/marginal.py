@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import scipy.linalg as la
 
-from lmeformula.engines.solution import PLSSolution, ProfiledDeviance, criteria_from_factor
+from lmeformula.engines.layout import layout_of
+from lmeformula.engines.solution import Criteria, PLSSolution, criteria_from_factor
 from lmeformula.errors import NotExpressibleError
 from lmeformula.model.design import Design
 from lmeformula.structures.residual import BoundResidual, ResidualModel
@@ -81,7 +82,7 @@ class _Batch:
     outer: np.ndarray | None = None
 
 
-class MarginalDeviance(ProfiledDeviance):
+class MarginalDeviance:
     """lme4's profiled deviance with a residual structure and/or a variance function.
 
     Parameters
@@ -93,22 +94,22 @@ class MarginalDeviance(ProfiledDeviance):
     model
         The residual model: structure, variance function and prior weights.
 
-    The parameter vector is [θ (random effects), residual-model parameters].
+    The parameter vector's layout is θ (random effects), then the residual structure's and
+    the variance function's blocks (``"residual"``, ``"variance"``).
     """
+
+    largest_dense_block = 0
 
     def __init__(self, design: Design, reml: bool, model: ResidualModel) -> None:
         self.design = design
         self.reml = reml
         self.model = model
-        self.n_theta = len(design.start)
-        self.lower = np.concatenate([design.lower, model.lower])
-        upper = np.concatenate([design.upper, model.upper])
-        self.upper = upper if np.isfinite(upper).any() else None
-        self.start = np.concatenate([design.start, model.start()])
+        self.layout = layout_of(design, model)
+        self._theta = self.layout.slice("theta")
+        self._rest = slice(self._theta.stop, self.layout.size)
         self.XY = np.column_stack([design.X, design.y - design.offset])
         self.n, self.p = design.X.shape
         self.batches = self._batches(block_codes(design, model.residual))
-        self.largest_dense_block = 0
 
     # -- layout, once ----------------------------------------------------------------------
 
@@ -196,8 +197,10 @@ class MarginalDeviance(ProfiledDeviance):
     # -- one evaluation --------------------------------------------------------------------
 
     def _split(self, par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # θ, then the residual model's parameters (its structure's, then its variance
+        # function's, as ResidualModel splits them).
         par = np.asarray(par, dtype=float)
-        return par[: self.n_theta], par[self.n_theta :]
+        return par[self._theta], par[self._rest]
 
     def _lambda_local(self, lams: list[np.ndarray], layout: tuple[int, ...]) -> np.ndarray:
         blocks = [np.kron(np.eye(n), lam) for n, lam in zip(layout[1:], lams, strict=True)]
@@ -235,23 +238,27 @@ class MarginalDeviance(ProfiledDeviance):
             factors.append((C, ZL, lam))
         return S, logdet, factors, lams
 
-    def _criteria(self, S: np.ndarray, logdet: float) -> Any:
+    def _criteria(self, S: np.ndarray, logdet: float) -> tuple[np.ndarray, Criteria]:
         Lyy = np.linalg.cholesky(S)
-        return Lyy, *criteria_from_factor(Lyy, logdet, self.n, self.reml)
+        return Lyy, criteria_from_factor(Lyy, logdet, self.n, self.reml)
+
+    def gradient(self, par: np.ndarray) -> np.ndarray | None:
+        """No exact gradient: the optimizer takes finite differences."""
+        return None
 
     def deviance(self, par: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at the parameters."""
         try:
             S, logdet, _, _ = self._accumulate(par)
-            return self._criteria(S, logdet)[1]
+            return self._criteria(S, logdet)[1].deviance
         except np.linalg.LinAlgError:
             return np.inf
 
-    def solve(self, par: np.ndarray) -> PLSSolution:  # type: ignore[override]
+    def solve(self, par: np.ndarray) -> PLSSolution:
         """β, σ, the conditional modes and their variances at the parameters."""
         par = np.asarray(par, dtype=float)
         S, logdet, factors, _lams = self._accumulate(par)
-        Lyy, dev, ml, sigma, pwrss, logdet_rx = self._criteria(S, logdet)
+        Lyy, criteria = self._criteria(S, logdet)
         p = self.p
         RXt = Lyy[:p, :p]
         beta = la.solve_triangular(RXt.T, Lyy[p, :p], lower=False) if p else np.zeros(0)
@@ -275,12 +282,7 @@ class MarginalDeviance(ProfiledDeviance):
             beta=beta,
             u=np.zeros(0),
             b=b,
-            pwrss=pwrss,
-            logdet_L=logdet,
-            logdet_RX=logdet_rx,
-            deviance=dev,
-            ml_deviance=ml,
-            sigma=sigma,
+            criteria=criteria,
             RX=RXt.T.copy(),
             # A partial, not a lambda: the fit pickles (parallel model searches return it).
             cond_var=partial(np.asarray, cond),

@@ -1,20 +1,21 @@
 """The profiled deviance of a model with one random-effects term, in a few array operations.
 
-With one term the blocked factorisation of :mod:`lmeformula.engines.blocked` has a single
-block-diagonal block: one small p₀ x p₀ matrix M_l = Λ'A_lΛ + I per level l, A_l = Z_l'Z_l.
+With one term the blocked factorisation of :mod:`lmeformula.engines.factor` has a single
+block-diagonal block: one small p₀ x p₀ matrix M_l = Λ'A_lΛ + I per level l, A_l = Z_l'WZ_l.
 What the deviance needs from it is
 
     log|L|² = Σ_l log det M_l,
-    S = [X y]'[X y] - Σ_l B_l' Λ M_l⁻¹ Λ' B_l,   B_l = Z_l'[X y],
+    S = [X y]'W[X y] - Σ_l B_l' Λ M_l⁻¹ Λ' B_l,   B_l = Z_l'W[X y],
 
 and the Cholesky factor of the (p + 1) x (p + 1) matrix S (R_X and the penalised residual
 sum of squares). Both sums are linear in quantities of size p₀²: vec(M_l) = (Λ ⊗ Λ)' vec(A_l),
 and with N_l = Λ M_l⁻¹ Λ' the second sum is vec(N)' Q for a matrix Q of the outer products
-of the rows of B_l, formed once per response. One evaluation is then two small matrix
-products, the inverses of the 2 x 2 (or 1 x 1) blocks in closed form, and one LAPACK call:
-about a third of the general engine's time, which is what fitting thousands of responses
-(:func:`lmeformula.fit_many`) spends its time on. ``solve`` reads β, the random effects and
-their conditional variances from the same pieces.
+of the rows of B_l, formed once per response. For 1 x 1 and 2 x 2 blocks both come in
+closed form (see :meth:`OneFactorPLS._closed_form`); one evaluation is then two small
+matrix products and one LAPACK call: about a third of the blocked engine's time, which is
+what fitting thousands of responses (:func:`lmeformula.fit_many`) spends its time on.
+:meth:`~OneFactorPLS.deviance` and :meth:`~OneFactorPLS.solve` evaluate the same pieces;
+``solve`` reads β, the random effects and their conditional variances from them.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from typing import Any
 import numpy as np
 import scipy.linalg as la
 
-from lmeformula.engines.blocked import BlockedPLS
-from lmeformula.engines.solution import PLSSolution, criteria_from_factor
+from lmeformula.engines.factor import BlockedFactor
+from lmeformula.engines.layout import layout_of
+from lmeformula.engines.solution import Criteria, PLSSolution, criteria_from_factor
 from lmeformula.model.design import Design
 
 __all__ = ["OneFactorPLS"]
@@ -40,7 +42,7 @@ _potrf = la.lapack.dpotrf
 _Q_LIMIT = 2_000_000
 
 
-class OneFactorPLS(BlockedPLS):
+class OneFactorPLS:
     """lme4's profiled deviance for models with one random-effects term.
 
     Parameters
@@ -49,23 +51,33 @@ class OneFactorPLS(BlockedPLS):
         A design with exactly one random-effects term.
     reml
         REML (True) or ML (False) criterion.
+    factor
+        The cross-products of the design's system (built from the design when not given).
 
     Examples
     --------
     >>> import lmeformula as lmf
     >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
-    >>> problem = OneFactorPLS(fit._design, reml=True)
+    >>> problem = OneFactorPLS(fit.state.design, reml=True)
     >>> abs(problem.deviance(fit.theta) - fit.reml_criterion) < 1e-8
     True
     """
 
-    def __init__(self, design: Design, reml: bool) -> None:
+    largest_dense_block = 0
+
+    def __init__(self, design: Design, reml: bool, factor: BlockedFactor | None = None) -> None:
         if len(design.terms) != 1:
             raise ValueError(f"OneFactorPLS takes one random term, got {len(design.terms)}.")
-        super().__init__(design, reml)
-        p0 = self.A00.shape[1]
+        self.design = design
+        self.reml = reml
+        self.factor = BlockedFactor(design) if factor is None else factor
+        self.layout = layout_of(design)
+        self.n, self.p = design.X.shape
+        self._structure = design.terms[0].structure
+        A00 = self.factor.A00
+        p0 = A00.shape[1]
         self._p0 = p0
-        self._Aflat = self.A00.reshape(self.A00.shape[0], p0 * p0)
+        self._Aflat = A00.reshape(A00.shape[0], p0 * p0)
         self._eye = np.eye(p0).ravel()
         # The adjugate of a 2 x 2 block, as a signed permutation of its entries.
         self._adj = np.array(
@@ -76,8 +88,8 @@ class OneFactorPLS(BlockedPLS):
         self._set_response_products()
 
     def _set_response_products(self) -> None:
-        # B_l = Z_l'[X y] as (levels, p0, p + 1); Q the outer products of its rows.
-        B = np.ascontiguousarray(self.XyZ0.transpose(1, 2, 0))
+        # B_l = Z_l'W[X y] as (levels, p0, p + 1); Q the outer products of its rows.
+        B = np.ascontiguousarray(self.factor.XyZ0.transpose(1, 2, 0))
         l0, p0, r = B.shape
         self._B = B
         self._Q = (
@@ -94,18 +106,58 @@ class OneFactorPLS(BlockedPLS):
             if self._Q is not None and p0 == 2
             else None
         )
+        self._closed = self._Q4 is not None and p0 <= 2
 
     def with_response(self, y: np.ndarray) -> OneFactorPLS:
-        """The same model for another response (see :meth:`BlockedPLS.with_response`)."""
-        new = super().with_response(y)
-        assert isinstance(new, OneFactorPLS)
+        """The same model for another response (the factor's X and Z products shared)."""
+        factor = self.factor.with_response(y)
+        new = OneFactorPLS.__new__(OneFactorPLS)
+        new.__dict__.update(self.__dict__)
+        new.design, new.factor = factor.design, factor
         new._set_response_products()
         return new
 
-    def _pieces(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, Any] | None:
-        """log|L|², the lower Cholesky factor of S, N = (Λ M_l⁻¹ Λ') per level (levels x p₀²)
-        and what :meth:`solve` needs besides (Λ, M⁻¹); None where not positive definite."""
-        lam = self.design.terms[0].structure.lambda_block(theta)
+    def gradient(self, par: np.ndarray) -> np.ndarray | None:
+        """No exact gradient yet: the optimizer takes finite differences."""
+        return None
+
+    # -- the pieces at θ (one code path for deviance and solve) --------------------------
+
+    def _closed_form(self, theta: np.ndarray) -> tuple[float, np.ndarray, Any] | None:
+        """log|L|², the factor of S and what solve needs, for 1 x 1 and 2 x 2 blocks in closed
+        form: with G = ΛΛ' and d = det(Λ)², det(M_l) = d det(A_l) + tr(A_l G) + 1 (at least 1,
+        as all three terms are non-negative) and N_l = (d adj(A_l) + G) / det(M_l)."""
+        lam = self._structure.lambda_block(theta)
+        r = self.p + 1
+        Q4, R1 = self._Q4, self._R1
+        assert Q4 is not None
+        if self._p0 == 1:
+            g = float(lam[0, 0]) ** 2
+            det = self._Aflat[:, 0] * g
+            det += 1.0
+            w = 1.0 / det
+            S = self.factor.XyXy - g * (w @ Q4).reshape(r, r)
+            extra: Any = (lam, w, g, None)
+        else:
+            assert R1 is not None and self._detA is not None
+            (a, b), (c, e) = lam.tolist()
+            d = (a * e - b * c) ** 2
+            G = np.array([a * a + b * b, a * c + b * e, a * c + b * e, c * c + e * e])
+            det = self._detA * d
+            det += self._Aflat @ G
+            det += 1.0
+            w = 1.0 / det
+            S = self.factor.XyXy - (d * (w @ R1) + G @ (w @ Q4).reshape(4, r * r)).reshape(r, r)
+            extra = (lam, w, d, G)
+        logdet = float(np.log(det).sum())
+        if not math.isfinite(logdet):
+            return None
+        L, info = _potrf(S, lower=1, clean=1)
+        return None if info != 0 else (logdet, L, extra)
+
+    def _general(self, theta: np.ndarray) -> tuple[float, np.ndarray, Any] | None:
+        """log|L|², the factor of S and (N, M⁻¹, Λ) for blocks of any size."""
+        lam = self._structure.lambda_block(theta)
         p0 = self._p0
         K = (lam[:, None, :, None] * lam[None, :, None, :]).reshape(p0 * p0, p0 * p0)
         M = self._Aflat @ K
@@ -136,59 +188,29 @@ class OneFactorPLS(BlockedPLS):
             return None
         r = self.p + 1
         if self._Q is not None:
-            S = self.XyXy - (N.reshape(-1) @ self._Q).reshape(r, r)
+            S = self.factor.XyXy - (N.reshape(-1) @ self._Q).reshape(r, r)
         else:
             NB = N.reshape(-1, p0, p0) @ self._B
-            S = self.XyXy - np.tensordot(self._B, NB, axes=([0, 1], [0, 1]))
+            S = self.factor.XyXy - np.tensordot(self._B, NB, axes=([0, 1], [0, 1]))
         L, info = _potrf(S, lower=1, clean=1)
         if info != 0:
             return None
-        return logdet, L, N, (lam, Minv)
+        return logdet, L, (N, Minv, lam)
 
-    def _closed_form(self, theta: np.ndarray) -> tuple[float, np.ndarray] | None:
-        """log|L|² and the factor of S for 1 x 1 and 2 x 2 blocks, in closed form: with
-        G = ΛΛ' and d = det(Λ)², det(M_l) = d det(A_l) + tr(A_l G) + 1 (at least 1, as all
-        three terms are non-negative) and N_l = (d adj(A_l) + G) / det(M_l)."""
-        lam = self.design.terms[0].structure.lambda_block(theta)
-        r = self.p + 1
-        Q4, R1 = self._Q4, self._R1
-        assert Q4 is not None
-        if self._p0 == 1:
-            g = float(lam[0, 0]) ** 2
-            det = self._Aflat[:, 0] * g
-            det += 1.0
-            w = 1.0 / det
-            S = self.XyXy - g * (w @ Q4).reshape(r, r)
-        else:
-            assert R1 is not None and self._detA is not None
-            (a, b), (c, e) = lam.tolist()
-            d = (a * e - b * c) ** 2
-            G = np.array([a * a + b * b, a * c + b * e, a * c + b * e, c * c + e * e])
-            det = self._detA * d
-            det += self._Aflat @ G
-            det += 1.0
-            w = 1.0 / det
-            S = self.XyXy - (d * (w @ R1) + G @ (w @ Q4).reshape(4, r * r)).reshape(r, r)
-        logdet = float(np.log(det).sum())
-        if not math.isfinite(logdet):
-            return None
-        L, info = _potrf(S, lower=1, clean=1)
-        return None if info != 0 else (logdet, L)
+    def _pieces(self, theta: np.ndarray) -> tuple[float, np.ndarray, Any] | None:
+        return self._closed_form(theta) if self._closed else self._general(theta)
 
-    def deviance(self, theta: np.ndarray) -> float:
+    def deviance(self, par: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""
-        theta = theta if isinstance(theta, np.ndarray) else np.asarray(theta)
-        pieces = (
-            self._closed_form(theta)
-            if self._Q4 is not None and self._p0 <= 2
-            else self._pieces(theta)
-        )
+        theta = par if isinstance(par, np.ndarray) else np.asarray(par)
+        pieces = self._pieces(theta)
         if pieces is None:
             return math.inf
         logdet, L = pieces[0], pieces[1]
+        # Python floats: evaluated hundreds of times per fit on a handful of numbers.
         p, n = self.p, self.n
         pwrss = max(float(L[p, p]) ** 2, 1e-300)
-        logdet = logdet - self.log_weights
+        logdet = logdet - self.factor.log_weights
         if self.reml:
             logdet_rx = 0.0
             for i in range(p):
@@ -197,21 +219,29 @@ class OneFactorPLS(BlockedPLS):
             return logdet + 2.0 * logdet_rx + nmp * (1.0 + _LOG_2PI + math.log(pwrss / nmp))
         return logdet + n * (1.0 + _LOG_2PI + math.log(pwrss / n))
 
-    def solve(self, theta: np.ndarray) -> PLSSolution:
+    def criteria(self, par: np.ndarray) -> Criteria:
+        """The criteria at θ, without solving for β and u."""
+        pieces = self._pieces(np.asarray(par, dtype=float))
+        if pieces is None:
+            raise np.linalg.LinAlgError(f"the model's factor is not positive definite at {par}")
+        return criteria_from_factor(
+            pieces[1], pieces[0], self.n, self.reml, self.factor.log_weights
+        )
+
+    def solve(self, par: np.ndarray) -> PLSSolution:
         """Solve the penalised least-squares problem at θ (β, u, b, σ and the criteria).
 
         With one term the random effects come level by level: for c_l = B_l [-β; 1]
-        (Z_l'(y - Xβ), weighted), u_l = M_l⁻¹ Λ' c_l and b_l = Λ u_l = N_l c_l, and the
-        conditional variances (relative to σ²) are the diagonals of N_l.
+        (Z_l'W(y - Xβ)), u_l = M_l⁻¹ Λ' c_l and b_l = Λ u_l = N_l c_l, and the conditional
+        variances (relative to σ²) are the diagonals of N_l.
         """
-        theta = np.asarray(theta, dtype=float)
+        theta = np.asarray(par, dtype=float)
         pieces = self._pieces(theta)
         if pieces is None:
             raise np.linalg.LinAlgError(f"the model's factor is not positive definite at {theta}")
-        logdet, L, N, (lam, Minv) = pieces
-        dev, ml, sigma, pwrss, logdet_rx = criteria_from_factor(
-            L, logdet, self.n, self.reml, self.log_weights
-        )
+        logdet, L, extra = pieces
+        criteria = criteria_from_factor(L, logdet, self.n, self.reml, self.factor.log_weights)
+        N, Minv, lam = self._solve_blocks(extra) if self._closed else extra
         p, p0 = self.p, self._p0
         RXt = L[:p, :p]
         beta = la.solve_triangular(RXt.T, L[p, :p], lower=False) if p else np.zeros(0)
@@ -224,12 +254,19 @@ class OneFactorPLS(BlockedPLS):
             beta=beta,
             u=u.ravel(),
             b=b.ravel(),
-            pwrss=pwrss,
-            logdet_L=logdet,
-            logdet_RX=logdet_rx,
-            deviance=dev,
-            ml_deviance=ml,
-            sigma=sigma,
+            criteria=criteria,
             RX=RXt.T.copy(),
             cond_var=partial(np.asarray, cond),
         )
+
+    def _solve_blocks(self, extra: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """N_l = Λ M_l⁻¹ Λ' and M_l⁻¹ per level from the closed form's pieces."""
+        lam, w, d_or_g, G = extra
+        if self._p0 == 1:
+            return (d_or_g * w)[:, None], w[:, None], lam
+        N = (d_or_g * (self._Aflat @ self._adj) + G[None, :]) * w[:, None]
+        K = (lam[:, None, :, None] * lam[None, :, None, :]).reshape(4, 4)
+        M = self._Aflat @ K
+        M += self._eye
+        Minv = (M @ self._adj) * w[:, None]
+        return N, Minv, lam

@@ -8,35 +8,23 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from statsmodels.regression.mixed_linear_model import MixedLM
-
-from lmeformula.engines.blocked import BlockedPLS
-from lmeformula.engines.marginal import MarginalDeviance
 from lmeformula.errors import (
     ArgumentTypeError,
     ConvergenceWarning,
-    FormulaError,
     NotExpressibleError,
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from lmeformula.fitting.optimize import blas_threads, bobyqa
-from lmeformula.fitting.statsmodels import fit_mixedlm, mixedlm_spec
-from lmeformula.formula import parse
-from lmeformula.model.datacheck import as_frame
-from lmeformula.model.design import Design, build_design
-from lmeformula.model.frame import build_frame
+from lmeformula.fitting.stages import build_model, make_engine, make_result, optimize
+from lmeformula.model.model import Model
 from lmeformula.results.lmer import LmerResult
-from lmeformula.structures.residual import (
-    ResidualModel,
-    ResidualStructure,
-    VarianceFunction,
-    check_columns,
-)
+from lmeformula.structures.residual import ResidualStructure, VarianceFunction
 from lmeformula.validate import check_bool, check_name, reject_unknown
+
+if TYPE_CHECKING:
+    from statsmodels.regression.mixed_linear_model import MixedLM
 
 __all__ = ["gls", "lmer", "to_mixedlm"]
 
@@ -56,82 +44,6 @@ def _check_args(formula: Any, reml: Any, data_name: Any = None) -> None:
         )
     check_bool("reml", reml)
     check_name("data_name", data_name)
-
-
-def _prepare(
-    formula: str, data: Any, weights: Any = None, extra: Sequence[str] = (), gls: bool = False
-) -> tuple[Any, Any, Design]:
-    data = as_frame(data)
-    columns = list(map(str, data.columns))
-    parsed = parse(formula, columns=columns)
-    if gls and parsed.random:
-        raise FormulaError(
-            f"gls() fits marginal models, but the formula '{formula}' has random effects "
-            f"({parsed.random[0].text}); fit it with lmer(), which takes residual= too."
-        )
-    if not gls and not parsed.random:
-        raise _no_random(formula)
-    frame = build_frame(parsed, data, weights, extra)
-    design = build_design(parsed, frame)
-    return parsed, frame, design
-
-
-def _residual_args(residual: Any, variance: Any, data: Any) -> list[str]:
-    """Check residual= and variance= and return the columns they read."""
-    if residual is not None and not isinstance(residual, ResidualStructure):
-        raise ArgumentTypeError(
-            f"residual= takes a residual structure such as lmf.AR1('time | id'), got "
-            f"{_what(residual)}; the structures are AR1, CAR1, CS, CSH, ARH1, UN, "
-            "TOEP, TOEPH and DIAG."
-            + (" A variance function goes to variance=." if _is(residual, VarianceFunction) else "")
-        )
-    if variance is not None and not isinstance(variance, VarianceFunction):
-        raise ArgumentTypeError(
-            f"variance= takes a variance function such as lmf.VarIdent('group'), got "
-            f"{_what(variance)}; the functions are VarIdent, VarPower and VarExp."
-            + (
-                " A residual structure goes to residual=."
-                if _is(variance, ResidualStructure)
-                else ""
-            )
-        )
-    extra: list[str] = []
-    for name, obj in (("residual", residual), ("variance", variance)):
-        if obj is not None:
-            if hasattr(data, "columns"):
-                check_columns(obj.columns, data, f"{name}={obj!r}")
-            extra += obj.columns
-    return extra
-
-
-def _what(obj: Any) -> str:
-    # The class itself, not an instance: the commonest slip is lmf.AR1 without its form.
-    if isinstance(obj, type):
-        return f"the class {obj.__name__} itself (call it with a form: {obj.__name__}('...'))"
-    return type(obj).__name__
-
-
-def _is(obj: Any, kind: type) -> bool:
-    return isinstance(obj, kind) or (isinstance(obj, type) and issubclass(obj, kind))
-
-
-def _residual_model(residual: Any, variance: Any, frame: Any) -> ResidualModel | None:
-    if residual is None and variance is None:
-        return None
-    return ResidualModel(
-        residual.bind(frame.data) if residual is not None else None,
-        variance.bind(frame.data) if variance is not None else None,
-        frame.weights,
-        frame.nobs,
-    )
-
-
-def _no_random(formula: str) -> FormulaError:
-    return FormulaError(
-        f"the formula '{formula}' contains no random effects, so it is not a mixed model; "
-        "add a term such as (1 | group), or fit it with statsmodels' OLS (or gls() for "
-        "correlated residuals)."
-    )
 
 
 def _data_name(data: Any) -> str | None:
@@ -182,8 +94,10 @@ def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
     >>> float(round(model.fit(method="lbfgs").llf, 2))
     -4663.8
     """
+    from lmeformula.fitting.statsmodels import mixedlm_spec
+
     _check_args(formula, reml)
-    _, _, design = _prepare(formula, data)
+    design = build_model(formula, data, reml=reml).design
     spec = mixedlm_spec(design, reml)
     spec.model.lmeformula_free = spec.free  # type: ignore[attr-defined]
     return spec.model
@@ -262,16 +176,17 @@ def lmer(
     _check_args(formula, reml, data_name)
     if not isinstance(engine, str) or engine not in _ENGINES:
         raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")
-    extra = _residual_args(residual, variance, data)
-    parsed, frame, design = _prepare(formula, data, weights, extra)
-    model = _residual_model(residual, variance, frame)
-    if engine == "statsmodels" and (design.weights is not None or model is not None):
+    model = build_model(
+        formula, data, reml=reml, weights=weights, residual=residual, variance=variance
+    )
+    if engine == "statsmodels" and (model.design.weights is not None or model.residual is not None):
         raise NotExpressibleError(
             "statsmodels' MixedLM has no prior weights, residual structures or variance "
             "functions; use engine='auto'."
         )
     name = data_name if data_name is not None else _data_name(data)
-    return _fit(parsed, frame, design, reml, engine, model, name)
+    optimizer = "statsmodels" if engine == "statsmodels" else "bobyqa"
+    return _fit(model, optimizer, name)
 
 
 def gls(
@@ -323,25 +238,22 @@ def gls(
     """
     reject_unknown("gls", unexpected, _GLS_ARGS)
     _check_args(formula, reml, data_name)
-    extra = _residual_args(residual, variance, data)
-    parsed, frame, design = _prepare(formula, data, weights, extra, gls=True)
-    model = _residual_model(residual, variance, frame) or ResidualModel(
-        None, None, frame.weights, frame.nobs
+    model = build_model(
+        formula,
+        data,
+        reml=reml,
+        weights=weights,
+        residual=residual,
+        variance=variance,
+        marginal=True,
     )
     name = data_name if data_name is not None else _data_name(data)
-    return _fit(parsed, frame, design, reml, "auto", model, name)
+    return _fit(model, "bobyqa", name)
 
 
-def _fit(
-    parsed: Any,
-    frame: Any,
-    design: Design,
-    reml: bool,
-    engine: str,
-    model: ResidualModel | None,
-    data_name: str | None,
-) -> LmerResult:
-    """The stages after the design: engine, optimizer, results, warnings."""
+def _fit(model: Model, optimizer: str, data_name: str | None) -> LmerResult:
+    """The stages after the model, and lme4's warnings."""
+    design = model.design
     if design.dropped_fixed:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping "
@@ -350,24 +262,9 @@ def _fit(
             RankDeficiencyWarning,
             stacklevel=3,
         )
-    problem: Any = (
-        BlockedPLS(design, reml) if model is None else MarginalDeviance(design, reml, model)
-    )
-    with blas_threads(problem.largest_dense_block):
-        if engine == "statsmodels":
-            optinfo = fit_mixedlm(mixedlm_spec(design, reml), design, problem)
-        else:
-            optinfo = bobyqa(problem)
-        result = LmerResult(
-            parsed=parsed,
-            frame=frame,
-            design=design,
-            solution=problem.solve(optinfo.theta),
-            reml=reml,
-            optinfo=optinfo,
-            data_name=data_name,
-            residual_model=model,
-        )
+    engine = make_engine(model)
+    optinfo = optimize(engine, optimizer=optimizer)
+    result = make_result(model, engine, optinfo, data_name=data_name)
     if not optinfo.converged:
         warnings.warn(
             f"{optinfo.messages[0]} ({optinfo.optimizer}); the "

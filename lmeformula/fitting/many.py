@@ -33,16 +33,17 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
-from lmeformula.engines.blocked import BlockedPLS
-from lmeformula.engines.onefactor import OneFactorPLS
+from lmeformula.engines.factory import make_engine
+from lmeformula.engines.protocol import Engine
 from lmeformula.engines.solution import PLSSolution
+from lmeformula.engines.threads import limit_blas
 from lmeformula.errors import ArgumentTypeError, DataError, FitManyWarning
-from lmeformula.fitting.api import _prepare
-from lmeformula.fitting.optimize import OptInfo, _blas_controller, bobyqa
+from lmeformula.fitting.optimize import OptInfo
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
+from lmeformula.fitting.stages import build_model, make_result, optimize
 from lmeformula.formula import parse
-from lmeformula.model.design import Design, _fixed_columns
-from lmeformula.model.frame import ModelFrame
+from lmeformula.model.design import Design, estimable_columns
+from lmeformula.model.model import Model
 from lmeformula.results.lmer import SINGULAR_TOL, LmerResult
 
 __all__ = ["ManyFits", "fit_many"]
@@ -85,12 +86,10 @@ class _Spec:
 
 @dataclass
 class _Pattern:
-    """One pattern of missing response values: its rows, design and engine."""
+    """One pattern of missing response values: its rows, model and engine."""
 
-    parsed: Any
-    frame: ModelFrame
-    design: Design
-    engine: BlockedPLS
+    model: Model
+    engine: Engine
     column: str  # the response column's name in ``frame`` (the response that built it)
     positions: np.ndarray  # rows of the data the model uses
     fixed_names: tuple[str, ...]
@@ -159,7 +158,7 @@ def _singular(design: Design, theta: np.ndarray, tol: float = SINGULAR_TOL) -> b
 
 
 def _record(pattern: _Pattern, sol: PLSSolution, optinfo: OptInfo, reml: bool) -> _Record:
-    design = pattern.design
+    design = pattern.model.design
     p = len(design.fixed_names)
     if p:
         # As LmerResult computes vcov.
@@ -211,20 +210,18 @@ class _Worker:
         spec = self.spec
         stand_in = np.random.default_rng(0).standard_normal(len(spec.data))
         data = spec.data.assign(**{name: np.where(observed, stand_in, np.nan)})
-        parsed, frame, design = _prepare(spec.formula(name), data, spec.weights)
-        engine = OneFactorPLS(design, spec.reml) if len(design.terms) == 1 else None
+        model = build_model(spec.formula(name), data, reml=spec.reml, weights=spec.weights)
+        design = model.design
         return _Pattern(
-            parsed=parsed,
-            frame=frame,
-            design=design,
-            engine=engine if engine is not None else BlockedPLS(design, spec.reml),
+            model=model,
+            engine=make_engine(model),
             column=name,
-            positions=np.asarray(frame.data.index, dtype=np.int64),
+            positions=np.asarray(model.frame.data.index, dtype=np.int64),
             fixed_names=tuple(design.fixed_names),
             ran_names=_ran_names(design),
         )
 
-    def solve(self, name: str, y: np.ndarray) -> tuple[_Pattern, BlockedPLS]:
+    def solve(self, name: str, y: np.ndarray) -> tuple[_Pattern, Engine]:
         """The engine of response ``y`` (full length, NaN where missing)."""
         if name in self.spec.data.columns:
             raise DataError(
@@ -235,19 +232,18 @@ class _Worker:
         ys = y[pattern.positions]
         if not np.all(np.isfinite(ys)):
             raise DataError(f"the response {name!r} has non-finite values; drop those rows.")
-        design = pattern.design
+        design = pattern.model.design
         # The response varies and X does not reproduce it (X is already of full rank).
-        _fixed_columns(design.X, design.fixed_names, ys - design.offset, name)
+        estimable_columns(design.X, design.fixed_names, ys - design.offset, name)
         return pattern, pattern.engine.with_response(ys)
 
 
 def _fit_one(worker: _Worker, item: tuple[str, np.ndarray]) -> _Record:
     name, y = item
     pattern, problem = worker.solve(name, y)
-    problem.start = pattern.design.start
-    optinfo = bobyqa(problem)
+    optinfo = optimize(problem)
     optinfo.history = np.zeros(0)  # not kept: memory per response stays its results
-    return _record(pattern, problem.solve(optinfo.theta), optinfo, worker.spec.reml)
+    return _record(pattern, problem.solve(optinfo.par), optinfo, worker.spec.reml)
 
 
 class _Fits(Mapping[str, LmerResult]):
@@ -358,33 +354,26 @@ class ManyFits:
         if self._worker is None:
             self._worker = _Worker(self._spec)
         y = _response_values(self._source, name)
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with limit_blas(1):
             pattern, problem = self._worker.solve(name, y)
-            sol = problem.solve(record.optinfo.theta)
-        if abs(-0.5 * sol.deviance - record.loglik) > 1e-8 * max(1.0, abs(record.loglik)):
+        model = pattern.model
+        data = model.frame.data.rename(columns={pattern.column: name})
+        data[name] = problem.design.y
+        data.index = self._data_index[pattern.positions]
+        frame = replace(
+            model.frame,
+            data=data,
+            dropped_index=self._data_index.delete(pattern.positions),
+        )
+        model = replace(model, parsed=parse(self._spec.formula(name)), frame=frame)
+        with limit_blas(1):
+            fit = make_result(model, problem, record.optinfo)
+        if abs(fit.loglik - record.loglik) > 1e-8 * max(1.0, abs(record.loglik)):
             raise DataError(
                 f"re-solving {name!r} at its estimates does not give the stored "
                 "log-likelihood: the data changed since fit_many; fit again."
             )
-        frame = pattern.frame
-        data = frame.data.rename(columns={pattern.column: name})
-        data[name] = problem.design.y
-        data.index = self._data_index[pattern.positions]
-        frame = replace(
-            frame,
-            data=data,
-            dropped_index=self._data_index.delete(pattern.positions),
-        )
-        formula = self._spec.formula(name)
-        return LmerResult(
-            parsed=parse(formula),
-            frame=frame,
-            design=problem.design,
-            solution=sol,
-            reml=self._spec.reml,
-            optinfo=record.optinfo,
-            data_name=None,
-        )
+        return fit
 
 
 def _response_values(source: Any, name: str) -> np.ndarray:

@@ -1,65 +1,60 @@
-"""Optimising lme4's profiled deviance and recording how it went.
+"""Minimising an engine's objective and recording how it went (lme4's ``optimizeLmer``).
 
-- :func:`bobyqa`: lme4's default optimizer (NLopt's LN_BOBYQA with lme4's tolerances),
-  with lme4's ``restart_edge`` and boundary checks and its convergence check.
-- :func:`newton_polish`: Newton steps from a point near the optimum. An optimizer that
-  stops on a loose tolerance leaves estimates a few units in the fifth digit away from
-  lme4's; near the optimum the deviance is quadratic, so one or two Newton steps with the
-  finite-difference Hessian the convergence check computes anyway close the gap.
+- :func:`bobyqa`: lme4's default optimizer (NLopt's LN_BOBYQA with lme4's tolerances), with
+  lme4's ``restart_edge`` and boundary checks, then :func:`newton_finish`, then lme4's
+  convergence check.
+- :func:`newton_finish`: Newton steps from BOBYQA's point, accepted only when they lower
+  the objective, until the next step is below 1e-7 (relative). BOBYQA stops on a loose
+  tolerance (nloptr's ``xtol_rel = 1e-4``): on a flat likelihood such as Machines' its last
+  digits, and θ's third, depend on rounding, which differs between CPUs' BLAS kernels. Near
+  the optimum the deviance is quadratic, so a few Newton steps with the finite-difference
+  Hessian that lme4's convergence check computes anyway reach the optimum itself, the same
+  on every machine to far more digits than a summary prints.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import nlopt
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-from lmeformula.engines.solution import Derivatives, ProfiledDeviance
+from lmeformula.engines.derivatives import (
+    Derivatives,
+    Gradient,
+    exact_gradient,
+    finite_gradient,
+    finite_hessian,
+    gradient_hessian,
+)
+from lmeformula.engines.protocol import Engine
+from lmeformula.engines.threads import blas_threads
 
 __all__ = [
     "GRADIENT_TOL",
+    "STEP_TOL",
     "Attempt",
     "OptInfo",
     "bobyqa",
     "bobyqa_minimize",
+    "check_gradient",
     "convergence_messages",
-    "newton_polish",
+    "newton_finish",
 ]
-
-# Discovering the loaded BLAS libraries takes milliseconds: do it once per process.
-_THREADS: ThreadpoolController | None = None
-
-
-def _blas_controller() -> ThreadpoolController:
-    global _THREADS
-    if _THREADS is None:
-        _THREADS = ThreadpoolController()
-    return _THREADS
-
-
-#: Dense blocks at least this large are factored with all BLAS threads (10,000 levels: 8.3 s
-#: on two threads against 11.5 s on one).
-LARGE_DENSE_BLOCK = 2000
-
-
-def blas_threads(largest_dense_block: int) -> Any:
-    """A context in which BLAS uses one thread, unless the model has a dense block of
-    ``LARGE_DENSE_BLOCK`` levels or more (one big factorisation, where threads pay).
-
-    Many small BLAS and LAPACK calls only pay the threads' synchronisation: on two cores
-    shared with other work, a 2 x 2 triangular solve took 4 ms with two threads and 2 µs
-    with one. Fits, refits and profiles run inside it.
-    """
-    threads = None if largest_dense_block >= LARGE_DENSE_BLOCK else 1
-    return _blas_controller().limit(limits=threads, user_api="blas")
-
 
 #: lme4's tolerance on the scaled gradient (``check.conv.grad``).
 GRADIENT_TOL = 2e-3
+
+#: Newton steps stop once the next would move no component by more than this (relative to
+#: max(1, |x|)): the point is then the optimum to about the objective's rounding.
+STEP_TOL = 1e-9
+
+#: Differences of the objective below this (relative) are taken for rounding.
+ROUNDING = 1e-10
+
+#: At most this many accepted Newton steps.
+MAX_NEWTON_STEPS = 12
 
 
 @dataclass
@@ -82,81 +77,72 @@ class OptInfo:
         What fitted the model.
     converged
         Whether the gradient check at the optimum passed.
-    theta_start, theta
-        θ at the start and at the end.
+    par_start, par
+        The engine's parameter vector at the start and at the end (its blocks are named
+        by the engine's layout, ``fit.state.layout``).
     deviance
         The objective at the end.
     max_gradient
-        Largest absolute (projected) gradient component at the end.
+        lme4's scaled gradient at the end (largest component).
     evaluations
-        Objective evaluations (fits tried, for the statsmodels engine).
+        Objective evaluations by the optimizer (fits tried, for the statsmodels engine).
+    newton_steps
+        Newton steps accepted after the optimizer.
     attempts
         Every fit tried, in order (statsmodels engine).
     messages
         Warnings to print with the summary.
     history
-        The objective at every evaluation, in order.
+        The objective at every evaluation of the optimizer, in order.
     """
 
     optimizer: str
     converged: bool
-    theta_start: np.ndarray
-    theta: np.ndarray
+    par_start: np.ndarray
+    par: np.ndarray
     deviance: float
     max_gradient: float
     evaluations: int = 0
+    newton_steps: int = 0
     attempts: list[Attempt] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     history: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def newton_polish(
-    problem: ProfiledDeviance,
-    theta: np.ndarray,
-    max_steps: int = 3,
-    derivs: Derivatives | None = None,
-) -> tuple[np.ndarray, float, Derivatives, int]:
-    """Take Newton steps from θ while they lower the deviance.
+@dataclass(frozen=True)
+class _Box:
+    """An objective with its bounds and, where the engine has one, its exact gradient."""
 
-    Parameters
-    ----------
-    problem
-        The profiled deviance.
-    theta
-        A point near the optimum.
-    max_steps
-        At most this many accepted steps.
-    derivs
-        The derivatives at θ when the caller has them (a Hessian costs O(k²) evaluations).
+    fn: Callable[[np.ndarray], float]
+    lower: np.ndarray
+    upper: np.ndarray
+    grad: Callable[[np.ndarray], np.ndarray] | None = None
 
-    Returns
-    -------
-    theta, deviance, derivatives, steps
-        The refined θ, its deviance, the derivatives there and how many steps were taken.
-    """
-    theta = np.asarray(theta, dtype=float)
-    dev = problem.deviance(theta)
-    if derivs is None:
-        derivs = problem.derivatives(theta)
-    steps = 0
-    for _ in range(max_steps):
-        step = derivs.newton_step()
-        if step is None or not np.any(step):
-            break
-        accepted = False
-        for shrink in (1.0, 0.5, 0.25):
-            cand = _clip(problem, theta + shrink * step)
-            cand_dev = problem.deviance(cand)
-            if cand_dev < dev - 1e-12:
-                theta, dev, accepted = cand, cand_dev, True
-                break
-        if not accepted:
-            break
-        steps += 1
-        derivs = problem.derivatives(theta)
-        if derivs.scaled_gradient() < 1e-6:
-            break
-    return theta, dev, derivs, steps
+    @classmethod
+    def of(cls, engine: Engine) -> _Box:
+        layout = engine.layout
+        if layout.size == 0 or engine.gradient(layout.start) is None:
+            return cls(engine.deviance, layout.lower, layout.upper)
+
+        def gradient(x: np.ndarray) -> np.ndarray:
+            g = engine.gradient(x)
+            assert g is not None  # an engine has an exact gradient everywhere or nowhere
+            return g
+
+        return cls(engine.deviance, layout.lower, layout.upper, gradient)
+
+    def clip(self, x: np.ndarray) -> np.ndarray:
+        return np.minimum(np.maximum(x, self.lower), self.upper)
+
+    def gradient(self, x: np.ndarray, value: float) -> Gradient:
+        if self.grad is not None:
+            return exact_gradient(self.grad, x, self.lower, self.upper, value)
+        return finite_gradient(self.fn, x, self.lower, self.upper, f0=value)
+
+    def hessian(self, g: Gradient) -> Derivatives:
+        if self.grad is not None:
+            return gradient_hessian(self.grad, g, self.lower, self.upper)
+        return finite_hessian(self.fn, g)
 
 
 def convergence_messages(max_gradient: float, tol: float = GRADIENT_TOL) -> list[str]:
@@ -166,11 +152,111 @@ def convergence_messages(max_gradient: float, tol: float = GRADIENT_TOL) -> list
     return [f"Model failed to converge with max|grad| = {max_gradient:.3g} (tol = {tol})"]
 
 
-def _minimize(
-    problem: ProfiledDeviance, start: np.ndarray, log: list[float]
-) -> tuple[np.ndarray, int]:
+def newton_finish(
+    engine: Engine,
+    par: np.ndarray,
+    max_steps: int = MAX_NEWTON_STEPS,
+) -> tuple[np.ndarray, float, Derivatives, int]:
+    """Newton steps from ``par`` while they lower the objective.
+
+    Each step is -H⁻¹g on the components not held at a bound, halved up to twice until the
+    objective falls. The gradient is then taken anew at the new point and the Hessian kept
+    (a chord step: near the optimum it hardly changes), unless the steps stop shrinking
+    fast (the next more than a tenth of the last), when the Hessian is taken anew too. The
+    steps stop once the next one would move no component by more than ``STEP_TOL``
+    (relative), would not be half the last one even with a fresh Hessian (the rounding of
+    the finite differences then drives it), or fails (see :func:`_newton_candidate`).
+
+    Parameters
+    ----------
+    engine
+        The objective.
+    par
+        A point near the optimum.
+    max_steps
+        At most this many accepted steps.
+
+    Returns
+    -------
+    par, deviance, derivatives, steps
+        The refined point, its objective, the derivatives there (gradient at the point,
+        Hessian from the last point where it was taken) and the number of steps taken.
+    """
+    box = _Box.of(engine)
+    par = np.asarray(par, dtype=float)
+    dev = box.fn(par)
+    g = box.gradient(par, dev)
+    if par.size == 0:
+        # Nothing to step (gls with independent residuals: the linear model).
+        return par, dev, Derivatives(par, par, np.zeros((0, 0)), np.zeros(0, dtype=int)), 0
+    derivs, fresh = box.hessian(g), True
+    steps, last = 0, np.inf
+    while steps < max_steps:
+        step = derivs.newton_step()
+        size = (
+            np.inf if step is None else float(np.max(np.abs(step) / np.maximum(1.0, np.abs(par))))
+        )
+        if not fresh and size > 0.1 * last:
+            # The chord steps converge slowly: the Hessian moved since it was taken.
+            derivs, fresh = box.hessian(g), True
+            continue
+        # A step this small changes no digit anyone reads: the point is the optimum. One
+        # not much smaller than the last, with a fresh Hessian, is driven by the rounding
+        # of the finite differences: the point is the optimum as far as they can tell.
+        if step is None or size < STEP_TOL or size > 0.5 * last:
+            break
+        cand, cand_dev, cand_g = _newton_candidate(box, par, dev, step, derivs)
+        if cand is None:
+            break
+        par, dev, last = cand, cand_dev, size
+        steps += 1
+        g = cand_g or box.gradient(par, dev)
+        if np.array_equal(g.free, derivs.free):
+            derivs, fresh = derivs.with_gradient(g), False
+        else:
+            derivs, fresh = box.hessian(g), True
+    return par, dev, derivs, steps
+
+
+def _newton_candidate(
+    box: _Box, par: np.ndarray, dev: float, step: np.ndarray, derivs: Derivatives
+) -> tuple[np.ndarray | None, float, Gradient | None]:
+    """The point a Newton step goes to, or None when no step along it helps.
+
+    A step that lowers the objective is taken (halved up to twice). Near the optimum the
+    decrease a step promises, ½ g'H⁻¹g, falls below the objective's rounding, and the
+    objective cannot tell a better point from a worse one; the gradient still can. A full
+    step whose objective is within rounding of the current one is then taken when the
+    scaled gradient there is smaller.
+    """
+    for shrink in (1.0, 0.5, 0.25):
+        cand = box.clip(par + shrink * step)
+        cand_dev = box.fn(cand)
+        if cand_dev < dev:
+            return cand, cand_dev, None
+        if shrink == 1.0 and cand_dev - dev <= ROUNDING * max(1.0, abs(dev)):
+            g = box.gradient(cand, cand_dev)
+            if np.array_equal(g.free, derivs.free) and (
+                derivs.with_gradient(g).scaled_gradient() < derivs.scaled_gradient()
+            ):
+                return cand, cand_dev, g
+            return None, dev, None
+    return None, dev, None
+
+
+def check_gradient(engine: Engine, par: np.ndarray) -> float:
+    """lme4's convergence measure at ``par``: the largest scaled gradient component
+    (:meth:`~lmeformula.engines.derivatives.Derivatives.scaled_gradient`)."""
+    box = _Box.of(engine)
+    par = np.asarray(par, dtype=float)
+    if par.size == 0:
+        return 0.0
+    return box.hessian(box.gradient(par, box.fn(par))).scaled_gradient()
+
+
+def _minimize(box: _Box, start: np.ndarray, log: list[float]) -> tuple[np.ndarray, int]:
     def objective(x: np.ndarray, grad: np.ndarray) -> float:
-        value = problem.deviance(x)
+        value = box.fn(x)
         log.append(value)
         return value
 
@@ -180,9 +266,9 @@ def _minimize(
         objective(start, start)
         return start, 1
     opt = nlopt.opt(nlopt.LN_BOBYQA, start.size)
-    opt.set_lower_bounds(problem.lower)
-    if problem.upper is not None:
-        opt.set_upper_bounds(problem.upper)
+    opt.set_lower_bounds(box.lower)
+    if np.isfinite(box.upper).any():
+        opt.set_upper_bounds(box.upper)
     opt.set_min_objective(objective)
     # lme4's nloptwrap defaults, plus nloptr's own default xtol_rel = 1e-4 that lme4 runs
     # with (InstEval: 68 evaluations with it, 113 without).
@@ -190,17 +276,8 @@ def _minimize(
     opt.set_ftol_abs(1e-8)
     opt.set_xtol_rel(1e-4)
     opt.set_maxeval(100_000)
-    x = opt.optimize(_clip(problem, start))
+    x = opt.optimize(box.clip(start))
     return np.asarray(x, dtype=float), int(opt.last_optimize_result())
-
-
-@dataclass
-class _Objective:
-    """Any function minimised as the profiled deviance is (what ``_minimize`` reads)."""
-
-    deviance: Callable[[np.ndarray], float]
-    lower: np.ndarray
-    upper: np.ndarray | None
 
 
 def bobyqa_minimize(
@@ -235,82 +312,84 @@ def bobyqa_minimize(
     ([2.0, 2.0], 0.0)
     """
     log: list[float] = []
-    obj = _Objective(fn, np.asarray(lower, dtype=float), upper)
-    x, _ = _minimize(obj, np.asarray(start, dtype=float), log)  # type: ignore[arg-type]
+    lower = np.asarray(lower, dtype=float)
+    box = _Box(fn, lower, np.full(lower.size, np.inf) if upper is None else np.asarray(upper))
+    x, _ = _minimize(box, np.asarray(start, dtype=float), log)
     return x, float(fn(x)), len(log)
 
 
-def _clip(problem: ProfiledDeviance, theta: np.ndarray) -> np.ndarray:
-    theta = np.maximum(theta, problem.lower)
-    return theta if problem.upper is None else np.minimum(theta, problem.upper)
-
-
-def _snap_to_boundary(
-    problem: ProfiledDeviance, theta: np.ndarray, tol: float = 1e-5
-) -> np.ndarray:
+def _snap_to_boundary(box: _Box, par: np.ndarray, tol: float = 1e-5) -> np.ndarray:
     # lme4's check.boundary: a parameter within tol of its bound goes onto it when that
     # does not raise the deviance (a singular fit then reports exactly 0).
-    near = np.isfinite(problem.lower) & (theta - problem.lower < tol) & (theta != problem.lower)
+    near = np.isfinite(box.lower) & (par - box.lower < tol) & (par != box.lower)
     if not near.any():
-        return theta
-    snapped = np.where(near, problem.lower, theta)
-    return snapped if problem.deviance(snapped) <= problem.deviance(theta) else theta
+        return par
+    snapped = np.where(near, box.lower, par)
+    return snapped if box.fn(snapped) <= box.fn(par) else par
 
 
-def _edge_descent(problem: ProfiledDeviance, theta: np.ndarray, btol: float = 1e-5) -> bool:
+def _edge_descent(box: _Box, par: np.ndarray, btol: float = 1e-5) -> bool:
     # lme4's restart_edge: does the deviance fall when a boundary parameter leaves 0?
-    d0 = problem.deviance(theta)
-    for i in np.flatnonzero(np.isfinite(problem.lower) & (theta == problem.lower)):
-        moved = theta.copy()
-        moved[i] = problem.lower[i] + btol
-        if problem.deviance(moved) < d0:
+    d0 = box.fn(par)
+    for i in np.flatnonzero(np.isfinite(box.lower) & (par == box.lower)):
+        moved = par.copy()
+        moved[i] = box.lower[i] + btol
+        if box.fn(moved) < d0:
             return True
     return False
 
 
-def bobyqa(problem: ProfiledDeviance) -> OptInfo:
-    """Minimise the profiled deviance as lme4's default ``lmerControl()`` does.
+def bobyqa(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
+    """Minimise an engine's objective as lme4's default ``lmerControl()`` does, then finish
+    with Newton steps (:func:`newton_finish`).
 
     Parameters
     ----------
-    problem
-        The profiled deviance with its bounds and start.
+    engine
+        The objective with its parameter layout (bounds and default start).
+    start
+        Where to start; by default the layout's start (lme4's: each Λ block the identity).
 
     Returns
     -------
     OptInfo
-        With the optimum, every objective value evaluated, and the convergence check.
+        With the optimum, every objective value BOBYQA evaluated, and the convergence check.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> from lmeformula.engines.factory import make_engine
+    >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+    >>> info = bobyqa(make_engine(fit.state.model))
+    >>> info.converged, round(info.deviance, 4)
+    (True, 319.6543)
     """
+    box = _Box.of(engine)
+    start = engine.layout.start if start is None else np.asarray(start, dtype=float)
     log: list[float] = []
     # Many small BLAS calls: more threads only add synchronisation (2.5x slower on 2 cores);
     # a dense block of thousands of levels is one big factorisation, where threads pay.
-    with blas_threads(problem.largest_dense_block):
-        theta, code = _minimize(problem, problem.start, log)
+    with blas_threads(engine.largest_dense_block):
+        par, code = _minimize(box, start, log)
         restarted = False
-        if _edge_descent(problem, theta):
-            theta, code = _minimize(problem, theta, log)
+        if _edge_descent(box, par):
+            par, code = _minimize(box, par, log)
             restarted = True
-        theta = _snap_to_boundary(problem, theta)
-        derivs = problem.derivatives(theta)
+        par = _snap_to_boundary(box, par)
+        par, deviance, derivs, steps = newton_finish(engine, par)
         grad = derivs.scaled_gradient()
-        steps = 0
-        if grad >= GRADIENT_TOL:
-            theta, _, derivs, steps = newton_polish(problem, theta, derivs=derivs)
-            grad = derivs.scaled_gradient()
-        deviance = problem.deviance(theta)
-    converged = grad < GRADIENT_TOL
-    messages = convergence_messages(grad)
     name = "bobyqa (NLopt)" + (", restarted at the boundary" if restarted else "")
     if steps:
         name += f" + {steps} Newton step(s)"
     return OptInfo(
         optimizer=name,
-        converged=converged,
-        theta_start=problem.start,
-        theta=theta,
+        converged=grad < GRADIENT_TOL,
+        par_start=start,
+        par=par,
         deviance=deviance,
         max_gradient=grad,
         evaluations=len(log),
-        messages=messages + ([f"NLopt return code {code}"] if code < 0 else []),
+        newton_steps=steps,
+        messages=convergence_messages(grad) + ([f"NLopt return code {code}"] if code < 0 else []),
         history=np.asarray(log),
     )

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmeformula.engines.threads import limit_blas
 from lmeformula.errors import ArgumentTypeError
 from lmeformula.fitting.progress import progress_bar
 
@@ -166,9 +167,7 @@ def _blas_limit(threads: int | None) -> contextlib.AbstractContextManager[Any]:
     # sharing the caller's process run under the limit :func:`run` sets around everything.
     if threads is None or not _in_main_thread():
         return contextlib.nullcontext()
-    from lmeformula.fitting.optimize import _blas_controller
-
-    return _blas_controller().limit(limits=threads, user_api="blas")
+    return limit_blas(threads)
 
 
 def _call(func: Callable[[Any, Any], Any], state: Any, item: Any) -> Outcome:

@@ -9,9 +9,9 @@ residual structure and the variance function.
 A bootstrap replicate, a simulation study or a profile over a fixed effect fits the same
 model (formula, REML or ML, weights, structures) to another response. Nothing about the
 model changes but y, so nothing is parsed or built again: the engine is made once from the
-fit's design (:func:`engine_for`), and each new response reuses its cross-products of X
-and Z (``engine.with_response(y)``), then BOBYQA starts from the fit's θ, as lme4's
-``refit`` does.
+fit's model (:func:`lmeformula.engines.factory.make_engine`), and each new response reuses
+its cross-products of X and Z (``engine.with_response(y)``), then BOBYQA starts from the
+fit's estimates, as lme4's ``refit`` does.
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from lmeformula.engines.blocked import BlockedPLS
-from lmeformula.engines.marginal import MarginalDeviance
-from lmeformula.engines.solution import ProfiledDeviance
+from lmeformula.engines.factory import make_engine
+from lmeformula.engines.protocol import Engine
 from lmeformula.errors import ArgumentTypeError, RankDeficiencyWarning, SingularFitWarning
 from lmeformula.fitting.api import gls, lmer
-from lmeformula.fitting.optimize import bobyqa
+from lmeformula.fitting.stages import make_result, optimize
 from lmeformula.formula import parse
 from lmeformula.results.lmer import LmerResult
 from lmeformula.validate import check_bool
 
-__all__ = ["engine_for", "refit", "refit_response"]
+__all__ = ["refit", "refit_response"]
 
 
 def refit(
@@ -69,7 +68,7 @@ def refit(
     formula = fit.formula if formula is None else formula
     reml = fit.reml if reml is None else check_bool("reml", reml)
     structures: dict[str, Any] = {}
-    model = fit._residual
+    model = fit.state.residual
     if model is not None:
         if model.residual is not None:
             structures["residual"] = model.residual.structure
@@ -82,53 +81,19 @@ def refit(
             warnings.simplefilter("ignore", RankDeficiencyWarning)
         return fn(
             formula,
-            fit._frame.data,
+            fit.state.frame.data,
             reml=reml,
-            weights=fit._frame.weights,
+            weights=fit.state.frame.weights,
             data_name=fit.data_name,
             **structures,
         )
-
-
-def engine_for(result: LmerResult, reml: bool | None = None) -> ProfiledDeviance:
-    """The engine (profiled deviance) of a fitted model, built from its design.
-
-    Parameters
-    ----------
-    result
-        A fitted model.
-    reml
-        The criterion; by default the fit's own.
-
-    Returns
-    -------
-    ProfiledDeviance
-        Blocked Cholesky for models without a residual model, the marginal (per-subject)
-        engine otherwise, as ``lmer`` chooses.
-
-    Examples
-    --------
-    >>> import lmeformula as lmf
-    >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
-    >>> problem = engine_for(fit)
-    >>> round(problem.deviance(fit.optinfo.theta), 4) == round(fit.reml_criterion, 4)
-    True
-    """
-    if not isinstance(result, LmerResult):
-        raise ArgumentTypeError(
-            f"expected a fitted model (LmerResult), got {type(result).__name__}."
-        )
-    reml = result.reml if reml is None else reml
-    if result._residual is None:
-        return BlockedPLS(result._design, reml)
-    return MarginalDeviance(result._design, reml, result._residual)
 
 
 def refit_response(
     result: LmerResult,
     y: Any,
     *,
-    problem: ProfiledDeviance | None = None,
+    engine: Engine | None = None,
     start: np.ndarray | None = None,
 ) -> LmerResult:
     """The model refitted to a new response, reusing its design (lme4's ``refit``).
@@ -140,9 +105,9 @@ def refit_response(
     y
         The new response: one finite value per row the model was fitted on (``fit.nobs``
         values, in the order of ``fit.model_frame``).
-    problem
-        The fit's engine from :func:`engine_for`, when refitting many responses (it is then
-        built once).
+    engine
+        The fit's engine (``make_engine(fit.state.model)``), when refitting many responses
+        (it is then built once).
     start
         Where the optimizer starts; by default the fit's estimates.
 
@@ -163,23 +128,13 @@ def refit_response(
     100.0
     """
     y = np.asarray(y, dtype=float).ravel()
-    problem = engine_for(result) if problem is None else problem
-    new = problem.with_response(y)
-    new.start = np.asarray(result.optinfo.theta if start is None else start, dtype=float)
-    optinfo = bobyqa(new)
-    frame = result._frame
-    response = (result._parsed.response or "").strip("`")
-    if response in frame.data.columns:
-        data = frame.data.copy()
+    state = result.state
+    new = (make_engine(state.model) if engine is None else engine).with_response(y)
+    optinfo = optimize(new, start=state.params if start is None else start)
+    model = state.model
+    response = (model.parsed.response or "").strip("`")
+    if response in model.frame.data.columns:
+        data = model.frame.data.copy()
         data[response] = new.design.y
-        frame = replace(frame, data=data)
-    return LmerResult(
-        parsed=result._parsed,
-        frame=frame,
-        design=new.design,
-        solution=new.solve(optinfo.theta),
-        reml=new.reml,
-        optinfo=optinfo,
-        data_name=result.data_name,
-        residual_model=result._residual,
-    )
+        model = replace(model, frame=replace(model.frame, data=data))
+    return make_result(model, new, optinfo, data_name=result.data_name)

@@ -21,14 +21,16 @@ from dataclasses import dataclass
 import numpy as np
 from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
-from lmeformula.engines.solution import ProfiledDeviance
+from lmeformula.engines.derivatives import finite_differences
+from lmeformula.engines.protocol import Engine
+from lmeformula.engines.threads import blas_threads
 from lmeformula.errors import NotExpressibleError
 from lmeformula.fitting.optimize import (
     GRADIENT_TOL,
     Attempt,
     OptInfo,
     convergence_messages,
-    newton_polish,
+    newton_finish,
 )
 from lmeformula.model.design import Design, ReTerm
 
@@ -81,7 +83,7 @@ class MixedLMSpec:
         return np.concatenate(parts)
 
     def params_from_theta(
-        self, theta: np.ndarray, design: Design, problem: ProfiledDeviance
+        self, theta: np.ndarray, design: Design, problem: Engine
     ) -> MixedLMParams:
         """MixedLM start values equivalent to lme4's θ."""
         sol = problem.solve(theta)
@@ -229,7 +231,7 @@ _METHODS: list[tuple[list[str], bool]] = [
 ]
 
 
-def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: ProfiledDeviance) -> OptInfo:
+def fit_mixedlm(spec: MixedLMSpec, engine: Engine) -> OptInfo:
     """Fit the MixedLM model, check the optimum with lme4's profiled deviance, retry if needed.
 
     Returns
@@ -237,13 +239,20 @@ def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: ProfiledDeviance) ->
     OptInfo
         With the best θ found; ``converged`` is False when no attempt passed the check.
     """
+    with blas_threads(engine.largest_dense_block):
+        return _fit_mixedlm(spec, engine)
+
+
+def _fit_mixedlm(spec: MixedLMSpec, engine: Engine) -> OptInfo:
+    design = engine.design
+    lower, upper = engine.layout.lower, engine.layout.upper
     best_theta: np.ndarray | None = None
     best_dev = np.inf
     best_grad = np.inf
     attempts: list[Attempt] = []
     for methods, warm in _METHODS:
         start = (
-            spec.params_from_theta(best_theta, design, problem)
+            spec.params_from_theta(best_theta, design, engine)
             if warm and best_theta is not None
             else None
         )
@@ -252,16 +261,16 @@ def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: ProfiledDeviance) ->
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 result = spec.model.fit(
-                    reml=problem.reml,
+                    reml=engine.reml,
                     method=methods,
                     start_params=start,
                     free=spec.free,
                     maxiter=1000,
                 )
             theta = spec.theta(result.params_object, design)
-            theta = np.maximum(theta, problem.lower)
-            dev = problem.deviance(theta)
-            grad = problem.convergence_gradient(theta)
+            theta = np.maximum(theta, lower)
+            dev = engine.deviance(theta)
+            grad = finite_differences(engine.deviance, theta, lower, upper).scaled_gradient()
         except (np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
             attempts.append(Attempt(name, np.nan, np.nan, str(exc)))
             continue
@@ -276,7 +285,7 @@ def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: ProfiledDeviance) ->
             + "; ".join(f"{a.method}: {a.error}" for a in attempts)
         )
     # Close the last digits with Newton steps on lme4's deviance (see optimize.py).
-    theta, dev, derivs, steps = newton_polish(problem, best_theta)
+    theta, dev, derivs, steps = newton_finish(engine, best_theta)
     grad = derivs.scaled_gradient()
     if dev <= best_dev:
         best_theta, best_dev, best_grad = theta, dev, grad
@@ -286,11 +295,12 @@ def fit_mixedlm(spec: MixedLMSpec, design: Design, problem: ProfiledDeviance) ->
         optimizer=f"statsmodels MixedLM ({attempts[-1].method})"
         + (f" + {steps} Newton step(s)" if steps else ""),
         converged=converged,
-        theta_start=problem.start,
-        theta=best_theta,
+        par_start=engine.layout.start,
+        par=best_theta,
         deviance=best_dev,
         max_gradient=best_grad,
         evaluations=len(attempts),
+        newton_steps=steps,
         attempts=attempts,
         messages=messages,
     )

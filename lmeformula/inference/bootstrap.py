@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lmeformula.engines.factory import make_engine
+from lmeformula.engines.threads import LARGE_DENSE_BLOCK
 from lmeformula.errors import ArgumentTypeError, BootstrapWarning, DataError
-from lmeformula.fitting.optimize import LARGE_DENSE_BLOCK
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
 from lmeformula.fitting.progress import check_progress
-from lmeformula.fitting.refit import engine_for, refit_response
-from lmeformula.inference.simulate import _check_nsim, draw_responses
+from lmeformula.fitting.refit import refit_response
+from lmeformula.inference.simulate import check_nsim, draw_responses
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.varpar import default_statistics
 
@@ -180,7 +181,7 @@ class BootstrapResult:
         pandas.DataFrame
             Indexed by statistic, with R's column labels (``"2.5 %"``, ``"97.5 %"``).
         """
-        a = _alphas(level)
+        a = interval_tails(level)
         if type not in BOOT_TYPES:
             raise ArgumentTypeError(f"type must be one of {BOOT_TYPES}, got {type!r}.")
         rows = []
@@ -214,7 +215,7 @@ class BootstrapResult:
         return f"<p><b>{html.escape(self._heading())}</b></p>{table.to_html()}"
 
 
-def _alphas(level: Any) -> list[float]:
+def interval_tails(level: Any) -> list[float]:
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
         raise ArgumentTypeError(f"level must be a number between 0 and 1, got {level!r}.")
     a = (1.0 - float(level)) / 2.0
@@ -237,7 +238,7 @@ def _as_series(value: Any, where: str) -> pd.Series:
 def _setup(shared: tuple[LmerResult, Callable[[LmerResult], Any]]) -> tuple[Any, ...]:
     """A worker's state: the fit, its engine (built once per worker) and the statistic."""
     result, func = shared
-    return result, engine_for(result), func
+    return result, make_engine(result.state.model), func
 
 
 def _replicate(state: tuple[Any, ...], seed: np.random.SeedSequence) -> tuple[pd.Series, list[str]]:
@@ -245,7 +246,7 @@ def _replicate(state: tuple[Any, ...], seed: np.random.SeedSequence) -> tuple[pd
     result, problem, func = state
     rng = np.random.default_rng(seed)
     y = draw_responses(result, rng, 1)[:, 0]
-    fit = refit_response(result, y, problem=problem)
+    fit = refit_response(result, y, engine=problem)
     notes = []
     if not fit.optinfo.converged:
         notes.append(fit.optinfo.messages[0] if fit.optinfo.messages else "not converged")
@@ -258,7 +259,7 @@ def _blas_threads(result: LmerResult, workers: int) -> int | None:
     # A refit is many small factorisations, where BLAS threads only add synchronisation
     # (a 2 x 2 triangular solve took 16 ms with two OpenBLAS threads on a busy machine,
     # 0.1 ms with one); only a large crossed block pays for them, and not beside workers.
-    largest = max((t.q for t in result._design.terms[1:]), default=0)
+    largest = max((t.q for t in result.state.design.terms[1:]), default=0)
     return None if largest >= LARGE_DENSE_BLOCK and workers == 1 else 1
 
 
@@ -273,7 +274,7 @@ def bootstrap(
     client: Any = None,
 ) -> BootstrapResult:
     """The parametric bootstrap of a fit; see :meth:`lmeformula.LmerResult.bootstrap`."""
-    n = _check_nsim(n)
+    n = check_nsim(n)
     n_jobs = check_n_jobs(n_jobs)
     backend = check_backend(backend, client)
     progress = check_progress(progress)

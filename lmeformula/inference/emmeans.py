@@ -45,7 +45,7 @@ from scipy import stats
 
 from lmeformula.errors import ArgumentTypeError, DataError, FormulaError, NotExpressibleError
 from lmeformula.model.design import formula_context, r_names
-from lmeformula.validate import check_level
+from lmeformula.validate import check_ddf, check_level
 
 if TYPE_CHECKING:
     from lmeformula.results.lmer import LmerResult
@@ -164,10 +164,10 @@ def _levels(col: pd.Series) -> list[Any]:
 def _grid_variables(result: LmerResult, at: Any) -> dict[str, tuple[list[Any], bool]]:
     """Each fixed-effects variable's grid values and whether it is a factor, in the order
     the formula names them."""
-    spec = result._design.fixed_spec
+    spec = result.state.design.fixed_spec
     used = set(spec.variables_by_source.get("data", set()))
-    data = result._frame.data
-    order = [v for v in result._parsed.variables if v in used]
+    data = result.state.frame.data
+    order = [v for v in result.state.parsed.variables if v in used]
     order += sorted(used - set(order))
     if at is None:
         at = {}
@@ -184,7 +184,7 @@ def _grid_variables(result: LmerResult, at: Any) -> dict[str, tuple[list[Any], b
     out: dict[str, tuple[list[Any], bool]] = {}
     for name in order:
         col = data[name]
-        is_factor = _is_factor(col) or _coerced(name, result._parsed.fixed)
+        is_factor = _is_factor(col) or _coerced(name, result.state.parsed.fixed)
         values = _levels(col)
         if not is_factor and len(values) <= COV_KEEP:
             is_factor = True
@@ -238,9 +238,9 @@ def _check_names(
         if name not in grid:
             where = (
                 "a grouping factor of the random effects"
-                if any(name in t.group for t in result._parsed.random)
+                if any(name in t.group for t in result.state.parsed.random)
                 else "a column the model uses outside its fixed effects"
-                if name in result._parsed.variables
+                if name in result.state.parsed.variables
                 else "not a variable of the model"
             )
             raise DataError(
@@ -262,13 +262,13 @@ def _product(names: list[str], grid: dict[str, tuple[list[Any], bool]]) -> list[
 
 
 def _model_rows(result: LmerResult, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    spec = result._design.fixed_spec
+    spec = result.state.design.fixed_spec
     mm = spec.get_model_matrix(frame, context=formula_context())
     return np.asarray(mm, dtype=float), r_names(list(mm.columns))
 
 
 def _grid_frame(result: LmerResult, names: list[str], rows: Sequence[tuple]) -> pd.DataFrame:
-    data = result._frame.data
+    data = result.state.frame.data
     cols = {}
     for i, name in enumerate(names):
         values = [r[i] for r in rows]
@@ -327,9 +327,9 @@ def linear_functions(
 
 def _estimable(result: LmerResult, L: np.ndarray) -> np.ndarray:
     """estimability::is.estble against the null space of the full design."""
-    if not result._design.dropped_fixed:
+    if not result.state.design.dropped_fixed:
         return np.ones(L.shape[0], dtype=bool)
-    X, _ = _model_rows(result, result._frame.data)
+    X, _ = _model_rows(result, result.state.frame.data)
     null = la.null_space(X)
     chk = L @ null
     ssq = np.sum(L * L, axis=1)
@@ -340,7 +340,7 @@ def _estimable(result: LmerResult, L: np.ndarray) -> np.ndarray:
 def _tests(result: LmerResult, L: np.ndarray, cols: list[str], ddf: str) -> dict[str, np.ndarray]:
     from lmeformula.inference.satterthwaite import t_tests
 
-    keep = [cols.index(n) for n in result._design.fixed_names]
+    keep = [cols.index(n) for n in result.state.design.fixed_names]
     ok = _estimable(result, L)
     out = {k: np.full(L.shape[0], np.nan) for k in ("estimate", "std_error", "df", "statistic")}
     if ok.any():
@@ -351,12 +351,10 @@ def _tests(result: LmerResult, L: np.ndarray, cols: list[str], ddf: str) -> dict
 
 
 def _check(result: LmerResult, ddf: str) -> None:
-    from lmeformula.results.lmer import _check_ddf
-
-    _check_ddf(ddf, result.reml)
+    check_ddf(ddf, result.reml)
     if not len(result.fixef):
         raise DataError("the model has no fixed effects; there are no marginal means to estimate.")
-    if result._parsed.offsets:
+    if result.state.parsed.offsets:
         raise NotExpressibleError(
             "marginal means of a model with offset() terms are not available; emmeans adds "
             "the offset at the grid's covariate means, which is not implemented here."
@@ -519,10 +517,10 @@ def emmeans_contrasts(
     >>> import lmeformula as lmf
     >>> fit = lmf.lmer("distance ~ age * Sex + (age | Subject)", lmf.datasets.load("orthodont"))
     >>> out = emmeans_contrasts(fit, "Sex", by="age", at={"age": [8, 14]})
-    >>> out[["contrast", "age", "estimate", "p_value"]].round(4)
+    >>> out[["contrast", "age", "estimate", "p_value"]].round(3)
             contrast  age  estimate  p_value
-    0  Female - Male    8   -1.4065   0.1005
-    1  Female - Male   14   -3.2355   0.0014
+    0  Female - Male    8    -1.407    0.101
+    1  Female - Male   14    -3.236    0.001
     """
     _check(result, ddf)
     if method not in CONTRAST_METHODS:

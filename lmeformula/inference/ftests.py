@@ -17,6 +17,8 @@ import pandas as pd
 from scipy import stats
 
 from lmeformula.errors import ArgumentTypeError, NotExpressibleError
+from lmeformula.inference.kenward_roger import kenward_roger
+from lmeformula.inference.satterthwaite import satterthwaite
 from lmeformula.model.design import r_names
 from lmeformula.results.noted import NotedFrame
 
@@ -47,13 +49,13 @@ def _doolittle_rows(XtX: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 
 def _term_columns(result: Any) -> dict[str, list[int]]:
-    spec = result._design.fixed_spec
+    spec = result.state.design.fixed_spec
     return {str(t): list(cols) for t, cols in spec.term_indices.items() if str(t) != "1"}
 
 
 def _term_variables(result: Any) -> dict[str, tuple[set[str], set[str]]]:
     """Each term's variables and, among them, the numeric ones (R's dataClasses)."""
-    spec = result._design.fixed_spec
+    spec = result.state.design.fixed_spec
     state = getattr(spec, "encoder_state", {})
     out = {}
     for term in spec.terms:
@@ -88,7 +90,7 @@ def hypotheses(result: Any, type: int = 3) -> dict[str, np.ndarray]:
     >>> {t: L.shape for t, L in hypotheses(fit, type=1).items()}
     {'age': (1, 4), 'Sex': (1, 4), 'age:Sex': (1, 4)}
     """
-    design = result._design
+    design = result.state.design
     if design.dropped_fixed:
         raise NotExpressibleError(
             "F tests of a rank-deficient fixed-effects design are not available; drop the "
@@ -98,7 +100,7 @@ def hypotheses(result: Any, type: int = 3) -> dict[str, np.ndarray]:
 
 
 def _hypotheses(result: Any, type: int) -> dict[str, np.ndarray]:
-    X = result._design.X
+    X = result.state.design.X
     terms = _term_columns(result)
     if type == 3:
         X_sum, sum_terms = _sum_coded(result)
@@ -128,7 +130,7 @@ def f_test(result: Any, L: np.ndarray, ddf: str) -> tuple[float, float, int, flo
     """lmerTest's ``contestMD``: (sum_sq, mean_sq, num_df, den_df, F, p) of L β = 0, the
     hypothesis reduced to its positive-variance directions."""
     beta = result.fixef.to_numpy()
-    kr = result._kenward_roger() if ddf == "kenward-roger" else None
+    kr = kenward_roger(result) if ddf == "kenward-roger" else None
     V = result.vcov.to_numpy() if kr is None else kr.vcov_adjusted
     vals, vecs = np.linalg.eigh(L @ V @ L.T)
     order = np.argsort(vals)[::-1]
@@ -145,7 +147,7 @@ def f_test(result: Any, L: np.ndarray, ddf: str) -> tuple[float, float, int, flo
         den, scale = kr.df(L)
         F *= scale
     else:
-        den = _fstat_ddf(result._satterthwaite().df(PL))
+        den = _fstat_ddf(satterthwaite(result).df(PL))
     p = float(stats.f.sf(F, q, den)) if np.isfinite(den) else float(stats.chi2.sf(F * q, q))
     return mean_sq * q, mean_sq, q, float(den), F, p
 
@@ -173,10 +175,10 @@ def _sum_coded(result: Any) -> tuple[np.ndarray, dict[str, list[int]]]:
 
     import pandas as pd
 
-    from lmeformula.model.design import _model_matrix
+    from lmeformula.model.design import formula_matrix
 
-    data = result._frame.data
-    text = result._parsed.fixed
+    data = result.state.frame.data
+    text = result.state.parsed.fixed
 
     def categorical(name: str) -> bool:
         col = data[name]
@@ -187,10 +189,10 @@ def _sum_coded(result: Any) -> tuple[np.ndarray, dict[str, list[int]]]:
         if name.isidentifier() and categorical(name):
             # A bare column name, not inside a call or already wrapped.
             text = re.sub(rf"(?<![\w.(]){re.escape(name)}(?![\w(])", f"C({name}, contr.sum)", text)
-    mm = _model_matrix(text, data, "the fixed effects (sum-to-zero coding)")
+    mm = formula_matrix(text, data, "the fixed effects (sum-to-zero coding)")
     X = np.asarray(mm, dtype=float)
     # The wrapped formula has the fit's terms in the fit's order: name them as the fit does.
-    names = [str(t) for t in result._design.fixed_spec.term_indices]
+    names = [str(t) for t in result.state.design.fixed_spec.term_indices]
     indices = list(mm.model_spec.term_indices.values())
     return X, {name: list(idx) for name, idx in zip(names, indices, strict=True)}
 

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from lmeformula.errors import ArgumentTypeError
-from lmeformula.inference.bootstrap import BOOT_TYPES, _alphas, bootstrap, format_percent
+from lmeformula.inference.bootstrap import BOOT_TYPES, bootstrap, format_percent, interval_tails
 from lmeformula.inference.profile import profile, profile_confint, select_parameters
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.varpar import sdcor_names
@@ -53,9 +53,9 @@ def confint(
 ) -> pd.DataFrame:
     """Confidence intervals; see :meth:`lmeformula.LmerResult.confint`."""
     method = _method(method)
-    a = _alphas(level)
+    a = interval_tails(level)
     labels = format_percent(a)
-    names = sdcor_names(result._design) + list(result.fixef.index)
+    names = sdcor_names(result.state.design) + list(result.fixef.index)
     nvp = len(names) - len(result.fixef)
     idx = select_parameters(parm, names, nvp)
     wanted = [names[i] for i in idx]

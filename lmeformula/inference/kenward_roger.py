@@ -27,6 +27,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from lmeformula.errors import NotExpressibleError
+from lmeformula.results.memo import once_per_fit
 
 __all__ = ["KenwardRoger", "kenward_roger"]
 
@@ -63,7 +64,7 @@ class KenwardRoger:
         --------
         >>> import numpy as np, lmeformula as lmf
         >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
-        >>> ddf, scale = fit._kenward_roger().df(np.array([[0.0, 1.0]]))
+        >>> ddf, scale = kenward_roger(fit).df(np.array([[0.0, 1.0]]))
         >>> round(ddf, 3), round(scale, 3)
         (17.0, 1.0)
         """
@@ -116,12 +117,13 @@ def _element_indicators(design: Any) -> list[sp.csr_matrix]:
     return out
 
 
+@once_per_fit
 def kenward_roger(result: Any) -> KenwardRoger:
     """Kenward-Roger's adjusted covariance and df ingredients of a REML lmer fit (see the
     module docstring). Structured random effects and residual structures are refused:
     their covariance is not linear in their parameters, which pbkrtest's recipe needs."""
-    d = result._design
-    if result._residual is not None:
+    d = result.state.design
+    if result.state.residual is not None:
         raise NotExpressibleError(
             "Kenward-Roger with residual structures or variance functions is not "
             "available; use ddf='satterthwaite'."

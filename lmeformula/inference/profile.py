@@ -33,12 +33,17 @@ import pandas as pd
 import scipy.linalg as la
 from scipy import stats
 
-from lmeformula.engines.blocked import BlockedPLS
+from lmeformula.engines.factory import make_engine
+from lmeformula.engines.protocol import GaussianEngine
+from lmeformula.engines.solution import deviance_at_sigma
+from lmeformula.engines.threads import blas_threads
 from lmeformula.errors import ArgumentTypeError, NotExpressibleError, ProfileWarning
-from lmeformula.fitting.optimize import blas_threads, bobyqa, bobyqa_minimize
+from lmeformula.fitting.optimize import bobyqa, bobyqa_minimize
 from lmeformula.fitting.progress import check_progress, progress_bar
 from lmeformula.inference.splines import back_spline, interp_spline
+from lmeformula.model.model import Model
 from lmeformula.results.lmer import LmerResult
+from lmeformula.results.memo import once_per_fit
 from lmeformula.results.varpar import sdcor_bounds, sdcor_names, sdcor_to_theta, theta_to_sdcor
 
 __all__ = ["profile", "profile_confint", "select_parameters"]
@@ -50,7 +55,7 @@ def check_profilable(result: LmerResult) -> None:
         raise ArgumentTypeError(
             f"expected a fitted model (LmerResult), got {type(result).__name__}."
         )
-    if result._residual is not None or not result._design.terms:
+    if result.state.residual is not None or not result.state.design.terms:
         raise NotExpressibleError(
             "likelihood profiles are available for lmer models without a residual structure, "
             "variance function or gls form (as lme4's profile); use confint(method='boot') "
@@ -62,7 +67,8 @@ def check_profilable(result: LmerResult) -> None:
 class _MLFit:
     """The ML fit that lme4's profile works from (``refitML``)."""
 
-    problem: BlockedPLS
+    model: Model
+    problem: GaussianEngine
     theta: np.ndarray
     sigma: float
     stderr: np.ndarray
@@ -75,13 +81,12 @@ class _MLFit:
 
 
 def _ml_fit(result: LmerResult) -> _MLFit:
-    design = result._design
-    problem = BlockedPLS(design, False)
+    design = result.state.design
+    problem = make_engine(result.state.model, reml=False)
+    assert isinstance(problem, GaussianEngine)
     theta = np.asarray(result.theta, dtype=float)
     if result.reml:
-        problem.start = theta.copy()
-        theta = bobyqa(problem).theta
-        problem.start = design.start
+        theta = bobyqa(problem, start=theta).par
     sol = problem.solve(theta)
     p = len(sol.beta)
     rinv = la.solve_triangular(sol.RX, np.eye(p)) if p else np.zeros((0, 0))
@@ -90,6 +95,7 @@ def _ml_fit(result: LmerResult) -> _MLFit:
     low, up = sdcor_bounds(design)
     opt = np.r_[theta_to_sdcor(design, theta, sol.sigma), sol.sigma, sol.beta]
     return _MLFit(
+        model=result.state.model,
         problem=problem,
         theta=theta,
         sigma=sol.sigma,
@@ -158,6 +164,7 @@ class _Profiler:
         self.notes: list[str] = []
         self.min_devdiff = 0.0
         problem, design = ml.problem, ml.problem.design
+        n = design.y.size
 
         def solve(pars: np.ndarray) -> Any:
             sigma = pars[-1]
@@ -171,13 +178,10 @@ class _Profiler:
             if not sigma > 0 or not np.all(np.isfinite(pars)):
                 return np.inf
             try:
-                logdet, pwrss = problem.logdet_pwrss(sdcor_to_theta(design, pars[:-1], sigma))
+                crit = problem.criteria(sdcor_to_theta(design, pars[:-1], sigma))
             except (la.LinAlgError, np.linalg.LinAlgError):
                 return np.inf
-            s2 = sigma**2
-            return float(
-                logdet - problem.log_weights + pwrss / s2 + problem.n * np.log(2 * np.pi * s2)
-            )
+            return deviance_at_sigma(crit.ml_deviance, crit.pwrss, n, sigma)
 
         self.solve = solve
         self.devfun2 = devfun2
@@ -288,21 +292,21 @@ class _Profiler:
         reduced = replace(
             design, X=design.X[:, keep], fixed_names=[design.fixed_names[k] for k in keep]
         )
-        engine = BlockedPLS(reduced, False)
+        engine = make_engine(replace(ml.model, design=reduced), reml=False)
+        lower, upper = engine.layout.lower, engine.layout.upper
         xj = design.X[:, j]
         name = ml.names[nvp + j]
-        upper = design.upper if np.isfinite(design.upper).any() else None
 
         def zeta(fw: float, start: np.ndarray | None = None) -> np.ndarray:
             # β_j x_j moves into the offset; lme4 starts every refit from the ML θ.
             moved = engine.with_response(design.y - xj * fw)
             try:
-                theta, fval, _ = bobyqa_minimize(moved.deviance, ml.theta, design.lower, upper)
+                theta, fval, _ = bobyqa_minimize(moved.deviance, ml.theta, lower, upper)
                 sol = moved.solve(theta)
             except Exception:  # as for the variance parameters: NA, and go on
                 self.notes.append(f"{name}: the optimisation failed at {fw:.6g}")
                 return self._failed(nvp + j, fw)
-            sig = float(np.sqrt(sol.pwrss / moved.n))
+            sig = float(np.sqrt(sol.pwrss / design.y.size))
             diff = fval - ml.base
             self.min_devdiff = min(self.min_devdiff, diff)
             z = np.sign(fw - est) * np.sqrt(diff) if diff >= 0 else np.nan
@@ -316,6 +320,12 @@ class _Profiler:
         up = self._fill(pres, -np.inf, np.inf, zeta, cc, name)
         down = self._fill(nres, -np.inf, np.inf, zeta, cc, name)
         return self._collect(up, down, cc)
+
+
+@once_per_fit
+def _profiles(result: LmerResult) -> dict[Any, pd.DataFrame]:
+    """The profiles made of a fit so far, by their arguments."""
+    return {}
 
 
 def profile(
@@ -332,7 +342,7 @@ def profile(
     check_profilable(result)
     progress = check_progress(progress)
     # A profile costs hundreds of refits; confint at several levels reuses it.
-    cache = result.__dict__.setdefault("_profiles", {})
+    cache = _profiles(result)
     key = (repr(which), alphamax, maxpts, delta, delta_cutoff, maxmult)
     if key not in cache:
         cache[key] = _profile(
@@ -358,7 +368,7 @@ def _profile(
     if isinstance(maxpts, bool) or not isinstance(maxpts, (int, np.integer)) or maxpts < 3:
         raise ArgumentTypeError(f"maxpts must be an integer of at least 3, got {maxpts!r}.")
     # Many small factorisations: one BLAS thread, as the fit itself uses (see optimize).
-    largest = max((t.q for t in result._design.terms[1:]), default=0)
+    largest = max((t.q for t in result.state.design.terms[1:]), default=0)
     with blas_threads(largest):
         ml = _ml_fit(result)
         idx = select_parameters(which, ml.names, ml.nvp)
@@ -404,9 +414,9 @@ def profile_confint(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     pandas.DataFrame
         Indexed by parameter, with R's column labels (``"2.5 %"``, ``"97.5 %"``).
     """
-    from lmeformula.inference.bootstrap import _alphas, format_percent
+    from lmeformula.inference.bootstrap import format_percent, interval_tails
 
-    a = _alphas(level)
+    a = interval_tails(level)
     zq = stats.norm.ppf(a)
     lower = table.attrs.get("lower", {})
     upper = table.attrs.get("upper", {})

@@ -26,19 +26,13 @@ import numpy as np
 import scipy.linalg as la
 from scipy import stats
 
+from lmeformula.engines.factory import make_engine
+from lmeformula.engines.solution import deviance_at_sigma
+from lmeformula.inference.kenward_roger import kenward_roger
 from lmeformula.inference.numderiv import hessian, jacobian
+from lmeformula.results.memo import once_per_fit
 
 __all__ = ["Satterthwaite", "satterthwaite", "t_tests"]
-
-
-def _engine(result: Any) -> Any:
-    from lmeformula.engines.blocked import BlockedPLS
-    from lmeformula.engines.marginal import MarginalDeviance
-
-    design = result._design
-    if result._residual is None:
-        return BlockedPLS(design, result.reml)
-    return MarginalDeviance(design, result.reml, result._residual)
 
 
 @dataclass
@@ -68,8 +62,10 @@ class Satterthwaite:
         return 2 * v**2 / denom
 
 
+@once_per_fit
 def satterthwaite(result: Any) -> Satterthwaite:
-    """Satterthwaite's ingredients for a fitted model (see the module docstring).
+    """Satterthwaite's ingredients for a fitted model (see the module docstring), computed
+    once per fit (the Hessian of the deviance costs O(k²) likelihood evaluations).
 
     Examples
     --------
@@ -79,24 +75,15 @@ def satterthwaite(result: Any) -> Satterthwaite:
     >>> [round(float(v), 2) for v in s.df(np.eye(2))]
     [17.0, 17.0]
     """
-    problem = _engine(result)
+    problem = make_engine(result.state.model)
     n, p = result.nobs, len(result.fixef)
     m = n - p if result.reml else n
-    par0 = np.asarray(result.optinfo.theta, dtype=float)
-    x0 = np.r_[par0, result.sigma]
+    x0 = np.r_[result.state.params, result.sigma]
 
     def deviance(x: np.ndarray) -> float:
-        # The deviance at (θ, σ) from the profiled one at θ: d(θ, σ) = d_prof(θ) -
-        # m (1 + log(2π r²/m)) + m log(2πσ²) + r²/σ².
+        # -2 log L at (θ, σ), not profiled over σ.
         sol = problem.solve(x[:-1])
-        s2 = x[-1] ** 2
-        r2 = sol.pwrss
-        return (
-            sol.deviance
-            - m * (1 + np.log(2 * np.pi * r2 / m))
-            + m * np.log(2 * np.pi * s2)
-            + r2 / s2
-        )
+        return deviance_at_sigma(sol.deviance, sol.pwrss, m, x[-1])
 
     def covbeta(x: np.ndarray) -> np.ndarray:
         sol = problem.solve(x[:-1])
@@ -116,7 +103,7 @@ def t_tests(result: Any, L: np.ndarray, ddf: str) -> dict[str, np.ndarray]:
     """
     L = np.atleast_2d(np.asarray(L, dtype=float))
     beta = result.fixef.to_numpy()
-    kr = result._kenward_roger() if ddf == "kenward-roger" else None
+    kr = kenward_roger(result) if ddf == "kenward-roger" else None
     # Kenward-Roger tests with its bias-corrected covariance, as lmerTest does.
     V = result.vcov.to_numpy() if kr is None else kr.vcov_adjusted
     est = L @ beta
@@ -127,6 +114,6 @@ def t_tests(result: Any, L: np.ndarray, ddf: str) -> dict[str, np.ndarray]:
     elif kr is not None:
         df = np.array([kr.df(row[None, :])[0] for row in L])
     else:
-        df = result._satterthwaite().df(L)
+        df = satterthwaite(result).df(L)
     p = 2 * stats.t.sf(np.abs(t), df)
     return {"estimate": est, "std_error": se, "statistic": t, "df": df, "p_value": p}

@@ -24,14 +24,13 @@ import pandas as pd
 
 from lmeformula.errors import ArgumentTypeError
 from lmeformula.results.lmer import LmerResult
+from lmeformula.validate import is_fixed_only
 
 __all__ = ["draw_responses", "simulate"]
 
 
 def _use_modes(re_form: Any, use_u: bool | None) -> bool:
     """Whether to condition on the conditional modes, from R's two spellings."""
-    from lmeformula.results.lmer import _fixed_only
-
     if use_u is not None:
         if not isinstance(use_u, bool):
             raise ArgumentTypeError(f"use_u must be True or False, got {use_u!r}.")
@@ -41,10 +40,10 @@ def _use_modes(re_form: Any, use_u: bool | None) -> bool:
                 "re_form=None, use_u=False is re_form='~0'."
             )
         return use_u
-    return not _fixed_only(re_form)
+    return not is_fixed_only(re_form)
 
 
-def _check_nsim(nsim: Any) -> int:
+def check_nsim(nsim: Any) -> int:
     if isinstance(nsim, bool) or not isinstance(nsim, (int, np.integer)) or nsim < 1:
         raise ArgumentTypeError(f"nsim must be a positive integer, got {nsim!r}.")
     return int(nsim)
@@ -63,14 +62,14 @@ def _rng(seed: Any) -> np.random.Generator:
 
 def _residual_draws(result: LmerResult, rng: np.random.Generator, nsim: int) -> np.ndarray:
     """σ̂ e for nsim responses: (n, nsim)."""
-    d = result._design
+    d = result.state.design
     n = len(d.y)
     z = rng.standard_normal((n, nsim))
-    model = result._residual
+    model = result.state.residual
     if model is None:
         w = d.weights
         return result.sigma * (z if w is None else z / np.sqrt(w)[:, None])
-    par = result._residual_par
+    par = result.state.residual_params
     if model.residual is None:
         # Variance functions and weights only: independent rows.
         return result.sigma * model.row_sd(par)[:, None] * z
@@ -95,7 +94,7 @@ def draw_responses(
     The draws come in a fixed order (random effects, then residuals), so a generator in
     the same state gives the same responses.
     """
-    d = result._design
+    d = result.state.design
     reff: Any = 0.0
     if use_modes:
         mean = result.fitted()
@@ -119,9 +118,9 @@ def simulate(
 
     See :meth:`lmeformula.LmerResult.simulate`.
     """
-    nsim = _check_nsim(nsim)
+    nsim = check_nsim(nsim)
     use_modes = _use_modes(re_form, use_u)
     sims = draw_responses(result, _rng(seed), nsim, use_modes)
     return pd.DataFrame(
-        sims, index=result._frame.data.index, columns=[f"sim_{i + 1}" for i in range(nsim)]
+        sims, index=result.state.frame.data.index, columns=[f"sim_{i + 1}" for i in range(nsim)]
     )

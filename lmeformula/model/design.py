@@ -208,8 +208,8 @@ class Design:
         --------
         >>> import lmeformula as lmf
         >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
-        >>> d = fit._design.with_response(fit._design.y + 1.0)
-        >>> d.X is fit._design.X, float(d.y[0] - fit._design.y[0])
+        >>> d = fit.state.design.with_response(fit.state.design.y + 1.0)
+        >>> d.X is fit.state.design.X, float(d.y[0] - fit.state.design.y[0])
         (True, 1.0)
         """
         y = np.asarray(y, dtype=float)
@@ -297,7 +297,7 @@ def _unknown_function(rhs: str) -> FormulaError | None:
     return None
 
 
-def _model_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
+def formula_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
     try:
         # log(0) and the like are reported below by column, not as numpy warnings.
         with np.errstate(all="ignore"):
@@ -394,7 +394,7 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame) -> np.ndarray:
         if not np.all(np.isfinite(y)):
             raise DataError(f"the response {name!r} has non-finite values; drop those rows.")
         return y
-    mm = _model_matrix(f"0 + I({parsed.response})", data, "the response")
+    mm = formula_matrix(f"0 + I({parsed.response})", data, "the response")
     if mm.shape[1] != 1:
         raise DataError(
             f"the response '{parsed.response}' gives {mm.shape[1]} columns; it must be one "
@@ -427,7 +427,7 @@ def _check_magnitude(values: np.ndarray, names: list[str], where: str) -> None:
             )
 
 
-def _fixed_columns(
+def estimable_columns(
     X: np.ndarray, names: list[str], y: np.ndarray, response: str
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """X without its rank-deficient columns, after checking that the response varies and
@@ -536,12 +536,12 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     """
     data = frame.data
     y = _response(parsed, data)
-    fixed = _model_matrix(parsed.fixed, data, "the fixed-effects part")
+    fixed = formula_matrix(parsed.fixed, data, "the fixed-effects part")
     names = r_names(list(fixed.columns))
     X = np.asarray(fixed, dtype=float)
     offset = np.zeros(len(y))
     for expr in parsed.offsets:
-        mm = _model_matrix(f"0 + I({expr})", data, f"offset({expr})")
+        mm = formula_matrix(f"0 + I({expr})", data, f"offset({expr})")
         if mm.shape[1] != 1:
             raise DataError(
                 f"offset({expr}) gives {mm.shape[1]} columns; an offset must be one numeric "
@@ -551,7 +551,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     _check_magnitude(y, [parsed.response or ""], "the response")
     _check_magnitude(X, names, "the fixed-effects column")
     _check_magnitude(offset, ["offset"], "the")
-    X, kept, dropped = _fixed_columns(X, names, y - offset, parsed.response or "")
+    X, kept, dropped = estimable_columns(X, names, y - offset, parsed.response or "")
     if X.shape[1] >= len(y):
         widest = max(
             (str(p.term) for p in getattr(fixed.model_spec, "structure", None) or []),
@@ -571,7 +571,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
             lhs_text, positions = _time_lhs(term, data)
         lhs = simple_lhs(lhs_text, data)
         if lhs is None:
-            lhs = _model_matrix(lhs_text, data, f"the random term ({term.text})")
+            lhs = formula_matrix(lhs_text, data, f"the random term ({term.text})")
         Xk = np.asarray(lhs, dtype=float)
         columns = r_names(list(lhs.columns))
         _check_magnitude(Xk, columns, f"the random term ({term.text}): column")

@@ -74,7 +74,7 @@ class ModelFrame:
         return len(self.data)
 
 
-def _label(value: object) -> str:
+def level_label(value: object) -> str:
     # R prints factor(c(1, 2)) levels as "1", "2", not "1.0", "2.0".
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return str(int(value))
@@ -103,14 +103,16 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     if isinstance(values.dtype, pd.CategoricalDtype):
         cat = values.cat.remove_unused_categories()
         return np.asarray(cat.cat.codes, dtype=np.int64), tuple(
-            _label(c) for c in cat.cat.categories
+            level_label(c) for c in cat.cat.categories
         )
     # Hash-based coding: np.unique on a million strings sorts them all (seconds).
     codes, uniques = pd.factorize(values, sort=True)
-    return np.asarray(codes, dtype=np.int64), tuple(_label(u) for u in uniques)
+    return np.asarray(codes, dtype=np.int64), tuple(level_label(u) for u in uniques)
 
 
-def _interaction(name: str, parts: list[tuple[np.ndarray, tuple[str, ...]]]) -> GroupingFactor:
+def interaction_factor(
+    name: str, parts: list[tuple[np.ndarray, tuple[str, ...]]]
+) -> GroupingFactor:
     # R's a:b on factors: levels ordered by a's level then b's, only combinations observed.
     keys = np.zeros(len(parts[0][0]), dtype=np.int64)
     for codes, levels in parts:
@@ -174,7 +176,7 @@ def build_frame(
         )
     response = (parsed.response or "").strip("`")
     for col in variables:
-        used[col] = _settle(col, used[col], is_response=col == response)
+        used[col] = settle_column(col, used[col], is_response=col == response)
     groups: dict[str, GroupingFactor] = {}
     for term in parsed.random:
         name = term.group_name
@@ -184,7 +186,7 @@ def build_frame(
         factor = (
             GroupingFactor(name, parts[0][0], parts[0][1])
             if len(parts) == 1
-            else _interaction(name, parts)
+            else interaction_factor(name, parts)
         )
         _check_grouping(factor, used.shape[0])
         groups[name] = factor
@@ -192,7 +194,7 @@ def build_frame(
     return ModelFrame(used, int((~complete).sum()), dropped_index, groups, w)
 
 
-def _settle(name: str, series: pd.Series, is_response: bool = False) -> pd.Series:
+def settle_column(name: str, series: pd.Series, is_response: bool = False) -> pd.Series:
     """A used column of the complete rows as the design reads it, R's way.
 
     Unused categories are dropped (lme4's model frame drops unused levels, so they make

@@ -19,7 +19,7 @@ from formulaic.errors import DataMismatchWarning
 
 from lmeformula.errors import DataError
 from lmeformula.model.datacheck import as_frame, select_columns
-from lmeformula.model.frame import _label, _settle
+from lmeformula.model.frame import level_label, settle_column
 
 __all__ = ["model_matrix", "prepare_newdata"]
 
@@ -82,7 +82,7 @@ def _typed(name: str, new: pd.Series, old: pd.Series, grouping: bool) -> pd.Seri
         # A 0/1 column fitted as numbers, given as booleans: the same numbers.
         new = new.astype(float)
     if _is_factor(new) or pd.api.types.is_bool_dtype(new.dtype):
-        new = _settle(name, new.dropna(), is_response=False).reindex(new.index)
+        new = settle_column(name, new.dropna(), is_response=False).reindex(new.index)
     if not _is_factor(old):
         if _is_factor(new) and new.notna().any():
             example = new.dropna().iloc[0]
@@ -96,9 +96,9 @@ def _typed(name: str, new: pd.Series, old: pd.Series, grouping: bool) -> pd.Seri
     known = (
         [str(c) for c in old.cat.categories]
         if isinstance(old.dtype, pd.CategoricalDtype)
-        else sorted({_label(v) for v in old.unique()})
+        else sorted({level_label(v) for v in old.unique()})
     )
-    labels = new.map(lambda v: v if pd.isna(v) else _label(v))
+    labels = new.map(lambda v: v if pd.isna(v) else level_label(v))
     unseen = sorted({v for v in labels.dropna().unique() if v not in set(known)})
     if unseen:
         raise DataError(

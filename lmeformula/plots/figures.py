@@ -529,7 +529,7 @@ def qq(result: LmerResult, resid_type: str = "pearson", ax: Any = None) -> Figur
 def _x_values(result: LmerResult, x: Any, data: Any) -> np.ndarray:
     if not isinstance(x, str):
         raise ArgumentTypeError(f"x must be a column name, got {type(x).__name__}.")
-    frame = result._frame.data
+    frame = result.state.frame.data
     if x in frame.columns:
         series = frame[x]
     elif data is not None:
@@ -658,10 +658,10 @@ def trajectories(
             )
         lookup = {lvl: i for i, lvl in enumerate(levels)}
         chosen = np.array([lookup[s] for s in dict.fromkeys(labels)])
-    y = result._design.y
+    y = result.state.design.y
     fitted = result.fitted()
     pop = result.predict(re_form="~0")
-    yname = (result._parsed.response or "response").strip("`")
+    yname = (result.state.parsed.response or "response").strip("`")
     if facet:
         return _facets(
             result, xv, y, fitted, pop, codes, levels, chosen, gname, x, yname, max_facets, axes

@@ -46,10 +46,10 @@ def variance_parts(result: Any, rule: str = "performance") -> tuple[float, float
     """
     if rule not in RULES:
         raise ArgumentTypeError(f"random_variance must be one of {RULES}, got {rule!r}.")
-    design = result._design
+    design = result.state.design
     fixed = float(np.var(design.X @ result.fixef.to_numpy(), ddof=1))
     s2 = result.sigma**2
-    blocks = [(term, s2 * rel) for term, rel, _ in result._term_blocks()]
+    blocks = [(b.term, s2 * b.rel_cov) for b in result.state.term_blocks]
     if rule == "johnson":
         random = sum(_mean_quadratic_form(term.X, S) for term, S in blocks)
         return fixed, float(random), s2

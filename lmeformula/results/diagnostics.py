@@ -63,14 +63,14 @@ def normalized_residuals(result: LmerResult) -> np.ndarray:
     >>> fit.residuals("normalized")[:3].round(4)
     array([ 0.8673, -1.0145,  1.5337])
     """
-    model = result._residual
+    model = result.state.residual
     res = model.residual if model is not None else None
     if model is None or res is None or res.structure.pattern is None:
         # K is diagonal: decorrelating is dividing by the row's standard deviation.
         return result.residuals("pearson")
     raw = result.residuals("response") / result.sigma
     out = np.empty_like(raw)
-    par = result._residual_par
+    par = result.state.residual_params
     for rows in _subject_rows(res.codes).values():
         K = model.cov(par, rows)
         L = np.linalg.cholesky(K)
@@ -109,8 +109,8 @@ def subject_codes(
     >>> name, len(levels)
     ('Worker:Machine', 18)
     """
-    frame = result._frame
-    model = result._residual
+    frame = result.state.frame
+    model = result.state.residual
     res = model.residual if model is not None else None
     if group is None:
         if res is not None and res.structure.group:
@@ -317,7 +317,7 @@ def variogram_data(
 
 
 def _time_values(result: LmerResult, time: str | None, codes: np.ndarray) -> np.ndarray:
-    data = result._frame.data
+    data = result.state.frame.data
     if time is None:
         # Position within the subject, 1, 2, ..., as nlme's default form = ~1.
         return pd.Series(codes).groupby(codes).cumcount().to_numpy(dtype=float) + 1.0

@@ -15,13 +15,17 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as la
 
-from lmeformula.engines.solution import PLSSolution
 from lmeformula.errors import ArgumentTypeError, DataError
-from lmeformula.formula.terms import ParsedFormula
-from lmeformula.model.design import Design, formula_context, r_names
-from lmeformula.model.frame import ModelFrame
-from lmeformula.structures.residual import ResidualModel
-from lmeformula.validate import check_bool, check_positive, contrast_matrix
+from lmeformula.model.design import formula_context, r_names
+from lmeformula.model.frame import level_label
+from lmeformula.results.state import ModelState
+from lmeformula.validate import (
+    check_bool,
+    check_ddf,
+    check_positive,
+    contrast_matrix,
+    is_fixed_only,
+)
 
 __all__ = ["LmerResult", "Summary"]
 
@@ -92,45 +96,25 @@ class LmerResult:
     -871.81
     """
 
-    def __init__(
-        self,
-        *,
-        parsed: ParsedFormula,
-        frame: ModelFrame,
-        design: Design,
-        solution: PLSSolution,
-        reml: bool,
-        optinfo: Any,
-        data_name: str | None = None,
-        residual_model: ResidualModel | None = None,
-    ) -> None:
-        self._parsed = parsed
-        self._frame = frame
-        self._design = design
-        self._sol = solution
+    def __init__(self, state: ModelState, *, data_name: str | None = None) -> None:
+        self.state = state
         self._cond_var: np.ndarray | None = None
-        self._slices = design.theta_slices
-        self._residual = residual_model
+        model, solution = state.model, state.solution
+        design, frame, residual = model.design, model.frame, model.residual
         #: A marginal model (``gls``): no random effects.
         self.is_gls = not design.terms
-        parts = (
-            []
-            if residual_model is None
-            else [b for b in (residual_model.residual, residual_model.variance) if b]
-        )
+        parts = [] if residual is None else [b for b in (residual.residual, residual.variance) if b]
         #: The residual structure and variance function as written, e.g. "AR1('1 | Mare')".
         self.residual_description = ", ".join(
             repr(getattr(b, "structure", None) or getattr(b, "function", None)) for b in parts
         )
-        # The optimizer's vector is [θ, residual-model parameters].
-        self._residual_par = np.asarray(optinfo.theta, dtype=float)[len(solution.theta) :]
-        self.formula = parsed.formula
-        self.reml = reml
-        self.optinfo = optinfo
+        self.formula = model.formula
+        self.reml = model.reml
+        self.optinfo = state.optinfo
         self.data_name = data_name
         self.nobs = frame.nobs
         self.n_dropped = frame.n_dropped
-        self.theta = solution.theta
+        self.theta = state.theta
         self.sigma = solution.sigma
         names = design.fixed_names
         self.fixef = pd.Series(solution.beta, index=names, name="estimate")
@@ -138,7 +122,7 @@ class LmerResult:
         if p:
             rinv = la.solve_triangular(solution.RX, np.eye(p))
             cov = self.sigma**2 * (rinv @ rinv.T)
-            if not design.terms and not reml:
+            if not design.terms and not model.reml:
                 # nlme's gls estimates Var(β̂) with σ² n / (n - p) also under ML (its
                 # summary's standard errors are REML-like); lme and lme4 do not.
                 cov = cov * frame.nobs / (frame.nobs - p)
@@ -149,37 +133,28 @@ class LmerResult:
         self.ngroups: dict[str, int] = {}
         for term in design.terms:
             self.ngroups.setdefault(term.name, term.factor.nlevels)
-        n_res = residual_model.n_par if residual_model is not None else 0
-        self.npar = p + len(self.theta) + n_res + 1
+        # lme4's count: fixed effects, every parameter of the objective, and σ.
+        self.npar = p + state.layout.size + 1
         n = self.nobs
         # lme4 keeps both criteria: the ML deviance at the REML estimates is "dev".
         self.deviance = solution.ml_deviance
-        self.reml_criterion = solution.deviance if reml else None
+        self.reml_criterion = solution.deviance if model.reml else None
         self.loglik = -0.5 * solution.deviance
         self.aic = -2.0 * self.loglik + 2.0 * self.npar
         # nlme (gls, and lme with residual structures) counts n - p observations in a REML
         # fit's BIC; lme4 counts n.
-        n_bic = n - p if reml and residual_model is not None else n
+        n_bic = n - p if model.reml and residual is not None else n
         self.bic = -2.0 * self.loglik + self.npar * np.log(n_bic)
         self.df_resid = n - self.npar
         self.ranef = self._ranef()
 
     # -- random effects ----------------------------------------------------------------
 
-    def _term_blocks(self) -> list[tuple[Any, np.ndarray, slice]]:
-        """(term, Σ_k relative, columns of b) for each term, in lme4's order."""
-        out = []
-        start = 0
-        for term, sl in zip(self._design.terms, self._slices, strict=True):
-            rel = term.structure.rel_cov(self.theta[sl])
-            out.append((term, rel, slice(start, start + term.q)))
-            start += term.q
-        return out
-
     def _ranef(self) -> dict[str, pd.DataFrame]:
         out: dict[str, pd.DataFrame] = {}
-        for term, _, cols in self._term_blocks():
-            vals = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
+        for block in self.state.term_blocks:
+            term, cols = block.term, block.columns
+            vals = self.state.b[cols].reshape(term.factor.nlevels, term.p)
             df = pd.DataFrame(
                 vals, index=pd.Index(term.factor.levels, name=term.name), columns=term.columns
             )
@@ -190,7 +165,7 @@ class LmerResult:
         # lme4's condVar, σ² diag(Λ (Λ'Z'WZΛ + I)⁻¹ Λ'), from the engine's factor as lme4
         # takes it from L. Computed on first use: for a large crossed factor it takes seconds.
         if self._cond_var is None:
-            cond_var = self._sol.cond_var
+            cond_var = self.state.solution.cond_var
             if cond_var is None:
                 raise NotImplementedError(
                     "this fit's engine provides no conditional variances (condVar)."
@@ -208,8 +183,9 @@ class LmerResult:
         """
         var = self._cond_var_diag()
         rows = []
-        for term, _, cols in self._term_blocks():
-            vals = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
+        for block in self.state.term_blocks:
+            term, cols = block.term, block.columns
+            vals = self.state.b[cols].reshape(term.factor.nlevels, term.p)
             sds = np.sqrt(var[cols]).reshape(term.factor.nlevels, term.p)
             for j, col in enumerate(term.columns):
                 rows.append(
@@ -237,7 +213,8 @@ class LmerResult:
         rows = []
         seen: dict[str, int] = {}
         s2 = self.sigma**2
-        for term, rel, _ in self._term_blocks():
+        for block in self.state.term_blocks:
+            term, rel = block.term, block.rel_cov
             # lme4 names a second term on the same factor "g.1".
             k = seen.get(term.name, 0)
             seen[term.name] = k + 1
@@ -273,9 +250,10 @@ class LmerResult:
         >>> round(fit.residual_params()["rho"], 4)
         0.6245
         """
-        if self._residual is None:
+        residual = self.state.residual
+        if residual is None:
             return {}
-        return self._residual.natural(self._residual_par)
+        return residual.natural(self.state.residual_params)
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Fixed plus random effects per level, as lme4's ``coef(m)``.
@@ -303,9 +281,9 @@ class LmerResult:
     def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
         """lme4's ``isSingular``: some θ with a lower bound of 0 is below ``tol``."""
         tol = check_positive("tol", tol)
-        if not self._design.terms:
+        d = self.state.design
+        if not d.terms:
             return False
-        d = self._design
         # A standard deviation at 0, or a structured correlation at its bound of ±1.
         at_zero = (d.lower == 0) & (self.theta < tol)
         at_upper = np.isfinite(d.upper) & (d.upper - self.theta < tol)
@@ -344,22 +322,24 @@ class LmerResult:
                 f"{subject!r} is not a level of {name!r}; levels are e.g. {list(levels[:5])}."
             )
         rows = np.flatnonzero(codes == levels.index(label))
-        if self._residual is not None:
-            resid = self._residual.cov(self._residual_par, rows[None, :])[0]
+        state = self.state
+        if state.residual is not None:
+            resid = state.residual.cov(state.residual_params, rows[None, :])[0]
         else:
-            w = self._design.weights
+            w = state.weights
             resid = np.diag(np.ones(rows.size) if w is None else 1.0 / w[rows])
         cov = resid
-        if self._design.terms:
+        if state.design.terms:
             # Sparse until the product: the rows x q factor would be dense otherwise.
-            zl = self._design.Z[rows] @ self._design.lambda_matrix(self.theta)
+            zl = state.Z[rows] @ state.Lambda
             cov = np.asarray((zl @ zl.T).toarray()) + resid
-        index = self._frame.data.index[rows]
+        index = state.frame.data.index[rows]
         return pd.DataFrame(self.sigma**2 * cov, index=index, columns=index)
 
     def _subject_factor(self, group: str | None) -> tuple[np.ndarray, tuple[str, ...], str]:
-        res = self._residual.residual if self._residual is not None else None
-        candidates = {name: (f.codes, f.levels) for name, f in self._frame.groups.items()}
+        model = self.state.residual
+        res = model.residual if model is not None else None
+        candidates = {name: (f.codes, f.levels) for name, f in self.state.frame.groups.items()}
         if res is not None:
             candidates[":".join(res.structure.group)] = (res.codes, res.levels)
         if not candidates:
@@ -381,15 +361,14 @@ class LmerResult:
 
     def fitted(self) -> np.ndarray:
         """Fitted values X β + Z b + offset, as lme4's ``fitted``."""
-        d = self._design
-        return d.X @ self._sol.beta + np.asarray(d.Z @ self._sol.b).ravel() + d.offset
+        return self.state.mu
 
     def residuals(self, type: str = "response") -> np.ndarray:
         """Residuals: ``"response"`` (y - fitted), ``"pearson"`` (× √w / σ) or
         ``"normalized"`` (nlme's: Pearson residuals premultiplied by the inverse lower
         Cholesky factor of each subject's residual correlation matrix; the Pearson residuals
         when the model has no residual structure; see :mod:`lmeformula.results.diagnostics`)."""
-        res = self._design.y - self.fitted()
+        res = self.state.y - self.fitted()
         if type == "response":
             return res
         if type == "normalized":
@@ -399,9 +378,10 @@ class LmerResult:
         if type == "pearson":
             # nlme's and lme4's: divided by the row's standard deviation (σ, weights and
             # variance function), not decorrelated.
-            if self._residual is not None:
-                return res / (self.sigma * self._residual.row_sd(self._residual_par))
-            w = self._design.weights
+            model = self.state.residual
+            if model is not None:
+                return res / (self.sigma * model.row_sd(self.state.residual_params))
+            w = self.state.weights
             return res / self.sigma if w is None else np.sqrt(w) * res / self.sigma
         raise DataError(
             f"unknown residual type {type!r}; use 'response', 'pearson' or 'normalized'."
@@ -432,21 +412,22 @@ class LmerResult:
         """
         from lmeformula.model.newdata import model_matrix, prepare_newdata
 
-        fixed_only = _fixed_only(re_form)
+        fixed_only = is_fixed_only(re_form)
         check_bool("allow_new_levels", allow_new_levels)
-        d = self._design
+        state = self.state
+        d, parsed = state.design, state.parsed
         if newdata is None:
             if fixed_only:
-                return d.X @ self._sol.beta + d.offset
+                return d.X @ state.beta + d.offset
             return self.fitted()
         if not isinstance(newdata, (pd.DataFrame, dict)):
             raise ArgumentTypeError(
                 f"newdata must be a pandas DataFrame, got {type(newdata).__name__}."
             )
-        response = (self._parsed.response or "").strip("`")
-        groups = {c for t in self._parsed.random for c in t.group}
-        variables = [v for v in self._parsed.variables if v != response]
-        data = prepare_newdata(newdata, variables, self._frame.data, sorted(groups))
+        response = (parsed.response or "").strip("`")
+        groups = {c for t in parsed.random for c in t.group}
+        variables = [v for v in parsed.variables if v != response]
+        data = prepare_newdata(newdata, variables, state.frame.data, sorted(groups))
         # R's predict passes missing values through (na.pass): NaN where a row lacks one.
         complete = data.notna().all(axis=1).to_numpy()
         out = np.full(len(data), np.nan)
@@ -456,8 +437,8 @@ class LmerResult:
         ctx = formula_context()
         mm = model_matrix(d.fixed_spec, data, ctx, "the fixed-effects part")
         fixed = pd.DataFrame(np.asarray(mm, dtype=float), columns=r_names(list(mm.columns)))
-        eta = fixed[d.fixed_names].to_numpy() @ self._sol.beta
-        for expr in self._parsed.offsets:
+        eta = fixed[d.fixed_names].to_numpy() @ state.beta
+        for expr in parsed.offsets:
             import formulaic
 
             off = formulaic.model_matrix(f"0 + I({expr})", data, context=ctx)
@@ -465,8 +446,9 @@ class LmerResult:
         if fixed_only:
             out[complete] = eta
             return out
-        for term, _, cols in self._term_blocks():
-            b = self._sol.b[cols].reshape(term.factor.nlevels, term.p)
+        for block in state.term_blocks:
+            term = block.term
+            b = state.b[block.columns].reshape(term.factor.nlevels, term.p)
             labels = _group_labels(data, term.term.group)
             lookup = {lvl: i for i, lvl in enumerate(term.factor.levels)}
             idx = np.array([lookup.get(lbl, -1) for lbl in labels])
@@ -514,7 +496,7 @@ class LmerResult:
         """
         from lmeformula.inference.ftests import anova_table
 
-        _check_ddf(ddf, self.reml)
+        check_ddf(ddf, self.reml)
         return anova_table(self, type, ddf)
 
     # -- variance decomposition ---------------------------------------------------------
@@ -570,21 +552,6 @@ class LmerResult:
 
     # -- tests of fixed effects ----------------------------------------------------------
 
-    def _satterthwaite(self) -> Any:
-        # The Hessian of the deviance costs O(k²) likelihood evaluations: once per fit.
-        if getattr(self, "_satt", None) is None:
-            from lmeformula.inference.satterthwaite import satterthwaite
-
-            self._satt = satterthwaite(self)
-        return self._satt
-
-    def _kenward_roger(self) -> Any:
-        if getattr(self, "_kr", None) is None:
-            from lmeformula.inference.kenward_roger import kenward_roger
-
-            self._kr = kenward_roger(self)
-        return self._kr
-
     def contrast(self, L: Any, ddf: str = "satterthwaite") -> pd.DataFrame:
         """t-tests of linear combinations of the fixed effects, as lmerTest's
         ``contest(m, L, joint = FALSE)``.
@@ -614,7 +581,7 @@ class LmerResult:
         """
         from lmeformula.inference.satterthwaite import t_tests
 
-        _check_ddf(ddf, self.reml)
+        check_ddf(ddf, self.reml)
         matrix, labels = contrast_matrix(L, list(self.fixef.index))
         out = t_tests(self, matrix, ddf)
         cols = ["estimate", "std_error", "df", "statistic", "p_value"]
@@ -649,7 +616,7 @@ class LmerResult:
         version (adjusted standard errors).
         """
         if ddf is not None:
-            _check_ddf(ddf, self.reml)
+            check_ddf(ddf, self.reml)
         return Summary(self, ddf)
 
     def tidy(
@@ -679,7 +646,7 @@ class LmerResult:
     @property
     def model_frame(self) -> pd.DataFrame:
         """The rows and columns the model was fitted on (a copy)."""
-        return self._frame.data.copy()
+        return self.state.frame.data.copy()
 
     # -- estimated marginal means (emmeans) ---------------------------------------------
 
@@ -1167,39 +1134,9 @@ class LmerResult:
         return Summary(self)._repr_html_()
 
 
-DDF_METHODS = ("satterthwaite", "kenward-roger", "wald")
-
-
-def _check_ddf(ddf: Any, reml: bool) -> None:
-    if ddf not in DDF_METHODS:
-        close = [m for m in DDF_METHODS if isinstance(ddf, str) and m == ddf.lower()]
-        hint = f"; write {close[0]!r} (lower case)" if close else ""
-        raise ArgumentTypeError(f"ddf must be one of {DDF_METHODS}, got {ddf!r}{hint}.")
-    if ddf == "kenward-roger" and not reml:
-        raise ArgumentTypeError(
-            "Kenward-Roger is defined for REML fits (as pbkrtest); refit with reml=True or "
-            "use ddf='satterthwaite'."
-        )
-
-
-def _fixed_only(re_form: Any) -> bool:
-    if re_form is None:
-        return False
-    if isinstance(re_form, str) and re_form.replace(" ", "") in ("~0", "NA", "~1-1"):
-        return True
-    if re_form is False:
-        return True
-    raise ArgumentTypeError(
-        f"re_form={re_form!r} is not supported; use None (all random effects) or '~0' "
-        "(fixed effects only, R's re.form = NA)."
-    )
-
-
 def _group_labels(data: pd.DataFrame, columns: tuple[str, ...]) -> list[str]:
-    from lmeformula.model.frame import _label
-
     missing = [c for c in columns if c not in data.columns]
     if missing:
         raise DataError(f"newdata lacks the grouping column(s) {missing}.")
-    parts = [[_label(v) for v in data[c].tolist()] for c in columns]
+    parts = [[level_label(v) for v in data[c].tolist()] for c in columns]
     return [":".join(vals) for vals in zip(*parts, strict=True)]

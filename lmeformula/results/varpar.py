@@ -73,16 +73,16 @@ def default_statistics(result: LmerResult) -> pd.Series:
     --------
     >>> import lmeformula as lmf
     >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
-    >>> default_statistics(fit).round(3)
-    .sig01          24.741
-    .sig02           0.066
-    .sig03           5.922
-    .sigma          25.592
-    (Intercept)    251.405
-    Days            10.467
+    >>> default_statistics(fit).round(2)
+    .sig01          24.74
+    .sig02           0.07
+    .sig03           5.92
+    .sigma          25.59
+    (Intercept)    251.41
+    Days            10.47
     Name: estimate, dtype: float64
     """
-    design = result._design
+    design = result.state.design
     values = np.r_[theta_to_sdcor(design, result.theta, result.sigma), result.sigma]
     parts: list[pd.Series] = [pd.Series(values, index=sdcor_names(design))]
     extra = result.residual_params()

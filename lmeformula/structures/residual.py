@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from lmeformula.errors import ArgumentTypeError, DataError
 from lmeformula.structures.correlation import acf_from_pacf, ar1_corr, cs_corr, toeplitz_corr
@@ -56,23 +55,6 @@ _EDGE = 1.0 - 1e-6
 _EDGE_PACF = 1.0 - 1e-3
 
 
-def _labels(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
-    from lmeformula.model.frame import code_factor
-
-    return code_factor(values)
-
-
-def _group_codes(data: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
-    """The subjects as a factor, ``a:b`` as R's interaction (as the grouping factors)."""
-    from lmeformula.model.frame import _interaction
-
-    parts = [_labels(data[g]) for g in group]
-    if len(parts) == 1:
-        return parts[0]
-    factor = _interaction(":".join(group), parts)
-    return factor.codes, factor.levels
-
-
 def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
     """``"time | id"`` -> ("time", ("id",)); ``"1 | id"`` -> (None, ("id",)); ``"x"``."""
     if not isinstance(form, str):
@@ -96,12 +78,6 @@ def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
         raise DataError(f"{where}: the form {form!r} has an empty grouping column.")
     time = None if left == "1" else left.strip("`")
     return time, group
-
-
-def check_columns(columns: list[str], data: pd.DataFrame, where: str) -> None:
-    from lmeformula.model.datacheck import missing_columns
-
-    missing_columns(columns, data, where)
 
 
 class ResidualStructure:
@@ -163,53 +139,6 @@ class ResidualStructure:
     def __repr__(self) -> str:
         extra = ", nugget=True" if self.nugget else ""
         return f"{self.kind}({self.form!r}{extra})"
-
-    def bind(self, data: pd.DataFrame) -> BoundResidual:
-        """Check the structure against the model's rows and fix its parameters.
-
-        Raises
-        ------
-        DataError
-            For a missing column, a time repeated within a subject, times that are not
-            numbers where positions are needed, or parameters the data cannot identify.
-        """
-        where = repr(self)
-        check_columns(self.columns, data, f"residual={where}")
-        n = len(data)
-        if self.group:
-            codes, levels = _group_codes(data, self.group)
-        else:
-            codes, levels = np.zeros(n, dtype=int), ("all",)
-        if self.time is None:
-            # Order within the subject, as the rows come.
-            order = pd.Series(np.arange(n)).groupby(codes).cumcount().to_numpy()
-            tval = order.astype(float)
-            tidx = order
-            tlabels: tuple[str, ...] = tuple(str(i + 1) for i in range(int(order.max()) + 1))
-        else:
-            series = data[self.time]
-            numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(
-                series
-            )
-            if self.continuous and not numeric:
-                raise DataError(
-                    f"residual={where}: the time {self.time!r} must be numeric for "
-                    "continuous-time correlation."
-                )
-            tidx, tlabels = _labels(series)
-            tval = series.to_numpy(dtype=float) if numeric else tidx.astype(float)
-            pairs = pd.DataFrame({"s": codes, "t": tidx})
-            dup = pairs.duplicated()
-            if dup.any():
-                first = int(np.flatnonzero(dup.to_numpy())[0])
-                raise DataError(
-                    f"residual={where}: subject {levels[codes[first]]!r} has time "
-                    f"{tlabels[tidx[first]]!r} more than once; each subject needs distinct "
-                    "times (or use '1 | id' to order rows as they come)."
-                )
-        bound = BoundResidual(self, codes, levels, tidx, tval, tlabels)
-        bound.check_identified()
-        return bound
 
 
 def _refuse_unknown(
@@ -557,36 +486,6 @@ class VarianceFunction:
     def columns(self) -> list[str]:
         """The data columns the function reads."""
         return [self.column]
-
-    def bind(self, data: pd.DataFrame) -> BoundVariance:
-        """Check the covariate against the model's rows.
-
-        Raises
-        ------
-        DataError
-            For a missing or unusable column.
-        """
-        check_columns(self.columns, data, f"variance={self!r}")
-        series = data[self.column]
-        if self.kind == "VarIdent":
-            codes, levels = _labels(series)
-            if len(levels) < 2:
-                raise DataError(
-                    f"variance={self!r}: {self.column!r} takes one value, so a variance per "
-                    "level is σ itself; drop the variance function."
-                )
-            return BoundVariance(self, codes.astype(float), levels)
-        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-            raise DataError(
-                f"variance={self!r}: {self.column!r} must be numeric (it is {series.dtype})."
-            )
-        x = series.to_numpy(dtype=float)
-        if self.kind == "VarPower" and np.any(x == 0):
-            raise DataError(
-                f"variance={self!r}: {self.column!r} has zeros, where |x|^δ makes the "
-                "variance 0 or infinite; shift the covariate (e.g. x + 1) or use VarExp."
-            )
-        return BoundVariance(self, x, ())
 
 
 class VarIdent(VarianceFunction):

@@ -1,0 +1,853 @@
+"""The blocked Cholesky factor of lme4's penalised system, in MixedModels.jl's scheme.
+
+For weights W (prior weights, or a generalized model's working weights) the system is
+
+    [Λ'Z'WZΛ + I   Λ'Z'W[X y]]
+    [ [X y]'WZΛ     [X y]'W[X y] ]  =  L L'
+
+and everything the objectives need comes from L: log|L|², R_X and the penalised residual
+sum of squares (the last block), β and the spherical random effects u (back-substitution)
+and the conditional variances (lme4's ``condVar``).
+
+A :class:`BlockedFactor` splits what is fixed from what is not:
+
+- its *structure* follows from the design alone and is built once: the terms sorted by
+  number of levels, the sparsity patterns of the blocks of Z'Z, the symbolic maps of the
+  Schur complements of crossed factors, the positions of Λ's entries in a small dense
+  system;
+- its *values* are the cross-products of [Z X y] with the weights. :meth:`reweight`
+  refreshes them for new weights (and a new working response) without rebuilding the
+  structure, which is what penalised iteratively reweighted least squares does at every
+  inner step; :meth:`with_response` gives a copy for another response, sharing the
+  cross-products of X and Z;
+- :meth:`update` factors the system at θ and returns the factorisation.
+
+The scheme: the first term's diagonal block is block-diagonal (one p x p block per level),
+so its factor is a batch of small Cholesky factors, never a q_1 x q_1 matrix; each later
+term's coupling to the first term, Λ_k' Z_k'WZ_1 Λ_1 L_11⁻ᵀ, stays sparse; each later
+term's own block becomes dense once the coupling is subtracted (the Schur complement of
+crossed factors), and is factored densely; the last block, [X y], yields R_X and the
+penalised residual sum of squares. Nothing of size n x q is ever formed. Models with at
+most ``SMALL_Q`` random effects are factored whole instead, as one dense matrix (one
+LAPACK call costs less than the blocked scheme's many small ones there).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+
+from lmeformula.engines.solution import Criteria, criteria_from_factor, profiled_deviance
+from lmeformula.model.design import Design
+
+__all__ = ["SMALL_Q", "BlockedFactor", "BlockedFactorization", "DenseFactorization"]
+
+
+def _scale_dense(A: np.ndarray, lam_i: np.ndarray, lam_j: np.ndarray) -> np.ndarray:
+    """(I ⊗ Λ_i)' A (I ⊗ Λ_j) for a dense block whose rows and columns are level-major."""
+    pi, pj = lam_i.shape[0], lam_j.shape[0]
+    li, lj = A.shape[0] // pi, A.shape[1] // pj
+    if pi == 1 and pj == 1:
+        return A * (lam_i[0, 0] * lam_j[0, 0])
+    B = A.reshape(li, pi, lj, pj)
+    return np.einsum("ca,lcmd,db->lamb", lam_i, B, lam_j).reshape(A.shape)
+
+
+def _batched_cholesky_inverse(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses of the lower Cholesky factors of a stack of small SPD matrices, and the
+    factors' diagonals.
+
+    Vectorised across the stack, column by column: for thousands of 2 x 2 or 3 x 3 blocks
+    one LAPACK call per block costs far more than the arithmetic.
+    """
+    p = M.shape[1]
+    L = np.zeros_like(M)
+    for j in range(p):
+        d = M[:, j, j] - np.einsum("lk,lk->l", L[:, j, :j], L[:, j, :j])
+        if np.any(d <= 0):
+            raise np.linalg.LinAlgError("matrix not positive definite")
+        L[:, j, j] = np.sqrt(d)
+        if j + 1 < p:
+            L[:, j + 1 :, j] = (
+                M[:, j + 1 :, j] - np.einsum("lik,lk->li", L[:, j + 1 :, :j], L[:, j, :j])
+            ) / L[:, j, j][:, None]
+    # Forward substitution for L⁻¹ (lower triangular), again vectorised across the stack.
+    inv = np.zeros_like(M)
+    for j in range(p):
+        inv[:, j, j] = 1.0 / L[:, j, j]
+        for i in range(j + 1, p):
+            inv[:, i, j] = -np.einsum("lk,lk->l", L[:, i, j:i], inv[:, j:i, j]) / L[:, i, i]
+    return inv, np.diagonal(L, axis1=1, axis2=2)
+
+
+def _lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """L⁻¹ B for lower-triangular L, straight to LAPACK (the wrappers' checks cost more
+    than the solve on small blocks)."""
+    x, info = la.lapack.dtrtrs(L, B, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
+
+
+def _cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor by LAPACK's dpotrf, overwriting A (40% faster than
+    numpy.linalg.cholesky on a 1,128-square block here); the upper triangle is zeroed."""
+    L, info = la.lapack.dpotrf(A, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("matrix not positive definite")
+    return L
+
+
+#: Above this many products a_il a_jl the symbolic Schur complement is not precomputed
+#: (its map holds one entry per product: 12 bytes each).
+_MAX_PAIR_PRODUCTS = 60_000_000
+#: Products generated at a time while building it (bounds the temporary arrays).
+_PAIR_CHUNK = 1 << 22
+
+
+def _pair_products(
+    Ai: sp.csc_matrix, Aj: sp.csc_matrix, lower: bool, fortran: bool, plan: bool = False
+) -> Any:
+    """Ai diag(w) Aj' as a linear map of w, for a pattern fixed once: a sparse P (one column
+    per entry of w) with P @ w the dense (rows of Ai) x (rows of Aj) block, flattened in C
+    order, or in Fortran order with ``fortran``. ``lower`` keeps the lower triangle only
+    (i == j, symmetric). Built column by column, in the order the products arise, then
+    transposed in linear time: no sort; products landing on one entry are summed by P @ w.
+
+    With ``plan`` it returns ``(P, (a, b))`` instead, where ``P.data == Ai.data[a] *
+    Aj.data[b]``: new values of Ai and Aj (new weights, same pattern) refresh P's values
+    without generating its pattern again. Returns None when the product has more than
+    ``_MAX_PAIR_PRODUCTS`` terms.
+    """
+    ci, cj = np.diff(Ai.indptr), np.diff(Aj.indptr)
+    # The lower triangle of a symmetric block: the pairs a >= b of each column's sorted rows,
+    # read from one table of triangular indices (no products above the diagonal made).
+    per_col = ci * (ci + 1) // 2 if lower else ci * cj
+    if int(per_col.sum()) > _MAX_PAIR_PRODUCTS:
+        return None
+    if lower:
+        Ai = Ai.sorted_indices() if not Ai.has_sorted_indices else Ai
+        tri_a, tri_b = np.tril_indices(int(ci.max(initial=0)))
+        order = np.lexsort((tri_b, tri_a))
+        tri_a, tri_b = tri_a[order], tri_b[order]
+    mi, mj = Ai.shape[0], Aj.shape[0]
+    index_type = np.int32 if mi * mj < np.iinfo(np.int32).max else np.int64
+    ends = np.cumsum(per_col)
+    data, index = [], []
+    sources: list[tuple[np.ndarray, np.ndarray]] = []
+    start = 0
+    while start < per_col.size:
+        stop = max(
+            int(np.searchsorted(ends, ends[start] - per_col[start] + _PAIR_CHUNK)), start + 1
+        )
+        pc = per_col[start:stop]
+        col = np.repeat(np.arange(start, stop), pc)
+        k = np.arange(col.size) - np.repeat(np.cumsum(pc) - pc, pc)
+        if lower:
+            a, b = Ai.indptr[col] + tri_a[k], Ai.indptr[col] + tri_b[k]
+        else:
+            width = cj[col]
+            a, b = Ai.indptr[col] + k // width, Aj.indptr[col] + k % width
+        r = Ai.indices[a].astype(index_type)
+        c = Aj.indices[b].astype(index_type)
+        index.append(c * mi + r if fortran else r * mj + c)
+        data.append(Ai.data[a] * Aj.data[b])
+        if plan:
+            sources.append((a, b))
+        start = stop
+    counts = per_col
+    indptr = np.r_[0, np.cumsum(counts)]
+    P = sp.csc_matrix(
+        (np.concatenate(data), np.concatenate(index), indptr), shape=(mi * mj, per_col.size)
+    )
+    # By rows (block positions), P @ w writes its output in order: 2.5 times faster than
+    # the scattered writes of the column layout (7.5 million entries: 16 ms against 40).
+    if not plan:
+        return P.tocsr()
+    # The conversion reorders the entries: follow it with their numbers as values.
+    P.data = np.arange(P.nnz, dtype=float)
+    P = P.tocsr()
+    order = P.data.astype(np.int64)
+    a_all = np.concatenate([s[0] for s in sources])[order]
+    b_all = np.concatenate([s[1] for s in sources])[order]
+    P.data = Ai.data[a_all] * Aj.data[b_all]
+    return P, (a_all, b_all)
+
+
+def _dense(m: Any) -> np.ndarray:
+    return m.toarray() if sp.issparse(m) else np.asarray(m)
+
+
+def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
+    """A block-diagonal sparse matrix from an (l, p, p) array of blocks."""
+    nblk = blocks.shape[0]
+    return sp.bsr_matrix(
+        (blocks, np.arange(nblk), np.arange(nblk + 1)),
+        shape=(nblk * blocks.shape[1], nblk * blocks.shape[2]),
+    ).tocsr()
+
+
+#: Elements of a dense work array in the conditional variances (32 MB): bounds the memory of
+#: L_11⁻¹ L_10 when the first term has tens of thousands of levels.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
+    """L_11⁻¹ for the later terms' block lower-triangular factor, as one dense array.
+
+    Parameters
+    ----------
+    Ldense
+        The blocks L_ij (i >= j >= 1) of the factor.
+    sizes
+        q_k of each later term, in order.
+
+    Returns
+    -------
+    numpy.ndarray
+        The lower-triangular inverse (Fortran order).
+    """
+    ends = np.cumsum(sizes)
+    starts = ends - np.asarray(sizes)
+    # Fortran order lets LAPACK invert in place: a copy of L_11 is the only extra q x q array.
+    L = np.zeros((int(ends[-1]), int(ends[-1])), order="F")
+    for (i, j), block in Ldense.items():
+        L[starts[i - 1] : ends[i - 1], starts[j - 1] : ends[j - 1]] = block
+    inv, info = la.lapack.dtrtri(L, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return inv
+
+
+def _sum_sq_scaled(G: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Per level l, the diagonal of S_l G_l G_l' S_l' for a stack G of (nl, p, r) blocks.
+
+    With G_l the transpose of one level's p columns of L⁻¹ and S_l = Λ, this is the diagonal
+    of Λ (L L')⁻¹_ll Λ'. ``lam`` is one p x p matrix S for all levels or one per level,
+    (nl, p, p).
+    """
+    if G.shape[1] == 1:
+        scale = lam[..., 0, 0] if lam.ndim == 3 else lam[0, 0]
+        return (scale**2 * np.einsum("lr,lr->l", G[:, 0, :], G[:, 0, :]))[:, None]
+    GS = lam @ G
+    return np.einsum("lbr,lbr->lb", GS, GS)
+
+
+def _cond_var(
+    D0: np.ndarray,
+    Lk0: list[Any],
+    Ldense: dict[tuple[int, int], np.ndarray],
+    lams: list[np.ndarray],
+) -> np.ndarray:
+    """diag(Λ (L L')⁻¹ Λ'), lme4's condVar relative to σ², from the blocked factor.
+
+    With L = [[L_00, 0], [L_10, L_11]] the diagonal blocks of (L L')⁻¹ are, for the later
+    terms, those of (L_11 L_11')⁻¹ = L_11⁻ᵀ L_11⁻¹, and for level i of the first term
+    L_00,i⁻ᵀ L_00,i⁻¹ + W_i'W_i with W = L_11⁻¹ L_10 L_00⁻¹. Scaled by Λ (b = Λu) these
+    need only D0_i = Λ_1 L_00,i⁻ᵀ and G = L_11⁻¹ L_10: Λ_1 W_i'W_i Λ_1' = (G_i D0_i')'(G_i D0_i').
+
+    Parameters
+    ----------
+    D0, Lk0, Ldense
+        The factor's pieces (see :class:`_Factor`).
+    lams
+        Each term's Λ_k block at θ.
+
+    Returns
+    -------
+    numpy.ndarray
+        Length q, in the order of ``b``.
+    """
+    l0, p0 = D0.shape[0], D0.shape[1]
+    # L_00,i⁻ᵀ L_00,i⁻¹ scaled by Λ_1: D0_i D0_i'.
+    first = np.einsum("lba,lba->lb", D0, D0)
+    if len(lams) == 1:
+        return first.ravel()
+    sizes = [m.shape[0] for m in Lk0]
+    q1 = sum(sizes)
+    Linv = _inverse_lower(Ldense, sizes)
+    LinvT = Linv.T  # C order: the right operand of the sparse products below
+    # G' = L_10' L_11⁻ᵀ, a chunk of first-term levels at a time. With L_10 sparse it costs
+    # nnz(L_10) x q_1 flops, far less than solving with L_11 for every column.
+    L10 = np.vstack(Lk0) if isinstance(Lk0[0], np.ndarray) else sp.vstack(Lk0).tocsc()
+    step = max(1, _CHUNK_ELEMENTS // max(1, q1 * p0))
+    for a in range(0, l0, step):
+        b = min(a + step, l0)
+        Gt = np.asarray(L10[:, a * p0 : b * p0].T @ LinvT).reshape(b - a, p0, q1)
+        first[a:b] += _sum_sq_scaled(Gt, D0[a:b])
+    out = [first.ravel()]
+    # Later terms: columns of L_11⁻¹. Its rows above a column are zero (lower triangular), so
+    # only the rows from the chunk's first column down enter.
+    start = 0
+    for k, qk in enumerate(sizes, start=1):
+        lam = lams[k]
+        pk = lam.shape[0]
+        var = np.empty((qk // pk, pk))
+        step = max(1, _CHUNK_ELEMENTS // max(1, q1 * pk))
+        for a in range(0, qk // pk, step):
+            b = min(a + step, qk // pk)
+            c0, c1 = start + a * pk, start + b * pk
+            Ht = np.ascontiguousarray(LinvT[c0:c1, c0:]).reshape(b - a, pk, q1 - c0)
+            var[a:b] = _sum_sq_scaled(Ht, lam)
+        out.append(var.ravel())
+        start += qk
+    return np.concatenate(out)
+
+
+#: Up to this many random effects the system is factored whole, as one dense matrix: for a
+#: few dozen random effects one LAPACK factorisation costs less than the blocked scheme's
+#: many small numpy calls (measured here: Machines' 18 random effects 45 µs per evaluation
+#: against 122, Penicillin's 30 43 against 149; the dense products grow as q³ and lose
+#: beyond about 60).
+SMALL_Q = 60
+
+
+@dataclass
+class _SmallSystem:
+    """The dense cross-products of a small model and the work arrays of its factorisations."""
+
+    ZtZ: np.ndarray  # q x q
+    ZtXy: np.ndarray  # q x (p + 1)
+    lam_flat: np.ndarray  # flat positions of every Λ_k entry in the q x q Λ
+    lam_src: np.ndarray  # which entry of the raveled Λ_k blocks goes to each position
+    theta_flat: np.ndarray | None  # where θ's entries go in Λ, when Λ is θ among zeros
+    theta_src: np.ndarray | None  # which θ entry goes to each of those positions
+    lam: np.ndarray  # q x q, rewritten at each θ (its zeros never change)
+    work: np.ndarray  # (q + p + 1) square, Fortran order: factored in place
+
+
+@dataclass
+class DenseFactorization:
+    """The whole system factored as one dense lower-triangular L (small models).
+
+    ``L[:q, :q]`` is the random effects' factor, ``L[q:, :q]`` the [X y] rows, ``L[q:, q:]``
+    the last block's factor. L may be the factor's work array, overwritten by the next
+    :meth:`BlockedFactor.update`: read what is needed at once, or update with ``keep``.
+    """
+
+    L: np.ndarray
+    q: int
+    lam: np.ndarray  # q x q Λ at θ
+
+    def criteria(self, n: int, reml: bool, log_weights: float) -> Criteria:
+        """lme4's criteria from the diagonal of L."""
+        logd = np.log(self.L.diagonal())
+        q = self.q
+        r = float(self.L[-1, -1])
+        return profiled_deviance(
+            logdet_L=2.0 * float(logd[:q].sum()),
+            logdet_RX=2.0 * float(logd[q:-1].sum()),
+            pwrss=max(r * r, 1e-300),
+            n=n,
+            p=self.L.shape[0] - q - 1,
+            reml=reml,
+            log_weights=log_weights,
+        )
+
+    @property
+    def Lyy(self) -> np.ndarray:
+        """The last block's lower factor: R_X' and r."""
+        q = self.q
+        return np.tril(self.L[q:, q:])
+
+    def solve(self, beta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """β (from the factor, or as given), u and b = Λu."""
+        L, q = self.L, self.q
+        p = L.shape[0] - q - 1
+        Lyy = self.Lyy
+        if beta is None:
+            beta = la.solve_triangular(Lyy[:p, :p].T, Lyy[p, :p], lower=False) if p else np.zeros(0)
+        Ly = L[q:, :q]
+        u = la.solve_triangular(np.tril(L[:q, :q]), Ly[p] - Ly[:p].T @ beta, lower=True, trans="T")
+        return beta, u, self.lam @ u
+
+    def cond_var(self) -> np.ndarray:
+        """diag(Λ (L_ZZ L_ZZ')⁻¹ Λ'): squared column norms of L_ZZ⁻¹ Λ'."""
+        M = la.solve_triangular(np.tril(self.L[: self.q, : self.q]), self.lam.T, lower=True)
+        return np.einsum("ij,ij->j", M, M)
+
+
+@dataclass
+class BlockedFactorization:
+    """The blocked Cholesky factor at one θ."""
+
+    lams: list[np.ndarray]  # each term's Λ_k
+    L0inv: np.ndarray  # (l_1, p_1, p_1) inverses of the first term's diagonal factors
+    D0: np.ndarray  # (l_1, p_1, p_1): Λ_1 L_11,l⁻ᵀ per level
+    Lk0: list[Any]  # couplings of later terms to the first (sparse, or dense when small)
+    Ldense: dict[tuple[int, int], np.ndarray]  # L_ij for i >= j >= 1 (dense)
+    Ly: list[np.ndarray]  # the [X y] row: L_y0 (p+1 x q_1), L_yj (p+1 x q_j)
+    Lyy: np.ndarray  # (p+1) x (p+1) lower factor of the last block
+    logdet_L: float
+
+    def criteria(self, n: int, reml: bool, log_weights: float) -> Criteria:
+        """lme4's criteria from the last block's factor."""
+        return criteria_from_factor(self.Lyy, self.logdet_L, n, reml, log_weights)
+
+    def solve(self, beta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """β (from the factor, or as given), u and b = Λu, by back-substitution through the
+        blocks, last term first: L' u = c_u - L_X' β."""
+        K = len(self.lams)
+        p = self.Lyy.shape[0] - 1
+        if beta is None:
+            RXt = self.Lyy[:p, :p]
+            beta = la.solve_triangular(RXt.T, self.Lyy[p, :p], lower=False) if p else np.zeros(0)
+        us: list[np.ndarray] = [np.zeros(0)] * K
+        for j in range(K - 1, 0, -1):
+            rhs = self.Ly[j][p, :] - self.Ly[j][:p, :].T @ beta
+            for i in range(j + 1, K):
+                rhs = rhs - self.Ldense[(i, j)].T @ us[i]
+            us[j] = la.solve_triangular(self.Ldense[(j, j)], rhs, lower=True, trans="T")
+        rhs0 = self.Ly[0][p, :] - self.Ly[0][:p, :].T @ beta
+        for k in range(1, K):
+            rhs0 = rhs0 - self.Lk0[k - 1].T @ us[k]
+        l0, p0 = self.L0inv.shape[0], self.L0inv.shape[1]
+        us[0] = np.einsum("lba,lb->la", self.L0inv, rhs0.reshape(l0, p0)).ravel()
+        bs = [
+            np.einsum("ab,lb->la", lam, u.reshape(-1, lam.shape[0])).ravel()
+            for lam, u in zip(self.lams, us, strict=True)
+        ]
+        return beta, np.concatenate(us), np.concatenate(bs)
+
+    def cond_var(self) -> np.ndarray:
+        """lme4's condVar relative to σ² (see :func:`_cond_var`)."""
+        return _cond_var(self.D0, self.Lk0, self.Ldense, self.lams)
+
+
+@dataclass
+class _Plans:
+    """How to refresh the symbolic Schur maps' values for new weights (built on first use)."""
+
+    sources: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+class BlockedFactor:
+    """The cross-products of [Z X y] with weights, and their blocked Cholesky factor.
+
+    Parameters
+    ----------
+    design
+        The model's design (terms sorted by number of levels, largest first).
+    weights
+        The weights W (None: the design's prior weights, or 1).
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+    >>> factor = BlockedFactor(fit.state.design)
+    >>> fac = factor.update(fit.theta)
+    >>> round(fac.criteria(factor.n, True, factor.log_weights).deviance, 4)
+    1743.6283
+    """
+
+    def __init__(self, design: Design, weights: np.ndarray | None = None) -> None:
+        self.design = design
+        terms = design.terms
+        self.n, self.p = design.X.shape
+        self.K = len(terms)
+        t0 = terms[0]
+        self._codes0, self._l0, self._p0 = t0.factor.codes, t0.factor.nlevels, t0.p
+        self._diag0 = np.arange(t0.p)
+        # Unweighted Z blocks: the patterns every weighting shares.
+        self._Z = [t.z_block() for t in terms]
+        self.scalar = t0.p == 1 and all(t.p == 1 for t in terms)
+        self.q = sum(t.q for t in terms)
+        self.largest_dense_block = max((t.q for t in terms[1:]), default=0)
+        w = design.weights if weights is None else np.asarray(weights, dtype=float)
+        self.Ak0: list[sp.csr_matrix] = []
+        self._fill(w, design.y - design.offset)
+        self._small = self._small_system() if self.q <= SMALL_Q else None
+        self._plans: _Plans | None = None
+
+    # -- values: the weighted cross-products ---------------------------------------------
+
+    def _fill(self, w: np.ndarray | None, resp: np.ndarray, *, first: bool = True) -> None:
+        """Every cross-product of [Z X y] with the weights w (None: all 1)."""
+        design = self.design
+        sw = np.ones(self.n) if w is None else np.sqrt(w)
+        self.weights = w
+        self.log_weights = 0.0 if w is None else float(np.sum(np.log(w)))
+        X = sw[:, None] * design.X
+        Xy = np.column_stack([X, sw * resp])
+        X0 = sw[:, None] * design.terms[0].X
+        codes, l0, p0 = self._codes0, self._l0, self._p0
+        # The first term's diagonal block: one p x p cross-product per level.
+        self.A00 = np.empty((l0, p0, p0))
+        for a in range(p0):
+            for b in range(a, p0):
+                v = np.bincount(codes, weights=X0[:, a] * X0[:, b], minlength=l0)
+                self.A00[:, a, b] = v
+                self.A00[:, b, a] = v
+        self.XyZ0 = np.empty((self.p + 1, l0, p0))
+        for c in range(self.p + 1):
+            for a in range(p0):
+                self.XyZ0[c, :, a] = np.bincount(codes, weights=Xy[:, c] * X0[:, a], minlength=l0)
+        Zs = [sp.csc_matrix(sp.diags(sw) @ Z) for Z in self._Z]
+        # Kept for with_response: a new response changes only its own cross-products.
+        self._sw, self._X, self._X0, self._Zs = sw, X, X0, Zs
+        K = self.K
+        Ak0 = [sp.csr_matrix(Zs[k].T @ Zs[0]) for k in range(1, K)]
+        if not first and any(
+            a.nnz != b.nnz or not np.array_equal(a.indices, b.indices)
+            for a, b in zip(Ak0, self.Ak0, strict=True)
+        ):
+            raise ValueError("the new weights changed the couplings' pattern (a weight of 0?).")
+        self.Ak0 = Ak0
+        # For scalar terms the coupling L_k0 = λ_k A_k0 diag(d0) keeps A_k0's pattern: scale
+        # its values in place instead of multiplying sparse matrices on every evaluation.
+        self.Ak0_cols = [a.indices for a in Ak0]
+        # Small couplings are faster as dense arrays than through sparse bookkeeping.
+        self.dense_coupling = all(a.shape[0] * a.shape[1] <= 250_000 for a in Ak0)
+        self.Ak0_dense = [a.toarray() for a in Ak0] if self.dense_coupling else []
+        if first:
+            self.symbolic = self._symbolic(Ak0)
+        elif self.symbolic:
+            self._refresh_symbolic(Ak0)
+        self.Adiag = {
+            j: np.asarray((Zs[j].multiply(Zs[j])).sum(axis=0)).ravel() for j in range(1, K)
+        }
+        self.Adense = {
+            (i, j): np.asarray((Zs[i].T @ Zs[j]).toarray())
+            for i in range(1, K)
+            for j in range(1, i + 1)
+            if not (self.symbolic and i == j)
+        }
+        self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, K)]
+        self.XyXy = Xy.T @ Xy
+        if not first and self._small is not None:
+            Z = sp.hstack(Zs, format="csc")
+            self._small.ZtZ = np.asarray((Z.T @ Z).toarray())
+            self._small.ZtXy = np.asarray(Z.T @ Xy)
+
+    def _symbolic(self, Ak0: list[sp.csr_matrix]) -> dict[tuple[int, int], Any]:
+        # Scalar terms with sparse couplings (crossed factors at scale): the Schur complement
+        # λ_i λ_j A_i0 diag(d0²) A_j0' is a fixed linear map of d0², precomputed here, so an
+        # evaluation is one sparse matrix-vector product per block instead of a sparse-sparse
+        # product, and a scalar term's own A_jj (diagonal) is never stored dense.
+        if not self.scalar or self.dense_coupling:
+            return {}
+        csc = [a.tocsc() for a in Ak0]
+        out: dict[tuple[int, int], Any] = {}
+        for i in range(1, self.K):
+            for j in range(1, i + 1):
+                # The diagonal block comes out in Fortran order (what LAPACK factors without a
+                # copy), the others in C order.
+                sym = _pair_products(csc[i - 1], csc[j - 1], lower=i == j, fortran=i == j)
+                if sym is None:
+                    return {}
+                out[(i, j)] = sym
+        return out
+
+    def _refresh_symbolic(self, Ak0: list[sp.csr_matrix]) -> None:
+        csc = [a.tocsc() for a in Ak0]
+        if self._plans is None:
+            # The first refresh records where each product's factors sit (the maps' pattern
+            # is not generated again after that).
+            plans = _Plans()
+            for (i, j), P in self.symbolic.items():
+                new, sources = _pair_products(
+                    csc[i - 1], csc[j - 1], lower=i == j, fortran=i == j, plan=True
+                )
+                if new.nnz != P.nnz or not np.array_equal(new.indices, P.indices):
+                    raise ValueError("the new weights changed a Schur map's pattern.")
+                plans.sources[(i, j)] = sources
+            self._plans = plans
+        for (i, j), P in self.symbolic.items():
+            a, b = self._plans.sources[(i, j)]
+            P.data = csc[i - 1].data[a] * csc[j - 1].data[b]
+
+    def reweight(self, weights: np.ndarray, response: np.ndarray | None = None) -> None:
+        """New weights (and optionally a new working response, offsets subtracted): the
+        cross-products' values are refreshed in place; the structure (patterns, maps,
+        positions) is kept.
+
+        Parameters
+        ----------
+        weights
+            One positive weight per row.
+        response
+            The response the [X y] cross-products are taken with (by default the design's
+            y less its offset).
+        """
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (self.n,) or not np.all(w > 0) or not np.all(np.isfinite(w)):
+            raise ValueError(f"reweight takes {self.n} positive finite weights.")
+        resp = self.design.y - self.design.offset if response is None else np.asarray(response)
+        self._fill(w, np.asarray(resp, dtype=float), first=False)
+
+    def with_response(self, y: np.ndarray) -> BlockedFactor:
+        """The same factor for another response (offsets not subtracted): the cross-products
+        of X and Z are shared, only those with y are recomputed (what a bootstrap refit or a
+        profile over a fixed effect, which moves y by an offset, needs)."""
+        design = self.design.with_response(y)
+        new = copy.copy(self)
+        new.design = design
+        yw = self._sw * (design.y - design.offset)
+        p = self.p
+        codes, l0 = self._codes0, self._l0
+        new.XyZ0 = self.XyZ0.copy()
+        for a in range(self._p0):
+            new.XyZ0[p, :, a] = np.bincount(codes, weights=yw * self._X0[:, a], minlength=l0)
+        new.XyZ = [m.copy() for m in self.XyZ]
+        for k in range(1, self.K):
+            new.XyZ[k - 1][p, :] = np.asarray(self._Zs[k].T @ yw).ravel()
+        new.XyXy = self.XyXy.copy()
+        col = np.append(self._X.T @ yw, yw @ yw)
+        new.XyXy[p, :] = col
+        new.XyXy[:, p] = col
+        if self._small is not None:
+            # Its own work arrays too: copies may be evaluated side by side (threads).
+            ZtXy = self._small.ZtXy.copy()
+            ZtXy[:, p] = np.concatenate([np.asarray(Z.T @ yw).ravel() for Z in self._Zs])
+            new._small = replace(
+                self._small,
+                ZtXy=ZtXy,
+                lam=self._small.lam.copy(),
+                work=self._small.work.copy(order="F"),
+            )
+        return new
+
+    # -- structure of the small dense system ----------------------------------------------
+
+    def _small_system(self) -> _SmallSystem:
+        """The whole system [Z X y]'W[Z X y] dense, and where each Λ_k entry goes in Λ."""
+        design = self.design
+        Z = sp.hstack(self._Zs, format="csc")
+        q = self.q
+        flat, src, start, offset = [], [], 0, 0
+        for t in design.terms:
+            base = start + t.p * np.arange(t.factor.nlevels)
+            rows = (base[:, None, None] + np.arange(t.p)[None, :, None]).repeat(t.p, axis=2)
+            cols = (base[:, None, None] + np.arange(t.p)[None, None, :]).repeat(t.p, axis=1)
+            flat.append((rows * q + cols).ravel())
+            # Entry (a, b) of Λ_k, for every level: positions in the raveled Λ blocks.
+            src.append(np.tile(offset + np.arange(t.p * t.p), t.factor.nlevels))
+            start += t.q
+            offset += t.p * t.p
+        # When every Λ_k is θ placed among zeros (UN, DIAG), θ is written straight into Λ.
+        placed = [t.structure.theta_positions() for t in design.terms]
+        theta_flat = theta_src = None
+        if all(pos is not None for pos in placed):
+            tf, ts, start = [], [], 0
+            for t, sl, pos in zip(design.terms, design.theta_slices, placed, strict=True):
+                assert pos is not None
+                base = start + t.p * np.arange(t.factor.nlevels)[:, None]
+                tf.append(((base + pos[0]) * q + base + pos[1]).ravel())
+                ts.append(np.tile(np.arange(sl.start, sl.stop), t.factor.nlevels))
+                start += t.q
+            theta_flat, theta_src = np.concatenate(tf), np.concatenate(ts)
+        yw = self._sw * (design.y - design.offset)
+        return _SmallSystem(
+            ZtZ=np.asarray((Z.T @ Z).toarray()),
+            ZtXy=np.asarray(Z.T @ np.column_stack([self._X, yw])),
+            lam_flat=np.concatenate(flat),
+            lam_src=np.concatenate(src),
+            theta_flat=theta_flat,
+            theta_src=theta_src,
+            lam=np.zeros((q, q)),
+            work=np.zeros((q + self.p + 1, q + self.p + 1), order="F"),
+        )
+
+    # -- the factorisation at θ ---------------------------------------------------------
+
+    def update(
+        self, theta: np.ndarray, keep: bool = False
+    ) -> DenseFactorization | BlockedFactorization:
+        """Factor the system at θ.
+
+        Parameters
+        ----------
+        theta
+            The random-effects structures' parameters.
+        keep
+            Return a factorisation that the next update does not overwrite (small models
+            factor in a work array).
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            Where the system is not positive definite.
+        """
+        theta = theta if isinstance(theta, np.ndarray) else np.asarray(theta, dtype=float)
+        if self._small is not None:
+            return self._dense(theta, keep)
+        return self._blocked(theta)
+
+    @property
+    def has_gradient(self) -> bool:
+        """Whether :meth:`gradient` is exact here: a small dense system whose Λ is θ placed
+        among zeros (UN and DIAG terms), so that ∂Λ/∂θ_i is an indicator."""
+        return self._small is not None and self._small.theta_flat is not None
+
+    def gradient(self, theta: np.ndarray, n: int, reml: bool) -> np.ndarray | None:
+        """The exact gradient of the profiled deviance at θ on a small dense system.
+
+        With A_k the leading k x k block of the system (k = q: the random effects; q + p:
+        with X; q + p + 1: all of it), the deviance is, up to constants,
+
+            ML:   log|A_q| + n (log|A| - log|A_{q+p}|)
+            REML: log|A_{q+p}| + (n - p) (log|A| - log|A_{q+p}|)
+
+        (log|A_{q+p}| - log|A_q| = log|R_X|², log|A| - log|A_{q+p}| = log r²), and
+        ∂ log|A_k| / ∂θ_i = tr(A_k⁻¹ ∂A_k) = 2 Σ_ab (∂Λ/∂θ_i)_ab (Z'ZΛ P_ZZ + Z'[X y] P_XZ)_ab
+        with P = A_k⁻¹ = L_k⁻ᵀ L_k⁻¹, read off the inverse of the one factor L. None where
+        the structure is not θ among zeros, or the system is not small.
+        """
+        if not self.has_gradient:
+            return None
+        s = self._small
+        assert s is not None and s.theta_flat is not None and s.theta_src is not None
+        flat, src = s.theta_flat, s.theta_src
+        fac = self._dense(np.asarray(theta, dtype=float), keep=True)
+        q, p = self.q, self.p
+        W, info = la.lapack.dtrtri(fac.L, lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular factor")
+        CL = s.ZtZ @ fac.lam
+        k_theta = int(src.max()) + 1
+
+        def dlogdet(k: int) -> np.ndarray:
+            Wz = W[:k, :q]
+            G = CL @ (Wz.T @ Wz)
+            if k > q:
+                G += s.ZtXy[:, : k - q] @ (W[q:k, q:k].T @ W[q:k, :q])
+            return 2.0 * np.bincount(src, G.flat[flat], minlength=k_theta)
+
+        full, zx = dlogdet(q + p + 1), dlogdet(q + p)
+        if reml:
+            return zx + (n - p) * (full - zx)
+        return dlogdet(q) + n * (full - zx)
+
+    def _dense(self, theta: np.ndarray, keep: bool) -> DenseFactorization:
+        s = self._small
+        assert s is not None
+        q = self.q
+        if s.theta_flat is not None:
+            s.lam.flat[s.theta_flat] = theta[s.theta_src]
+        else:
+            lams = self.design.lambda_blocks(theta)
+            raveled = (
+                lams[0].ravel() if len(lams) == 1 else np.concatenate([m.ravel() for m in lams])
+            )
+            s.lam.flat[s.lam_flat] = raveled[s.lam_src]
+        A = s.work
+        # Lower triangle only: dpotrf reads no more.
+        A[:q, :q] = s.lam.T @ (s.ZtZ @ s.lam)
+        A.flat[: q * (A.shape[0] + 1) : A.shape[0] + 1] += 1.0
+        A[q:, :q] = (s.lam.T @ s.ZtXy).T
+        A[q:, q:] = self.XyXy
+        L, info = la.lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the system is not positive definite")
+        if keep:
+            return DenseFactorization(np.tril(L), q, s.lam.copy())
+        return DenseFactorization(L, q, s.lam)
+
+    def _blocked(self, theta: np.ndarray) -> BlockedFactorization:
+        lams = self.design.lambda_blocks(theta)
+        lam0 = lams[0]
+        p0 = lam0.shape[0]
+        # Stacked matmuls: einsum with three operands is ten times slower here.
+        M = lam0.T @ self.A00 @ lam0
+        M[:, self._diag0, self._diag0] += 1.0
+        if p0 == 1:
+            d = np.sqrt(M[:, 0, 0])
+            logdet = 2.0 * float(np.sum(np.log(d)))
+            L0inv = (1.0 / d)[:, None, None]
+        elif M.shape[0] <= 1000:
+            # Few blocks: LAPACK per block is cheaper than the vectorised loops' overhead.
+            L0 = np.linalg.cholesky(M)
+            logdet = 2.0 * float(np.sum(np.log(np.diagonal(L0, axis1=1, axis2=2))))
+            L0inv = np.linalg.inv(L0)
+        else:
+            L0inv, diag = _batched_cholesky_inverse(M)
+            logdet = 2.0 * float(np.sum(np.log(diag)))
+        D0 = lam0 @ L0inv.transpose(0, 2, 1)
+        Ly0 = (self.XyZ0.transpose(1, 0, 2) @ D0).transpose(1, 0, 2).reshape(self.p + 1, -1)
+        Lk0: list[Any] = []
+        if self.dense_coupling:
+            for k in range(1, self.K):
+                Lk0.append(_couple_dense(self.Ak0_dense[k - 1], lams[k], D0))
+        elif self.scalar:
+            d0 = D0[:, 0, 0]
+            for k in range(1, self.K):
+                a = self.Ak0[k - 1]
+                data = a.data * (lams[k][0, 0] * d0[self.Ak0_cols[k - 1]])
+                Lk0.append(sp.csr_matrix((data, a.indices, a.indptr), shape=a.shape))
+        elif self.K > 1:
+            D0s = _block_diag_sparse(D0)
+            for k in range(1, self.K):
+                nlev = self.design.terms[k].factor.nlevels
+                lam_t = sp.kron(sp.identity(nlev), sp.csr_matrix(lams[k].T))
+                Lk0.append(sp.csr_matrix(lam_t @ self.Ak0[k - 1] @ D0s))
+        Lk0T = (
+            []
+            if self.symbolic
+            else [m.T if isinstance(m, np.ndarray) else m.T.tocsr() for m in Lk0]
+        )
+        Ldense: dict[tuple[int, int], np.ndarray] = {}
+        Ly: list[np.ndarray] = [Ly0]
+        w0 = D0[:, 0, 0] ** 2 if self.symbolic else None
+        for j in range(1, self.K):
+            lj = lams[j]
+            if self.symbolic:
+                # Lower triangle only: dpotrf reads no more.
+                qj = self.Adiag[j].size
+                Ljj = (self.symbolic[(j, j)] @ w0).reshape(qj, qj).T
+                Ljj *= -(lj[0, 0] ** 2)
+                Ljj.flat[:: qj + 1] += lj[0, 0] ** 2 * self.Adiag[j] + 1.0
+            else:
+                Ljj = _scale_dense(self.Adense[(j, j)], lj, lj)
+                Ljj.flat[:: Ljj.shape[0] + 1] += 1.0
+                Ljj -= _dense(Lk0[j - 1] @ Lk0T[j - 1])
+            for m in range(1, j):
+                Ljj -= Ldense[(j, m)] @ Ldense[(j, m)].T
+            Ljj = _cholesky(Ljj)
+            logdet += 2.0 * float(np.sum(np.log(np.diag(Ljj))))
+            Ldense[(j, j)] = Ljj
+            for i in range(j + 1, self.K):
+                Bij = _scale_dense(self.Adense[(i, j)], lams[i], lj)
+                if self.symbolic:
+                    S = (self.symbolic[(i, j)] @ w0).reshape(Bij.shape)
+                    Bij -= (lams[i][0, 0] * lj[0, 0]) * S
+                else:
+                    Bij -= _dense(Lk0[i - 1] @ Lk0T[j - 1])
+                for m in range(1, j):
+                    Bij -= Ldense[(i, m)] @ Ldense[(j, m)].T
+                Ldense[(i, j)] = _lower_solve(Ljj, Bij.T).T
+            Byj = _scale_cols(self.XyZ[j - 1], lj)
+            Byj -= np.asarray(Lk0[j - 1] @ Ly0.T).T
+            for m in range(1, j):
+                Byj -= Ly[m] @ Ldense[(j, m)].T
+            Ly.append(_lower_solve(Ljj, Byj.T).T)
+        Syy = self.XyXy - Ly0 @ Ly0.T
+        for j in range(1, self.K):
+            Syy -= Ly[j] @ Ly[j].T
+        Lyy = np.linalg.cholesky(Syy)
+        return BlockedFactorization(lams, L0inv, D0, Lk0, Ldense, Ly, Lyy, logdet)
+
+
+def _couple_dense(A: np.ndarray, lam_k: np.ndarray, D0: np.ndarray) -> np.ndarray:
+    """(I ⊗ Λ_k)' A blockdiag(D0) for a dense coupling block A (level-major both ways)."""
+    l0, p0 = D0.shape[0], D0.shape[1]
+    pk = lam_k.shape[0]
+    if pk == 1 and p0 == 1:
+        return A * (lam_k[0, 0] * D0[:, 0, 0])[None, :]
+    rows = A.shape[0]
+    B = (lam_k.T @ A.reshape(rows // pk, pk, -1)).reshape(rows, l0, p0)
+    return (B.transpose(1, 0, 2) @ D0).transpose(1, 0, 2).reshape(rows, l0 * p0)
+
+
+def _scale_cols(B: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """B (I ⊗ Λ) for a dense block whose columns are level-major."""
+    p = lam.shape[0]
+    if p == 1:
+        return B * lam[0, 0]
+    r = B.shape[0]
+    return np.einsum("rla,ab->rlb", B.reshape(r, -1, p), lam).reshape(B.shape)

@@ -1,0 +1,272 @@
+"""The stages of a fit as public functions, as lme4 exports ``lFormula``, ``mkLmerDevfun``,
+``optimizeLmer`` and ``mkMerMod``.
+
+    model = build_model(formula, data)        # parse, model frame, design, residual model
+    engine = make_engine(model)               # the objective (one factory)
+    optinfo = optimize(engine)                # BOBYQA, Newton steps, lme4's checks
+    fit = make_result(model, engine, optinfo) # the results object, made here only
+
+``lmer``, ``gls``, ``refit``, ``fit_many`` and the tests chain these; nothing else builds a
+results object.
+
+Examples
+--------
+>>> import lmeformula as lmf
+>>> model = build_model("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+>>> engine = make_engine(model)
+>>> fit = make_result(model, engine, optimize(engine))
+>>> round(fit.reml_criterion, 4)
+319.6543
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lmeformula.engines.factory import make_engine
+from lmeformula.engines.protocol import Engine
+from lmeformula.engines.threads import blas_threads
+from lmeformula.errors import ArgumentTypeError, FormulaError
+from lmeformula.fitting.optimize import (
+    GRADIENT_TOL,
+    OptInfo,
+    bobyqa,
+    check_gradient,
+    convergence_messages,
+)
+from lmeformula.formula import parse
+from lmeformula.model.datacheck import as_frame, missing_columns
+from lmeformula.model.design import build_design
+from lmeformula.model.frame import build_frame
+from lmeformula.model.model import Model
+from lmeformula.model.residual import bind_residual, bind_variance
+from lmeformula.results.lmer import LmerResult
+from lmeformula.results.state import ModelState
+from lmeformula.structures.residual import ResidualModel, ResidualStructure, VarianceFunction
+
+__all__ = ["OPTIMIZERS", "build_model", "make_engine", "make_result", "optimize", "result_at"]
+
+#: What :func:`optimize` can minimise with.
+OPTIMIZERS = ("bobyqa", "statsmodels")
+
+
+def _residual_columns(residual: Any, variance: Any) -> list[str]:
+    """Check residual= and variance= and return the columns they read."""
+    if residual is not None and not isinstance(residual, ResidualStructure):
+        raise ArgumentTypeError(
+            f"residual= takes a residual structure such as lmf.AR1('time | id'), got "
+            f"{_what(residual)}; the structures are AR1, CAR1, CS, CSH, ARH1, UN, "
+            "TOEP, TOEPH and DIAG."
+            + (" A variance function goes to variance=." if _is(residual, VarianceFunction) else "")
+        )
+    if variance is not None and not isinstance(variance, VarianceFunction):
+        raise ArgumentTypeError(
+            f"variance= takes a variance function such as lmf.VarIdent('group'), got "
+            f"{_what(variance)}; the functions are VarIdent, VarPower and VarExp."
+            + (
+                " A residual structure goes to residual=."
+                if _is(variance, ResidualStructure)
+                else ""
+            )
+        )
+    return [c for obj in (residual, variance) if obj is not None for c in obj.columns]
+
+
+def _what(obj: Any) -> str:
+    # The class itself, not an instance: the commonest slip is lmf.AR1 without its form.
+    if isinstance(obj, type):
+        return f"the class {obj.__name__} itself (call it with a form: {obj.__name__}('...'))"
+    return type(obj).__name__
+
+
+def _is(obj: Any, kind: type) -> bool:
+    return isinstance(obj, kind) or (isinstance(obj, type) and issubclass(obj, kind))
+
+
+def _no_random(formula: str) -> FormulaError:
+    return FormulaError(
+        f"the formula '{formula}' contains no random effects, so it is not a mixed model; "
+        "add a term such as (1 | group), or fit it with statsmodels' OLS (or gls() for "
+        "correlated residuals)."
+    )
+
+
+def build_model(
+    formula: str,
+    data: Any,
+    *,
+    reml: bool = True,
+    weights: Any = None,
+    residual: ResidualStructure | None = None,
+    variance: VarianceFunction | None = None,
+    marginal: bool = False,
+    extra: Sequence[str] = (),
+) -> Model:
+    """Parse the formula, build the model frame and the design, and bind the residual
+    model to the rows (lme4's ``lFormula``).
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula.
+    data
+        A pandas DataFrame (not modified).
+    reml
+        REML or maximum likelihood.
+    weights
+        Prior weights: a column name of ``data`` or one value per row.
+    residual, variance
+        A residual structure and a variance function (see :func:`lmeformula.lmer`).
+    marginal
+        A marginal model (``gls``): no random effects allowed, and a residual model
+        always present (independent rows when neither structure nor function is given).
+    extra
+        Further columns whose missing values drop a row.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    FormulaError
+        For random effects in a marginal model, or none in a mixed one.
+    """
+    data = as_frame(data)
+    read = _residual_columns(residual, variance)
+    for name, obj in (("residual", residual), ("variance", variance)):
+        if obj is not None:
+            missing_columns(obj.columns, data, f"{name}={obj!r}")
+    parsed = parse(formula, columns=list(map(str, data.columns)))
+    if marginal and parsed.random:
+        raise FormulaError(
+            f"gls() fits marginal models, but the formula '{formula}' has random effects "
+            f"({parsed.random[0].text}); fit it with lmer(), which takes residual= too."
+        )
+    if not marginal and not parsed.random:
+        raise _no_random(formula)
+    frame = build_frame(parsed, data, weights, [*read, *extra])
+    design = build_design(parsed, frame)
+    model: ResidualModel | None = None
+    if residual is not None or variance is not None or marginal:
+        model = ResidualModel(
+            bind_residual(residual, frame.data) if residual is not None else None,
+            bind_variance(variance, frame.data) if variance is not None else None,
+            frame.weights,
+            frame.nobs,
+        )
+    return Model(parsed, frame, design, model, reml)
+
+
+def optimize(
+    engine: Engine, *, start: np.ndarray | None = None, optimizer: str = "bobyqa"
+) -> OptInfo:
+    """Minimise the engine's objective (lme4's ``optimizeLmer``).
+
+    Parameters
+    ----------
+    engine
+        The objective (:func:`make_engine`).
+    start
+        Where to start; by default the engine's layout's start (lme4's).
+    optimizer
+        ``"bobyqa"`` (lme4's default, then Newton steps) or ``"statsmodels"``
+        (statsmodels' MixedLM finds the optimum, checked and polished on the engine's
+        objective; lme4's models without weights or residual structures only).
+
+    Returns
+    -------
+    OptInfo
+    """
+    if optimizer == "bobyqa":
+        return bobyqa(engine, start)
+    if optimizer == "statsmodels":
+        # statsmodels is imported here only: ``import lmeformula`` does not need it.
+        from lmeformula.fitting.statsmodels import fit_mixedlm, mixedlm_spec
+
+        return fit_mixedlm(mixedlm_spec(engine.design, engine.reml), engine)
+    raise ArgumentTypeError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}.")
+
+
+def make_result(
+    model: Model, engine: Engine, optinfo: OptInfo, *, data_name: str | None = None
+) -> LmerResult:
+    """The results object at the optimum (lme4's ``mkMerMod``): the engine solved at
+    ``optinfo.par``, its solution kept with the model in the fit's state.
+
+    Parameters
+    ----------
+    model
+        The model that was fitted.
+    engine
+        Its objective (whose ``design`` may carry another response than ``model``'s, for a
+        refit to a new response: the state takes the engine's).
+    optinfo
+        The optimizer's record.
+    data_name
+        Shown after "Data:" in the summary.
+
+    Returns
+    -------
+    LmerResult
+    """
+    if engine.design is not model.design:
+        model = Model(model.parsed, model.frame, engine.design, model.residual, engine.reml)
+    par = np.asarray(optinfo.par, dtype=float)
+    with blas_threads(engine.largest_dense_block):
+        solution = engine.solve(par)
+    state = ModelState(model, engine.layout, par, solution, optinfo)
+    return LmerResult(state, data_name=data_name)
+
+
+def result_at(model: Model, par: Any, *, data_name: str | None = None) -> LmerResult:
+    """The results object at given parameters, without optimising: what the model says at
+    someone else's estimates (R's, a paper's), as lme4's ``mkMerMod`` on its deviance
+    function evaluated at θ.
+
+    Parameters
+    ----------
+    model
+        The model (:func:`build_model`).
+    par
+        The engine's parameter vector (``fit.state.layout`` names its blocks; for lme4's
+        models it is θ, ``getME(m, "theta")``).
+    data_name
+        Shown after "Data:" in the summary.
+
+    Returns
+    -------
+    LmerResult
+        Its ``optinfo`` records that the parameters were given, and lme4's convergence check
+        there.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> model = build_model("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+    >>> fit = result_at(model, [0.8])  # R: lmer(Yield ~ 1 + (1 | Batch), d, devFunOnly = TRUE)(0.8)
+    >>> round(fit.reml_criterion, 4)
+    319.6716
+    """
+    engine = make_engine(model)
+    par = np.asarray(par, dtype=float).ravel()
+    if par.shape != (engine.layout.size,):
+        raise ArgumentTypeError(
+            f"the model has {engine.layout.size} parameters ({list(engine.layout.labels)}), "
+            f"got {par.size}."
+        )
+    with blas_threads(engine.largest_dense_block):
+        grad = check_gradient(engine, par)
+    optinfo = OptInfo(
+        optimizer="none (parameters given)",
+        converged=grad < GRADIENT_TOL,
+        par_start=par,
+        par=par,
+        deviance=engine.deviance(par),
+        max_gradient=grad,
+        messages=convergence_messages(grad),
+    )
+    return make_result(model, engine, optinfo, data_name=data_name)
