@@ -35,27 +35,37 @@ from lmeformula.results.lmer import LmerResult
 from lmeformula.structures.residual import (
     AR1,
     ARH1,
+    ARMA,
     CAR1,
     CS,
     CSH,
     DIAG,
+    EXP,
+    GAU,
+    LIN,
+    RATIO,
+    SPH,
     TOEP,
     TOEPH,
     UN,
-    VarExp,
-    VarIdent,
-    VarPower,
 )
+from lmeformula.structures.variance import VarExp, VarIdent, VarPower
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AR1",
     "ARH1",
+    "ARMA",
     "CAR1",
     "CS",
     "CSH",
     "DIAG",
+    "EXP",
+    "GAU",
+    "LIN",
+    "RATIO",
+    "SPH",
     "STRUCTURES",
     "TOEP",
     "TOEPH",

@@ -20,15 +20,23 @@ import lmeformula as lmf
 from lmeformula.errors import DataError, FormulaError
 from lmeformula.model.residual import bind_residual, bind_variance
 from lmeformula.structures import make_structure
-from lmeformula.structures.correlation import (
-    acf_from_pacf,
-    ar1_corr,
-    cs_corr,
-    pacf_from_acf,
-    psd_sqrt,
-    toeplitz_corr,
-)
+from lmeformula.structures import patterns as pt
+from lmeformula.structures.patterns import acf_from_pacf, cs_corr, pacf_from_acf, psd_sqrt
 from lmeformula.structures.residual import ResidualModel
+
+
+def ar1_corr(rho: float, positions: np.ndarray) -> np.ndarray:
+    """The AR(1) pattern's matrix at integer positions."""
+    t = np.asarray(positions, dtype=int)
+    where = pt.Positions(t[None, :] - t.min(), int(t.max() - t.min()) + 1)
+    return pt.AR1().matrix(np.array([rho]), where)[0]
+
+
+def toeplitz_from_pacf(pacf: np.ndarray) -> np.ndarray:
+    """The Toeplitz pattern's matrix over len(pacf) + 1 consecutive positions."""
+    m = pacf.size + 1
+    return pt.Toeplitz().matrix(pacf, pt.Positions(np.arange(m)[None, :], m))[0]
+
 
 # The same examples on every run: CI must not turn red on a fresh random draw. (Run with
 # HYPOTHESIS_PROFILE=explore to search new examples.)
@@ -287,7 +295,7 @@ def test_pacf_from_acf_stays_in_the_box(acf: list[float]) -> None:
 @given(pacf=_pacf(0.99))
 def test_toeplitz_from_pacf_is_positive_semidefinite(pacf: list[float]) -> None:
     pi = np.array(pacf)
-    C = toeplitz_corr(acf_from_pacf(pi), np.arange(pi.size + 1))
+    C = toeplitz_from_pacf(pi)
     np.testing.assert_array_equal(np.diag(C), 1.0)
     # In exact arithmetic C is positive definite on the open box; near its corners its
     # smallest eigenvalue is below rounding, so only semi-definiteness survives.
@@ -298,7 +306,7 @@ def test_toeplitz_from_pacf_is_positive_semidefinite(pacf: list[float]) -> None:
 @given(pacf=_pacf(0.9))
 def test_toeplitz_from_pacf_is_positive_definite_with_its_determinant(pacf: list[float]) -> None:
     pi = np.array(pacf)
-    C = toeplitz_corr(acf_from_pacf(pi), np.arange(pi.size + 1))
+    C = toeplitz_from_pacf(pi)
     _assert_symmetric_pd(C)
     # det C = Π_k v_k (Durbin-Levinson).
     sign, logdet = np.linalg.slogdet(C)
@@ -427,13 +435,13 @@ def _expected_corr(bound, par: np.ndarray, rows: np.ndarray) -> np.ndarray:
     ti = bound.tidx[rows]
     lag = np.abs(ti[:, None] - ti[None, :])
     m = rows.size
-    if s.pattern == "ar1":
+    if s.kind in ("AR1", "ARH1"):
         C = np.where(lag == 0, 1.0, c[0] ** lag.astype(float))
-    elif s.pattern == "cs":
+    elif s.kind in ("CS", "CSH"):
         C = np.where(lag == 0, 1.0, c[0])
-    elif s.pattern == "toep":
+    elif s.kind in ("TOEP", "TOEPH"):
         C = np.concatenate([[1.0], acf_from_pacf(c)])[lag]
-    elif s.pattern == "car1":
+    elif s.kind == "CAR1":
         rho = bound.natural(par)["rho"]  # φ = exp(-1 / range): the correlation at Δt = 1
         t = bound.tval[rows]
         C = rho ** np.abs(t[:, None] - t[None, :])

@@ -29,98 +29,100 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from lmeformula.structures import CovStructure, make_structure
+from lmeformula.structures.residual import ResidualStructure
+
 if TYPE_CHECKING:
     from lmeformula.results.lmer import LmerResult
 
 __all__ = ["Relation", "describe", "mixture_p_value", "relate"]
 
-# kind -> the kinds that contain it (same columns, or same times for residuals), by fixing
-# parameters at interior values (a correlation at 0, variance ratios at 1, lags equal).
-_CONTAINED_IN: dict[str, frozenset[str]] = {
-    "ID": frozenset({"DIAG", "CS", "CSH", "AR1", "ARH1", "TOEP", "TOEPH", "UN"}),
-    "DIAG": frozenset({"CSH", "ARH1", "TOEPH", "UN"}),
-    "CS": frozenset({"CSH", "TOEP", "TOEPH", "UN"}),
-    "AR1": frozenset({"ARH1", "TOEP", "TOEPH", "UN"}),
-    "CSH": frozenset({"TOEPH", "UN"}),
-    "ARH1": frozenset({"TOEPH", "UN"}),
-    "TOEP": frozenset({"TOEPH", "UN"}),
-    "TOEPH": frozenset({"UN"}),
-}
-# A variance of its own per column: one column's variance alone fits inside.
-_HETEROGENEOUS = frozenset({"UN", "CSH", "ARH1", "TOEPH"})
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Block:
-    """One random-effects covariance block: a grouping factor, columns and a kind."""
+    """One random-effects covariance block: a grouping factor, columns and a structure."""
 
     group: str
     columns: tuple[str, ...]
-    kind: str
+    structure: CovStructure
+
+    def _key(self) -> tuple[str, tuple[str, ...], str]:
+        return self.group, self.columns, repr(type(self.structure)) + self.structure.kind
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Block) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def text(self) -> str:
         cols = [c for c in self.columns if c != "(Intercept)"]
         lhs = " + ".join((["1"] if "(Intercept)" in self.columns else ["0"]) + cols)
         bar = f"{lhs} | {self.group}"
-        special = {"ID": "homdiag", "CS": "homcs", "CSH": "cs", "AR1": "ar1"}.get(self.kind)
-        special = special or {"ARH1": "hetar1", "TOEP": "homtoep", "TOEPH": "toep"}.get(self.kind)
+        special = self.structure.special
         return f"{special}({bar})" if special else f"({bar})"
 
     def covers(self, small: _Block) -> bool:
         """Whether this block's covariances include ``small``'s (zeros elsewhere)."""
         if self.group != small.group or not set(small.columns) <= set(self.columns):
             return False
-        if self.kind == "UN" or small == self:
+        if small == self:
             return True
-        if len(small.columns) == 1:
-            return self.kind in _HETEROGENEOUS or len(self.columns) == 1
-        same = set(small.columns) == set(self.columns)
-        return same and self.kind in _CONTAINED_IN.get(small.kind, frozenset())
+        if len(small.columns) < len(self.columns) and len(small.columns) > 1:
+            # Several of the columns: only a covariance free in all of them holds them.
+            return _unstructured(self.structure)
+        return self.structure.covers(small.structure)
+
+    @property
+    def n_par(self) -> int:
+        """The block's number of covariance parameters."""
+        return self.structure.n_theta
+
+
+def _unstructured(structure: CovStructure) -> bool:
+    """Σ is any covariance of its columns (lme4's default bar)."""
+    free = structure.free_elements()
+    return free is not None and len(free[0]) == structure.p * (structure.p + 1) // 2
 
 
 def _blocks(fit: LmerResult) -> list[_Block]:
     out = []
     for term in fit.state.design.terms:
-        kind = term.structure.kind
         cols = tuple(term.columns)
         if len(cols) == 1:
-            out.append(_Block(term.name, cols, "UN"))
-        elif kind == "DIAG":
+            out.append(_Block(term.name, cols, make_structure("UN", 1)))
+        elif not term.structure.correlated and term.structure.free_elements() is not None:
             # Uncorrelated effects are separate one-variance blocks (lme4 splits (x || g)).
-            out += [_Block(term.name, (c,), "UN") for c in cols]
+            out += [_Block(term.name, (c,), make_structure("UN", 1)) for c in cols]
         else:
-            out.append(_Block(term.name, cols, kind))
+            out.append(_Block(term.name, cols, term.structure))
     return out
 
 
 @dataclass(frozen=True)
 class _Residual:
-    kind: str | None
-    time: str | None
-    group: tuple[str, ...]
-    nugget: bool
+    structure: ResidualStructure | None
     variance: tuple[str, str] | None
 
     def text(self) -> str:
-        parts = []
-        if self.kind is not None:
-            form = f"{self.time or '1'} | {':'.join(self.group)}"
-            parts.append(f"{self.kind}('{form}'{', nugget=True' if self.nugget else ''})")
+        parts = [] if self.structure is None else [repr(self.structure)]
         if self.variance is not None:
             parts.append(f"{self.variance[0]}('{self.variance[1]}')")
         return " + ".join(parts) or "independent residuals"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Residual) and self.text() == other.text()
+
+    def __hash__(self) -> int:
+        return hash(self.text())
 
 
 def _residual(fit: LmerResult) -> _Residual:
     model = fit.state.residual
     res = model.residual if model is not None else None
     var = model.variance if model is not None else None
-    s = res.structure if res is not None else None
     return _Residual(
-        s.kind if s is not None else None,
-        s.time if s is not None else None,
-        tuple(s.group) if s is not None else (),
-        bool(s.nugget) if s is not None else False,
+        res.structure if res is not None else None,
         (var.function.kind, var.function.column) if var is not None else None,
     )
 
@@ -128,15 +130,11 @@ def _residual(fit: LmerResult) -> _Residual:
 def _residual_nested(small: _Residual, big: _Residual) -> bool:
     if small.variance is not None and small.variance != big.variance:
         return False
-    if small.kind is None:
-        # Independent residuals: ρ = 0 (or variance ratios 1) in any structure but CAR1,
-        # whose independence is a limit (range -> 0), not a point.
-        return big.kind != "CAR1"
-    if (small.time, small.group) != (big.time, big.group) or big.kind is None:
-        return False
-    if small.nugget and not big.nugget:
-        return False
-    return small.kind == big.kind or big.kind in _CONTAINED_IN.get(small.kind, frozenset())
+    if big.structure is None:
+        return small.structure is None
+    # Independent residuals are ρ = 0 (or variance ratios 1) inside most structures; for
+    # the patterns of distance (CAR1, EXP, GAU, ...) independence is a limit (range -> 0).
+    return big.structure.contains(small.structure)
 
 
 def _covered(small: list[_Block], big: list[_Block]) -> _Block | None:
@@ -262,26 +260,27 @@ def _null(
     if not same_fixed:
         return Relation(True, null="unknown", what="fixed effects and variance parameters together")
     if same_random:
-        if res0.nugget != res1.nugget:
+        if _nugget(res0) != _nugget(res1):
             return Relation(True, null="unknown", what="a nugget")
         what = f"{res1.text()} in place of {res0.text()}"
         return Relation(True, null="interior", what=what)
     if not same_residual:
         return Relation(True, null="unknown", what="random effects and residual parameters")
-    one_variance = len(added) == 1 and (added[0].kind == "ID" or len(added[0].columns) == 1)
+    one_variance = len(added) == 1 and added[0].n_par == 1
     if not removed and one_variance and df == 1:
         what = f"the variance of {added[0].text()}"
         return Relation(True, null="boundary", mixture=0, what=what)
     if len(removed) == 1 and len(added) == 1:
         s, b = removed[0], added[0]
-        grows = s.kind == b.kind == "UN" and set(s.columns) < set(b.columns)
+        grows = _unstructured(s.structure) and _unstructured(b.structure)
+        grows = grows and set(s.columns) < set(b.columns)
         if grows and len(b.columns) == len(s.columns) + 1:
             q = len(s.columns)
             if df == q + 1:
                 new = next(c for c in b.columns if c not in s.columns)
                 what = f"the random effect {new} in {b.text()}, with its covariances"
                 return Relation(True, null="boundary", mixture=q, what=what)
-    if len(added) == 1 and added[0].kind == "UN" and removed:
+    if len(added) == 1 and _unstructured(added[0].structure) and removed:
         joined = set().union(*(set(s.columns) for s in removed))
         if joined == set(added[0].columns) and all(s.group == added[0].group for s in removed):
             what = f"the correlations of {added[0].text()}"
@@ -290,6 +289,10 @@ def _null(
     if removed:
         what += " in place of " + ", ".join(b.text() for b in removed)
     return Relation(True, null="unknown", what=what)
+
+
+def _nugget(res: _Residual) -> bool:
+    return res.structure is not None and res.structure.nugget
 
 
 def _sf(x: float, df: int) -> float:

@@ -31,36 +31,15 @@ from lmeformula.formula import parse
 from lmeformula.model.datacheck import as_frame, missing_columns
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.noted import NotedFrame
-from lmeformula.structures.residual import (
-    AR1,
-    ARH1,
-    CAR1,
-    CS,
-    CSH,
-    DIAG,
-    TOEP,
-    TOEPH,
-    UN,
-    ResidualStructure,
-    VarianceFunction,
-)
+from lmeformula.structures.residual import RESIDUAL_STRUCTURES as _KNOWN
+from lmeformula.structures.residual import ResidualStructure
+from lmeformula.structures.variance import VarianceFunction
 from lmeformula.validate import check_bool
 
 __all__ = ["Selection", "compare", "select_covariance", "select_random"]
 
 #: Residual structures ``select_covariance`` knows by name; "ID" is independent residuals.
-RESIDUAL_STRUCTURES: dict[str, type[ResidualStructure] | None] = {
-    "ID": None,
-    "DIAG": DIAG,
-    "CS": CS,
-    "CSH": CSH,
-    "AR1": AR1,
-    "ARH1": ARH1,
-    "CAR1": CAR1,
-    "TOEP": TOEP,
-    "TOEPH": TOEPH,
-    "UN": UN,
-}
+RESIDUAL_STRUCTURES: dict[str, type[ResidualStructure] | None] = {"ID": None, **_KNOWN}
 _CRITERIA = {"aic": ("AIC", "Akaike"), "bic": ("BIC", "BIC")}
 
 

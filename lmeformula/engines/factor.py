@@ -637,9 +637,10 @@ class BlockedFactor:
             tf, ts, start = [], [], 0
             for t, sl, pos in zip(design.terms, design.theta_slices, placed, strict=True):
                 assert pos is not None
+                rows, cols, which = pos
                 base = start + t.p * np.arange(t.factor.nlevels)[:, None]
-                tf.append(((base + pos[0]) * q + base + pos[1]).ravel())
-                ts.append(np.tile(np.arange(sl.start, sl.stop), t.factor.nlevels))
+                tf.append(((base + rows) * q + base + cols).ravel())
+                ts.append(np.tile(sl.start + which, t.factor.nlevels))
                 start += t.q
             theta_flat, theta_src = np.concatenate(tf), np.concatenate(ts)
         yw = self._sw * (design.y - design.offset)

@@ -34,7 +34,6 @@ from lmeformula.model.design import Design
 
 __all__ = ["OneFactorPLS"]
 
-_LOG_2PI = math.log(2.0 * math.pi)
 _potrf = la.lapack.dpotrf
 
 #: Above this many entries, Q (levels x p₀² x (p + 1)²) is not formed; the sum is taken
@@ -206,18 +205,9 @@ class OneFactorPLS:
         pieces = self._pieces(theta)
         if pieces is None:
             return math.inf
-        logdet, L = pieces[0], pieces[1]
-        # Python floats: evaluated hundreds of times per fit on a handful of numbers.
-        p, n = self.p, self.n
-        pwrss = max(float(L[p, p]) ** 2, 1e-300)
-        logdet = logdet - self.factor.log_weights
-        if self.reml:
-            logdet_rx = 0.0
-            for i in range(p):
-                logdet_rx += math.log(abs(float(L[i, i])))
-            nmp = n - p
-            return logdet + 2.0 * logdet_rx + nmp * (1.0 + _LOG_2PI + math.log(pwrss / nmp))
-        return logdet + n * (1.0 + _LOG_2PI + math.log(pwrss / n))
+        return criteria_from_factor(
+            pieces[1], pieces[0], self.n, self.reml, self.factor.log_weights
+        ).deviance
 
     def criteria(self, par: np.ndarray) -> Criteria:
         """The criteria at θ, without solving for β and u."""

@@ -116,6 +116,23 @@ class PLSSolution:
         return self.criteria.pwrss
 
 
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _criteria(
+    logdet_L: float, logdet_RX: float, pwrss: float, n: int, p: int, reml: bool, log_w: float
+) -> Criteria:
+    # Python floats, positional: on small models the optimizer calls this hundreds of times,
+    # and numpy's (and keyword passing's) per-call cost on a handful of numbers is most of
+    # the work.
+    ml = logdet_L - log_w + n * (1.0 + _LOG_2PI + math.log(pwrss / n))
+    if reml:
+        nmp = n - p
+        dev = logdet_L - log_w + logdet_RX + nmp * (1.0 + _LOG_2PI + math.log(pwrss / nmp))
+        return Criteria(dev, ml, math.sqrt(pwrss / nmp), pwrss, logdet_L, logdet_RX)
+    return Criteria(ml, ml, math.sqrt(pwrss / n), pwrss, logdet_L, logdet_RX)
+
+
 def profiled_deviance(
     *,
     logdet_L: float,
@@ -134,14 +151,9 @@ def profiled_deviance(
     >>> round(c.deviance, 6), c.sigma
     (28.378771, 1.0)
     """
-    ml = logdet_L - log_weights + n * (1.0 + math.log(2.0 * math.pi * pwrss / n))
-    if reml:
-        nmp = n - p
-        dev = (
-            logdet_L - log_weights + logdet_RX + nmp * (1.0 + math.log(2.0 * math.pi * pwrss / nmp))
-        )
-        return Criteria(float(dev), float(ml), math.sqrt(pwrss / nmp), pwrss, logdet_L, logdet_RX)
-    return Criteria(float(ml), float(ml), math.sqrt(pwrss / n), pwrss, logdet_L, logdet_RX)
+    return _criteria(
+        float(logdet_L), float(logdet_RX), float(pwrss), n, p, reml, float(log_weights)
+    )
 
 
 def criteria_from_factor(
@@ -150,20 +162,14 @@ def criteria_from_factor(
     """lme4's criteria from the last block's factor: Lyy is the lower Cholesky factor of
     [X y]'W[X y] less what the random effects explain, so its last diagonal entry is r and
     the others make R_X."""
-    # Python floats: on small models the optimizer calls this hundreds of times, and numpy's
-    # per-call cost on a handful of numbers is most of the work.
     diag = Lyy.diagonal().tolist()
     p = len(diag) - 1
-    pwrss = max(diag[p] ** 2, 1e-300)
-    logdet_rx = 2.0 * sum(math.log(abs(v)) for v in diag[:p])
-    return profiled_deviance(
-        logdet_L=logdet_L,
-        logdet_RX=logdet_rx,
-        pwrss=pwrss,
-        n=n,
-        p=p,
-        reml=reml,
-        log_weights=log_weights,
+    r = diag[p]
+    logdet_rx = 0.0
+    for v in diag[:p]:
+        logdet_rx += math.log(abs(v))
+    return _criteria(
+        float(logdet_L), 2.0 * logdet_rx, max(r * r, 1e-300), n, p, reml, float(log_weights)
     )
 
 

@@ -20,7 +20,8 @@ from lmeformula.errors import (
 from lmeformula.fitting.stages import build_model, make_engine, make_result, optimize
 from lmeformula.model.model import Model
 from lmeformula.results.lmer import LmerResult
-from lmeformula.structures.residual import ResidualStructure, VarianceFunction
+from lmeformula.structures.residual import ResidualStructure
+from lmeformula.structures.variance import VarianceFunction
 from lmeformula.validate import check_bool, check_name, reject_unknown
 
 if TYPE_CHECKING:

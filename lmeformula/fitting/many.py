@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as la
 
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.protocol import Engine
@@ -44,7 +43,8 @@ from lmeformula.fitting.stages import build_model, make_result, optimize
 from lmeformula.formula import parse
 from lmeformula.model.design import Design, estimable_columns
 from lmeformula.model.model import Model
-from lmeformula.results.lmer import SINGULAR_TOL, LmerResult
+from lmeformula.results.estimates import fixef_vcov, is_singular, ran_pars, variance_components
+from lmeformula.results.lmer import LmerResult
 
 __all__ = ["ManyFits", "fit_many"]
 
@@ -116,56 +116,20 @@ class _Record:
 
 
 def _ran_names(design: Design) -> tuple[tuple[str, str], ...]:
-    # broom.mixed's order, as LmerResult.tidy: per term each sd, then its correlations with
-    # later columns; a second term on one factor is "g.1", as lme4 names it.
-    out: list[tuple[str, str]] = []
-    seen: dict[str, int] = {}
-    for term in design.terms:
-        k = seen.get(term.name, 0)
-        seen[term.name] = k + 1
-        grp = term.name if k == 0 else f"{term.name}.{k}"
-        for i, col in enumerate(term.columns):
-            out.append((grp, f"sd__{col}"))
-            if term.structure.kind != "DIAG":
-                for other in term.columns[i + 1 :]:
-                    out.append((grp, f"cor__{col}.{other}"))
-    out.append(("Residual", "sd__Observation"))
-    return tuple(out)
+    # broom.mixed's order, as LmerResult.tidy (the names do not depend on θ).
+    rows = variance_components(design, design.start, 1.0)
+    return tuple((g, term) for g, term, _ in ran_pars(rows))
 
 
 def _ran_values(design: Design, theta: np.ndarray, sigma: float) -> np.ndarray:
     # The same arithmetic as LmerResult.varcorr, so that the numbers agree bit for bit.
-    out: list[float] = []
-    s2 = sigma**2
-    for term, sl in zip(design.terms, design.theta_slices, strict=True):
-        cov = s2 * term.structure.rel_cov(theta[sl])
-        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        for i in range(term.p):
-            out.append(float(sd[i]))
-            if term.structure.kind != "DIAG":
-                for j in range(i + 1, term.p):
-                    denom = sd[i] * sd[j]
-                    out.append(float(cov[i, j] / denom) if denom > 0 else np.nan)
-    out.append(float(sigma))
-    return np.asarray(out)
-
-
-def _singular(design: Design, theta: np.ndarray, tol: float = SINGULAR_TOL) -> bool:
-    at_zero = (design.lower == 0) & (theta < tol)
-    at_upper = np.isfinite(design.upper) & (design.upper - theta < tol)
-    at_lower = np.isfinite(design.lower) & (design.lower != 0) & (theta - design.lower < tol)
-    return bool(np.any(at_zero | at_upper | at_lower))
+    return np.array([v for _, _, v in ran_pars(variance_components(design, theta, sigma))])
 
 
 def _record(pattern: _Pattern, sol: PLSSolution, optinfo: OptInfo, reml: bool) -> _Record:
     design = pattern.model.design
     p = len(design.fixed_names)
-    if p:
-        # As LmerResult computes vcov.
-        rinv = la.solve_triangular(sol.RX, np.eye(p))
-        se = np.sqrt(np.diag(sol.sigma**2 * (rinv @ rinv.T)))
-    else:
-        se = np.zeros(0)
+    se = np.sqrt(np.diag(fixef_vcov(sol.RX, sol.sigma)))
     npar = p + len(sol.theta) + 1
     n = len(design.y)
     return _Record(
@@ -179,7 +143,7 @@ def _record(pattern: _Pattern, sol: PLSSolution, optinfo: OptInfo, reml: bool) -
         reml_criterion=sol.deviance if reml else None,
         npar=npar,
         nobs=n,
-        singular=_singular(design, sol.theta),
+        singular=is_singular(design, sol.theta),
         fixed_names=pattern.fixed_names,
         ran_names=pattern.ran_names,
     )

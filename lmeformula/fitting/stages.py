@@ -45,7 +45,8 @@ from lmeformula.model.model import Model
 from lmeformula.model.residual import bind_residual, bind_variance
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.state import ModelState
-from lmeformula.structures.residual import ResidualModel, ResidualStructure, VarianceFunction
+from lmeformula.structures.residual import ResidualModel, ResidualStructure
+from lmeformula.structures.variance import VarianceFunction
 
 __all__ = ["OPTIMIZERS", "build_model", "make_engine", "make_result", "optimize", "result_at"]
 

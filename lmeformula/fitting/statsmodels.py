@@ -122,7 +122,7 @@ def _choose_primary(design: Design) -> str | None:
 
 
 def _needs_covariance(term: ReTerm) -> bool:
-    return term.p > 1 and term.structure.kind != "DIAG"
+    return term.structure.correlated
 
 
 def mixedlm_spec(design: Design, reml: bool) -> MixedLMSpec:
@@ -136,7 +136,9 @@ def mixedlm_spec(design: Design, reml: bool) -> MixedLMSpec:
     y = design.y - design.offset
     n = len(y)
     for term in design.terms:
-        if term.structure.kind not in ("UN", "DIAG"):
+        # MixedLM's covariance is free or masked to zeros: what a structure whose
+        # parameters are its covariance's entries (UN, DIAG) is.
+        if term.structure.free_elements() is None:
             raise NotExpressibleError(
                 f"the term ({term.term.text}) has a {term.structure.kind} covariance, which "
                 "statsmodels' MixedLM cannot express."
@@ -207,10 +209,10 @@ def _free_mask(design: Design, re_terms: list[int], n_vc: int) -> MixedLMParams 
     mask = np.zeros((sum(sizes), sum(sizes)))
     pos = 0
     for k, p in zip(re_terms, sizes, strict=True):
-        if design.terms[k].structure.kind == "DIAG":
-            mask[pos : pos + p, pos : pos + p] = np.eye(p)
-        else:
-            mask[pos : pos + p, pos : pos + p] = 1.0
+        free = design.terms[k].structure.free_elements()
+        assert free is not None  # mixedlm_spec refused the others
+        rows, cols = free
+        mask[pos + rows, pos + cols] = mask[pos + cols, pos + rows] = 1.0
         pos += p
     if np.all(mask == 1.0):
         return None

@@ -96,23 +96,20 @@ def _element_indicators(design: Any) -> list[sp.csr_matrix]:
     out = []
     start = 0
     for term in design.terms:
-        kind = term.structure.kind
-        if kind not in ("UN", "DIAG"):
+        free = term.structure.free_elements()
+        if free is None:
             raise NotExpressibleError(
-                f"Kenward-Roger needs a covariance linear in its parameters; the {kind} "
-                f"structure of ({' + '.join(term.columns)} | {term.name}) is not. Use "
-                "ddf='satterthwaite'."
+                f"Kenward-Roger needs a covariance linear in its parameters; the "
+                f"{term.structure.kind} structure of ({' + '.join(term.columns)} | "
+                f"{term.name}) is not. Use ddf='satterthwaite'."
             )
         p, levels = term.p, term.factor.nlevels
         base = start + p * np.arange(levels)
-        for a in range(p):
-            for b in range(a + 1):
-                if kind == "DIAG" and a != b:
-                    continue
-                rows, cols = base + a, base + b
-                if a != b:
-                    rows, cols = np.r_[rows, cols], np.r_[cols, rows]
-                out.append(sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(q, q)))
+        for a, b in zip(*free, strict=True):
+            rows, cols = base + a, base + b
+            if a != b:
+                rows, cols = np.r_[rows, cols], np.r_[cols, rows]
+            out.append(sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(q, q)))
         start += term.q
     return out
 

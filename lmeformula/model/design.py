@@ -24,6 +24,7 @@ from lmeformula.formula.terms import ParsedFormula, RandomTerm
 from lmeformula.model.frame import GroupingFactor, ModelFrame
 from lmeformula.model.simple_terms import simple_lhs
 from lmeformula.structures import CovStructure, make_structure
+from lmeformula.structures.random import kind_of
 
 __all__ = ["Design", "ReTerm", "build_design", "formula_context", "r_names"]
 
@@ -490,10 +491,6 @@ def _unit_scaled(X: np.ndarray) -> np.ndarray:
     return X / np.where(scale > 0, scale, 1.0)
 
 
-#: Structures whose columns are times: AR(1) and Toeplitz correlate columns by lag.
-TIME_INDEXED = frozenset({"AR1", "ARH1", "TOEP", "TOEPH"})
-
-
 def _time_lhs(term: Any, data: pd.DataFrame) -> tuple[str, np.ndarray | None]:
     """The design text and column times of an AR(1)/Toeplitz term.
 
@@ -567,7 +564,9 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     terms = []
     for term in parsed.random:
         lhs_text, positions = term.lhs, None
-        if term.structure.kind in TIME_INDEXED:
+        # AR(1) and Toeplitz correlate columns by lag: their columns are times.
+        time_indexed = kind_of(term.structure.kind).time_indexed
+        if time_indexed:
             lhs_text, positions = _time_lhs(term, data)
         lhs = simple_lhs(lhs_text, data)
         if lhs is None:
@@ -580,7 +579,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
                 f"the random term ({term.text}) has no columns; did you mean (1 | "
                 f"{term.group_name})?"
             )
-        if term.structure.kind in TIME_INDEXED and "(Intercept)" in columns:
+        if time_indexed and "(Intercept)" in columns:
             raise FormulaError(
                 f"the random term ({term.text}) has {term.structure.kind} covariance, which "
                 "needs one column per time and no intercept; write it as "
@@ -605,7 +604,7 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
         # lme4's check.nobs.vs.nRE: with as many random effects as rows, their variances
         # cannot be told apart from the residual variance. Structured terms (ar1, toep)
         # can be identified by their correlation pattern, and glmmTMB fits them.
-        if t.q >= n and t.structure.kind in ("UN", "DIAG"):
+        if t.q >= n and t.structure.free_elements() is not None:
             raise DataError(
                 f"number of observations (={n}) <= number of random effects (={t.q}) for "
                 f"the term ({t.term.text}): {t.p} effect(s) for each of "

@@ -1,9 +1,10 @@
 """Residual structures and variance functions bound to the model's rows.
 
 A structure written by the user (``lmf.AR1("time | id")``) names columns; bound to the model
-frame it becomes arrays: each row's subject, the rank and value of its time, the
-variance function's covariate. Binding checks what the data must give (the columns, distinct
-times within a subject, numbers where positions are needed, parameters the data identify).
+frame it becomes arrays: each row's subject, the rank and value of its time (or its
+coordinates), the variance function's covariate. Binding checks what the data must give
+(the columns, distinct times within a subject, numbers where positions are needed,
+parameters the data identify).
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ import pandas as pd
 from lmeformula.errors import DataError
 from lmeformula.model.datacheck import missing_columns
 from lmeformula.model.frame import code_factor, interaction_factor
-from lmeformula.structures.residual import (
-    BoundResidual,
-    BoundVariance,
-    ResidualStructure,
-    VarianceFunction,
-)
+from lmeformula.structures.residual import BoundResidual, ResidualStructure
+from lmeformula.structures.variance import BoundVariance, VarianceFunction
 
 __all__ = ["bind_residual", "bind_variance"]
 
@@ -35,6 +32,10 @@ def _subject_codes(
     return factor.codes, factor.levels
 
 
+def _numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
 def bind_residual(structure: ResidualStructure, data: pd.DataFrame) -> BoundResidual:
     """Check the structure against the model's rows and fix its parameters.
 
@@ -42,7 +43,14 @@ def bind_residual(structure: ResidualStructure, data: pd.DataFrame) -> BoundResi
     ------
     DataError
         For a missing column, a time repeated within a subject, times that are not
-        numbers where positions are needed, or parameters the data cannot identify.
+        numbers where distances are needed, or parameters the data cannot identify.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> bound = bind_residual(lmf.AR1("age | Subject"), lmf.datasets.load("orthodont"))
+    >>> bound.tlabels, bound.n_par
+    (('8', '10', '12', '14'), 1)
     """
     where = repr(structure)
     missing_columns(structure.columns, data, f"residual={where}")
@@ -51,30 +59,38 @@ def bind_residual(structure: ResidualStructure, data: pd.DataFrame) -> BoundResi
         codes, levels = _subject_codes(data, structure.group)
     else:
         codes, levels = np.zeros(n, dtype=int), ("all",)
-    if structure.time is None:
+    of_distance = structure.pattern().of_distance
+    if not structure.coords:
         # Order within the subject, as the rows come.
         order = pd.Series(np.arange(n)).groupby(codes).cumcount().to_numpy()
-        tval = order.astype(float)
+        tval: np.ndarray = order.astype(float)
         tidx = order
         tlabels: tuple[str, ...] = tuple(str(i + 1) for i in range(int(order.max()) + 1))
     else:
-        series = data[structure.time]
-        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-        if structure.continuous and not numeric:
+        columns = [data[c] for c in structure.coords]
+        bad = [c.name for c in columns if not _numeric(c)]
+        if of_distance and bad:
             raise DataError(
-                f"residual={where}: the time {structure.time!r} must be numeric for "
-                "continuous-time correlation."
+                f"residual={where}: the coordinate {bad[0]!r} must be numeric for a "
+                "correlation of distance."
             )
-        tidx, tlabels = code_factor(series)
-        tval = series.to_numpy(dtype=float) if numeric else tidx.astype(float)
+        if len(columns) == 1:
+            series = columns[0]
+            tidx, tlabels = code_factor(series)
+            tval = series.to_numpy(dtype=float) if _numeric(series) else tidx.astype(float)
+        else:
+            tval = np.column_stack([c.to_numpy(dtype=float) for c in columns])
+            key = pd.Series([tuple(row) for row in tval])
+            tidx, tlabels = code_factor(key.astype(str))
         pairs = pd.DataFrame({"s": codes, "t": tidx})
         dup = pairs.duplicated()
         if dup.any():
             first = int(np.flatnonzero(dup.to_numpy())[0])
+            what = "time" if len(columns) == 1 else "coordinates"
             raise DataError(
-                f"residual={where}: subject {levels[codes[first]]!r} has time "
+                f"residual={where}: subject {levels[codes[first]]!r} has {what} "
                 f"{tlabels[tidx[first]]!r} more than once; each subject needs distinct "
-                "times (or use '1 | id' to order rows as they come)."
+                f"{what} (or use '1 | id' to order rows as they come)."
             )
     bound = BoundResidual(structure, codes, levels, tidx, tval, tlabels)
     bound.check_identified()
@@ -91,22 +107,18 @@ def bind_variance(function: VarianceFunction, data: pd.DataFrame) -> BoundVarian
     """
     missing_columns(function.columns, data, f"variance={function!r}")
     series = data[function.column]
-    if function.kind == "VarIdent":
+    if function.stratified:
         codes, levels = code_factor(series)
         if len(levels) < 2:
             raise DataError(
-                f"variance={function!r}: {function.column!r} takes one value, so a variance per "
-                "level is σ itself; drop the variance function."
+                f"variance={function!r}: {function.column!r} takes one value, so a variance "
+                "per level is σ itself; drop the variance function."
             )
         return BoundVariance(function, codes.astype(float), levels)
-    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+    if not _numeric(series):
         raise DataError(
             f"variance={function!r}: {function.column!r} must be numeric (it is {series.dtype})."
         )
     x = series.to_numpy(dtype=float)
-    if function.kind == "VarPower" and np.any(x == 0):
-        raise DataError(
-            f"variance={function!r}: {function.column!r} has zeros, where |x|^δ makes the "
-            "variance 0 or infinite; shift the covariate (e.g. x + 1) or use VarExp."
-        )
+    function.check(x)
     return BoundVariance(function, x, ())

@@ -66,7 +66,7 @@ def variance_parts(result: Any, rule: str = "performance") -> tuple[float, float
             continue
         seen.add(term.name)
         # lme4 1.1 splits a diagonal (||) term into one term per column: only the first counts.
-        keep = [0] if term.structure.kind == "DIAG" else list(range(term.p))
+        keep = [0] if not term.structure.correlated else list(range(term.p))
         keep = [j for j in keep if term.columns[j] in names]
         if keep:
             Z = X[:, [names.index(term.columns[j]) for j in keep]]

@@ -65,7 +65,7 @@ def normalized_residuals(result: LmerResult) -> np.ndarray:
     """
     model = result.state.residual
     res = model.residual if model is not None else None
-    if model is None or res is None or res.structure.pattern is None:
+    if model is None or res is None or not res.structure.correlated:
         # K is diagonal: decorrelating is dividing by the row's standard deviation.
         return result.residuals("pearson")
     raw = result.residuals("response") / result.sigma

@@ -13,11 +13,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as la
 
 from lmeformula.errors import ArgumentTypeError, DataError
 from lmeformula.model.design import formula_context, r_names
 from lmeformula.model.frame import level_label
+from lmeformula.results.estimates import (
+    SINGULAR_TOL,
+    fixef_vcov,
+    is_singular,
+    variance_components,
+)
 from lmeformula.results.state import ModelState
 from lmeformula.validate import (
     check_bool,
@@ -28,8 +33,6 @@ from lmeformula.validate import (
 )
 
 __all__ = ["LmerResult", "Summary"]
-
-SINGULAR_TOL = 1e-4
 
 
 @dataclass(frozen=True)
@@ -119,15 +122,11 @@ class LmerResult:
         names = design.fixed_names
         self.fixef = pd.Series(solution.beta, index=names, name="estimate")
         p = len(names)
-        if p:
-            rinv = la.solve_triangular(solution.RX, np.eye(p))
-            cov = self.sigma**2 * (rinv @ rinv.T)
-            if not design.terms and not model.reml:
-                # nlme's gls estimates Var(β̂) with σ² n / (n - p) also under ML (its
-                # summary's standard errors are REML-like); lme and lme4 do not.
-                cov = cov * frame.nobs / (frame.nobs - p)
-        else:
-            cov = np.zeros((0, 0))
+        cov = fixef_vcov(solution.RX, self.sigma)
+        if p and not design.terms and not model.reml:
+            # nlme's gls estimates Var(β̂) with σ² n / (n - p) also under ML (its summary's
+            # standard errors are REML-like); lme and lme4 do not.
+            cov = cov * frame.nobs / (frame.nobs - p)
         self.vcov = pd.DataFrame(cov, index=names, columns=names)
         self.fixef_se = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
         self.ngroups: dict[str, int] = {}
@@ -210,26 +209,7 @@ class LmerResult:
             Columns ``grp, var1, var2, vcov, sdcor``: per term the variances, then the
             covariances (``sdcor`` holds the correlation); last the residual.
         """
-        rows = []
-        seen: dict[str, int] = {}
-        s2 = self.sigma**2
-        for block in self.state.term_blocks:
-            term, rel = block.term, block.rel_cov
-            # lme4 names a second term on the same factor "g.1".
-            k = seen.get(term.name, 0)
-            seen[term.name] = k + 1
-            grp = term.name if k == 0 else f"{term.name}.{k}"
-            cov = s2 * rel
-            sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-            for i, col in enumerate(term.columns):
-                rows.append((grp, col, "", cov[i, i], sd[i]))
-            if term.structure.kind != "DIAG":
-                for i in range(term.p):
-                    for j in range(i + 1, term.p):
-                        denom = sd[i] * sd[j]
-                        corr = cov[i, j] / denom if denom > 0 else np.nan
-                        rows.append((grp, term.columns[i], term.columns[j], cov[i, j], corr))
-        rows.append(("Residual", "", "", s2, self.sigma))
+        rows = variance_components(self.state.design, self.theta, self.sigma)
         # Residual structure parameters on their natural scale (ρ, sd ratios), as nlme
         # prints them; no variance of their own.
         for name, value in self.residual_params().items():
@@ -279,16 +259,9 @@ class LmerResult:
         return out
 
     def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
-        """lme4's ``isSingular``: some θ with a lower bound of 0 is below ``tol``."""
-        tol = check_positive("tol", tol)
-        d = self.state.design
-        if not d.terms:
-            return False
-        # A standard deviation at 0, or a structured correlation at its bound of ±1.
-        at_zero = (d.lower == 0) & (self.theta < tol)
-        at_upper = np.isfinite(d.upper) & (d.upper - self.theta < tol)
-        at_lower = np.isfinite(d.lower) & (d.lower != 0) & (self.theta - d.lower < tol)
-        return bool(np.any(at_zero | at_upper | at_lower))
+        """lme4's ``isSingular``: a standard deviation (θ bounded below by 0) below ``tol``,
+        or a structured correlation within ``tol`` of its bound."""
+        return is_singular(self.state.design, self.theta, check_positive("tol", tol))
 
     @property
     def singular(self) -> bool:

@@ -14,29 +14,18 @@ from lmeformula.validate import check_bool, check_level
 if TYPE_CHECKING:
     from lmeformula.results.lmer import LmerResult
 
+from lmeformula.results.estimates import ran_pars, variance_components
+
 __all__ = ["augment", "glance", "tidy"]
 
 TIDY_COLUMNS = ["effect", "group", "term", "estimate", "std_error", "statistic", "df", "p_value"]
 
 
 def _ran_pars(result: LmerResult) -> pd.DataFrame:
-    vc = result.varcorr()
-    rows = []
-    for key, block in vc.groupby("grp", sort=False):
-        grp = str(key)
-        if grp == "Residual":
-            rows.append(("ran_pars", "Residual", "sd__Observation", float(block["sdcor"].iloc[0])))
-            # A residual structure's parameters on their natural scale (ρ, sd ratios).
-            for _, par in block.iloc[1:].iterrows():
-                rows.append(("ran_pars", "Residual", str(par["var1"]), float(par["sdcor"])))
-            continue
-        sds = block[block["var2"] == ""]
-        cors = block[block["var2"] != ""]
-        # broom.mixed's order: each sd followed by its correlations with later columns.
-        for _, sd in sds.iterrows():
-            rows.append(("ran_pars", grp, f"sd__{sd['var1']}", float(sd["sdcor"])))
-            for _, c in cors[cors["var1"] == sd["var1"]].iterrows():
-                rows.append(("ran_pars", grp, f"cor__{c['var1']}.{c['var2']}", float(c["sdcor"])))
+    components = variance_components(result.state.design, result.theta, result.sigma)
+    rows = [("ran_pars", g, term, est) for g, term, est in ran_pars(components)]
+    # A residual structure's parameters on their natural scale (ρ, sd ratios).
+    rows += [("ran_pars", "Residual", k, v) for k, v in result.residual_params().items()]
     return pd.DataFrame(rows, columns=["effect", "group", "term", "estimate"])
 
 

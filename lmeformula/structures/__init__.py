@@ -1,5 +1,8 @@
-"""Covariance structures of random-effects terms (see :mod:`.base` for the contract)."""
+"""Covariance structures: correlation patterns written once (:mod:`.patterns`), used by the
+random-effects side (:mod:`.base`, :mod:`.random`) and the residual side (:mod:`.residual`),
+and variance functions (:mod:`.variance`)."""
 
-from lmeformula.structures.base import CovStructure, Diagonal, Unstructured, make_structure
+from lmeformula.structures.base import CovStructure
+from lmeformula.structures.random import KINDS, Diagonal, Scaled, Unstructured, make_structure
 
-__all__ = ["CovStructure", "Diagonal", "Unstructured", "make_structure"]
+__all__ = ["KINDS", "CovStructure", "Diagonal", "Scaled", "Unstructured", "make_structure"]

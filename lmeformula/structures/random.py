@@ -1,11 +1,12 @@
-"""Structured random-effects covariances: ID, CS, CSH, AR1, ARH1, TOEP, TOEPH.
+"""Random-effects covariance structures: UN, and a correlation pattern scaled by standard
+deviations (ID, DIAG, CS, CSH, AR1, ARH1, TOEP, TOEPH).
 
-Each is Σ/σ² = S C(ρ) S with S the relative standard deviations (one shared, or one per
-column for the heterogeneous kinds) and C a correlation matrix of the kind's pattern. θ is
-[standard deviations..., correlation parameters...]: the deviations are bounded below by 0
-as lme4 bounds the diagonal of Λ; correlation parameters live in a box (CS: ρ in
-[-1/(p-1), 1]; AR(1): ρ in [-1, 1]; Toeplitz: partial autocorrelations in [-1, 1], which
-keep every Toeplitz matrix positive semi-definite without a check).
+A patterned structure is Σ/σ² = S C(φ) S with S the relative standard deviations (one
+shared, or one per column for the heterogeneous kinds) and C a pattern of :mod:`.patterns`.
+θ is [standard deviations..., pattern parameters...]: the deviations are bounded below by 0
+as lme4 bounds the diagonal of Λ; the pattern parameters live in their pattern's box
+(CS: ρ in [-1/(p-1), 1]; AR(1): ρ in [-1, 1]; Toeplitz: partial autocorrelations in [-1, 1],
+which keep every Toeplitz matrix positive semi-definite without a check).
 
 How they map to nlme and SAS:
 
@@ -21,52 +22,135 @@ hetar1     (no pd class)                     ``TYPE=ARH(1)``
 homtoep    (no pd class)                     ``TYPE=TOEP``
 toep       (no pd class)                     ``TYPE=TOEPH``
 =========  ================================  ===================================
+
+A new kind is a pattern (written once in :mod:`.patterns`) and one line of :data:`KINDS`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
-from lmeformula.errors import FormulaError
+from lmeformula.errors import FormulaError, NotExpressibleError
 from lmeformula.structures.base import CovStructure
-from lmeformula.structures.correlation import (
-    acf_from_pacf,
-    ar1_corr,
-    cs_corr,
-    pacf_from_acf,
+from lmeformula.structures.patterns import (
+    AR1,
+    CompoundSymmetry,
+    Independence,
+    Pattern,
+    Positions,
+    Toeplitz,
     psd_sqrt,
-    toeplitz_corr,
+)
+from lmeformula.structures.patterns import (
+    Unstructured as UnstructuredPattern,
 )
 
-__all__ = ["STRUCTURED", "Structured"]
-
-# kind -> (a standard deviation per column?, correlation pattern)
-_KINDS: dict[str, tuple[bool, str | None]] = {
-    "ID": (False, None),
-    "CS": (False, "cs"),
-    "CSH": (True, "cs"),
-    "AR1": (False, "ar1"),
-    "ARH1": (True, "ar1"),
-    "TOEP": (False, "toep"),
-    "TOEPH": (True, "toep"),
-}
+__all__ = ["KINDS", "Diagonal", "Kind", "Scaled", "Unstructured", "make_structure"]
 
 
-class Structured(CovStructure):
-    """A structured covariance of ``p`` random effects (see the module docstring).
+class Unstructured(CovStructure):
+    """lme4's default: any positive semi-definite Σ; θ is Λ's lower triangle by column.
+
+    Examples
+    --------
+    >>> s = Unstructured(2)
+    >>> s.lambda_block(np.array([1.0, 0.5, 2.0]))
+    array([[1. , 0. ],
+           [0.5, 2. ]])
+    """
+
+    kind = "UN"
+
+    def __init__(self, p: int) -> None:
+        super().__init__(p)
+        self._pattern = UnstructuredPattern()
+        self._rows, self._cols = UnstructuredPattern.entries(p)
+
+    @property
+    def n_theta(self) -> int:
+        return self._pattern.n_par(self.p)
+
+    @property
+    def lower(self) -> np.ndarray:
+        return self._pattern.bounds(self.p, self.p)[0]
+
+    def start(self) -> np.ndarray:
+        return self._pattern.start(self.p, 1.0)
+
+    def lambda_block(self, theta: np.ndarray) -> np.ndarray:
+        return self._pattern.factor(theta, self.p)
+
+    def theta_from_cov(self, rel_cov: np.ndarray) -> np.ndarray:
+        return self._pattern.par_from_cov(rel_cov)
+
+    def param_names(self, columns: list[str]) -> list[str]:
+        return [
+            f"sd[{columns[r]}]" if r == c else f"cor[{columns[c]},{columns[r]}]"
+            for r, c in zip(self._rows, self._cols, strict=True)
+        ]
+
+    @property
+    def correlated(self) -> bool:
+        return self.p > 1
+
+    def covers(self, other: CovStructure) -> bool:
+        return other.p <= self.p
+
+    def theta_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        return self._rows, self._cols, np.arange(self._rows.size)
+
+    def free_elements(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return self._rows, self._cols
+
+    def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
+        # The entries of Σ = σ² ΛΛ' where θ has Λ's: sd on the diagonal, correlation below.
+        lam = self.lambda_block(theta)
+        cov = sigma**2 * (lam @ lam.T)
+        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        denom = np.outer(sd, sd)
+        cor = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
+        rows, cols = self._rows, self._cols
+        return np.where(rows == cols, sd[rows], cor[rows, cols])
+
+    def theta_from_sdcor(self, values: np.ndarray, sigma: float) -> np.ndarray:
+        v = np.asarray(values, dtype=float)
+        rows, cols = self._rows, self._cols
+        diag = rows == cols
+        sd = np.zeros(self.p)
+        sd[rows[diag]] = v[diag]
+        cor = np.eye(self.p)
+        cor[rows[~diag], cols[~diag]] = v[~diag]
+        cor[cols[~diag], rows[~diag]] = v[~diag]
+        # A correlation of ±1 leaves Σ semi-definite: lme4 pivots its Cholesky there.
+        return self._pattern.par_from_cov(np.outer(sd, sd) * cor / sigma**2)
+
+    def sdcor_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        diag = self._rows == self._cols
+        return np.where(diag, 0.0, -1.0), np.where(diag, np.inf, 1.0)
+
+
+class Scaled(CovStructure):
+    """A correlation pattern scaled by relative standard deviations (see the module).
 
     Parameters
     ----------
     p
         Number of columns of the term.
-    kind
-        SAS name: ID, CS, CSH, AR1, ARH1, TOEP or TOEPH.
+    pattern
+        The correlation pattern (:mod:`.patterns`).
+    het
+        A standard deviation per column (True) or one for all.
     positions
         Integer time of each column (AR(1), Toeplitz); by default 0, 1, ..., p - 1.
+    kind, special
+        The registry's name and the formula's spelling (for display).
 
     Examples
     --------
-    >>> s = Structured(3, "AR1")
+    >>> s = make_structure("AR1", 3)
     >>> s.rel_cov(np.array([2.0, 0.5]))
     array([[4., 2., 1.],
            [2., 4., 2.],
@@ -75,11 +159,18 @@ class Structured(CovStructure):
     {'rho': 0.5}
     """
 
-    def __init__(self, p: int, kind: str, positions: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        p: int,
+        pattern: Pattern,
+        het: bool,
+        positions: np.ndarray | None = None,
+        kind: str = "",
+        special: str | None = None,
+    ) -> None:
         super().__init__(p)
-        self.kind = kind
-        self.het, self.pattern = _KINDS[kind]
-        if self.pattern is not None and p < 2:
+        self.pattern, self.het, self.kind, self.special = pattern, het, kind, special
+        if pattern.correlated and p < 2:
             raise FormulaError(
                 f"a {kind} covariance correlates the term's columns, but this term has one "
                 "column, so its correlation cannot be identified; give it several columns "
@@ -87,19 +178,18 @@ class Structured(CovStructure):
             )
         pos = np.arange(p) if positions is None else np.asarray(positions, dtype=int)
         self.positions = pos - pos.min()
-        self.n_sd = p if self.het else 1
-        if self.pattern == "toep":
-            self.n_corr = int(self.positions.max())
-            lags = set(np.abs(self.positions[:, None] - self.positions[None, :]).ravel())
-            missing = [k for k in range(1, self.n_corr + 1) if k not in lags]
-            if missing:
-                raise FormulaError(
-                    f"a {kind} covariance has a correlation per lag, but no two of the "
-                    f"term's times are {missing[0]} apart, so that lag's correlation cannot "
-                    "be identified; use factor(time) (lags count levels) or ar1()."
-                )
-        else:
-            self.n_corr = 0 if self.pattern is None else 1
+        self._times = int(self.positions.max()) + 1
+        self._where = Positions(self.positions[None, :], self._times)
+        self.n_sd = p if het else 1
+        self.n_corr = pattern.n_par(self._times) if pattern.correlated else 0
+        seen = np.zeros((self._times, self._times), dtype=bool)
+        seen[np.ix_(self.positions, self.positions)] = True
+        why = pattern.identified(seen, tuple(map(str, range(self._times))))
+        if why is not None:
+            raise FormulaError(
+                f"a {kind} covariance has a correlation per lag, but among the term's times "
+                f"{why.split(';')[0]}; use factor(time) (lags count levels) or ar1()."
+            )
 
     @property
     def n_theta(self) -> int:
@@ -110,33 +200,27 @@ class Structured(CovStructure):
 
     @property
     def lower(self) -> np.ndarray:
-        low = -1.0 / (self.p - 1) if self.pattern == "cs" else -1.0
-        return np.concatenate([np.zeros(self.n_sd), np.full(self.n_corr, low)])
+        low = self.pattern.bounds(self._times, self.p)[0]
+        return np.concatenate([np.zeros(self.n_sd), low])
 
     @property
     def upper(self) -> np.ndarray:
-        return np.concatenate([np.full(self.n_sd, np.inf), np.ones(self.n_corr)])
+        high = self.pattern.bounds(self._times, self.p)[1]
+        return np.concatenate([np.full(self.n_sd, np.inf), high])
 
     def start(self) -> np.ndarray:
-        return np.concatenate([np.ones(self.n_sd), np.zeros(self.n_corr)])
+        return np.concatenate([np.ones(self.n_sd), self.pattern.start(self._times, 1.0)])
 
     def _sds(self, theta: np.ndarray) -> np.ndarray:
         return np.broadcast_to(np.asarray(theta[: self.n_sd], dtype=float), (self.p,))
 
     def correlation(self, theta: np.ndarray) -> np.ndarray:
         """The p x p correlation matrix C at θ."""
-        par = np.asarray(theta[self.n_sd :], dtype=float)
-        if self.pattern == "cs":
-            return cs_corr(float(par[0]), self.p)
-        if self.pattern == "ar1":
-            return ar1_corr(float(par[0]), self.positions)
-        if self.pattern == "toep":
-            return toeplitz_corr(acf_from_pacf(par), self.positions)
-        return np.eye(self.p)
+        return self.pattern.matrix(np.asarray(theta[self.n_sd :], dtype=float), self._where)[0]
 
     def lambda_block(self, theta: np.ndarray) -> np.ndarray:
         sds = self._sds(theta)
-        if self.pattern is None:
+        if not self.pattern.correlated:
             return np.diag(sds)
         return sds[:, None] * psd_sqrt(self.correlation(theta))
 
@@ -150,36 +234,120 @@ class Structured(CovStructure):
         denom = np.sqrt(np.outer(var, var))
         corr = np.divide(rel_cov, denom, out=np.zeros_like(rel_cov), where=denom > 0)
         # A column with zero variance has no correlations: leave its pairs out.
-        lag = np.where(denom > 0, np.abs(self.positions[:, None] - self.positions[None, :]), 0)
-        if self.pattern == "cs":
-            par = [corr[lag > 0].mean() if (lag > 0).any() else 0.0]
-        elif self.pattern == "ar1":
-            # ρ from the shortest observed lag d: corr = ρ^d.
-            d = lag[lag > 0].min() if (lag > 0).any() else 0
-            r = corr[lag == d].mean() if d else 0.0
-            par = [np.sign(r) ** (d % 2) * abs(r) ** (1.0 / d) if d else 0.0]
-        elif self.pattern == "toep":
-            acf = [
-                corr[lag == k].mean() if (lag == k).any() else 0.0
-                for k in range(1, self.n_corr + 1)
-            ]
-            par = list(pacf_from_acf(np.array(acf)))
-        else:
-            par = []
+        lag = np.where(denom > 0, self._where.lag[0], 0)
+        par = self.pattern.from_matrix(corr, lag, self._times) if self.n_corr else np.zeros(0)
         theta = np.concatenate([sds, np.asarray(par, dtype=float)])
         return np.clip(theta, self.lower, self.upper)
 
     def param_names(self, columns: list[str]) -> list[str]:
         sds = [f"sd[{c}]" for c in columns] if self.het else ["sd"]
-        if self.pattern == "toep":
-            return sds + [f"pacf[{k}]" for k in range(1, self.n_corr + 1)]
-        return sds + (["rho"] if self.n_corr else [])
+        return sds + self.pattern.names(self._times, tuple(columns))
 
     def correlation_params(self, theta: np.ndarray) -> dict[str, float]:
         par = np.asarray(theta[self.n_sd :], dtype=float)
-        if self.pattern == "toep":
-            return {f"rho[{k}]": float(r) for k, r in enumerate(acf_from_pacf(par), start=1)}
-        return {"rho": float(par[0])} if self.n_corr else {}
+        return self.pattern.natural(par, ()) if self.n_corr else {}
+
+    @property
+    def correlated(self) -> bool:
+        return self.pattern.correlated
+
+    def covers(self, other: CovStructure) -> bool:
+        if self.p != other.p:
+            # One column's variance fits in any structure with a variance per column.
+            return other.p == 1 and (self.het or self.p == 1)
+        if isinstance(other, Scaled):
+            return (self.het or not other.het) and self.pattern.contains(other.pattern)
+        return False
+
+    def theta_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        if self.pattern.correlated:
+            return None
+        diag = np.arange(self.p)
+        return diag, diag, diag if self.het else np.zeros(self.p, dtype=int)
+
+    def free_elements(self) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.pattern.correlated or not self.het:
+            return None
+        return np.arange(self.p), np.arange(self.p)
 
 
-STRUCTURED: dict[str, type[Structured]] = {kind: Structured for kind in _KINDS}
+def Diagonal(p: int) -> CovStructure:
+    """A variance per column and no correlation (``(x || g)``, ``diag(x | g)``)."""
+    return make_structure("DIAG", p)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A registered random-effects kind: how to build it and what it needs of the term.
+
+    Attributes
+    ----------
+    name
+        SAS's name.
+    special
+        How a formula writes it (None for lme4's plain bar).
+    build
+        p, positions -> the structure.
+    time_indexed
+        The term needs one column per integer time (``0 + factor(time)``).
+    """
+
+    name: str
+    special: str | None
+    build: Callable[[int, np.ndarray | None], CovStructure]
+    time_indexed: bool = False
+
+
+def _scaled(name: str, special: str, pattern: Pattern, het: bool) -> Kind:
+    def build(p: int, positions: np.ndarray | None) -> CovStructure:
+        return Scaled(p, pattern, het, positions, name, special)
+
+    return Kind(name, special, build, time_indexed=isinstance(pattern, AR1 | Toeplitz))
+
+
+#: Every random-effects kind, by SAS name.
+KINDS: dict[str, Kind] = {
+    "UN": Kind("UN", None, lambda p, positions: Unstructured(p)),
+    "DIAG": _scaled("DIAG", "diag", Independence(), het=True),
+    "ID": _scaled("ID", "homdiag", Independence(), het=False),
+    "CS": _scaled("CS", "homcs", CompoundSymmetry(), het=False),
+    "CSH": _scaled("CSH", "cs", CompoundSymmetry(), het=True),
+    "AR1": _scaled("AR1", "ar1", AR1(), het=False),
+    "ARH1": _scaled("ARH1", "hetar1", AR1(), het=True),
+    "TOEP": _scaled("TOEP", "homtoep", Toeplitz(), het=False),
+    "TOEPH": _scaled("TOEPH", "toep", Toeplitz(), het=True),
+}
+
+
+def kind_of(name: str) -> Kind:
+    """The registered kind ``name``.
+
+    Raises
+    ------
+    NotExpressibleError
+        For an unknown kind.
+    """
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise NotExpressibleError(f"covariance structure {name!r} is not known.") from None
+
+
+def make_structure(kind: str, p: int, positions: np.ndarray | None = None) -> CovStructure:
+    """The structure object for a SAS name.
+
+    Parameters
+    ----------
+    kind
+        SAS name (UN, DIAG, ID, CS, CSH, AR1, ARH1, TOEP, TOEPH).
+    p
+        Number of columns of the term.
+    positions
+        Time of each column for AR(1) and Toeplitz (default 0, 1, ..., p - 1).
+
+    Raises
+    ------
+    NotExpressibleError
+        For an unknown kind.
+    """
+    return kind_of(kind).build(p, positions)

@@ -1,83 +1,69 @@
-"""Residual structures (nlme's ``correlation=``, SAS's REPEATED) and variance functions.
+"""Residual structures (nlme's ``correlation=``, SAS's REPEATED).
 
 The residual covariance of one subject's rows is σ² K, with
 
     K = V^½ [(1 - ν) C(φ) + ν I] V^½
 
-where C is the structure's correlation over the subject's times, ν the nugget (measurement
-error beside serial correlation, nlme's ``nugget = TRUE``), and V the relative variances:
-a ratio per time for the heterogeneous kinds (CSH, ARH1, TOEPH, DIAG, as nlme's
-``varIdent(~1 | time)``) times a variance function of covariates (VarIdent, VarPower,
-VarExp). UN is parameterised by the Cholesky factor of the whole T x T relative covariance,
-whose first entry is fixed at 1 so that σ stays identified (σ is the first time's standard
-deviation, as in nlme's ``corSymm`` + ``varIdent``).
+where C is the structure's correlation pattern over the subject's times or coordinates
+(:mod:`.patterns`, the same patterns the random-effects side uses), ν the nugget
+(measurement error beside serial or spatial correlation, nlme's ``nugget = TRUE``), and V
+the relative variances: a ratio per time for the heterogeneous kinds (CSH, ARH1, TOEPH,
+DIAG, as nlme's ``varIdent(~1 | time)``) times a variance function of covariates
+(:mod:`.variance`). UN's pattern is the whole T x T relative covariance, whose first entry
+is fixed at 1 so that σ stays identified (σ is the first time's standard deviation, as in
+nlme's ``corSymm`` + ``varIdent``).
 
-Every structure follows one contract, as the random-effects structures of :mod:`.base` do:
-``bind(data)`` checks the columns and returns a bound structure with ``n_par``, ``lower``,
-``upper``, ``start``, ``names``, the matrices at given parameters, and ``natural(par)``:
-the parameters as nlme reports them. Parameters are on an unconstrained or boxed scale for
-the optimizer (log standard-deviation ratios, ρ in a box); natural ones are for people.
+Every structure follows one contract: a class names its pattern (and whether it has a
+standard deviation per time); bound to the model's rows
+(:func:`lmeformula.model.residual.bind_residual`) it is a :class:`BoundResidual` with
+``n_par``, ``lower``, ``upper``, ``start``, ``names``, the matrices at given parameters and
+``natural(par)``: the parameters as nlme reports them. Parameters are on an unconstrained
+or boxed scale for the optimizer (log standard-deviation ratios, ρ in a box, log ranges);
+natural ones are for people. A new structure is its pattern in :mod:`.patterns` and a
+class of a few lines here, which registers itself (:data:`RESIDUAL_STRUCTURES`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
 from lmeformula.errors import ArgumentTypeError, DataError
-from lmeformula.structures.correlation import acf_from_pacf, ar1_corr, cs_corr, toeplitz_corr
+from lmeformula.structures import patterns as pt
+from lmeformula.structures.forms import check_order, refuse_unknown, split_form
+from lmeformula.structures.variance import BoundVariance
 
 __all__ = [
     "AR1",
     "ARH1",
+    "ARMA",
     "CAR1",
     "CS",
     "CSH",
     "DIAG",
+    "EXP",
+    "GAU",
+    "LIN",
+    "RATIO",
+    "RESIDUAL_STRUCTURES",
+    "SPH",
     "TOEP",
     "TOEPH",
     "UN",
     "BoundResidual",
-    "BoundVariance",
+    "ResidualModel",
     "ResidualStructure",
-    "VarExp",
-    "VarIdent",
-    "VarPower",
-    "VarianceFunction",
 ]
 
-# Correlations are kept just inside ±1: the residual covariance must stay invertible.
-_EDGE = 1.0 - 1e-6
-# Partial autocorrelations all near 1 compound: with 4+ times K is singular in floating
-# point well before each reaches 1 - 1e-6.
-_EDGE_PACF = 1.0 - 1e-3
+#: Every residual structure by its name (filled as the classes below are defined).
+RESIDUAL_STRUCTURES: dict[str, type[ResidualStructure]] = {}
 
-
-def _split_form(form: Any, where: str) -> tuple[str | None, tuple[str, ...]]:
-    """``"time | id"`` -> ("time", ("id",)); ``"1 | id"`` -> (None, ("id",)); ``"x"``."""
-    if not isinstance(form, str):
-        raise ArgumentTypeError(
-            f"{where} takes a form such as 'time | id', got {type(form).__name__}."
-        )
-    text = form.strip().lstrip("~").strip()
-    if text.count("|") > 1:
-        raise DataError(f"{where}: the form {form!r} has more than one '|'; write 'time | id'.")
-    left, bar, right = text.partition("|")
-    left = left.strip()
-    if bar and not right.strip():
-        raise DataError(
-            f"{where}: the form {form!r} has nothing right of '|'; name the subject column "
-            "('time | id') or drop the '|'."
-        )
-    group = tuple(g.strip().strip("`") for g in right.split(":")) if right.strip() else ()
-    if not left:
-        raise DataError(f"{where}: the form {form!r} has nothing left of '|'; write 'time | id'.")
-    if any(not g for g in group):
-        raise DataError(f"{where}: the form {form!r} has an empty grouping column.")
-    time = None if left == "1" else left.strip("`")
-    return time, group
+# The nugget stays below 1: at 1 the serial correlation would be gone and K the identity
+# with a parameter of no effect.
+_NUGGET_EDGE = 1e-6
 
 
 class ResidualStructure:
@@ -87,10 +73,12 @@ class ResidualStructure:
     ----------
     form
         ``"time | id"``: the time variable and the subject (grouping) column(s); ``"1 | id"``
-        orders each subject's rows as they come (nlme's ``form = ~1 | id``).
+        orders each subject's rows as they come (nlme's ``form = ~1 | id``). Patterns of
+        distance take coordinates, ``"x + y | g"``, and may leave out the subject (all rows
+        one field: ``"latitude + longitude"``).
     nugget
-        Add measurement error beside the serial correlation (nlme's ``nugget = TRUE``):
-        the correlation becomes (1 - ν) C + ν I.
+        Add measurement error beside the serial or spatial correlation (nlme's
+        ``nugget = TRUE``): the correlation becomes (1 - ν) C + ν I.
 
     Examples
     --------
@@ -103,67 +91,92 @@ class ResidualStructure:
     """
 
     kind: ClassVar[str] = ""
+    #: A standard deviation per time (ratios to the first), as nlme's varIdent(~1 | time).
     het: ClassVar[bool] = False
-    pattern: ClassVar[str | None] = None
-    #: Whether times are continuous (positions are the values, not their ranks).
-    continuous: ClassVar[bool] = False
+    accepted: ClassVar[tuple[str, ...]] = ("form", "nugget")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            RESIDUAL_STRUCTURES[cls.kind] = cls
 
     def __init__(self, form: Any = None, *, nugget: bool = False, **unknown: Any) -> None:
-        _refuse_unknown(self.kind, form, unknown, ["form", "nugget"], "time | id")
+        refuse_unknown(self.kind, form, unknown, list(self.accepted), "time | id")
         where = f"{self.kind}({form!r})"
-        self.time, self.group = _split_form(form, where)
+        self.coords, self.group = split_form(form, where)
         if not isinstance(nugget, bool):
             raise ArgumentTypeError(f"nugget must be True or False, got {nugget!r}.")
-        if nugget and self.pattern not in ("ar1", "car1"):
+        pattern = self.pattern()
+        if nugget and not pattern.nugget:
+            able = ", ".join(k for k, c in RESIDUAL_STRUCTURES.items() if c.admits_nugget())
             raise ArgumentTypeError(
-                f"nugget=True applies to serial correlation (AR1, CAR1), not to {self.kind}."
+                f"nugget=True applies to serial and spatial correlation ({able}), not to "
+                f"{self.kind}."
             )
-        if not self.group and self.pattern is not None:
+        if not self.group and pattern.correlated and not pattern.of_distance:
             raise DataError(
                 f"{where}: a correlation structure needs the subject after '|' "
                 "(e.g. 'time | id'); rows of different subjects are independent."
             )
-        if self.time is None and (self.het or self.pattern in ("un", "car1")):
+        needs_time = self.het or pattern.covariance or pattern.of_distance
+        if not self.coords and needs_time:
+            what = "coordinates" if pattern.of_distance else "a time variable"
             raise DataError(
-                f"{where}: {self.kind} needs a time variable left of '|' (e.g. 'age | "
-                f"{':'.join(self.group) or 'id'}'), since its parameters are per time."
+                f"{where}: {self.kind} needs {what} left of '|' (e.g. 'age | "
+                f"{':'.join(self.group) or 'id'}'), since its parameters are per time"
+                + (" or of distance." if pattern.of_distance else ".")
+            )
+        if len(self.coords) > 1 and not pattern.of_distance:
+            raise DataError(
+                f"{where}: {self.kind} orders one time variable; several coordinates "
+                f"({' + '.join(self.coords)}) are for spatial structures (EXP, GAU, SPH, LIN, "
+                "RATIO)."
             )
         self.form = form
         self.nugget = nugget
 
+    def pattern(self) -> pt.Pattern:
+        """The structure's correlation pattern (a new object: patterns are values)."""
+        raise NotImplementedError
+
+    @classmethod
+    def admits_nugget(cls) -> bool:
+        """Whether the kind's pattern may have a nugget (for messages)."""
+        return cls.__new__(cls).pattern().nugget
+
+    @property
+    def time(self) -> str | None:
+        """The one time variable (None: rows as they come, or several coordinates)."""
+        return self.coords[0] if len(self.coords) == 1 else None
+
     @property
     def columns(self) -> list[str]:
         """The data columns the structure reads."""
-        return ([self.time] if self.time else []) + list(self.group)
+        return [*self.coords, *self.group]
+
+    @property
+    def correlated(self) -> bool:
+        """Whether rows of one subject correlate (False: variances per time only)."""
+        return self.pattern().correlated
+
+    def _arguments(self) -> str:
+        return ", nugget=True" if self.nugget else ""
 
     def __repr__(self) -> str:
-        extra = ", nugget=True" if self.nugget else ""
-        return f"{self.kind}({self.form!r}{extra})"
+        return f"{self.kind}({self.form!r}{self._arguments()})"
 
-
-def _refuse_unknown(
-    kind: str, form: Any, unknown: dict[str, Any], accepted: list[str], example: str
-) -> None:
-    # nlme's habits (value = 0.5, fixed = TRUE) and a forgotten form get an answer in our
-    # terms rather than Python's "unexpected keyword argument" or "missing argument".
-    if not unknown:
-        if form is None:
-            raise ArgumentTypeError(
-                f"{kind}() needs its form, e.g. lmf.{kind}({example!r}) (nlme's "
-                f"form = ~ {example})."
-            )
-        return
-    name = next(iter(unknown))
-    hint = (
-        " Starting values and fixed parameters (nlme's value= and fixed=) are not supported: "
-        "the structure's parameters are estimated."
-        if name in ("value", "fixed", "rho", "phi", "init", "start")
-        else ""
-    )
-    raise ArgumentTypeError(
-        f"{kind}() got an unknown argument {name!r}; it takes {', '.join(accepted)}, e.g. "
-        f"lmf.{kind}({example!r}).{hint}"
-    )
+    def contains(self, other: ResidualStructure | None) -> bool:
+        """Whether ``other`` (None: independent rows of variance σ²) is a special case of
+        this structure, on the same subjects and times."""
+        mine = self.pattern()
+        if other is None:
+            return mine.independence_inside
+        if (other.coords, other.group) != (self.coords, self.group):
+            return False
+        # A whole covariance (UN) has a variance per time of its own.
+        if (other.het and not (self.het or mine.covariance)) or (other.nugget and not self.nugget):
+            return False
+        return mine.contains(other.pattern())
 
 
 @dataclass
@@ -174,80 +187,57 @@ class BoundResidual:
     codes: np.ndarray  # subject of each row
     levels: tuple[str, ...]
     tidx: np.ndarray  # index of each row's time among the sorted distinct times
-    tval: np.ndarray  # the time's value (the position for AR(1) and CAR(1))
+    tval: np.ndarray  # the time's value, or (n, d) coordinates, for patterns of distance
     tlabels: tuple[str, ...]
+    pattern: pt.Pattern = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.structure
+        self.pattern = s.pattern()
         T = len(self.tlabels)
         self.n_sd = T - 1 if s.het else 0
-        sizes = np.bincount(self.codes)
-        self.max_size = int(sizes.max())
-        if s.pattern in ("ar1", "car1", "cs"):
-            self.n_corr = 1
-        elif s.pattern == "toep":
-            self.n_corr = max(T - 1, 1)
-        elif s.pattern == "un":
-            self.n_corr = T * (T + 1) // 2 - 1
-        else:
-            self.n_corr = 0
+        self.max_size = int(np.bincount(self.codes).max())
+        self.n_corr = self.pattern.n_par(T)
         self.n_par = self.n_sd + self.n_corr + int(s.nugget)
-        if s.pattern == "un":
-            rows, cols = np.tril_indices(T)
-            self._un_rows, self._un_cols = rows[1:], cols[1:]
+        self._coords = self.tval.reshape(len(self.tval), -1)
 
     # -- the optimizer's view ------------------------------------------------------------
 
+    def _pattern_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        # K is factored itself: the pattern stays its edge inside its closed bounds.
+        lo, hi = self.pattern.bounds(len(self.tlabels), self.max_size)
+        edge = self.pattern.edge
+        lo = np.where(np.isfinite(lo), lo + edge, lo)
+        hi = np.where(np.isfinite(hi), hi - edge, hi)
+        if getattr(self.pattern, "compact", False):
+            # Beyond its range a compact pattern is 0: the range must exceed the smallest
+            # distance, or every correlation is 0 and the range has no effect.
+            lo = np.maximum(lo, np.log(self._min_distance()))
+        return lo, hi
+
     @property
     def lower(self) -> np.ndarray:
-        s = self.structure
-        corr_low = {
-            "ar1": -_EDGE,
-            "cs": -1.0 / (max(self.max_size, 2) - 1) + 1e-6,
-            "toep": -_EDGE_PACF,
-        }.get(s.pattern or "", -np.inf)
-        if s.pattern == "un":
-            # A zero on L's diagonal would make K singular: keep a variance ratio of 1e-12.
-            corr = np.where(self._un_rows == self._un_cols, 1e-6, -np.inf)
-        else:
-            corr = np.full(self.n_corr, corr_low)
-        return np.concatenate([np.full(self.n_sd, -np.inf), corr, np.zeros(int(s.nugget))])
+        lo = self._pattern_bounds()[0]
+        return np.concatenate(
+            [np.full(self.n_sd, -np.inf), lo, np.zeros(int(self.structure.nugget))]
+        )
 
     @property
     def upper(self) -> np.ndarray:
-        s = self.structure
-        edge = _EDGE_PACF if s.pattern == "toep" else _EDGE
-        corr = np.full(self.n_corr, np.inf if s.pattern in ("un", "car1") else edge)
-        return np.concatenate([np.full(self.n_sd, np.inf), corr, np.full(int(s.nugget), _EDGE)])
+        hi = self._pattern_bounds()[1]
+        nugget = np.full(int(self.structure.nugget), 1.0 - _NUGGET_EDGE)
+        return np.concatenate([np.full(self.n_sd, np.inf), hi, nugget])
 
     def start(self) -> np.ndarray:
-        s = self.structure
-        if s.pattern == "un":
-            corr = (self._un_rows == self._un_cols).astype(float)
-        elif s.pattern == "car1":
-            # log range, starting near independence (neighbours correlate e⁻¹⁰), as lme4
-            # starts at Λ = I; a start at moderate correlation found worse local optima.
-            corr = np.array([np.log(self._typical_spacing() * 0.1)])
-        else:
-            corr = np.zeros(self.n_corr)
-        return np.concatenate([np.zeros(self.n_sd), corr, np.full(int(s.nugget), 0.1)])
+        corr = self.pattern.start(len(self.tlabels), self._typical_spacing())
+        corr = np.clip(corr, *self._pattern_bounds())
+        return np.concatenate([np.zeros(self.n_sd), corr, np.full(int(self.structure.nugget), 0.1)])
 
     @property
     def names(self) -> list[str]:
-        s = self.structure
-        sds = [f"log sd ratio[{t}]" for t in self.tlabels[1:]] if s.het else []
-        if s.pattern == "un":
-            corr = [
-                f"L[{self.tlabels[r]},{self.tlabels[c]}]"
-                for r, c in zip(self._un_rows, self._un_cols, strict=True)
-            ]
-        elif s.pattern == "toep":
-            corr = [f"pacf[{k}]" for k in range(1, self.n_corr + 1)]
-        elif s.pattern == "car1":
-            corr = ["log range"]
-        else:
-            corr = ["rho"] * self.n_corr
-        return sds + corr + (["nugget"] if s.nugget else [])
+        sds = [f"log sd ratio[{t}]" for t in self.tlabels[1:]] if self.structure.het else []
+        corr = self.pattern.names(len(self.tlabels), self.tlabels)
+        return sds + corr + (["nugget"] if self.structure.nugget else [])
 
     # -- matrices --------------------------------------------------------------------------
 
@@ -258,37 +248,24 @@ class BoundResidual:
         ratios = np.exp(np.concatenate([[0.0], par[: self.n_sd]]))
         return ratios[self.tidx]
 
-    def _un_cov(self, par: np.ndarray) -> np.ndarray:
-        T = len(self.tlabels)
-        L = np.zeros((T, T))
-        L[0, 0] = 1.0
-        L[self._un_rows, self._un_cols] = par[self.n_sd : self.n_sd + self.n_corr]
-        return L @ L.T
+    def positions(self, rows: np.ndarray) -> pt.Positions:
+        """Where a batch of subjects' rows (G, m) sit, as the pattern reads them."""
+        distance = None
+        if self.pattern.of_distance:
+            x = self._coords[rows]
+            diff = x[:, :, None, :] - x[:, None, :, :]
+            distance = np.sqrt(np.einsum("gijd,gijd->gij", diff, diff))
+        return pt.Positions(self.tidx[rows], len(self.tlabels), distance)
 
     def corr(self, par: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """K / (row_sd row_sd') for a batch of subjects' rows (G, m): (G, m, m).
 
         For UN it is the whole relative covariance (its variances are part of it).
         """
-        s = self.structure
         c = par[self.n_sd : self.n_sd + self.n_corr]
-        tidx = self.tidx[rows]
         m = rows.shape[1]
-        if s.pattern == "un":
-            return self._un_cov(par)[tidx[:, :, None], tidx[:, None, :]]
-        if s.pattern == "ar1":
-            C = ar1_corr(float(c[0]), tidx)
-        elif s.pattern == "car1":
-            # φ^|Δt| = exp(-|Δt| / range), exact near φ = 1 where long ranges live.
-            t = self.tval[rows]
-            C = np.exp(-np.abs(t[:, :, None] - t[:, None, :]) * np.exp(-c[0]))
-        elif s.pattern == "cs":
-            C = np.broadcast_to(cs_corr(float(c[0]), m), (rows.shape[0], m, m))
-        elif s.pattern == "toep":
-            C = toeplitz_corr(acf_from_pacf(c), tidx)
-        else:
-            C = np.broadcast_to(np.eye(m), (rows.shape[0], m, m))
-        if s.nugget:
+        C = self.pattern.matrix(c, self.positions(rows))
+        if self.structure.nugget:
             nu = float(par[-1])
             C = (1.0 - nu) * C + nu * np.eye(m)
         # A block may hold several subjects (nested in a coarser random effect): rows of
@@ -300,49 +277,55 @@ class BoundResidual:
     # -- for people ----------------------------------------------------------------------
 
     def natural(self, par: np.ndarray) -> dict[str, float]:
-        """The parameters as nlme reports them: ρ (or the lag correlations, or the UN
-        correlations), the nugget, and the standard-deviation ratio of each time to the
-        first (``"sd ratio[12]"``)."""
+        """The parameters as nlme reports them: the pattern's (ρ, the lag correlations,
+        Phi and Theta, the range, UN's correlations), the nugget, and the standard-deviation
+        ratio of each time to the first (``"sd ratio[12]"``)."""
         s = self.structure
-        out: dict[str, float] = {}
-        c = par[self.n_sd : self.n_sd + self.n_corr]
-        T = self.tlabels
-        if s.pattern == "un":
-            cov = self._un_cov(par)
-            sd = np.sqrt(np.diag(cov))
-            for j in range(len(T)):
-                for i in range(j + 1, len(T)):
-                    out[f"cor[{T[i]},{T[j]}]"] = float(cov[i, j] / (sd[i] * sd[j]))
-            for t, r in zip(T[1:], sd[1:], strict=True):
-                out[f"sd ratio[{t}]"] = float(r)
-            return out
-        if s.pattern == "toep":
-            for k, r in enumerate(acf_from_pacf(c), start=1):
-                out[f"rho[{k}]"] = float(r)
-        elif s.pattern == "car1":
-            out["rho"] = float(np.exp(-np.exp(-c[0])))
-            out["range"] = float(np.exp(c[0]))
-        elif s.pattern is not None:
-            out["rho"] = float(c[0])
+        out = self.pattern.natural(par[self.n_sd : self.n_sd + self.n_corr], self.tlabels)
         if s.nugget:
             out["nugget"] = float(par[-1])
         if self.n_sd:
-            for t, r in zip(T[1:], np.exp(par[: self.n_sd]), strict=True):
+            for t, r in zip(self.tlabels[1:], np.exp(par[: self.n_sd]), strict=True):
                 out[f"sd ratio[{t}]"] = float(r)
         return out
 
+    def _subject_distances(self) -> list[np.ndarray]:
+        order = np.argsort(self.codes, kind="stable")
+        bounds = np.flatnonzero(np.r_[True, np.diff(self.codes[order]) != 0, True])
+        out = []
+        for a, b in itertools.pairwise(bounds):
+            x = self._coords[order[a:b]]
+            if len(x) > 1:
+                d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2))
+                out.append(d)
+        return out
+
+    def _min_distance(self) -> float:
+        positive = [d[d > 0].min() for d in self._subject_distances() if (d > 0).any()]
+        return float(min(positive)) if positive else 1.0
+
     def _typical_spacing(self) -> float:
-        order = np.lexsort((self.tval, self.codes))
-        same = np.diff(self.codes[order]) == 0
-        gaps = np.diff(self.tval[order])[same]
-        gaps = gaps[gaps > 0]
-        return float(np.median(gaps)) if gaps.size else 1.0
+        if self._coords.shape[1] == 1:
+            t = self._coords[:, 0]
+            order = np.lexsort((t, self.codes))
+            same = np.diff(self.codes[order]) == 0
+            gaps = np.diff(t[order])[same]
+            gaps = gaps[gaps > 0]
+            return float(np.median(gaps)) if gaps.size else 1.0
+        # Coordinates: the median distance of each point to its nearest neighbour.
+        nearest = []
+        for d in self._subject_distances():
+            d = np.where(d > 0, d, np.inf)
+            nearest.append(d.min(axis=1))
+        found = np.concatenate(nearest) if nearest else np.zeros(0)
+        found = found[np.isfinite(found)]
+        return float(np.median(found)) if found.size else 1.0
 
     def check_identified(self) -> None:
         """Refuse parameters the data cannot identify, saying why."""
         s = self.structure
         where = f"residual={s!r}"
-        if s.pattern is not None and self.max_size < 2:
+        if self.pattern.correlated and self.max_size < 2:
             raise DataError(
                 f"{where}: every subject has a single row, so a within-subject correlation "
                 "cannot be estimated; check the subject column, or drop the structure."
@@ -353,26 +336,18 @@ class BoundResidual:
                 f"{where}: the time {s.time!r} takes one value, so variances per time cannot "
                 "be told apart from σ; use the homogeneous structure."
             )
-        if s.pattern in ("un", "toep"):
-            seen = np.zeros((T, T), dtype=bool)
-            for sub in np.unique(self.codes):
-                t = self.tidx[self.codes == sub]
-                seen[np.ix_(t, t)] = True
-            if s.pattern == "un" and not seen.all():
-                i, j = np.argwhere(~seen)[0]
-                raise DataError(
-                    f"{where}: no subject has both time {self.tlabels[i]!r} and "
-                    f"{self.tlabels[j]!r}, so their correlation cannot be estimated; "
-                    "use a structure with fewer parameters (TOEP, AR1, CS)."
-                )
-            if s.pattern == "toep":
-                lags = {abs(int(a) - int(b)) for a, b in np.argwhere(seen)}
-                missing = [k for k in range(1, T) if k not in lags]
-                if missing:
-                    raise DataError(
-                        f"{where}: no subject has two times {missing[0]} apart, so that "
-                        "lag's correlation cannot be estimated; use AR1 or CS."
-                    )
+        if self.pattern.of_distance:
+            return
+        seen = np.zeros((T, T), dtype=bool)
+        for sub in np.unique(self.codes):
+            t = self.tidx[self.codes == sub]
+            seen[np.ix_(t, t)] = True
+        why = self.pattern.identified(seen, self.tlabels)
+        if why is not None:
+            raise DataError(f"{where}: {why}.")
+
+
+# -- the structures ------------------------------------------------------------------------
 
 
 class AR1(ResidualStructure):
@@ -380,55 +355,48 @@ class AR1(ResidualStructure):
     ``corAR1``, SAS ``TYPE=AR(1)``)."""
 
     kind = "AR1"
-    pattern = "ar1"
+
+    def pattern(self) -> pt.Pattern:
+        return pt.AR1()
 
 
-class ARH1(ResidualStructure):
+class ARH1(AR1):
     """AR(1) with a variance per time (``corAR1`` + ``varIdent(~1 | time)``, SAS ARH(1))."""
 
     kind = "ARH1"
     het = True
-    pattern = "ar1"
-
-
-class CAR1(ResidualStructure):
-    """Continuous-time AR(1): φ^|t_i - t_j| on the times' values, for unequal spacing
-    (nlme's ``corCAR1``; with ``nugget=True`` nlme's ``corExp(nugget = TRUE)``, whose range
-    is -1 / log φ)."""
-
-    kind = "CAR1"
-    pattern = "car1"
-    continuous = True
 
 
 class CS(ResidualStructure):
     """Compound symmetry (nlme's ``corCompSymm``, SAS ``TYPE=CS``)."""
 
     kind = "CS"
-    pattern = "cs"
+
+    def pattern(self) -> pt.Pattern:
+        return pt.CompoundSymmetry()
 
 
-class CSH(ResidualStructure):
+class CSH(CS):
     """Compound symmetry with a variance per time (SAS ``TYPE=CSH``)."""
 
     kind = "CSH"
     het = True
-    pattern = "cs"
 
 
 class TOEP(ResidualStructure):
     """Toeplitz: a correlation per lag (SAS ``TYPE=TOEP``; nlme ``corARMA(p = T - 1)``)."""
 
     kind = "TOEP"
-    pattern = "toep"
+
+    def pattern(self) -> pt.Pattern:
+        return pt.Toeplitz()
 
 
-class TOEPH(ResidualStructure):
+class TOEPH(TOEP):
     """Toeplitz with a variance per time (SAS ``TYPE=TOEPH``)."""
 
     kind = "TOEPH"
     het = True
-    pattern = "toep"
 
 
 class UN(ResidualStructure):
@@ -436,7 +404,9 @@ class UN(ResidualStructure):
     ``corSymm`` + ``varIdent(~1 | time)``)."""
 
     kind = "UN"
-    pattern = "un"
+
+    def pattern(self) -> pt.Pattern:
+        return pt.Unstructured(fixed_first=True)
 
 
 class DIAG(ResidualStructure):
@@ -446,115 +416,107 @@ class DIAG(ResidualStructure):
     kind = "DIAG"
     het = True
 
+    def pattern(self) -> pt.Pattern:
+        return pt.Independence()
 
-class VarianceFunction:
-    """A covariate-dependent residual standard deviation (nlme's ``varFunc``).
 
-    Parameters
-    ----------
-    form
-        The covariate: ``"x"`` (or nlme's ``"~x"``); for VarIdent the stratifying column,
-        ``"g"`` or ``"1 | g"``.
+class ARMA(ResidualStructure):
+    """The correlation of an ARMA(p, q) process over the times' ranks (nlme's
+    ``corARMA(form, p, q)``), any p and q.
+
+    nlme 3.1.162 computes the correlations of ARMA(p, q) wrongly when 0 < p < q (lags
+    beyond p take AR coefficients where MA ones belong); these are the process's own, as
+    R's ``ARMAacf`` gives them.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> ovary = lmf.datasets.load("ovary")
+    >>> fit = lmf.gls("follicles ~ sin(2*pi*Time) + cos(2*pi*Time)", ovary,
+    ...               residual=lmf.ARMA("1 | Mare", p=1, q=1))
+    >>> # R: m <- gls(..., correlation = corARMA(form = ~1 | Mare, p = 1, q = 1)); logLik(m)
+    >>> round(fit.loglik, 2)
+    -773.34
+    >>> # R: coef(m$modelStruct$corStruct, unconstrained = FALSE)
+    >>> {k: round(v, 3) for k, v in fit.residual_params().items()}
+    {'Phi1': 0.891, 'Theta1': -0.35}
     """
 
-    kind: ClassVar[str] = ""
+    kind = "ARMA"
+    accepted = ("form", "p", "q")
+    p, q = 1, 0
 
-    def __init__(self, form: Any = None, **unknown: Any) -> None:
-        _refuse_unknown(self.kind, form, unknown, ["form"], "g" if self.kind == "VarIdent" else "x")
-        where = f"{self.kind}({form!r})"
-        time, group = _split_form(form, where)
-        if self.kind == "VarIdent":
-            column = group[0] if group else time
-            if time not in (None, column) or len(group) > 1:
-                raise DataError(f"{where}: write VarIdent('g') with one stratifying column.")
-        else:
-            if group:
-                raise DataError(
-                    f"{where}: strata ('| g') are not supported for {self.kind}; write "
-                    f"{self.kind}('x')."
-                )
-            column = time
-        if column is None:
-            raise DataError(f"{where}: name the covariate, e.g. {self.kind}('x').")
-        self.column = column
-        self.form = form
+    def __init__(self, form: Any = None, *, p: int = 1, q: int = 0, **unknown: Any) -> None:
+        self.p, self.q = check_order("p", p), check_order("q", q)
+        if self.p + self.q == 0:
+            raise ArgumentTypeError("ARMA needs p + q >= 1 (p = q = 0 is independence).")
+        super().__init__(form, **unknown)
 
-    def __repr__(self) -> str:
-        return f"{self.kind}({self.form!r})"
+    def pattern(self) -> pt.Pattern:
+        return pt.ARMA(self.p, self.q)
 
-    @property
-    def columns(self) -> list[str]:
-        """The data columns the function reads."""
-        return [self.column]
+    def _arguments(self) -> str:
+        return f", p={self.p}, q={self.q}"
 
 
-class VarIdent(VarianceFunction):
-    """A standard deviation per level of a factor (nlme's ``varIdent(form = ~1 | g)``;
-    SAS ``REPEATED / GROUP=g``): ratios to the first level."""
+class EXP(ResidualStructure):
+    """Exponential correlation exp(-d / range) of the distance d between times or
+    coordinates (nlme's ``corExp``, SAS ``TYPE=SP(EXP)``); reported as its range."""
 
-    kind = "VarIdent"
+    kind = "EXP"
 
-
-class VarPower(VarianceFunction):
-    """Standard deviation ∝ |x|^δ (nlme's ``varPower(form = ~x)``)."""
-
-    kind = "VarPower"
+    def pattern(self) -> pt.Pattern:
+        return pt.Exponential()
 
 
-class VarExp(VarianceFunction):
-    """Standard deviation ∝ exp(δ x) (nlme's ``varExp(form = ~x)``)."""
+class CAR1(ResidualStructure):
+    """Continuous-time AR(1): φ^|t_i - t_j| on the times' values, for unequal spacing
+    (nlme's ``corCAR1``; with ``nugget=True`` nlme's ``corExp(nugget = TRUE)``, whose range
+    is -1 / log φ)."""
 
-    kind = "VarExp"
+    kind = "CAR1"
+
+    def pattern(self) -> pt.Pattern:
+        return pt.CAR1()
 
 
-@dataclass
-class BoundVariance:
-    """A variance function bound to the model's rows."""
+class GAU(ResidualStructure):
+    """Gaussian correlation exp(-(d / range)²) (nlme's ``corGaus``, SAS ``TYPE=SP(GAU)``);
+    with ``nugget=True`` Diggle's serial correlation with measurement error."""
 
-    function: VarianceFunction
-    x: np.ndarray  # the covariate (level codes for VarIdent)
-    levels: tuple[str, ...]
+    kind = "GAU"
 
-    @property
-    def n_par(self) -> int:
-        """Number of parameters."""
-        return len(self.levels) - 1 if self.levels else 1
+    def pattern(self) -> pt.Pattern:
+        return pt.Gaussian()
 
-    @property
-    def lower(self) -> np.ndarray:
-        return np.full(self.n_par, -np.inf)
 
-    @property
-    def upper(self) -> np.ndarray:
-        return np.full(self.n_par, np.inf)
+class SPH(ResidualStructure):
+    """Spherical correlation, 0 beyond the range (nlme's ``corSpher``, SAS
+    ``TYPE=SP(SPH)``)."""
 
-    def start(self) -> np.ndarray:
-        return np.zeros(self.n_par)
+    kind = "SPH"
 
-    @property
-    def names(self) -> list[str]:
-        if self.levels:
-            return [f"log sd ratio[{lvl}]" for lvl in self.levels[1:]]
-        return ["delta"]
+    def pattern(self) -> pt.Pattern:
+        return pt.Spherical()
 
-    def row_sd(self, par: np.ndarray) -> np.ndarray:
-        """Relative standard deviation of each row."""
-        kind = self.function.kind
-        if kind == "VarIdent":
-            ratios = np.exp(np.concatenate([[0.0], par]))
-            return ratios[self.x.astype(int)]
-        if kind == "VarPower":
-            return np.abs(self.x) ** par[0]
-        return np.exp(par[0] * self.x)
 
-    def natural(self, par: np.ndarray) -> dict[str, float]:
-        """As nlme reports it: the ratios of VarIdent, δ of VarPower and VarExp."""
-        if self.levels:
-            return {
-                f"sd ratio[{lvl}]": float(r)
-                for lvl, r in zip(self.levels[1:], np.exp(par), strict=True)
-            }
-        return {"delta": float(par[0])}
+class LIN(ResidualStructure):
+    """Linear correlation 1 - d / range, 0 beyond the range (nlme's ``corLin``, SAS
+    ``TYPE=SP(LIN)``)."""
+
+    kind = "LIN"
+
+    def pattern(self) -> pt.Pattern:
+        return pt.Linear()
+
+
+class RATIO(ResidualStructure):
+    """Rational quadratic correlation 1 / (1 + (d / range)²) (nlme's ``corRatio``)."""
+
+    kind = "RATIO"
+
+    def pattern(self) -> pt.Pattern:
+        return pt.Ratio()
 
 
 @dataclass
@@ -634,7 +596,7 @@ class ResidualModel:
         if self.variance is not None:
             cols.append(self.variance.x)
         if self.residual is not None:
-            cols += [self.residual.tidx.astype(float), self.residual.tval]
+            cols += [self.residual.tidx.astype(float), *np.atleast_2d(self.residual.tval.T)]
         return np.column_stack(cols)
 
     def cov(self, par: np.ndarray, rows: np.ndarray) -> np.ndarray:
