@@ -47,6 +47,9 @@ class ParameterBlock:
         Bounds of the entries (``-inf`` / ``inf`` where unbounded).
     start
         Where an optimizer starts.
+    alternatives
+        Other starts worth trying for this block (a range across the data's distances):
+        the optimizer starts from the best of them (:func:`ParameterLayout.starts`).
     """
 
     name: str
@@ -54,6 +57,7 @@ class ParameterBlock:
     lower: np.ndarray
     upper: np.ndarray
     start: np.ndarray
+    alternatives: tuple[np.ndarray, ...] = ()
 
     def __post_init__(self) -> None:
         if self.name not in BLOCK_NAMES:
@@ -168,6 +172,17 @@ class ParameterLayout:
         """The default start of the whole vector."""
         return self._cat("start")
 
+    def starts(self) -> list[np.ndarray]:
+        """The default start, then each block's alternatives with the other blocks at
+        their default starts."""
+        out = [self.start]
+        for name, block in zip(self._slices, self.blocks, strict=True):
+            for alt in block.alternatives:
+                par = self.start.copy()
+                par[self._slices[name]] = alt
+                out.append(par)
+        return out
+
     @cached_property
     def labels(self) -> tuple[str, ...]:
         """A label per entry."""
@@ -190,8 +205,11 @@ def residual_blocks(model: ResidualModel | None) -> list[ParameterBlock]:
     out = []
     for name, part in (("residual", model.residual), ("variance", model.variance)):
         if part is not None:
+            first, *others = part.starts()
             out.append(
-                ParameterBlock(name, tuple(part.names), part.lower, part.upper, part.start())
+                ParameterBlock(
+                    name, tuple(part.names), part.lower, part.upper, first, tuple(others)
+                )
             )
     return out
 

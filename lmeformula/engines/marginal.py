@@ -82,6 +82,23 @@ class _Batch:
     outer: np.ndarray | None = None
 
 
+#: Blocks of more rows than this are solved with, not inverted.
+_SMALL_BLOCK = 64
+#: Entries of Σ_g [X y]_g ⊗ [X y]_g beyond which it is not formed.
+_OUTER_LIMIT = 4_000_000
+
+
+def _outer_pays(G: int, m: int, k: int) -> bool:
+    """Whether subjects sharing one H are summed as Σ_g [X y]_g ⊗ [X y]_g: contracting it
+    with H⁻¹ costs m²k², applying C⁻¹ to each subject G m² k; and it holds m²k² numbers."""
+    return k < G and m * m * k * k <= _OUTER_LIMIT
+
+
+def _outer(XY: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    B = XY[rows]
+    return np.einsum("gia,gjb->ijab", B, B, optimize=True)
+
+
 class MarginalDeviance:
     """lme4's profiled deviance with a residual structure and/or a variance function.
 
@@ -170,10 +187,7 @@ class MarginalDeviance:
                 cols[:, at : at + widths[k]] = block_cols.reshape(G, -1)
                 at += widths[k]
             shared = bool(np.all(Z[:1] == Z) and np.all(signature[rows[:1]] == signature[rows]))
-            outer = None
-            if shared:
-                B = self.XY[rows]
-                outer = np.einsum("gia,gjb->ijab", B, B, optimize=True)
+            outer = _outer(self.XY, rows) if shared and _outer_pays(G, m, self.p + 1) else None
             batches.append(_Batch(rows, Z, cols, tuple(key[:-1]), shared, outer))
         return batches
 
@@ -186,10 +200,7 @@ class MarginalDeviance:
         new.XY = np.column_stack([design.X, design.y - design.offset])
         batches = []
         for b in self.batches:
-            outer = None
-            if b.outer is not None:
-                B = new.XY[b.rows]
-                outer = np.einsum("gia,gjb->ijab", B, B, optimize=True)
+            outer = _outer(new.XY, b.rows) if b.outer is not None else None
             batches.append(replace(b, outer=outer))
         new.batches = batches
         return new
@@ -231,6 +242,11 @@ class MarginalDeviance:
             if batch.outer is not None:
                 Hinv = la.cho_solve((C[0], True), np.eye(m))
                 S += np.tensordot(Hinv, batch.outer, axes=([0, 1], [0, 1]))
+            elif len(C) == 1 and m > _SMALL_BLOCK:
+                # One large block (a field of plots): a triangular solve, no inverse.
+                XY = self.XY[batch.rows].transpose(1, 0, 2).reshape(m, G * k)
+                W = la.solve_triangular(C[0], XY, lower=True).reshape(m, G, k)
+                S += np.einsum("mga,mgb->ab", W, W)
             else:
                 # Explicit inverses of the small factors beat a batched LU solve.
                 W = (np.linalg.inv(C) @ self.XY[batch.rows]).reshape(G * m, k)

@@ -17,7 +17,13 @@ from lmeformula.errors import (
     RankDeficiencyWarning,
     SingularFitWarning,
 )
-from lmeformula.fitting.stages import build_model, make_engine, make_result, optimize
+from lmeformula.fitting.stages import (
+    build_model,
+    make_engine,
+    make_result,
+    optimize,
+    starting_points,
+)
 from lmeformula.model.model import Model
 from lmeformula.results.lmer import LmerResult
 from lmeformula.structures.residual import ResidualStructure
@@ -264,7 +270,8 @@ def _fit(model: Model, optimizer: str, data_name: str | None) -> LmerResult:
             stacklevel=3,
         )
     engine = make_engine(model)
-    optinfo = optimize(engine, optimizer=optimizer)
+    start = starting_points(model, engine) if optimizer == "bobyqa" else None
+    optinfo = optimize(engine, start=start, optimizer=optimizer)
     result = make_result(model, engine, optinfo, data_name=data_name)
     if not optinfo.converged:
         warnings.warn(

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import nlopt
@@ -52,6 +52,11 @@ STEP_TOL = 1e-9
 
 #: Differences of the objective below this (relative) are taken for rounding.
 ROUNDING = 1e-10
+
+#: From several starts BOBYQA first runs to this tolerance (relative, on the parameters)
+#: from each, then on from the best ``FOLLOW`` of where they stopped.
+SCOUT_XTOL = 1e-2
+FOLLOW = 2
 
 #: At most this many accepted Newton steps.
 MAX_NEWTON_STEPS = 12
@@ -254,7 +259,9 @@ def check_gradient(engine: Engine, par: np.ndarray) -> float:
     return box.hessian(box.gradient(par, box.fn(par))).scaled_gradient()
 
 
-def _minimize(box: _Box, start: np.ndarray, log: list[float]) -> tuple[np.ndarray, int]:
+def _minimize(
+    box: _Box, start: np.ndarray, log: list[float], xtol_rel: float = 1e-4
+) -> tuple[np.ndarray, int]:
     def objective(x: np.ndarray, grad: np.ndarray) -> float:
         value = box.fn(x)
         log.append(value)
@@ -274,10 +281,21 @@ def _minimize(box: _Box, start: np.ndarray, log: list[float]) -> tuple[np.ndarra
     # with (InstEval: 68 evaluations with it, 113 without).
     opt.set_xtol_abs(1e-8)
     opt.set_ftol_abs(1e-8)
-    opt.set_xtol_rel(1e-4)
+    opt.set_xtol_rel(xtol_rel)
     opt.set_maxeval(100_000)
     x = opt.optimize(box.clip(start))
     return np.asarray(x, dtype=float), int(opt.last_optimize_result())
+
+
+def _minimize_from(box: _Box, starts: list[np.ndarray], log: list[float]) -> tuple[np.ndarray, int]:
+    """BOBYQA from each of several starts to a loose tolerance (``SCOUT_XTOL``), then on to
+    lme4's tolerance from the best ``FOLLOW`` of where they stopped; the best end."""
+    if len(starts) == 1:
+        return _minimize(box, starts[0], log)
+    scouts = [_minimize(box, s, log, xtol_rel=SCOUT_XTOL)[0] for s in starts]
+    order = np.argsort([box.fn(s) for s in scouts], kind="stable")[:FOLLOW]
+    ends = [_minimize(box, scouts[i], log) for i in order]
+    return min(ends, key=lambda end: box.fn(end[0]))
 
 
 def bobyqa_minimize(
@@ -339,7 +357,7 @@ def _edge_descent(box: _Box, par: np.ndarray, btol: float = 1e-5) -> bool:
     return False
 
 
-def bobyqa(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
+def bobyqa(engine: Engine, start: np.ndarray | Sequence[np.ndarray] | None = None) -> OptInfo:
     """Minimise an engine's objective as lme4's default ``lmerControl()`` does, then finish
     with Newton steps (:func:`newton_finish`).
 
@@ -348,7 +366,9 @@ def bobyqa(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
     engine
         The objective with its parameter layout (bounds and default start).
     start
-        Where to start; by default the layout's start (lme4's: each Λ block the identity).
+        Where to start, or a list of starts to run from, keeping the best optimum; by
+        default the layout's starts (lme4's: each Λ block the identity; and where a block
+        offers others, such as a correlation's range, those too).
 
     Returns
     -------
@@ -365,12 +385,18 @@ def bobyqa(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
     (True, 319.6543)
     """
     box = _Box.of(engine)
-    start = engine.layout.start if start is None else np.asarray(start, dtype=float)
+    if start is None:
+        starts = engine.layout.starts()
+    elif isinstance(start, np.ndarray) and start.ndim == 1:
+        starts = [start.astype(float)]
+    else:
+        starts = [np.asarray(s, dtype=float) for s in start]
+    start = starts[0]
     log: list[float] = []
     # Many small BLAS calls: more threads only add synchronisation (2.5x slower on 2 cores);
     # a dense block of thousands of levels is one big factorisation, where threads pay.
     with blas_threads(engine.largest_dense_block):
-        par, code = _minimize(box, start, log)
+        par, code = _minimize_from(box, starts, log)
         restarted = False
         if _edge_descent(box, par):
             par, code = _minimize(box, par, log)

@@ -22,6 +22,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,15 @@ from lmeformula.results.state import ModelState
 from lmeformula.structures.residual import ResidualModel, ResidualStructure
 from lmeformula.structures.variance import VarianceFunction
 
-__all__ = ["OPTIMIZERS", "build_model", "make_engine", "make_result", "optimize", "result_at"]
+__all__ = [
+    "OPTIMIZERS",
+    "build_model",
+    "make_engine",
+    "make_result",
+    "optimize",
+    "result_at",
+    "starting_points",
+]
 
 #: What :func:`optimize` can minimise with.
 OPTIMIZERS = ("bobyqa", "statsmodels")
@@ -162,8 +171,41 @@ def build_model(
     return Model(parsed, frame, design, model, reml)
 
 
+def starting_points(model: Model, engine: Engine) -> list[np.ndarray]:
+    """Where :func:`optimize` starts.
+
+    lme4's start (each Λ block the identity) and, where the layout offers other starts for
+    a block (a correlation's range across the data's distances), those too. The
+    likelihoods of the patterns of distance have several optima more often than not, some
+    reached from θ at lme4's start and some from θ where the model without the residual
+    structure ends (nlme initialises its random effects so): with alternatives, every start
+    is tried from both.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> model = build_model("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+    >>> [s.tolist() for s in starting_points(model, make_engine(model))]
+    [[1.0]]
+    """
+    starts = engine.layout.starts()
+    if len(starts) == 1 or model.residual is None or not model.design.terms:
+        return starts
+    theta = bobyqa(make_engine(replace(model, residual=None))).par
+    where = engine.layout.slice("theta")
+    warm = []
+    for s in starts:
+        w = s.copy()
+        w[where] = theta
+        warm.append(w)
+    return starts + warm
+
+
 def optimize(
-    engine: Engine, *, start: np.ndarray | None = None, optimizer: str = "bobyqa"
+    engine: Engine,
+    *,
+    start: np.ndarray | list[np.ndarray] | None = None,
+    optimizer: str = "bobyqa",
 ) -> OptInfo:
     """Minimise the engine's objective (lme4's ``optimizeLmer``).
 
@@ -172,7 +214,8 @@ def optimize(
     engine
         The objective (:func:`make_engine`).
     start
-        Where to start; by default the engine's layout's start (lme4's).
+        Where to start, or a list of starts (:func:`starting_points`); by default the
+        engine's layout's starts (lme4's).
     optimizer
         ``"bobyqa"`` (lme4's default, then Newton steps) or ``"statsmodels"``
         (statsmodels' MixedLM finds the optimum, checked and polished on the engine's

@@ -116,6 +116,11 @@ class Pattern(ABC):
         """φ at independence."""
         return np.zeros(self.n_par(times))
 
+    def starts(self, times: int, spacing: float, distances: np.ndarray) -> list[np.ndarray]:
+        """Where an optimizer may start, best guess first (``distances``: the positive
+        distances within blocks, for patterns of distance); by default :meth:`start`."""
+        return [self.start(times, spacing)]
+
     @abstractmethod
     def matrix(self, par: np.ndarray, pos: Positions) -> np.ndarray:
         """C of each block: (G, m, m)."""
@@ -510,11 +515,25 @@ class _OfDistance(Pattern):
     def bounds(self, times: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         return np.full(1, -np.inf), np.full(1, np.inf)
 
+    #: The range of :meth:`start`, as a multiple of the typical spacing.
+    start_range: ClassVar[float] = 0.9
+
     def start(self, times: int, spacing: float) -> np.ndarray:
-        # Near independence, as lme4 starts at Λ = I: neighbours at the typical spacing
-        # correlate about e⁻¹⁰ (a start at moderate correlation found worse local optima);
-        # a compact pattern starts just beyond the spacing, where it is barely above 0.
-        return np.array([np.log((1.1 if self.compact else 0.1) * spacing)])
+        return np.array([np.log(self.start_range * spacing)])
+
+    def starts(self, times: int, spacing: float, distances: np.ndarray) -> list[np.ndarray]:
+        # A likelihood over a range has several optima more often than not (BodyWeight's
+        # with a Gaussian or spherical correlation, Wheat2's field): ranges across the
+        # distances the data have, from the pattern's own start and nlme's (just beyond the
+        # smallest distance) to half the largest.
+        ranges = [self.start_range * spacing]
+        if distances.size:
+            ranges.append((1.1 if self.compact else 0.9) * distances.min())
+            ranges += list(np.quantile(distances, [0.1, 0.5]) * (1.1 if self.compact else 1.0))
+            # A compact pattern may reach beyond every distance (BodyWeight's spherical
+            # one: a range of 89 days over 63).
+            ranges += [d * distances.max() for d in ((0.5, 1.0, 1.5) if self.compact else (0.5,))]
+        return [np.array([np.log(r)]) for r in dict.fromkeys(float(r) for r in ranges if r > 0)]
 
     @staticmethod
     @abstractmethod
@@ -539,6 +558,10 @@ class Exponential(_OfDistance):
     """exp(-d / range) (nlme's ``corExp``; SAS ``TYPE=SP(EXP)``)."""
 
     name = "EXP"
+    # Near independence, as lme4 starts at Λ = I: neighbours at the typical spacing
+    # correlate about e⁻¹⁰ (for CAR(1) a start at moderate correlation found worse local
+    # optima); the exponential's slope there still leads the optimizer out.
+    start_range = 0.1
 
     @staticmethod
     def rho(x: np.ndarray) -> np.ndarray:
@@ -581,6 +604,7 @@ class Spherical(_OfDistance):
 
     name = "SPH"
     compact = True
+    start_range = 1.1
 
     @staticmethod
     def rho(x: np.ndarray) -> np.ndarray:
@@ -592,6 +616,7 @@ class Linear(_OfDistance):
 
     name = "LIN"
     compact = True
+    start_range = 1.1
 
     @staticmethod
     def rho(x: np.ndarray) -> np.ndarray:

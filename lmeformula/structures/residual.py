@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -190,6 +191,7 @@ class BoundResidual:
     tval: np.ndarray  # the time's value, or (n, d) coordinates, for patterns of distance
     tlabels: tuple[str, ...]
     pattern: pt.Pattern = field(init=False)
+    _distance_cache: dict[Any, np.ndarray] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         s = self.structure
@@ -229,9 +231,18 @@ class BoundResidual:
         return np.concatenate([np.full(self.n_sd, np.inf), hi, nugget])
 
     def start(self) -> np.ndarray:
-        corr = self.pattern.start(len(self.tlabels), self._typical_spacing())
-        corr = np.clip(corr, *self._pattern_bounds())
-        return np.concatenate([np.zeros(self.n_sd), corr, np.full(int(self.structure.nugget), 0.1)])
+        return self.starts()[0]
+
+    def starts(self) -> list[np.ndarray]:
+        """Where an optimizer may start, best guess first (the pattern's candidates, the
+        standard-deviation ratios at 1 and a nugget of 0.1)."""
+        dist = self._distances if self.pattern.of_distance else np.zeros(0)
+        lo, hi = self._pattern_bounds()
+        sds = np.zeros(self.n_sd)
+        # Measurement error of a tenth of the variance, or of a third.
+        nuggets = [[0.1], [0.3]] if self.structure.nugget else [[]]
+        corr = self.pattern.starts(len(self.tlabels), self._typical_spacing(), dist)
+        return [np.concatenate([sds, np.clip(c, lo, hi), nu]) for nu in nuggets for c in corr]
 
     @property
     def names(self) -> list[str]:
@@ -252,9 +263,16 @@ class BoundResidual:
         """Where a batch of subjects' rows (G, m) sit, as the pattern reads them."""
         distance = None
         if self.pattern.of_distance:
-            x = self._coords[rows]
-            diff = x[:, :, None, :] - x[:, None, :, :]
-            distance = np.sqrt(np.einsum("gijd,gijd->gij", diff, diff))
+            # An engine asks for the same batches at every evaluation: their distances
+            # are computed once.
+            key = (rows.shape, rows.tobytes())
+            distance = self._distance_cache.get(key)
+            if distance is None:
+                x = self._coords[rows]
+                diff = x[:, :, None, :] - x[:, None, :, :]
+                distance = np.sqrt(np.einsum("gijd,gijd->gij", diff, diff))
+                if len(self._distance_cache) < 64:
+                    self._distance_cache[key] = distance
         return pt.Positions(self.tidx[rows], len(self.tlabels), distance)
 
     def corr(self, par: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -300,9 +318,15 @@ class BoundResidual:
                 out.append(d)
         return out
 
+    @cached_property
+    def _distances(self) -> np.ndarray:
+        """The positive distances between rows of one subject (each pair once)."""
+        found = [d[np.triu_indices(len(d), 1)] for d in self._subject_distances()]
+        out = np.concatenate(found) if found else np.zeros(0)
+        return out[out > 0]
+
     def _min_distance(self) -> float:
-        positive = [d[d > 0].min() for d in self._subject_distances() if (d > 0).any()]
-        return float(min(positive)) if positive else 1.0
+        return float(self._distances.min()) if self._distances.size else 1.0
 
     def _typical_spacing(self) -> float:
         if self._coords.shape[1] == 1:

@@ -161,6 +161,10 @@ class BoundVariance:
     def start(self) -> np.ndarray:
         return np.zeros(self.n_par)
 
+    def starts(self) -> list[np.ndarray]:
+        """Where an optimizer may start: the variance ratios at 1."""
+        return [self.start()]
+
     @property
     def names(self) -> list[str]:
         return self.function.names(self.levels)
