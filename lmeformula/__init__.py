@@ -8,9 +8,10 @@ Examples
 >>> print(fit.summary())  # doctest: +SKIP
 """
 
-from lmeformula import datasets, errors, plots
-from lmeformula.comparison.compare import anova
-from lmeformula.comparison.selection import Selection, compare, select_covariance, select_random
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from lmeformula import datasets, errors
 from lmeformula.errors import (
     BootstrapWarning,
     ComparisonWarning,
@@ -26,11 +27,8 @@ from lmeformula.errors import (
     SingularFitWarning,
 )
 from lmeformula.fitting.api import gls, lmer, to_mixedlm
-from lmeformula.fitting.many import ManyFits, fit_many
-from lmeformula.fitting.refit import refit
 from lmeformula.formula import parse
 from lmeformula.formula.terms import STRUCTURES
-from lmeformula.inference.bootstrap import BootstrapResult
 from lmeformula.results.lmer import LmerResult
 from lmeformula.structures.residual import (
     AR1,
@@ -50,6 +48,44 @@ from lmeformula.structures.residual import (
     UN,
 )
 from lmeformula.structures.variance import VarExp, VarIdent, VarPower
+
+# What only some analyses need is imported on first use: ``import lmeformula`` stays light
+# (no scipy.stats, matplotlib or statsmodels until a test, a plot or MixedLM asks).
+_LAZY = {
+    "plots": ("lmeformula.plots", None),
+    "inference": ("lmeformula.inference", None),
+    "anova": ("lmeformula.comparison.compare", "anova"),
+    "Selection": ("lmeformula.comparison.selection", "Selection"),
+    "compare": ("lmeformula.comparison.selection", "compare"),
+    "select_covariance": ("lmeformula.comparison.selection", "select_covariance"),
+    "select_random": ("lmeformula.comparison.selection", "select_random"),
+    "ManyFits": ("lmeformula.fitting.many", "ManyFits"),
+    "fit_many": ("lmeformula.fitting.many", "fit_many"),
+    "refit": ("lmeformula.fitting.refit", "refit"),
+    "BootstrapResult": ("lmeformula.inference.bootstrap", "BootstrapResult"),
+}
+
+if TYPE_CHECKING:
+    from lmeformula import inference, plots
+    from lmeformula.comparison.compare import anova
+    from lmeformula.comparison.selection import Selection, compare, select_covariance, select_random
+    from lmeformula.fitting.many import ManyFits, fit_many
+    from lmeformula.fitting.refit import refit
+    from lmeformula.inference.bootstrap import BootstrapResult
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'lmeformula' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    value = import_module(module) if attr is None else getattr(import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __version__ = "0.1.0"
 
@@ -95,6 +131,7 @@ __all__ = [
     "errors",
     "fit_many",
     "gls",
+    "inference",
     "lmer",
     "parse",
     "plots",
