@@ -310,7 +310,7 @@ def _r_parameters(case: dict[str, Any], model: Any) -> np.ndarray:
         residual = np.array([np.log(corr["range"]), *nugget])
     layout = make_engine(model).layout
     parts: dict[str, np.ndarray] = {"residual": residual}
-    if "theta" in layout:
+    if "theta" in layout.names:
         G = np.array(case["varcorr_nlme"]["re_cov"], dtype=float)
         (term,) = model.design.terms
         parts["theta"] = term.structure.theta_from_cov(G / case["sigma"] ** 2)

@@ -35,7 +35,7 @@ LAPACK call costs less than the blocked scheme's many small ones there).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -319,6 +319,9 @@ class _SmallSystem:
     theta_src: np.ndarray | None  # which θ entry goes to each of those positions
     lam: np.ndarray  # q x q, rewritten at each θ (its zeros never change)
     work: np.ndarray  # (q + p + 1) square, Fortran order: factored in place
+    # The θ positions' rows and columns (the exact gradient reads A⁻¹ there only).
+    theta_rows: np.ndarray | None = None
+    theta_cols: np.ndarray | None = None
 
 
 @dataclass
@@ -419,13 +422,6 @@ class BlockedFactorization:
         return _cond_var(self.D0, self.Lk0, self.Ldense, self.lams)
 
 
-@dataclass
-class _Plans:
-    """How to refresh the symbolic Schur maps' values for new weights (built on first use)."""
-
-    sources: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
-
-
 class BlockedFactor:
     """The cross-products of [Z X y] with weights, and their blocked Cholesky factor.
 
@@ -463,7 +459,8 @@ class BlockedFactor:
         self.Ak0: list[sp.csr_matrix] = []
         self._fill(w, design.y - design.offset)
         self._small = self._small_system() if self.q <= SMALL_Q else None
-        self._plans: _Plans | None = None
+        # Where each symbolic Schur map's products come from: made on the first reweight.
+        self._plans: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
 
     # -- values: the weighted cross-products ---------------------------------------------
 
@@ -549,17 +546,17 @@ class BlockedFactor:
         if self._plans is None:
             # The first refresh records where each product's factors sit (the maps' pattern
             # is not generated again after that).
-            plans = _Plans()
+            plans = {}
             for (i, j), P in self.symbolic.items():
                 new, sources = _pair_products(
                     csc[i - 1], csc[j - 1], lower=i == j, fortran=i == j, plan=True
                 )
                 if new.nnz != P.nnz or not np.array_equal(new.indices, P.indices):
                     raise ValueError("the new weights changed a Schur map's pattern.")
-                plans.sources[(i, j)] = sources
+                plans[(i, j)] = sources
             self._plans = plans
         for (i, j), P in self.symbolic.items():
-            a, b = self._plans.sources[(i, j)]
+            a, b = self._plans[(i, j)]
             P.data = csc[i - 1].data[a] * csc[j - 1].data[b]
 
     def reweight(self, weights: np.ndarray, response: np.ndarray | None = None) -> None:
@@ -632,7 +629,7 @@ class BlockedFactor:
             offset += t.p * t.p
         # When every Λ_k is θ placed among zeros (UN, DIAG), θ is written straight into Λ.
         placed = [t.structure.theta_positions() for t in design.terms]
-        theta_flat = theta_src = None
+        theta_flat = theta_src = theta_rows = theta_cols = None
         if all(pos is not None for pos in placed):
             tf, ts, start = [], [], 0
             for t, sl, pos in zip(design.terms, design.theta_slices, placed, strict=True):
@@ -643,6 +640,7 @@ class BlockedFactor:
                 ts.append(np.tile(sl.start + which, t.factor.nlevels))
                 start += t.q
             theta_flat, theta_src = np.concatenate(tf), np.concatenate(ts)
+            theta_rows, theta_cols = np.divmod(theta_flat, q)
         yw = self._sw * (design.y - design.offset)
         return _SmallSystem(
             ZtZ=np.asarray((Z.T @ Z).toarray()),
@@ -651,6 +649,8 @@ class BlockedFactor:
             lam_src=np.concatenate(src),
             theta_flat=theta_flat,
             theta_src=theta_src,
+            theta_rows=theta_rows,
+            theta_cols=theta_cols,
             lam=np.zeros((q, q)),
             work=np.zeros((q + self.p + 1, q + self.p + 1), order="F"),
         )
@@ -704,26 +704,27 @@ class BlockedFactor:
             return None
         s = self._small
         assert s is not None and s.theta_flat is not None and s.theta_src is not None
-        flat, src = s.theta_flat, s.theta_src
-        fac = self._dense(np.asarray(theta, dtype=float), keep=True)
+        src = s.theta_src
+        fac = self._dense(np.asarray(theta, dtype=float), keep=False)
         q, p = self.q, self.p
         W, info = la.lapack.dtrtri(fac.L, lower=1)
         if info != 0:
             raise np.linalg.LinAlgError("singular factor")
-        CL = s.ZtZ @ fac.lam
-        k_theta = int(src.max()) + 1
-
-        def dlogdet(k: int) -> np.ndarray:
-            Wz = W[:k, :q]
-            G = CL @ (Wz.T @ Wz)
-            if k > q:
-                G += s.ZtXy[:, : k - q] @ (W[q:k, q:k].T @ W[q:k, :q])
-            return 2.0 * np.bincount(src, G.flat[flat], minlength=k_theta)
-
-        full, zx = dlogdet(q + p + 1), dlogdet(q + p)
-        if reml:
-            return zx + (n - p) * (full - zx)
-        return dlogdet(q) + n * (full - zx)
+        # dtrtri leaves the upper triangle as it found it: the work array's leftovers.
+        W = np.tril(W)
+        # Row r of W = L⁻¹ adds U[r]'U[r] (U = W[:, :q]) to A_k⁻¹'s Z block for every k > r,
+        # and, below the Z rows, W[r, q:] to its X-Z block: so G_k(a, b) = Σ_{r<k} M[r, a]
+        # U[r, b] with M = U (Z'ZΛ)' plus, below the Z rows, W[q:, q:] (Z'[X y])'. Only the
+        # entries at Λ's θ positions (a, b) are needed.
+        U = W[:, :q]
+        M = U @ (s.ZtZ @ fac.lam).T
+        M[q:] += W[q:, q:] @ s.ZtXy.T
+        assert s.theta_rows is not None and s.theta_cols is not None
+        E = M[:, s.theta_rows] * U[:, s.theta_cols]
+        zz, x, y = E[:q].sum(axis=0), E[q : q + p].sum(axis=0), E[q + p]
+        # REML: log|A_{q+p}| + (n - p) log r²; ML: log|A_q| + n log r².
+        per_entry = zz + x + (n - p) * y if reml else zz + n * y
+        return 2.0 * np.bincount(src, per_entry, minlength=len(self.design.start))
 
     def _dense(self, theta: np.ndarray, keep: bool) -> DenseFactorization:
         s = self._small

@@ -120,9 +120,6 @@ class ParameterLayout:
         """The names of the blocks present."""
         return tuple(self._slices)
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._slices
-
     def slice(self, name: str) -> slice:
         """Where the block ``name`` sits; an absent block is the empty slice where it would
         sit (after the blocks before it in :data:`BLOCK_NAMES`)."""
@@ -137,13 +134,6 @@ class ParameterLayout:
     def get(self, par: np.ndarray, name: str) -> np.ndarray:
         """The block ``name`` of ``par`` (empty when the layout has no such block)."""
         return np.asarray(par, dtype=float)[self.slice(name)]
-
-    def split(self, par: np.ndarray) -> dict[str, np.ndarray]:
-        """Every block of ``par`` by name."""
-        par = np.asarray(par, dtype=float)
-        if par.shape != (self.size,):
-            raise ValueError(f"expected {self.size} parameters, got shape {par.shape}.")
-        return {name: par[sl] for name, sl in self._slices.items()}
 
     def join(self, **parts: Sequence[float] | np.ndarray) -> np.ndarray:
         """A parameter vector from its blocks (every block present must be given)."""

@@ -35,6 +35,7 @@ from lmeformula.model.design import Design
 __all__ = ["OneFactorPLS"]
 
 _potrf = la.lapack.dpotrf
+_trtri = la.lapack.dtrtri
 
 #: Above this many entries, Q (levels x p₀² x (p + 1)²) is not formed; the sum is taken
 #: level by level instead.
@@ -73,11 +74,14 @@ class OneFactorPLS:
         self.layout = layout_of(design)
         self.n, self.p = design.X.shape
         self._structure = design.terms[0].structure
+        # Where θ's entries sit in Λ, when Λ is θ among zeros: then the gradient is exact.
+        self._positions = self._structure.theta_positions()
         A00 = self.factor.A00
         p0 = A00.shape[1]
         self._p0 = p0
         self._Aflat = A00.reshape(A00.shape[0], p0 * p0)
         self._eye = np.eye(p0).ravel()
+        self._diag = np.arange(p0)
         # The adjugate of a 2 x 2 block, as a signed permutation of its entries.
         self._adj = np.array(
             [[0, 0, 0, 1], [0, -1, 0, 0], [0, 0, -1, 0], [1, 0, 0, 0]], dtype=float
@@ -117,8 +121,84 @@ class OneFactorPLS:
         return new
 
     def gradient(self, par: np.ndarray) -> np.ndarray | None:
-        """No exact gradient yet: the optimizer takes finite differences."""
-        return None
+        """The exact gradient of the deviance where θ's entries are Λ's (UN, DIAG); None
+        for patterned structures (the optimizer then takes finite differences).
+
+        With K_l = M_l⁻¹Λ', R_l = I - A_lΛK_l and C_l = B_l Φ B_l' (Φ: S⁻¹ and S_XX⁻¹
+        combined as the criterion weighs log|S| and log|R_X|²), the derivative along
+        E = ∂Λ/∂θ_i is 2 Σ_ab E_ab G_ab with G = Σ_l (A_l - R_l C_l) K_l'.
+        """
+        if self._positions is None:
+            return None
+        par = np.asarray(par, dtype=float)
+        if self._closed:
+            return self._closed_gradient(par)
+        rows, cols, which = self._positions
+        lam = self._structure.lambda_block(par)
+        p0, p = self._p0, self.p
+        A = self.factor.A00
+        M = lam.T @ A @ lam
+        M[:, self._diag, self._diag] += 1.0
+        K = np.linalg.inv(M) @ lam.T
+        B = self._B
+        NB = (lam @ K) @ B
+        S = self.factor.XyXy - np.einsum("lai,laj->ij", B, NB)
+        L, info = _potrf(S, lower=1, clean=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the model's factor is not positive definite")
+        Linv = la.solve_triangular(L, np.eye(p + 1), lower=True)
+        Q = Linv.T @ Linv
+        QX = np.zeros_like(Q)
+        if p:
+            LXinv = la.solve_triangular(L[:p, :p], np.eye(p), lower=True)
+            QX[:p, :p] = LXinv.T @ LXinv
+        Phi = QX + (self.n - p) * (Q - QX) if self.reml else self.n * (Q - QX)
+        C = B @ Phi @ B.transpose(0, 2, 1)
+        R = np.eye(p0) - A @ lam @ K
+        G = ((A - R @ C) @ K.transpose(0, 2, 1)).sum(axis=0)
+        return 2.0 * np.bincount(which, G[rows, cols], minlength=len(self.design.start))
+
+    def _closed_gradient(self, par: np.ndarray) -> np.ndarray | None:
+        """The gradient from the closed form of :meth:`_closed_form`, in O(levels) vector
+        operations (a fourteenth of the batched matrix products' time at 200 levels).
+
+        With Φ = ∂(log|R_X|² + m log r²)/∂S (m = n, or n - p for REML; the log|R_X|² term
+        for REML only) and v_l = w_l + w_l² (d r_l + q_l·G), r_l = R1_l·Φ, q_l = Q_l·Φ, the
+        derivative is ∂d (det(A)·v - w·r) + ∂G·U with U = Σ_l (v_l A_l - w_l q_l). Along
+        Λ's entry (i, j), ∂d = 2 det(Λ) adj(Λ)_ji and ∂G·U = 2 (UΛ)_ij (U is symmetric).
+        """
+        assert self._positions is not None and self._Q4 is not None
+        rows, cols, which = self._positions
+        pieces = self._closed_form(par)
+        if pieces is None:
+            return None
+        _, L, (lam, w, d, G) = pieces
+        p, p0, r = self.p, self._p0, self.p + 1
+        Linv, info = _trtri(L, lower=1)
+        if info != 0:
+            return None
+        z = Linv[p]
+        m = self.n - p if self.reml else self.n
+        Phi = m * np.outer(z, z)
+        if self.reml and p:
+            LXinv = Linv[:p, :p]
+            Phi[:p, :p] += LXinv.T @ LXinv
+        phi = Phi.ravel()
+        q = (self._Q4.reshape(-1, r * r) @ phi).reshape(-1, p0 * p0)
+        if p0 == 1:
+            v = w + w * w * (d * q[:, 0])  # d is λ² here
+            U = (self._Aflat.T @ v - q.T @ w).reshape(1, 1)
+            g = 2.0 * (U @ lam)[rows, cols]
+        else:
+            assert self._R1 is not None and self._detA is not None
+            rphi = self._R1 @ phi
+            v = w + w * w * (d * rphi + q @ G)
+            U = (self._Aflat.T @ v - q.T @ w).reshape(2, 2)
+            (a, b), (c, e) = lam.tolist()
+            adj_t = np.array([[e, -c], [-b, a]])  # adj(Λ)' so that [i, j] reads adj(Λ)_ji
+            dd = 2.0 * (a * e - b * c) * adj_t
+            g = float(self._detA @ v - w @ rphi) * dd[rows, cols] + 2.0 * (U @ lam)[rows, cols]
+        return np.bincount(which, g, minlength=len(self.design.start))
 
     # -- the pieces at θ (one code path for deviance and solve) --------------------------
 

@@ -114,40 +114,46 @@ class OptInfo:
     history: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Box:
     """An objective with its bounds and, where the engine has one, its exact gradient."""
 
     fn: Callable[[np.ndarray], float]
     lower: np.ndarray
     upper: np.ndarray
-    grad: Callable[[np.ndarray], np.ndarray] | None = None
+    grad: Callable[[np.ndarray], np.ndarray | None] | None = None
 
     @classmethod
     def of(cls, engine: Engine) -> _Box:
         layout = engine.layout
-        if layout.size == 0 or engine.gradient(layout.start) is None:
-            return cls(engine.deviance, layout.lower, layout.upper)
-
-        def gradient(x: np.ndarray) -> np.ndarray:
-            g = engine.gradient(x)
-            assert g is not None  # an engine has an exact gradient everywhere or nowhere
-            return g
-
-        return cls(engine.deviance, layout.lower, layout.upper, gradient)
+        return cls(
+            engine.deviance, layout.lower, layout.upper, engine.gradient if layout.size else None
+        )
 
     def clip(self, x: np.ndarray) -> np.ndarray:
         return np.minimum(np.maximum(x, self.lower), self.upper)
 
     def gradient(self, x: np.ndarray, value: float) -> Gradient:
         if self.grad is not None:
-            return exact_gradient(self.grad, x, self.lower, self.upper, value)
+            g = self.grad(x)
+            if g is not None:
+                return exact_gradient(g, x, self.lower, self.upper, value)
+            # An engine has an exact gradient everywhere or nowhere: finite differences
+            # from now on, without asking again.
+            self.grad = None
         return finite_gradient(self.fn, x, self.lower, self.upper, f0=value)
 
     def hessian(self, g: Gradient) -> Derivatives:
-        if self.grad is not None:
-            return gradient_hessian(self.grad, g, self.lower, self.upper)
+        if g.f_plus is None:  # an exact gradient: the Hessian from differences of it
+            return gradient_hessian(self._exact, g, self.upper)
         return finite_hessian(self.fn, g)
+
+    def _exact(self, x: np.ndarray) -> np.ndarray:
+        assert self.grad is not None
+        g = self.grad(x)
+        if g is None:
+            raise np.linalg.LinAlgError(f"the engine gave no gradient at {x}")
+        return g
 
 
 def convergence_messages(max_gradient: float, tol: float = GRADIENT_TOL) -> list[str]:
@@ -187,7 +193,12 @@ def newton_finish(
         The refined point, its objective, the derivatives there (gradient at the point,
         Hessian from the last point where it was taken) and the number of steps taken.
     """
-    box = _Box.of(engine)
+    return _newton_finish(_Box.of(engine), par, max_steps)
+
+
+def _newton_finish(
+    box: _Box, par: np.ndarray, max_steps: int = MAX_NEWTON_STEPS
+) -> tuple[np.ndarray, float, Derivatives, int]:
     par = np.asarray(par, dtype=float)
     dev = box.fn(par)
     g = box.gradient(par, dev)
@@ -402,7 +413,7 @@ def bobyqa(engine: Engine, start: np.ndarray | Sequence[np.ndarray] | None = Non
             par, code = _minimize(box, par, log)
             restarted = True
         par = _snap_to_boundary(box, par)
-        par, deviance, derivs, steps = newton_finish(engine, par)
+        par, deviance, derivs, steps = _newton_finish(box, par)
         grad = derivs.scaled_gradient()
     name = "bobyqa (NLopt)" + (", restarted at the boundary" if restarted else "")
     if steps:

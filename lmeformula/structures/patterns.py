@@ -33,6 +33,7 @@ residual side).
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -158,12 +159,6 @@ class Pattern(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    def __hash__(self) -> int:
-        return hash((type(self), tuple(sorted(vars(self).items()))))
 
 
 # -- independence, compound symmetry, AR(1), Toeplitz --------------------------------------
@@ -648,9 +643,12 @@ class Unstructured(Pattern):
         return f"Unstructured(fixed_first={self.fixed_first})"
 
     @staticmethod
+    @functools.cache
     def entries(times: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, columns) of L's lower triangle, by column (lme4's order of θ)."""
+        """(rows, columns) of L's lower triangle, by column (lme4's order of θ); cached,
+        since Λ is rebuilt at every evaluation."""
         cols, rows = np.triu_indices(times)
+        rows.flags.writeable = cols.flags.writeable = False
         return rows, cols
 
     def _entries(self, times: int) -> tuple[np.ndarray, np.ndarray]:
