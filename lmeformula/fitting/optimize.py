@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import nlopt
 import numpy as np
@@ -49,6 +50,11 @@ GRADIENT_TOL = 2e-3
 #: Newton steps stop once the next would move no component by more than this (relative to
 #: max(1, |x|)): the point is then the optimum to about the objective's rounding.
 STEP_TOL = 1e-9
+
+#: The same where the gradient comes from central differences: with lme4's step h = 1e-4
+#: they err by O(h²), so a step below h² is within their error (InstEval: the second step
+#: would move θ by 8e-9 and cost a gradient, six evaluations of the deviance).
+FD_STEP_TOL = 1e-8
 
 #: Differences of the objective below this (relative) are taken for rounding.
 ROUNDING = 1e-10
@@ -114,6 +120,20 @@ class OptInfo:
     history: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
+def _last_remembered(fn: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
+    # The checks after BOBYQA start where it stopped: its last point's value is asked for
+    # again (twice on InstEval, 30 ms each).
+    last: list[Any] = [None, 0.0]
+
+    def remembered(x: np.ndarray) -> float:
+        key = np.asarray(x, dtype=float).tobytes()
+        if key != last[0]:
+            last[0], last[1] = key, fn(x)
+        return float(last[1])
+
+    return remembered
+
+
 @dataclass
 class _Box:
     """An objective with its bounds and, where the engine has one, its exact gradient."""
@@ -126,9 +146,8 @@ class _Box:
     @classmethod
     def of(cls, engine: Engine) -> _Box:
         layout = engine.layout
-        return cls(
-            engine.deviance, layout.lower, layout.upper, engine.gradient if layout.size else None
-        )
+        grad = engine.gradient if layout.size else None
+        return cls(_last_remembered(engine.deviance), layout.lower, layout.upper, grad)
 
     def clip(self, x: np.ndarray) -> np.ndarray:
         return np.minimum(np.maximum(x, self.lower), self.upper)
@@ -206,6 +225,7 @@ def _newton_finish(
         # Nothing to step (gls with independent residuals: the linear model).
         return par, dev, Derivatives(par, par, np.zeros((0, 0)), np.zeros(0, dtype=int)), 0
     derivs, fresh = box.hessian(g), True
+    step_tol = STEP_TOL if g.f_plus is None else FD_STEP_TOL
     steps, last = 0, np.inf
     while steps < max_steps:
         step = derivs.newton_step()
@@ -219,7 +239,7 @@ def _newton_finish(
         # A step this small changes no digit anyone reads: the point is the optimum. One
         # not much smaller than the last, with a fresh Hessian, is driven by the rounding
         # of the finite differences: the point is the optimum as far as they can tell.
-        if step is None or size < STEP_TOL or size > 0.5 * last:
+        if step is None or size < step_tol or size > 0.5 * last:
             break
         cand, cand_dev, cand_g = _newton_candidate(box, par, dev, step, derivs)
         if cand is None:
