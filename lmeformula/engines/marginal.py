@@ -55,7 +55,9 @@ def block_codes(design: Design, residual: BoundResidual | None) -> np.ndarray:
         return np.arange(len(design.y))
     codes, _, what = min(factors, key=lambda f: f[1])
     for other, n_other, name in factors:
-        pairs = np.unique(np.column_stack([other, codes]), axis=0)
+        # The distinct (other, codes) pairs, as one integer each (np.unique over rows sorts
+        # a structured copy: 30 ms on 16,000 rows).
+        pairs = np.unique(np.asarray(other, dtype=np.int64) * (int(codes.max()) + 1) + codes)
         if len(pairs) != n_other:
             raise NotExpressibleError(
                 f"{name} crosses {what}: with a residual structure or a variance function "

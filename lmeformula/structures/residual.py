@@ -362,10 +362,11 @@ class BoundResidual:
             )
         if self.pattern.of_distance:
             return
-        seen = np.zeros((T, T), dtype=bool)
-        for sub in np.unique(self.codes):
-            t = self.tidx[self.codes == sub]
-            seen[np.ix_(t, t)] = True
+        # Which pairs of times some subject has both of: P'P > 0 for the subjects-by-times
+        # incidence P (a loop over subjects cost 50 ms on 2,000 of them).
+        present = np.zeros((int(self.codes.max()) + 1, T))
+        present[self.codes, self.tidx] = 1.0
+        seen = (present.T @ present) > 0
         why = self.pattern.identified(seen, self.tlabels)
         if why is not None:
             raise DataError(f"{where}: {why}.")
