@@ -108,6 +108,9 @@ class Gradient:
         The signed steps (negative where the difference went inwards from an upper bound).
     f_plus
         The objective at par + h_i e_i (None for an exact gradient).
+    f_minus
+        The objective at par - h_i e_i where the difference was central, else NaN (None
+        for an exact gradient).
     """
 
     par: np.ndarray
@@ -116,6 +119,7 @@ class Gradient:
     free: np.ndarray
     h: np.ndarray
     f_plus: np.ndarray | None = None
+    f_minus: np.ndarray | None = None
 
 
 def finite_gradient(
@@ -141,6 +145,7 @@ def finite_gradient(
     grad = np.zeros(k)
     free = np.ones(k, dtype=bool)
     fi = np.zeros(k)
+    fm = np.full(k, np.nan)
     e = np.zeros(k)
     for i in range(k):
         e[:] = 0.0
@@ -156,20 +161,27 @@ def finite_gradient(
             grad[i] = (fi[i] - f0) / h[i]
             free[i] = grad[i] < 0
         else:
-            grad[i] = (fi[i] - fn(par - e)) / (2 * h[i])
-    return Gradient(par, f0, grad, np.flatnonzero(free), h, fi)
+            fm[i] = fn(par - e)
+            grad[i] = (fi[i] - fm[i]) / (2 * h[i])
+    return Gradient(par, f0, grad, np.flatnonzero(free), h, fi, fm)
 
 
 def finite_hessian(fn: Callable[[np.ndarray], float], g: Gradient) -> Derivatives:
-    """The Hessian over the free components by forward differences (which keep every
-    evaluation inside the bounds), beside the gradient ``g`` taken at the same point."""
-    idx, h, fi, f0 = g.free, g.h, g.f_plus, g.value
-    if fi is None:
+    """The Hessian over the free components, beside the gradient ``g`` taken at the same
+    point: on the diagonal the central second difference from the gradient's own
+    evaluations where it took them (as lme4's ``deriv12``), else forward differences, which
+    keep every evaluation inside the bounds; off the diagonal forward differences."""
+    idx, h, fi, fm, f0 = g.free, g.h, g.f_plus, g.f_minus, g.value
+    if fi is None or fm is None:
         raise ValueError("an exact gradient's Hessian comes from gradient_hessian().")
     hess = np.zeros((idx.size, idx.size))
     e = np.zeros(g.par.size)
     for a, r in enumerate(idx):
+        if np.isfinite(fm[r]):
+            hess[a, a] = (fi[r] - 2.0 * f0 + fm[r]) / (h[r] * h[r])
         for c, s in enumerate(idx[a:], start=a):
+            if c == a and np.isfinite(fm[r]):
+                continue
             e[:] = 0.0
             e[r] += h[r]
             e[s] += h[s]
