@@ -7,16 +7,10 @@ parse -> model frame -> design -> engine (θ̂) -> results, as lme4 splits ``lme
 from __future__ import annotations
 
 import inspect
-import warnings
 from typing import TYPE_CHECKING, Any
 
-from lmeformula.errors import (
-    ArgumentTypeError,
-    ConvergenceWarning,
-    NotExpressibleError,
-    RankDeficiencyWarning,
-    SingularFitWarning,
-)
+from lmeformula.errors import ArgumentTypeError, NotExpressibleError
+from lmeformula.fitting.checks import warn_fit, warn_rank_deficiency
 from lmeformula.fitting.stages import (
     build_model,
     make_engine,
@@ -38,7 +32,7 @@ __all__ = ["gls", "lmer", "to_mixedlm"]
 _ENGINES = ("auto", "statsmodels")
 
 
-def _check_args(formula: Any, reml: Any, data_name: Any = None) -> None:
+def check_args(formula: Any, reml: Any, data_name: Any = None) -> None:
     if not isinstance(formula, str):
         swapped = (
             " (formula and data swapped? the formula comes first)"
@@ -53,11 +47,13 @@ def _check_args(formula: Any, reml: Any, data_name: Any = None) -> None:
     check_name("data_name", data_name)
 
 
-def _data_name(data: Any) -> str | None:
-    # R prints the data argument's name ("Data: exam"); find it in the caller's frame.
+def data_name_of(data: Any, depth: int = 2) -> str | None:
+    """The name the caller ``depth`` frames up gave ``data`` (R prints it: "Data: exam")."""
     frame = inspect.currentframe()
     try:
-        caller = frame.f_back.f_back if frame and frame.f_back else None
+        caller = frame
+        for _ in range(depth):
+            caller = caller.f_back if caller is not None else None
         if caller is None:
             return None
         for name, value in caller.f_locals.items():
@@ -103,7 +99,7 @@ def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
     """
     from lmeformula.fitting.statsmodels import mixedlm_spec
 
-    _check_args(formula, reml)
+    check_args(formula, reml)
     design = build_model(formula, data, reml=reml).design
     spec = mixedlm_spec(design, reml)
     spec.model.lmeformula_free = spec.free  # type: ignore[attr-defined]
@@ -180,7 +176,7 @@ def lmer(
     {'(Intercept)': -0.0116, 'standLRT': 0.5565}
     """
     reject_unknown("lmer", unexpected, _LMER_ARGS)
-    _check_args(formula, reml, data_name)
+    check_args(formula, reml, data_name)
     if not isinstance(engine, str) or engine not in _ENGINES:
         raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")
     model = build_model(
@@ -191,7 +187,7 @@ def lmer(
             "statsmodels' MixedLM has no prior weights, residual structures or variance "
             "functions; use engine='auto'."
         )
-    name = data_name if data_name is not None else _data_name(data)
+    name = data_name if data_name is not None else data_name_of(data)
     optimizer = "statsmodels" if engine == "statsmodels" else "bobyqa"
     return _fit(model, optimizer, name)
 
@@ -244,7 +240,7 @@ def gls(
     (-216.879, 0.632)
     """
     reject_unknown("gls", unexpected, _GLS_ARGS)
-    _check_args(formula, reml, data_name)
+    check_args(formula, reml, data_name)
     model = build_model(
         formula,
         data,
@@ -254,39 +250,17 @@ def gls(
         variance=variance,
         marginal=True,
     )
-    name = data_name if data_name is not None else _data_name(data)
+    name = data_name if data_name is not None else data_name_of(data)
     return _fit(model, "bobyqa", name)
 
 
 def _fit(model: Model, optimizer: str, data_name: str | None) -> LmerResult:
     """The stages after the model, and lme4's warnings."""
-    design = model.design
-    if design.dropped_fixed:
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping "
-            f"{len(design.dropped_fixed)} column(s): {', '.join(design.dropped_fixed)}. "
-            "Those effects are not estimable from these data (aliased with other columns).",
-            RankDeficiencyWarning,
-            stacklevel=3,
-        )
+    warn_rank_deficiency(model.design)
     engine = make_engine(model)
     start = starting_points(model, engine) if optimizer == "bobyqa" else None
     optinfo = optimize(engine, start=start, optimizer=optimizer)
     result = make_result(model, engine, optinfo, data_name=data_name)
-    if not optinfo.converged:
-        warnings.warn(
-            f"{optinfo.messages[0]} ({optinfo.optimizer}); the "
-            "estimates may not be the optimum. Check the model (rescale covariates, simplify "
-            "the random effects) and compare with fit.optinfo.attempts.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
-    if result.singular:
-        warnings.warn(
-            "boundary (singular) fit: a variance is estimated as 0 or a correlation as +-1 "
-            "(see fit.varcorr()). The random-effects structure is too complex for these data; "
-            "consider dropping the term or its correlations (||).",
-            SingularFitWarning,
-            stacklevel=3,
-        )
+    assert isinstance(result, LmerResult)
+    warn_fit(result)
     return result

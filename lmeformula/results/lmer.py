@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmeformula.errors import ArgumentTypeError, DataError
-from lmeformula.model.design import formula_context, r_names
-from lmeformula.model.frame import level_label
+from lmeformula.errors import DataError
 from lmeformula.results.estimates import (
     SINGULAR_TOL,
     fixef_vcov,
@@ -25,11 +23,9 @@ from lmeformula.results.estimates import (
 )
 from lmeformula.results.state import ModelState
 from lmeformula.validate import (
-    check_bool,
     check_ddf,
     check_positive,
     contrast_matrix,
-    is_fixed_only,
 )
 
 __all__ = ["LmerResult", "Summary"]
@@ -383,60 +379,9 @@ class LmerResult:
         -------
         numpy.ndarray
         """
-        from lmeformula.model.newdata import model_matrix, prepare_newdata
+        from lmeformula.results.prediction import linear_predictor
 
-        fixed_only = is_fixed_only(re_form)
-        check_bool("allow_new_levels", allow_new_levels)
-        state = self.state
-        d, parsed = state.design, state.parsed
-        if newdata is None:
-            if fixed_only:
-                return d.X @ state.beta + d.offset
-            return self.fitted()
-        if not isinstance(newdata, (pd.DataFrame, dict)):
-            raise ArgumentTypeError(
-                f"newdata must be a pandas DataFrame, got {type(newdata).__name__}."
-            )
-        response = (parsed.response or "").strip("`")
-        groups = {c for t in parsed.random for c in t.group}
-        variables = [v for v in parsed.variables if v != response]
-        data = prepare_newdata(newdata, variables, state.frame.data, sorted(groups))
-        # R's predict passes missing values through (na.pass): NaN where a row lacks one.
-        complete = data.notna().all(axis=1).to_numpy()
-        out = np.full(len(data), np.nan)
-        if not complete.any():
-            return out
-        data = data.loc[complete]
-        ctx = formula_context()
-        mm = model_matrix(d.fixed_spec, data, ctx, "the fixed-effects part")
-        fixed = pd.DataFrame(np.asarray(mm, dtype=float), columns=r_names(list(mm.columns)))
-        eta = fixed[d.fixed_names].to_numpy() @ state.beta
-        for expr in parsed.offsets:
-            import formulaic
-
-            off = formulaic.model_matrix(f"0 + I({expr})", data, context=ctx)
-            eta = eta + np.asarray(off, dtype=float).sum(axis=1)
-        if fixed_only:
-            out[complete] = eta
-            return out
-        for block in state.term_blocks:
-            term = block.term
-            b = state.b[block.columns].reshape(term.factor.nlevels, term.p)
-            labels = _group_labels(data, term.term.group)
-            lookup = {lvl: i for i, lvl in enumerate(term.factor.levels)}
-            idx = np.array([lookup.get(lbl, -1) for lbl in labels])
-            if (idx < 0).any() and not allow_new_levels:
-                new = sorted({lbl for lbl, i in zip(labels, idx, strict=True) if i < 0})
-                raise DataError(
-                    f"newdata has level(s) {new[:5]} of {term.name!r} not seen in the fit; "
-                    "pass allow_new_levels=True to predict them with random effects 0."
-                )
-            where = f"the random term ({term.term.text})"
-            zx = np.asarray(model_matrix(term.spec, data, ctx, where), dtype=float)
-            contrib = np.where(idx[:, None] >= 0, b[np.maximum(idx, 0)], 0.0)
-            eta = eta + np.sum(zx * contrib, axis=1)
-        out[complete] = eta
-        return out
+        return linear_predictor(self.state, newdata, re_form, allow_new_levels)
 
     def anova(self, type: int = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
         """F tests of the fixed-effects terms, as lmerTest's ``anova(m, type = type)``.
@@ -1105,11 +1050,3 @@ class LmerResult:
     def _repr_html_(self) -> str:
         """In a notebook a fit shows as its summary (``summary(m)``), in HTML."""
         return Summary(self)._repr_html_()
-
-
-def _group_labels(data: pd.DataFrame, columns: tuple[str, ...]) -> list[str]:
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise DataError(f"newdata lacks the grouping column(s) {missing}.")
-    parts = [[level_label(v) for v in data[c].tolist()] for c in columns]
-    return [":".join(vals) for vals in zip(*parts, strict=True)]
