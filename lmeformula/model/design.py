@@ -517,7 +517,12 @@ def _time_lhs(term: Any, data: pd.DataFrame) -> tuple[str, np.ndarray | None]:
     return term.lhs, None
 
 
-def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
+def build_design(
+    parsed: ParsedFormula,
+    frame: ModelFrame,
+    response: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+) -> Design:
     """Build y, X, offsets and the random-effects terms on the model frame.
 
     Parameters
@@ -526,13 +531,17 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
         The parsed formula.
     frame
         The model frame.
+    response, weights
+        The response and weights as a generalized model's family reads them
+        (:func:`lmeformula.model.glmresponse.glm_response`); by default the formula's
+        numeric response and the frame's prior weights.
 
     Returns
     -------
     Design
     """
     data = frame.data
-    y = _response(parsed, data)
+    y = _response(parsed, data) if response is None else np.asarray(response, dtype=float)
     fixed = formula_matrix(parsed.fixed, data, "the fixed-effects part")
     names = r_names(list(fixed.columns))
     X = np.asarray(fixed, dtype=float)
@@ -604,7 +613,9 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
         # lme4's check.nobs.vs.nRE: with as many random effects as rows, their variances
         # cannot be told apart from the residual variance. Structured terms (ar1, toep)
         # can be identified by their correlation pattern, and glmmTMB fits them.
-        if t.q >= n and t.structure.free_elements() is not None:
+        # A generalized model has no residual variance to confuse them with (glmerControl's
+        # check.nobs.vs.nRE = "ignore").
+        if t.q >= n and t.structure.free_elements() is not None and response is None:
             raise DataError(
                 f"number of observations (={n}) <= number of random effects (={t.q}) for "
                 f"the term ({t.term.text}): {t.p} effect(s) for each of "
@@ -615,4 +626,13 @@ def build_design(parsed: ParsedFormula, frame: ModelFrame) -> Design:
     # lme4 orders terms by decreasing number of levels (stable), which fixes the order of
     # VarCorr, ranef and the "groups:" line.
     terms.sort(key=lambda t: -t.factor.nlevels)
-    return Design(y, X, kept, offset, terms, fixed.model_spec, dropped, frame.weights)
+    return Design(
+        y,
+        X,
+        kept,
+        offset,
+        terms,
+        fixed.model_spec,
+        dropped,
+        frame.weights if weights is None else weights,
+    )

@@ -129,7 +129,11 @@ def interaction_factor(
 
 
 def build_frame(
-    parsed: ParsedFormula, data: object, weights: object = None, extra: Sequence[str] = ()
+    parsed: ParsedFormula,
+    data: object,
+    weights: object = None,
+    extra: Sequence[str] = (),
+    observation_level: bool = False,
 ) -> ModelFrame:
     """Select the formula's columns, drop incomplete rows and code the grouping factors.
 
@@ -146,6 +150,9 @@ def build_frame(
     extra
         Further columns the model reads (a residual structure's time and subject, a
         variance function's covariate): kept, and rows missing them dropped.
+    observation_level
+        Allow a grouping factor with a level per row (a generalized model's
+        observation-level random effect; glmerControl's ``check.nobs.vs.nlev = "ignore"``).
 
     Returns
     -------
@@ -188,7 +195,7 @@ def build_frame(
             if len(parts) == 1
             else interaction_factor(name, parts)
         )
-        _check_grouping(factor, used.shape[0])
+        _check_grouping(factor, used.shape[0], observation_level)
         groups[name] = factor
     w = None if w_all is None else w_all[complete]
     return ModelFrame(used, int((~complete).sum()), dropped_index, groups, w)
@@ -274,7 +281,7 @@ def _aligned(weights: pd.Series, frame: pd.DataFrame) -> pd.Series | None:
     )
 
 
-def _check_grouping(factor: GroupingFactor, nobs: int) -> None:
+def _check_grouping(factor: GroupingFactor, nobs: int, observation_level: bool = False) -> None:
     # lme4's checkNlevels: a variance cannot be estimated from one level, nor separated
     # from the residual when each observation is its own level.
     if factor.nlevels < 2:
@@ -283,7 +290,7 @@ def _check_grouping(factor: GroupingFactor, nobs: int) -> None:
             "needs at least 2 levels to estimate its variance. Drop the term or use a "
             "fixed effect."
         )
-    if factor.nlevels >= nobs:
+    if factor.nlevels >= nobs and not observation_level:
         raise DataError(
             f"grouping factor {factor.name!r} has {factor.nlevels} levels for {nobs} "
             "observations; the number of levels of each grouping factor must be < number of "

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from lmeformula.families import Family
 from lmeformula.formula.terms import ParsedFormula
 from lmeformula.model.design import Design
 from lmeformula.model.frame import ModelFrame
@@ -37,6 +40,13 @@ class Model:
         lme4's independent residuals with variance σ²/w.
     reml
         REML (True) or maximum likelihood.
+    family
+        A generalized model's family (None: lme4's linear mixed model).
+    trials
+        A generalized model's number of trials per row (the binomial's; ones otherwise).
+    nagq
+        A generalized model's quadrature points per group (0: lme4's nAGQ = 0, 1:
+        Laplace).
     """
 
     parsed: ParsedFormula
@@ -44,6 +54,9 @@ class Model:
     design: Design
     residual: ResidualModel | None
     reml: bool
+    family: Family | None = None
+    trials: np.ndarray | None = None
+    nagq: int = 1
 
     @property
     def formula(self) -> str:

@@ -1,0 +1,449 @@
+"""GLM families as R's ``family`` objects define them.
+
+Interface notes (every family implements these; PIRLS, the Laplace deviance and the
+results read nothing else):
+
+- ``name`` (R's: ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
+  ``"gaussian"``, ``"Negative Binomial(2.052)"``) and ``link`` (:class:`~.links.Link`);
+- ``variance(mu)``, the variance function V(μ);
+- ``dev_resids(y, mu, wt)``, the squared deviance residuals (R's ``dev.resids``);
+- ``minus2loglik(y, mu, wt, trials)``: -2 log p(y | μ), constants included (R's ``aic``
+  less its 2 x rank): what lme4 adds to the penalty and log|L|² in the Laplace deviance;
+  families with a dispersion estimate it there as R does, from the deviance;
+- ``mustart(y, wt)``: R's ``initialize``'s starting means;
+- ``has_dispersion``: whether a scale is estimated (Gamma, inverse Gaussian, gaussian);
+- ``check(y, trials)``: the response's support, or a message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import special
+
+from lmeformula.errors import ArgumentTypeError
+from lmeformula.families.links import Link, make_link
+
+__all__ = [
+    "Binomial",
+    "Family",
+    "Gamma",
+    "GammaFamily",
+    "Gaussian",
+    "InverseGaussian",
+    "NegativeBinomial",
+    "Poisson",
+    "binomial",
+    "gaussian",
+    "inverse_gaussian",
+    "negative_binomial",
+    "poisson",
+]
+
+
+def _ylogy(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """y log(y / μ), 0 where y = 0 (R's ``y_log_y``)."""
+    out = np.zeros_like(mu)
+    pos = y > 0
+    out[pos] = y[pos] * np.log(y[pos] / mu[pos])
+    return out
+
+
+@dataclass(frozen=True, repr=False)
+class Family:
+    """A GLM family with its link (see the module's interface notes). Each family is a
+    subclass that writes its own functions; the constructors below are R's.
+
+    Attributes
+    ----------
+    link
+        The link function.
+    """
+
+    link: Link
+    #: R's name of the family (``family$family``).
+    label: ClassVar[str] = ""
+    #: The links R allows, the canonical first.
+    links: ClassVar[tuple[str, ...]] = ()
+    has_dispersion: ClassVar[bool] = False
+    #: Where a user makes one: ``lmf.families.<constructor>``.
+    constructor: ClassVar[str] = ""
+
+    def __repr__(self) -> str:
+        return f"{self.name}(link = {self.link.name!r})"
+
+    @property
+    def name(self) -> str:
+        """R's name of the family, as ``family(m)$family`` prints it."""
+        return self.label
+
+    @property
+    def canonical(self) -> bool:
+        """Whether the link is the family's canonical one."""
+        return self.link.name == self.links[0]
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        """V(μ)."""
+        raise NotImplementedError
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """Squared deviance residuals, each observation's contribution to the deviance."""
+        raise NotImplementedError
+
+    def minus2loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> float:
+        """-2 log p(y | μ) with every constant (R's ``family$aic`` less 2 x rank)."""
+        raise NotImplementedError
+
+    def row_loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> np.ndarray | None:
+        """log p(y_i | μ_i) row by row, or None where the likelihood does not separate by
+        rows (a dispersion estimated from the whole deviance): what adaptive quadrature
+        integrates group by group."""
+        return None
+
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """R's starting means (``family$initialize``)."""
+        return np.asarray(y, dtype=float).copy()
+
+    def valid_mu(self, mu: np.ndarray) -> bool:
+        """Whether μ is inside the family's range."""
+        return bool(np.all(np.isfinite(mu)) and np.all(mu > 0))
+
+    def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
+        """What is wrong with the response for this family, or None: a message naming the
+        first offending value, to which the caller adds the column."""
+        return None
+
+
+def _first(y: np.ndarray, bad: np.ndarray) -> str:
+    i = int(np.flatnonzero(bad)[0])
+    return f"{y[i]:g} (row {i + 1})"
+
+
+@dataclass(frozen=True, repr=False)
+class Binomial(Family):
+    """y a proportion of ``trials``; V(μ) = μ(1 - μ)."""
+
+    label: ClassVar[str] = "binomial"
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cauchit", "log", "cloglog")
+    constructor: ClassVar[str] = "binomial"
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        return mu * (1.0 - mu)
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
+
+    def minus2loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> float:
+        return float(-2.0 * np.sum(self.row_loglik(y, mu, wt, trials)))
+
+    def row_loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> np.ndarray:
+        """log p(y_i | μ_i), row by row."""
+        # R: m <- if (any(n > 1)) n else wt; -2 sum(wt/m dbinom(round(m y), round(m), mu))
+        m = np.round(trials)
+        s = np.round(m * y)
+        logp = (
+            special.gammaln(m + 1)
+            - special.gammaln(s + 1)
+            - special.gammaln(m - s + 1)
+            + special.xlogy(s, mu)
+            + special.xlog1py(m - s, -mu)
+        )
+        scale = np.where(m > 0, wt / np.where(m > 0, m, 1.0), 0.0)
+        return np.asarray(scale * logp)
+
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        return (wt * y + 0.5) / (wt + 1.0)
+
+    def valid_mu(self, mu: np.ndarray) -> bool:
+        return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
+
+    def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
+        bad = (y < 0) | (y > 1)
+        if bad.any():
+            return (
+                f"has the value {_first(y, bad)} outside [0, 1]; a binomial response is 0/1, "
+                "a two-level factor, cbind(successes, failures), or a proportion with "
+                "weights= the number of trials"
+            )
+        if trials is not None:
+            k = trials * y
+            bad = np.abs(k - np.round(k)) > 1e-7 * np.maximum(1.0, k)
+            if bad.any():
+                return (
+                    f"times its number of trials is not a whole number of successes at "
+                    f"{_first(y, bad)}; give weights= the number of trials of each proportion"
+                )
+        return None
+
+
+@dataclass(frozen=True, repr=False)
+class Poisson(Family):
+    """Counts; V(μ) = μ."""
+
+    label: ClassVar[str] = "poisson"
+    links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
+    constructor: ClassVar[str] = "poisson"
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        return mu
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        return 2.0 * wt * (_ylogy(y, mu) - (y - mu))
+
+    def minus2loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> float:
+        return float(-2.0 * np.sum(self.row_loglik(y, mu, wt, trials)))
+
+    def row_loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> np.ndarray:
+        """log p(y_i | μ_i), row by row."""
+        return np.asarray(wt * (special.xlogy(y, mu) - mu - special.gammaln(y + 1)))
+
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        return y + 0.1
+
+    def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
+        return _count_check(y, "Poisson")
+
+
+def _count_check(y: np.ndarray, what: str) -> str | None:
+    bad = y < 0
+    if bad.any():
+        return f"has the negative count {_first(y, bad)}; a count is 0, 1, 2, ..."
+    bad = np.abs(y - np.round(y)) > 1e-7 * np.maximum(1.0, np.abs(y))
+    if bad.any():
+        return (
+            f"has the non-integer count {_first(y, bad)}; a {what} response counts events "
+            "(for rates, model the count with offset(log(exposure)))"
+        )
+    return None
+
+
+@dataclass(frozen=True, repr=False)
+class NegativeBinomial(Family):
+    """MASS's ``negative.binomial(theta)``: V(μ) = μ + μ²/θ."""
+
+    theta: float = 1.0
+    links: ClassVar[tuple[str, ...]] = ("log", "sqrt", "identity")
+    constructor: ClassVar[str] = "negative_binomial"
+
+    @property
+    def name(self) -> str:  # R: "Negative Binomial(2.052)"
+        return f"Negative Binomial({self.theta:.4g})"
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        return mu + mu * mu / self.theta
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        th = self.theta
+        return 2.0 * wt * (_ylogy(y, mu) - (y + th) * np.log((y + th) / (mu + th)))
+
+    def minus2loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> float:
+        return float(-2.0 * np.sum(self.row_loglik(y, mu, wt, trials)))
+
+    def row_loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> np.ndarray:
+        """log p(y_i | μ_i), row by row."""
+        th = self.theta
+        term = (
+            special.gammaln(th + y)
+            - special.gammaln(th)
+            - special.gammaln(y + 1)
+            + th * np.log(th)
+            + special.xlogy(y, mu)
+            - (th + y) * np.log(th + mu)
+        )
+        return np.asarray(wt * term)
+
+    def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        return y + (y == 0) / 6.0
+
+    def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
+        return _count_check(y, "negative binomial")
+
+
+@dataclass(frozen=True, repr=False)
+class GammaFamily(Family):
+    """Positive values with constant coefficient of variation; V(μ) = μ²."""
+
+    label: ClassVar[str] = "Gamma"
+    links: ClassVar[tuple[str, ...]] = ("inverse", "identity", "log")
+    has_dispersion: ClassVar[bool] = True
+    constructor: ClassVar[str] = "Gamma"
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        return mu * mu
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        return -2.0 * wt * (np.log(np.where(y == 0, 1.0, y / mu)) - (y - mu) / mu)
+
+    def minus2loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> float:
+        # R's Gamma()$aic: the dispersion estimated as the mean deviance.
+        disp = float(np.sum(self.dev_resids(y, mu, wt))) / float(np.sum(wt))
+        shape = 1.0 / disp
+        logp = (
+            -special.gammaln(shape)
+            - shape * np.log(mu * disp)
+            + (shape - 1.0) * np.log(y)
+            - y / (mu * disp)
+        )
+        return float(-2.0 * np.sum(wt * logp) + 2.0)
+
+    def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
+        return _positive_check(y, self.name)
+
+
+def _positive_check(y: np.ndarray, name: str) -> str | None:
+    bad = y <= 0
+    if bad.any():
+        return f"has the value {_first(y, bad)}; the {name} family needs positive values"
+    return None
+
+
+@dataclass(frozen=True, repr=False)
+class InverseGaussian(Family):
+    """Positive values; V(μ) = μ³."""
+
+    label: ClassVar[str] = "inverse.gaussian"
+    links: ClassVar[tuple[str, ...]] = ("1/mu^2", "inverse", "identity", "log")
+    has_dispersion: ClassVar[bool] = True
+    constructor: ClassVar[str] = "inverse_gaussian"
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        return mu**3
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        return wt * (y - mu) ** 2 / (y * mu * mu)
+
+    def minus2loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> float:
+        nw = float(np.sum(wt))
+        disp = float(np.sum(self.dev_resids(y, mu, wt))) / nw
+        return float(nw * (np.log(disp * 2 * np.pi) + 1.0) + 3.0 * np.sum(np.log(y) * wt) + 2.0)
+
+    def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
+        return _positive_check(y, self.name)
+
+
+@dataclass(frozen=True, repr=False)
+class Gaussian(Family):
+    """Normal errors; V(μ) = 1 (with the identity link, lmer fits it)."""
+
+    label: ClassVar[str] = "gaussian"
+    links: ClassVar[tuple[str, ...]] = ("identity", "log", "inverse")
+    has_dispersion: ClassVar[bool] = True
+    constructor: ClassVar[str] = "gaussian"
+
+    def variance(self, mu: np.ndarray) -> np.ndarray:
+        return np.ones_like(mu)
+
+    def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        return wt * (y - mu) ** 2
+
+    def minus2loglik(
+        self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
+    ) -> float:
+        nobs = y.size
+        dev = float(np.sum(self.dev_resids(y, mu, wt)))
+        return float(nobs * (np.log(2 * np.pi * dev / nobs) + 1.0) + 2.0 - np.sum(np.log(wt)))
+
+    def valid_mu(self, mu: np.ndarray) -> bool:
+        return bool(np.all(np.isfinite(mu)))
+
+
+def _make(cls: type[Family], link: Any, **kw: Any) -> Family:
+    link_name = cls.links[0] if link is None else link
+    if isinstance(link_name, Link):
+        link_name = link_name.name
+    if link_name not in cls.links:
+        raise ArgumentTypeError(
+            f"the {cls.constructor} family takes the links {list(cls.links)}, got "
+            f"{link_name!r}; write e.g. lmf.families.{cls.constructor}(link={cls.links[0]!r})."
+        )
+    return cls(make_link(link_name), **kw)
+
+
+def binomial(link: str | None = None) -> Family:
+    """R's ``binomial()``: logit (default), probit, cauchit, log or cloglog link.
+
+    Examples
+    --------
+    >>> binomial(link="probit")
+    binomial(link = 'probit')
+    """
+    return _make(Binomial, link)
+
+
+def poisson(link: str | None = None) -> Family:
+    """R's ``poisson()``: log (default), identity or sqrt link.
+
+    Examples
+    --------
+    >>> poisson().link.name
+    'log'
+    """
+    return _make(Poisson, link)
+
+
+def Gamma(link: str | None = None) -> Family:
+    """R's ``Gamma()``: inverse (default), identity or log link.
+
+    Examples
+    --------
+    >>> Gamma(link="log")
+    Gamma(link = 'log')
+    """
+    return _make(GammaFamily, link)
+
+
+def inverse_gaussian(link: str | None = None) -> Family:
+    """R's ``inverse.gaussian()``: 1/mu^2 (default), inverse, identity or log link.
+
+    Examples
+    --------
+    >>> inverse_gaussian().name
+    'inverse.gaussian'
+    """
+    return _make(InverseGaussian, link)
+
+
+def gaussian(link: str | None = None) -> Family:
+    """R's ``gaussian()``: identity (default; ``lmer`` fits that), log or inverse link.
+
+    Examples
+    --------
+    >>> gaussian(link="log").link.name
+    'log'
+    """
+    return _make(Gaussian, link)
+
+
+def negative_binomial(theta: float, link: str | None = None) -> Family:
+    """MASS's ``negative.binomial(theta)``: V(μ) = μ + μ²/θ, log link by default.
+
+    Examples
+    --------
+    >>> negative_binomial(2.0).variance(np.array([2.0]))
+    array([4.])
+    """
+    if not isinstance(theta, (int, float)) or not np.isfinite(theta) or theta <= 0:
+        raise ArgumentTypeError(f"theta must be a positive finite number, got {theta!r}.")
+    return _make(NegativeBinomial, link, theta=float(theta))
