@@ -461,6 +461,8 @@ class BlockedFactor:
         self._small = self._small_system() if self.q <= SMALL_Q else None
         # Where each symbolic Schur map's products come from: made on the first reweight.
         self._plans: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
+        # Where each weighted cross-product's entries come from: made on the first reweight.
+        self._weight_plan: _WeightPlan | None = None
 
     # -- values: the weighted cross-products ---------------------------------------------
 
@@ -473,18 +475,8 @@ class BlockedFactor:
         X = sw[:, None] * design.X
         Xy = np.column_stack([X, sw * resp])
         X0 = sw[:, None] * design.terms[0].X
-        codes, l0, p0 = self._codes0, self._l0, self._p0
         # The first term's diagonal block: one p x p cross-product per level.
-        self.A00 = np.empty((l0, p0, p0))
-        for a in range(p0):
-            for b in range(a, p0):
-                v = np.bincount(codes, weights=X0[:, a] * X0[:, b], minlength=l0)
-                self.A00[:, a, b] = v
-                self.A00[:, b, a] = v
-        self.XyZ0 = np.empty((self.p + 1, l0, p0))
-        for c in range(self.p + 1):
-            for a in range(p0):
-                self.XyZ0[c, :, a] = np.bincount(codes, weights=Xy[:, c] * X0[:, a], minlength=l0)
+        self._first_term_products(X0, Xy)
         Zs = [sp.csc_matrix(sp.diags(sw) @ Z) for Z in self._Z]
         # Kept for with_response: a new response changes only its own cross-products.
         self._sw, self._X, self._X0, self._Zs = sw, X, X0, Zs
@@ -576,7 +568,62 @@ class BlockedFactor:
         if w.shape != (self.n,) or not np.all(w > 0) or not np.all(np.isfinite(w)):
             raise ValueError(f"reweight takes {self.n} positive finite weights.")
         resp = self.design.y - self.design.offset if response is None else np.asarray(response)
-        self._fill(w, np.asarray(resp, dtype=float), first=False)
+        resp = np.asarray(resp, dtype=float)
+        if self._weight_plan is None:
+            self._weight_plan = _WeightPlan.of(self)
+        if self._weight_plan is None:
+            self._fill(w, resp, first=False)
+        else:
+            self._refill(w, resp, self._weight_plan)
+
+    def _first_term_products(self, X0: np.ndarray, Xy: np.ndarray) -> None:
+        codes, l0, p0 = self._codes0, self._l0, self._p0
+        self.A00 = np.empty((l0, p0, p0))
+        for a in range(p0):
+            for b in range(a, p0):
+                v = np.bincount(codes, weights=X0[:, a] * X0[:, b], minlength=l0)
+                self.A00[:, a, b] = v
+                self.A00[:, b, a] = v
+        self.XyZ0 = np.empty((self.p + 1, l0, p0))
+        for c in range(self.p + 1):
+            for a in range(p0):
+                self.XyZ0[c, :, a] = np.bincount(codes, weights=Xy[:, c] * X0[:, a], minlength=l0)
+
+    def _refill(self, w: np.ndarray, resp: np.ndarray, plan: _WeightPlan) -> None:
+        """The cross-products at new weights by the plan: each a weighted sum of fixed
+        per-row products (one bincount), with no sparse products formed anew."""
+        design = self.design
+        sw = np.sqrt(w)
+        self.weights = w
+        self.log_weights = float(np.sum(np.log(w)))
+        X = sw[:, None] * design.X
+        Xy = np.column_stack([X, sw * resp])
+        X0 = sw[:, None] * design.terms[0].X
+        self._first_term_products(X0, Xy)
+        Zs = []
+        for Z in self._Z:
+            Zw = Z.copy()
+            Zw.data = Z.data * sw[Z.indices]
+            Zs.append(Zw)
+        self._sw, self._X, self._X0, self._Zs = sw, X, X0, Zs
+        self.Ak0 = [
+            sp.csr_matrix((plan.sum(key, w), a.indices, a.indptr), shape=a.shape)
+            for key, a in zip(plan.coupling_keys, self.Ak0, strict=True)
+        ]
+        if self.dense_coupling:
+            self.Ak0_dense = [a.toarray() for a in self.Ak0]
+        if self.symbolic:
+            self._refresh_symbolic(self.Ak0)
+        self.Adiag = {j: plan.sum(("diag", j), w) for j in range(1, self.K)}
+        self.Adense = {
+            key: plan.sum(("dense", key), w).reshape(self.Adense[key].shape) for key in self.Adense
+        }
+        self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, self.K)]
+        self.XyXy = Xy.T @ Xy
+        if self._small is not None:
+            q = self.q
+            self._small.ZtZ = plan.sum(("small", 0), w).reshape(q, q)
+            self._small.ZtXy = np.concatenate([np.asarray(Z.T @ Xy) for Z in Zs])
 
     def with_response(self, y: np.ndarray) -> BlockedFactor:
         """The same factor for another response (offsets not subtracted): the cross-products
@@ -833,6 +880,84 @@ class BlockedFactor:
             Syy -= Ly[j] @ Ly[j].T
         Lyy = np.linalg.cholesky(Syy)
         return BlockedFactorization(lams, L0inv, D0, Lk0, Ldense, Ly, Lyy, logdet)
+
+
+@dataclass
+class _WeightPlan:
+    """Each weighted cross-product Z_i'WZ_j as a fixed linear map of the weights: for every
+    row, the products of its entries of Z_i and Z_j and where they land (an entry of the
+    coupling's sparse pattern, or of a dense block). A reweight is then one bincount per
+    product instead of sparse products formed anew (PIRLS reweights at every step)."""
+
+    parts: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray, int]]
+    coupling_keys: list[Any]
+
+    def sum(self, key: Any, w: np.ndarray) -> np.ndarray:
+        """The product's values at the weights w."""
+        where, rows, vals, size = self.parts[key]
+        return np.bincount(where, weights=w[rows] * vals, minlength=size)
+
+    @staticmethod
+    def _pairs(
+        ti: Any, tj: Any, offset_i: int = 0, offset_j: int = 0, width: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat positions row * width + col, rows of the data and values of every product
+        of an entry of Z_i with one of Z_j in the same row."""
+        n = ti.X.shape[0]
+        width = tj.q if width is None else width
+        obs = np.arange(n)
+        keys, rows, vals = [], [], []
+        for c in range(ti.p):
+            ri = offset_i + ti.factor.codes * ti.p + c
+            for d in range(tj.p):
+                cj = offset_j + tj.factor.codes * tj.p + d
+                keys.append(ri * width + cj)
+                rows.append(obs)
+                vals.append(ti.X[:, c] * tj.X[:, d])
+        return np.concatenate(keys), np.concatenate(rows), np.concatenate(vals)
+
+    @classmethod
+    def of(cls, factor: BlockedFactor) -> _WeightPlan | None:
+        """The plan of a factor's products, or None where a coupling's sparse pattern does
+        not hold every product (then reweights form the products anew)."""
+        terms = factor.design.terms
+        parts: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+        coupling_keys = []
+        for k in range(1, factor.K):
+            a = factor.Ak0[k - 1]
+            target = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr)) * a.shape[1] + a.indices
+            order = np.argsort(target, kind="stable")
+            keys, rows, vals = cls._pairs(terms[k], terms[0])
+            idx = np.searchsorted(target[order], keys)
+            idx = np.minimum(idx, target.size - 1)
+            found = target[order][idx] == keys
+            if not np.all(found | (vals == 0)):
+                return None
+            parts[("coupling", k)] = (order[idx][found], rows[found], vals[found], a.nnz)
+            coupling_keys.append(("coupling", k))
+        for j in range(1, factor.K):
+            t = terms[j]
+            keys, rows, vals = cls._pairs(t, t)
+            diag = (keys // t.q) == (keys % t.q)
+            parts[("diag", j)] = (keys[diag] % t.q, rows[diag], vals[diag], t.q)
+        for i, j in factor.Adense:
+            keys, rows, vals = cls._pairs(terms[i], terms[j])
+            parts[("dense", (i, j))] = (keys, rows, vals, terms[i].q * terms[j].q)
+        if factor._small is not None:
+            q = factor.q
+            starts = np.cumsum([0] + [t.q for t in terms])
+            chunks = [
+                cls._pairs(ti, tj, int(starts[i]), int(starts[j]), q)
+                for i, ti in enumerate(terms)
+                for j, tj in enumerate(terms)
+            ]
+            parts[("small", 0)] = (
+                np.concatenate([c[0] for c in chunks]),
+                np.concatenate([c[1] for c in chunks]),
+                np.concatenate([c[2] for c in chunks]),
+                q * q,
+            )
+        return cls(parts, coupling_keys)
 
 
 def _couple_dense(A: np.ndarray, lam_k: np.ndarray, D0: np.ndarray) -> np.ndarray:
