@@ -2,6 +2,9 @@
 
 Which objective a model gets follows from the model alone:
 
+- a family (``glmer``): lme4's Laplace deviance, or its adaptive quadrature, on PIRLS
+  (:class:`~lmeformula.engines.laplace.LaplaceDeviance`); its first stage (nAGQ = 0)
+  with ``fast``;
 - a residual structure or variance function (nlme's models, ``gls``): the marginal,
   subject-by-subject engine (:class:`~lmeformula.engines.marginal.MarginalDeviance`);
 - one random-effects term with blocks of at most 2 x 2, or with more random effects than a
@@ -20,17 +23,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from lmeformula.engines.blocked import BlockedPLS
 from lmeformula.engines.factor import SMALL_Q
+from lmeformula.engines.laplace import LaplaceDeviance
 from lmeformula.engines.marginal import MarginalDeviance
 from lmeformula.engines.onefactor import OneFactorPLS
+from lmeformula.engines.pirls import GlmData
 from lmeformula.engines.protocol import Engine
+from lmeformula.engines.solution import PLSSolution
 from lmeformula.model.model import Model
 
 __all__ = ["make_engine"]
 
 
-def make_engine(model: Model, *, reml: bool | None = None) -> Engine:
+def make_engine(
+    model: Model,
+    *,
+    reml: bool | None = None,
+    fast: bool | None = None,
+    warm: PLSSolution | None = None,
+) -> Engine:
     """The objective of a model.
 
     Parameters
@@ -40,6 +54,12 @@ def make_engine(model: Model, *, reml: bool | None = None) -> Engine:
     reml
         The criterion, by default the model's own (a profile of a REML fit works on the ML
         deviance).
+    fast
+        A generalized model's first stage (lme4's nAGQ = 0: θ alone, β inside PIRLS); by
+        default as the model's ``nagq`` says.
+    warm
+        A generalized model's solution to start from (β the layout's start, u every
+        PIRLS's start): the first stage's, for the second.
 
     Returns
     -------
@@ -58,6 +78,19 @@ def make_engine(model: Model, *, reml: bool | None = None) -> Engine:
     """
     if reml is not None and reml != model.reml:
         model = replace(model, reml=reml)
+    if model.family is not None:
+        assert model.trials is not None
+        d = model.design
+        wt = d.weights if d.weights is not None else np.ones(d.y.size)
+        data = GlmData(model.family, d.y, wt, model.trials, d.offset)
+        return LaplaceDeviance(
+            model.design,
+            data,
+            fast=model.nagq == 0 if fast is None else fast,
+            nagq=max(model.nagq, 1),
+            beta0=None if warm is None else warm.beta,
+            u0=None if warm is None else warm.u,
+        )
     if model.residual is not None:
         return MarginalDeviance(model.design, model.reml, model.residual)
     terms = model.design.terms

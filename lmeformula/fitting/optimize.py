@@ -105,6 +105,9 @@ class OptInfo:
         Warnings to print with the summary.
     history
         The objective at every evaluation of the optimizer, in order.
+    derivs
+        Gradient and Hessian at the end (lme4's ``optinfo$derivs``; the Hessian where the
+        last Newton step took it), or None.
     """
 
     optimizer: str
@@ -118,6 +121,7 @@ class OptInfo:
     attempts: list[Attempt] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    derivs: Derivatives | None = None
 
 
 def _last_remembered(fn: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
@@ -449,4 +453,5 @@ def bobyqa(engine: Engine, start: np.ndarray | Sequence[np.ndarray] | None = Non
         newton_steps=steps,
         messages=convergence_messages(grad) + ([f"NLopt return code {code}"] if code < 0 else []),
         history=np.asarray(log),
+        derivs=derivs,
     )

@@ -1,0 +1,216 @@
+"""Penalised iteratively reweighted least squares (lme4's ``pwrssUpdate``).
+
+For a generalized model the conditional modes of the spherical random effects u at
+(θ, β) minimise the penalised deviance
+
+    pdev(u) = Σ dev_i(y_i, μ_i) + ||u||²,   μ = g⁻¹(offset + Xβ + ZΛu),
+
+and with β free as well (lme4's nAGQ = 0, MixedModels.jl's ``fast``) β and u together.
+Each step is a penalised weighted least-squares solve with the working weights
+w = wt (dμ/dη)² / V(μ) and the working response z = η - offset + (y - μ)/(dμ/dη): the
+weights change at every step, so the factor's values are refreshed
+(:meth:`~lmeformula.engines.factor.BlockedFactor.reweight`) and its structure kept. A step
+that does not lower pdev is halved, as lme4 halves it.
+
+lme4 stops when pdev changes by less than 1e-7 of itself; here the steps go on until they
+no longer move u (1e-10, relative), so that the Laplace deviance is a smooth function of
+the parameters to near rounding, which the optimizer's finite differences need. The factor
+is then refreshed at the modes' own weights, whose log-determinant the Laplace
+approximation takes.
+
+This is one function of arrays and a factor, shaped so that a compiled kernel or an exact
+gradient can take its place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lmeformula.engines.factor import BlockedFactor, BlockedFactorization, DenseFactorization
+from lmeformula.families import Family
+
+__all__ = ["GlmData", "PirlsResult", "pirls"]
+
+#: Steps stop once they move no component of (u, β) by more than this, relative.
+STEP_TOL = 1e-10
+#: At most this many steps (Fisher scoring with a non-canonical link converges linearly).
+MAX_STEPS = 200
+#: Step halvings before a step is given up.
+MAX_HALVINGS = 12
+
+
+@dataclass(frozen=True)
+class GlmData:
+    """The rows of a generalized model as PIRLS reads them.
+
+    Attributes
+    ----------
+    family
+        The family and link.
+    y
+        The response (a proportion for the binomial).
+    wt
+        Prior weights times the number of trials.
+    trials
+        The number of trials of each row (binomial's likelihood).
+    offset
+        The offset.
+    """
+
+    family: Family
+    y: np.ndarray
+    wt: np.ndarray
+    trials: np.ndarray
+    offset: np.ndarray
+
+
+@dataclass(frozen=True)
+class PirlsResult:
+    """Where PIRLS ends.
+
+    Attributes
+    ----------
+    beta, u, b
+        Fixed effects (given, or found with nAGQ = 0), spherical random effects and
+        b = Λu at the modes.
+    eta, mu
+        Linear predictor and mean there.
+    weights
+        The working weights there.
+    dev
+        Σ dev_i: the deviance of the conditional model at the modes.
+    fac
+        The factor at those weights (log|L|², R_X, conditional variances).
+    steps
+        Steps taken.
+    converged
+        Whether the steps stopped moving (u, β) within ``MAX_STEPS``.
+    """
+
+    beta: np.ndarray
+    u: np.ndarray
+    b: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    weights: np.ndarray
+    dev: float
+    fac: DenseFactorization | BlockedFactorization
+    steps: int
+    converged: bool
+
+    @property
+    def pdev(self) -> float:
+        """The penalised deviance Σ dev_i + ||u||²."""
+        return self.dev + float(self.u @ self.u)
+
+
+def pirls(
+    factor: BlockedFactor,
+    data: GlmData,
+    theta: np.ndarray,
+    beta: np.ndarray | None,
+    u0: np.ndarray,
+    eta0: np.ndarray | None = None,
+) -> PirlsResult:
+    """The conditional modes at θ (and β, or with β found too when ``beta`` is None).
+
+    Parameters
+    ----------
+    factor
+        The factor of the model's [Z X] system; its values are overwritten.
+    data
+        The rows (:class:`GlmData`).
+    theta
+        The random-effects parameters.
+    beta
+        The fixed effects, or None to find them with u (nAGQ = 0).
+    u0
+        Where u starts.
+    eta0
+        Where the linear predictor starts when ``beta`` is None (the family's start,
+        ``linkfun(mustart)``, at the first evaluation); by default from u0 and β = 0.
+
+    Returns
+    -------
+    PirlsResult
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        Where the system is not positive definite.
+    """
+    design = factor.design
+    fam, link = data.family, data.family.link
+    y, wt, off = data.y, data.wt, data.offset
+    X, Z = design.X, design.Z
+    terms = design.terms
+    lams = design.lambda_blocks(theta)
+    sizes = [t.q for t in terms]
+    cuts = np.cumsum(sizes)[:-1]
+
+    def lam_u(u: np.ndarray) -> np.ndarray:
+        parts = np.split(u, cuts) if len(sizes) > 1 else [u]
+        return np.concatenate(
+            [
+                (part.reshape(-1, lam.shape[0]) @ lam.T).ravel()
+                for part, lam in zip(parts, lams, strict=True)
+            ]
+        )
+
+    fixed = beta is not None
+    beta_cur = np.asarray(beta, dtype=float) if fixed else np.zeros(X.shape[1])
+    u = np.asarray(u0, dtype=float).copy()
+    b = lam_u(u)
+    if not fixed and eta0 is not None:
+        eta = np.asarray(eta0, dtype=float)
+        pdev = np.inf  # the start is no point (β, u): the first step is taken whole
+    else:
+        eta = off + X @ beta_cur + Z @ b
+        mu = link.inverse(eta)
+        pdev = float(np.sum(fam.dev_resids(y, mu, wt))) + float(u @ u)
+    mu = link.inverse(eta)
+
+    def working(eta: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        me = link.mu_eta(eta)
+        w = wt * me * me / fam.variance(mu)
+        return w, eta - off + (y - mu) / me
+
+    converged, steps = False, 0
+    while steps < MAX_STEPS:
+        steps += 1
+        w, z = working(eta, mu)
+        factor.reweight(w, z)
+        fac = factor.update(theta)
+        beta_new, u_new, b_new = fac.solve(beta_cur if fixed else None)
+        du, db, dbeta = u_new - u, b_new - b, beta_new - beta_cur
+        scale = 1.0
+        for _ in range(MAX_HALVINGS):
+            u_t = u + scale * du
+            b_t = b + scale * db
+            beta_t = beta_cur + scale * dbeta
+            eta_t = off + X @ beta_t + Z @ b_t
+            mu_t = link.inverse(eta_t)
+            if link.valid_eta(eta_t) and fam.valid_mu(mu_t):
+                pdev_t = float(np.sum(fam.dev_resids(y, mu_t, wt))) + float(u_t @ u_t)
+                if pdev_t <= pdev + 1e-12 * abs(pdev_t):
+                    break
+            scale *= 0.5
+        else:
+            # No step along this direction lowers pdev: the modes within rounding.
+            converged = True
+            break
+        moved = max(
+            float(np.max(np.abs(u_t - u) / np.maximum(1.0, np.abs(u_t)), initial=0.0)),
+            float(np.max(np.abs(beta_t - beta_cur) / np.maximum(1.0, np.abs(beta_t)), initial=0.0)),
+        )
+        u, b, beta_cur, eta, mu, pdev = u_t, b_t, beta_t, eta_t, mu_t, pdev_t
+        if moved < STEP_TOL:
+            converged = True
+            break
+    w, z = working(eta, mu)
+    factor.reweight(w, z)
+    fac = factor.update(theta, keep=True)
+    dev = float(np.sum(fam.dev_resids(y, mu, wt)))
+    return PirlsResult(beta_cur, u, b, eta, mu, w, dev, fac, steps, converged)
