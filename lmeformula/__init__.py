@@ -1,4 +1,4 @@
-"""lmeformula: lme4's formulas, numbers and printout for linear mixed models in Python.
+"""lmeformula: lme4's formulas, numbers and printout for mixed models in Python.
 
 Examples
 --------
@@ -11,7 +11,7 @@ Examples
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from lmeformula import datasets, errors
+from lmeformula import datasets, errors, families
 from lmeformula.errors import (
     BootstrapWarning,
     ComparisonWarning,
@@ -27,8 +27,10 @@ from lmeformula.errors import (
     SingularFitWarning,
 )
 from lmeformula.fitting.api import gls, lmer, to_mixedlm
+from lmeformula.fitting.glmm import glmer
 from lmeformula.formula import parse
 from lmeformula.formula.terms import STRUCTURES
+from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
 from lmeformula.structures.residual import (
     AR1,
@@ -113,6 +115,7 @@ __all__ = [
     "DataError",
     "FitManyWarning",
     "FormulaError",
+    "GlmerResult",
     "LmeFormulaError",
     "LmeFormulaWarning",
     "LmerResult",
@@ -129,7 +132,9 @@ __all__ = [
     "compare",
     "datasets",
     "errors",
+    "families",
     "fit_many",
+    "glmer",
     "gls",
     "inference",
     "lmer",

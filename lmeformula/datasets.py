@@ -50,7 +50,7 @@ def names() -> list[str]:
     >>> "exam" in datasets.names()
     True
     >>> datasets.names()[:3]
-    ['bodyweight', 'cake', 'chickweight']
+    ['bodyweight', 'cake', 'cbpp']
     """
     return sorted(
         entry.name[: -len(".csv")] for entry in _data_dir().iterdir() if entry.name.endswith(".csv")

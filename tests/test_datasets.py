@@ -14,16 +14,23 @@ ROOT = Path(__file__).resolve().parents[1]
 ALL = [
     "bodyweight",
     "cake",
+    "cbpp",
     "chickweight",
+    "contraception",
     "dyestuff",
     "exam",
+    "gammasim",
+    "grouseticks",
     "insteval",
     "machines",
     "orthodont",
     "ovary",
+    "owls",
     "pastes",
     "penicillin",
+    "salamanders",
     "sleepstudy",
+    "verbagg",
     "wheat2",
 ]
 

@@ -332,6 +332,7 @@ class ManyFits:
         model = replace(model, parsed=parse(self._spec.formula(name)), frame=frame)
         with limit_blas(1):
             fit = make_result(model, problem, record.optinfo)
+        assert isinstance(fit, LmerResult)
         if abs(fit.loglik - record.loglik) > 1e-8 * max(1.0, abs(record.loglik)):
             raise DataError(
                 f"re-solving {name!r} at its estimates does not give the stored "

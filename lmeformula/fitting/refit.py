@@ -137,4 +137,6 @@ def refit_response(
         data = model.frame.data.copy()
         data[response] = new.design.y
         model = replace(model, frame=replace(model.frame, data=data))
-    return make_result(model, new, optinfo, data_name=result.data_name)
+    fit = make_result(model, new, optinfo, data_name=result.data_name)
+    assert isinstance(fit, LmerResult)
+    return fit

@@ -26,11 +26,13 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.protocol import Engine
 from lmeformula.engines.threads import blas_threads
-from lmeformula.errors import ArgumentTypeError, FormulaError
+from lmeformula.errors import ArgumentTypeError, DataError, FormulaError
+from lmeformula.families import Family
 from lmeformula.fitting.optimize import (
     GRADIENT_TOL,
     OptInfo,
@@ -42,8 +44,10 @@ from lmeformula.formula import parse
 from lmeformula.model.datacheck import as_frame, missing_columns
 from lmeformula.model.design import build_design
 from lmeformula.model.frame import build_frame
+from lmeformula.model.glmresponse import glm_response
 from lmeformula.model.model import Model
 from lmeformula.model.residual import bind_residual, bind_variance
+from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.state import ModelState
 from lmeformula.structures.residual import ResidualModel, ResidualStructure
@@ -114,6 +118,9 @@ def build_model(
     variance: VarianceFunction | None = None,
     marginal: bool = False,
     extra: Sequence[str] = (),
+    family: Family | None = None,
+    offset: Any = None,
+    nagq: int = 1,
 ) -> Model:
     """Parse the formula, build the model frame and the design, and bind the residual
     model to the rows (lme4's ``lFormula``).
@@ -135,6 +142,15 @@ def build_model(
         always present (independent rows when neither structure nor function is given).
     extra
         Further columns whose missing values drop a row.
+    family
+        A generalized model's family (:mod:`lmeformula.families`): the response is read as
+        the family reads it (:func:`~lmeformula.model.glmresponse.glm_response`) and the
+        criterion is maximum likelihood.
+    offset
+        An offset besides the formula's ``offset()`` terms: a column name or one value
+        per row.
+    nagq
+        A generalized model's quadrature points per group (0, 1: Laplace, or more).
 
     Returns
     -------
@@ -158,8 +174,22 @@ def build_model(
         )
     if not marginal and not parsed.random:
         raise _no_random(formula)
-    frame = build_frame(parsed, data, weights, [*read, *extra])
-    design = build_design(parsed, frame)
+    data, offset_column = _with_offset(data, offset)
+    frame = build_frame(
+        parsed, data, weights, [*read, *extra, *offset_column], observation_level=family is not None
+    )
+    if family is not None:
+        resp = glm_response(parsed.response, formula, frame.data, family, frame.weights)
+        design = build_design(parsed, frame, response=resp.y, weights=resp.weights)
+    else:
+        design = build_design(parsed, frame)
+    if offset_column:
+        values = frame.data[offset_column[0]]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise DataError(f"offset= must be numeric, got dtype {values.dtype}.")
+        design = replace(design, offset=design.offset + values.to_numpy(dtype=float))
+    if family is not None:
+        return Model(parsed, frame, design, None, False, family, resp.trials, int(nagq))
     model: ResidualModel | None = None
     if residual is not None or variance is not None or marginal:
         model = ResidualModel(
@@ -169,6 +199,28 @@ def build_model(
             frame.nobs,
         )
     return Model(parsed, frame, design, model, reml)
+
+
+#: The column an offset given as values is carried in through the model frame.
+_OFFSET = "(offset)"
+
+
+def _with_offset(data: pd.DataFrame, offset: Any) -> tuple[pd.DataFrame, list[str]]:
+    """The data with the offset= as a column the model frame keeps (and whose missing
+    values drop a row), and that column's name."""
+    if offset is None:
+        return data, []
+    if isinstance(offset, str):
+        missing_columns([offset], data, "offset=")
+        return data, [offset]
+    values = np.asarray(offset, dtype=float).ravel() if np.ndim(offset) else None
+    if values is None or values.size != len(data):
+        raise DataError(
+            f"offset= takes a column name or one value per row ({len(data)}), got "
+            f"{np.size(offset)} value(s)."
+        )
+    # assign() gives a new frame: the caller's is not modified.
+    return data.assign(**{_OFFSET: values}), [_OFFSET]
 
 
 def starting_points(model: Model, engine: Engine) -> list[np.ndarray]:
@@ -237,7 +289,7 @@ def optimize(
 
 def make_result(
     model: Model, engine: Engine, optinfo: OptInfo, *, data_name: str | None = None
-) -> LmerResult:
+) -> LmerResult | GlmerResult:
     """The results object at the optimum (lme4's ``mkMerMod``): the engine solved at
     ``optinfo.par``, its solution kept with the model in the fit's state.
 
@@ -255,18 +307,21 @@ def make_result(
 
     Returns
     -------
-    LmerResult
+    LmerResult or GlmerResult
+        A generalized model's (with a family) is a :class:`GlmerResult`.
     """
     if engine.design is not model.design:
-        model = Model(model.parsed, model.frame, engine.design, model.residual, engine.reml)
+        model = replace(model, design=engine.design, reml=engine.reml)
     par = np.asarray(optinfo.par, dtype=float)
     with blas_threads(engine.largest_dense_block):
         solution = engine.solve(par)
     state = ModelState(model, engine.layout, par, solution, optinfo)
+    if model.family is not None:
+        return GlmerResult(state, data_name=data_name)
     return LmerResult(state, data_name=data_name)
 
 
-def result_at(model: Model, par: Any, *, data_name: str | None = None) -> LmerResult:
+def result_at(model: Model, par: Any, *, data_name: str | None = None) -> LmerResult | GlmerResult:
     """The results object at given parameters, without optimising: what the model says at
     someone else's estimates (R's, a paper's), as lme4's ``mkMerMod`` on its deviance
     function evaluated at θ.

@@ -317,7 +317,30 @@ def _lmertest_title(title: str, width: int = 80) -> list[str]:
     return [*lines[:-1], f"{last}lmerModLmerTest]"]
 
 
+def _glmer_header(result: Any) -> list[str]:
+    """lme4's heading of a glmer fit: the method wrapped as R's ``strwrap`` at 80, the
+    family and link."""
+    import textwrap
+
+    nagq = int(result.nagq)
+    method = (
+        "Laplace Approximation"
+        if nagq == 1
+        else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {nagq}"
+    )
+    title = f"Generalized linear mixed model fit by maximum likelihood ({method}) [glmerMod]"
+    lines = textwrap.wrap(title, width=79, subsequent_indent="  ")
+    family = result.family
+    lines.append(f" Family: {family.name}  ( {family.link.name} )")
+    lines.append(f"Formula: {result.formula}")
+    if result.data_name is not None:
+        lines.append(f"   Data: {result.data_name}")
+    return lines
+
+
 def _header(result: Any, ddf: str | None = None) -> list[str]:
+    if getattr(result, "family", None) is not None:
+        return _glmer_header(result)
     if getattr(result, "is_gls", False):
         method = "REML" if result.reml else "maximum likelihood"
         lines = [f"Generalized least squares fit by {method}", f"Model: {result.formula}"]
@@ -346,7 +369,9 @@ def _criterion(result: Any) -> list[str]:
             crit = -2.0 * float(result.loglik)
         return [f"REML criterion at convergence: {_format_one(_round(crit, 1))}"]
     names = ["AIC", "BIC", "logLik", "deviance", "df.resid"]
-    stats = [result.aic, result.bic, result.loglik, result.deviance, result.df_resid]
+    # A glmer fit's "deviance" here is -2 logLik (its deviance() is another number).
+    deviance = getattr(result, "minus2loglik", result.deviance)
+    stats = [result.aic, result.bic, result.loglik, deviance, result.df_resid]
     rounded = [_round(v, 1) for v in stats]
     shown = _format_real(rounded)
     # lme4 formats df.resid on its own so that it prints as an integer.
@@ -506,13 +531,20 @@ def _coefficients(result: Any, digits: int, ddf: str | None = None) -> _Table | 
     with np.errstate(divide="ignore", invalid="ignore"):
         tval = est / se
     p = len(names)
-    tests = result.contrast(np.eye(p), ddf=ddf) if ddf is not None else None
+    wald_z = getattr(result, "family", None) is not None
+    if wald_z:
+        # glmer: Wald z tests, as lme4 prints them with their p-values and stars.
+        tests = result.coef_table().rename(
+            columns={"Std. Error": "std_error", "z value": "statistic", "Pr(>|z|)": "p_value"}
+        )
+    else:
+        tests = result.contrast(np.eye(p), ddf=ddf) if ddf is not None else None
     if tests is not None:
         # Kenward-Roger's tests use its adjusted standard errors, as lmerTest prints them.
         se, tval = tests["std_error"].to_numpy(), tests["statistic"].to_numpy()
     # printCoefmat formats every column before the test statistic together (lmerTest's
     # df joins Estimate and Std. Error there).
-    blocks = [est, se] if tests is None else [est, se, tests["df"].to_numpy()]
+    blocks = [est, se] if tests is None or wald_z else [est, se, tests["df"].to_numpy()]
     cs = np.concatenate(blocks)
     cs_text = ["NA"] * cs.size
     acs = np.abs(cs[np.isfinite(cs)])
@@ -552,6 +584,10 @@ def _coefficients(result: Any, digits: int, ddf: str | None = None) -> _Table | 
         for i in range(p):
             cells[i] += [p_text[i], stars[i].ljust(width)]
         colnames = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)", ""]
+        if wald_z:
+            # lme4 heads the statistic "t value" where the family has a dispersion.
+            stat = "t value" if result.family.has_dispersion else "z value"
+            colnames = ["Estimate", "Std. Error", stat, "Pr(>|z|)", ""]
     return _Table(names, colnames, cells, right=True)
 
 
@@ -669,7 +705,7 @@ def format_summary(
         lines += ["", *b.structure]
     if b.fixed is not None:
         lines += ["", "Fixed effects:", *b.fixed.text()]
-        if ddf is not None:
+        if ddf is not None or getattr(result, "family", None) is not None:
             lines += ["---", SIGNIF_LEGEND]
         if b.correlation is not None:
             lines += ["", "Correlation of Fixed Effects:", *b.correlation.text()]
@@ -746,7 +782,7 @@ def format_summary_html(
         parts.append(_pre(b.structure))
     if b.fixed is not None:
         parts += ["<p><b>Fixed effects:</b></p>", _html_table(b.fixed)]
-        if ddf is not None:
+        if ddf is not None or getattr(result, "family", None) is not None:
             parts.append(_pre([SIGNIF_LEGEND]))
         if b.correlation is not None:
             parts += ["<p><b>Correlation of Fixed Effects:</b></p>", _html_table(b.correlation)]

@@ -1,0 +1,127 @@
+"""``glmer()``: lme4's generalized linear mixed models, the stages chained.
+
+As lme4's ``glmer``: the model (``glFormula``), then two optimisations of the deviance
+(``mkGlmerDevfun`` and ``optimizeGlmer`` twice): first θ alone with β found inside PIRLS
+(nAGQ = 0), then θ and β together from there by the Laplace approximation (nAGQ = 1) or
+adaptive Gauss-Hermite quadrature (nAGQ > 1), and the results object (``mkMerMod``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from lmeformula.errors import ArgumentTypeError, FormulaError
+from lmeformula.families import Gaussian, as_family
+from lmeformula.fitting.api import check_args, data_name_of
+from lmeformula.fitting.checks import warn_fit, warn_rank_deficiency
+from lmeformula.fitting.stages import build_model, make_engine, make_result, optimize
+from lmeformula.results.glmer import GlmerResult
+from lmeformula.validate import reject_unknown
+
+__all__ = ["glmer"]
+
+_GLMER_ARGS = ("formula", "data", "family", "nagq", "weights", "offset", "data_name")
+
+
+def _check_nagq(nagq: Any, model_terms: list[Any], formula: str) -> int:
+    if isinstance(nagq, bool) or not isinstance(nagq, (int, np.integer)) or nagq < 0:
+        raise ArgumentTypeError(f"nagq must be a whole number >= 0, got {nagq!r}.")
+    nagq = int(nagq)
+    # lme4: "nAGQ > 1 is only available for models with a single, scalar random-effects
+    # term" (each group's integral is then one-dimensional).
+    if nagq > 1 and (len(model_terms) != 1 or model_terms[0].p != 1):
+        raise FormulaError(
+            f"nagq={nagq} (adaptive Gauss-Hermite quadrature) needs a single scalar "
+            f"random-effects term such as (1 | g); '{formula}' has "
+            f"{len(model_terms)} term(s) with {sum(t.p for t in model_terms)} random "
+            "effect(s) per level. Use nagq=1 (Laplace)."
+        )
+    return nagq
+
+
+def glmer(
+    formula: str,
+    data: Any,
+    family: Any = "binomial",
+    *,
+    nagq: int = 1,
+    weights: Any = None,
+    offset: Any = None,
+    data_name: str | None = None,
+    **unexpected: Any,
+) -> GlmerResult:
+    """Fit a generalized linear mixed model written as lme4 writes it.
+
+    Parameters
+    ----------
+    formula
+        An lme4 formula. The response of a binomial model may be 0/1 or logical, a
+        two-level factor or string column (the first level is failure), ``cbind(successes,
+        failures)``, or a proportion with ``weights=`` the number of trials.
+    data
+        A pandas DataFrame (not modified; rows with missing values dropped and counted).
+    family
+        ``"binomial"``, ``"poisson"``, ``"Gamma"`` (or ``"gamma"``), ``"inverse.gaussian"``,
+        a family of :mod:`lmeformula.families` (``lmf.families.binomial(link="probit")``) or
+        a statsmodels family.
+    nagq
+        Quadrature points per group: 1 (the default) for the Laplace approximation, 0 for
+        lme4's fast first stage only (β estimated inside PIRLS), more for adaptive
+        Gauss-Hermite quadrature (one scalar random-effects term only, as lme4).
+    weights
+        Prior weights (a column name or one value per row); for a binomial proportion, the
+        number of trials.
+    offset
+        An offset besides ``offset()`` terms in the formula: a column name or one value per
+        row.
+    data_name
+        Shown after "Data:" in the summary; by default the caller's variable name.
+
+    Returns
+    -------
+    GlmerResult
+
+    Warns
+    -----
+    ConvergenceWarning, SingularFitWarning, RankDeficiencyWarning
+        As :func:`lmeformula.lmer`.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> cbpp = lmf.datasets.load("cbpp")
+    >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+    ...                 family="binomial")
+    >>> fit.fixef.round(2).to_dict()  # R: fixef(glmer(...))
+    {'(Intercept)': -1.4, 'period2': -0.99, 'period3': -1.13, 'period4': -1.58}
+    """
+    reject_unknown("glmer", unexpected, _GLMER_ARGS)
+    check_args(formula, False, data_name)
+    fam = as_family(family)
+    if isinstance(fam, Gaussian) and fam.link.name == "identity":
+        raise ArgumentTypeError(
+            "family='gaussian' with the identity link is a linear mixed model: fit it with "
+            "lmf.lmer(formula, data, reml=False), as lme4's glmer hands it to lmer."
+        )
+    model = build_model(formula, data, reml=False, weights=weights, family=fam, offset=offset)
+    nagq = _check_nagq(nagq, model.design.terms, formula)
+    if nagq != model.nagq:
+        model = replace(model, nagq=nagq)
+    name = data_name if data_name is not None else data_name_of(data)
+    warn_rank_deficiency(model.design, stacklevel=3)
+    fast = make_engine(model, fast=True)
+    first = optimize(fast)
+    if nagq == 0:
+        engine, optinfo = fast, first
+    else:
+        warm = fast.solve(first.par)
+        engine = make_engine(model, fast=False, warm=warm)
+        start = engine.layout.join(theta=fast.layout.get(first.par, "theta"), beta=warm.beta)
+        optinfo = optimize(engine, start=start)
+    result = make_result(model, engine, optinfo, data_name=name)
+    assert isinstance(result, GlmerResult)
+    warn_fit(result, stacklevel=3)
+    return result

@@ -1,0 +1,355 @@
+"""The results of a generalized linear mixed model, with lme4's numbers (``glmerMod``).
+
+As for a linear mixed model everything is a function of the estimates and the design:
+the conditional modes are Λu, the means μ = g⁻¹(Xβ + Zb + offset), the residuals the
+family's. The covariance of the fixed effects is lme4's default (``use.hessian = TRUE``):
+the fixed-effects block of 2 H⁻¹, H the Hessian of the deviance in (θ, β) at the optimum;
+with nAGQ = 0, whose objective has no β, it is (R_X'R_X)⁻¹ as for ``lmer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmeformula.engines.derivatives import finite_differences
+from lmeformula.engines.laplace import GlmmSolution
+from lmeformula.errors import ArgumentTypeError, DataError
+from lmeformula.families import Family
+from lmeformula.results.estimates import (
+    SINGULAR_TOL,
+    fixef_vcov,
+    is_singular,
+    variance_components,
+)
+from lmeformula.results.prediction import linear_predictor
+from lmeformula.results.state import ModelState
+
+__all__ = ["GlmerResult", "GlmerSummary"]
+
+#: What ``residuals(type=)`` takes, as R's ``residuals.glmResp``.
+RESIDUAL_TYPES = ("deviance", "pearson", "response", "working")
+
+
+@dataclass(frozen=True)
+class GlmerSummary:
+    """lme4's ``summary(glmerMod)``: printed as R prints it, and as HTML in notebooks."""
+
+    result: GlmerResult
+
+    def __str__(self) -> str:
+        from lmeformula.results.display import format_summary
+
+        return format_summary(self.result)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from lmeformula.results.display import format_summary_html
+
+        return format_summary_html(self.result)
+
+
+class GlmerResult:
+    """A fitted generalized linear mixed model, with lme4's accessors.
+
+    Attributes
+    ----------
+    formula : str
+        The formula as written.
+    family : Family
+        The family and link (``fit.family.theta`` for ``glmer_nb``).
+    nagq : int
+        Quadrature points per group (0, 1: Laplace, or more).
+    nobs, n_dropped : int
+        Observations used, and rows dropped for missing values.
+    ngroups : dict[str, int]
+        Levels of each grouping factor, in lme4's order.
+    fixef, fixef_se : pandas.Series
+        Fixed effects and standard errors, by R's coefficient names.
+    vcov : pandas.DataFrame
+        Covariance of the fixed effects (lme4's ``vcov``).
+    theta : numpy.ndarray
+        lme4's θ.
+    sigma : float
+        The dispersion's square root (Gamma, inverse Gaussian, gaussian), else 1.
+    loglik, aic, bic : float
+        The log-likelihood (Laplace's, or by quadrature the marginal log-likelihood
+        itself), AIC and BIC with lme4's ``npar``.
+    deviance : float
+        lme4's ``deviance(m)``: the sum of the squared deviance residuals.
+    minus2loglik : float
+        -2 logLik, what lme4's summary prints as "deviance".
+    df_resid : int
+        nobs - npar.
+    ranef : dict[str, pandas.DataFrame]
+        Conditional modes per grouping factor.
+    optinfo : OptInfo
+        The optimisation record.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                 lmf.datasets.load("cbpp"), family="binomial")
+    >>> round(fit.loglik, 2)  # R: logLik(glmer(...)): -92.03
+    -92.03
+    """
+
+    def __init__(self, state: ModelState, *, data_name: str | None = None) -> None:
+        self.state = state
+        model, solution = state.model, state.solution
+        assert model.family is not None
+        self.family: Family = model.family
+        self.nagq = model.nagq
+        design, frame = model.design, model.frame
+        self.formula = model.formula
+        self.reml = False
+        self.optinfo = state.optinfo
+        self.data_name = data_name
+        self.nobs = frame.nobs
+        self.n_dropped = frame.n_dropped
+        self.theta = state.theta
+        self.sigma = float(solution.sigma) if self.family.has_dispersion else 1.0
+        names = design.fixed_names
+        self.fixef = pd.Series(solution.beta, index=names, name="estimate")
+        cov = self._fixef_cov()
+        self.vcov = pd.DataFrame(cov, index=names, columns=names)
+        self.fixef_se = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
+        self.ngroups: dict[str, int] = {}
+        for term in design.terms:
+            self.ngroups.setdefault(term.name, term.factor.nlevels)
+        ntheta = state.layout.get(state.params, "theta").size
+        self.npar = len(names) + ntheta + int(self.family.has_dispersion)
+        self.loglik = -0.5 * solution.deviance
+        self.minus2loglik = solution.deviance
+        self.aic = -2.0 * self.loglik + 2.0 * self.npar
+        self.bic = -2.0 * self.loglik + self.npar * np.log(self.nobs)
+        self.deviance = float(getattr(solution, "dev", np.nan))
+        self.df_resid = self.nobs - self.npar
+        self.reml_criterion = None
+        self.ranef = self._ranef()
+        self._cond_var: np.ndarray | None = None
+
+    # -- estimates -----------------------------------------------------------------------
+
+    def _fixef_cov(self) -> np.ndarray:
+        state = self.state
+        layout = state.layout
+        beta_at = layout.slice("beta")
+        if beta_at.stop == beta_at.start:
+            return fixef_vcov(state.solution.RX, self.sigma)
+        derivs = getattr(state.optinfo, "derivs", None)
+        if derivs is None or not np.array_equal(derivs.par, state.params):
+            from lmeformula.engines.factory import make_engine
+
+            engine = make_engine(state.model)
+            derivs = finite_differences(engine.deviance, state.params, layout.lower, layout.upper)
+        free = list(derivs.free)
+        H = derivs.hessian
+        try:
+            inv = np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            return fixef_vcov(state.solution.RX, self.sigma)
+        full = inv + inv.T  # lme4's calc.vcov.hess: solve(H) made symmetric, times 2 / 2
+        where = [free.index(i) for i in range(beta_at.start, beta_at.stop) if i in free]
+        cov = full[np.ix_(where, where)]
+        if len(where) != beta_at.stop - beta_at.start or np.any(np.linalg.eigvalsh(cov) <= 0):
+            return fixef_vcov(state.solution.RX, self.sigma)
+        return np.asarray(cov)
+
+    def _ranef(self) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        for block in self.state.term_blocks:
+            term, cols = block.term, block.columns
+            vals = self.state.b[cols].reshape(term.factor.nlevels, term.p)
+            df = pd.DataFrame(
+                vals, index=pd.Index(term.factor.levels, name=term.name), columns=term.columns
+            )
+            out[term.name] = pd.concat([out[term.name], df], axis=1) if term.name in out else df
+        return out
+
+    def ranef_table(self) -> pd.DataFrame:
+        """Conditional modes and SDs as R's ``as.data.frame(ranef(m, condVar = TRUE))``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``grpvar, term, grp, condval, condsd``.
+        """
+        if self._cond_var is None:
+            cond_var = self.state.solution.cond_var
+            if cond_var is None:
+                raise NotImplementedError("this fit's engine provides no conditional variances.")
+            self._cond_var = self.sigma**2 * cond_var()
+        var = self._cond_var
+        rows = []
+        for block in self.state.term_blocks:
+            term, cols = block.term, block.columns
+            vals = self.state.b[cols].reshape(term.factor.nlevels, term.p)
+            sds = np.sqrt(var[cols]).reshape(term.factor.nlevels, term.p)
+            for j, col in enumerate(term.columns):
+                rows.append(
+                    pd.DataFrame(
+                        {
+                            "grpvar": term.name,
+                            "term": col,
+                            "grp": list(term.factor.levels),
+                            "condval": vals[:, j],
+                            "condsd": sds[:, j],
+                        }
+                    )
+                )
+        return pd.concat(rows, ignore_index=True)
+
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as lme4's ``as.data.frame(VarCorr(m))``: no residual row for
+        families without a dispersion (binomial, Poisson), σ² for the others.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``grp, var1, var2, vcov, sdcor``.
+        """
+        # Random effects on the linear predictor's scale: Λ's relative covariance times σ²
+        # (σ = 1 without a dispersion).
+        rows = variance_components(self.state.design, self.theta, self.sigma)
+        if not self.family.has_dispersion:
+            rows = rows[:-1]
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Fixed plus random effects per level, as lme4's ``coef(m)``."""
+        out = {}
+        for name, re in self.ranef.items():
+            df = pd.DataFrame(
+                np.tile(self.fixef.to_numpy(), (len(re), 1)),
+                index=re.index,
+                columns=self.fixef.index,
+            )
+            for col in re.columns:
+                df[col] = df[col] + re[col] if col in df.columns else re[col]
+            out[name] = df
+        return out
+
+    def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
+        """lme4's ``isSingular``."""
+        return is_singular(self.state.design, self.theta, tol)
+
+    @property
+    def singular(self) -> bool:
+        """Whether the fit is singular (lme4's ``isSingular`` with its tolerance)."""
+        return self.is_singular()
+
+    # -- predictions and residuals ----------------------------------------------------------
+
+    @property
+    def _solution(self) -> GlmmSolution:
+        sol = self.state.solution
+        assert isinstance(sol, GlmmSolution)
+        return sol
+
+    def fitted(self) -> np.ndarray:
+        """The fitted means μ, as lme4's ``fitted``."""
+        return self.family.link.inverse(self._solution.eta)
+
+    def predict(
+        self,
+        newdata: Any = None,
+        type: str = "link",
+        re_form: str | None = None,
+        allow_new_levels: bool = False,
+    ) -> np.ndarray:
+        """Predictions as lme4's ``predict.merMod``.
+
+        Parameters
+        ----------
+        newdata
+            Data to predict for; by default the fitted data.
+        type
+            ``"link"`` (the linear predictor, lme4's default) or ``"response"`` (the mean).
+        re_form
+            ``None`` for all random effects, ``"~0"`` (or ``"NA"``) for the fixed effects
+            only (R's ``re.form = NA``).
+        allow_new_levels
+            Levels not seen in the fit get random effects 0 when True; otherwise an error.
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        if type not in ("link", "response"):
+            raise ArgumentTypeError(f"type must be 'link' or 'response', got {type!r}.")
+        eta = linear_predictor(self.state, newdata, re_form, allow_new_levels)
+        return self.family.link.inverse(eta) if type == "response" else eta
+
+    def residuals(self, type: str = "deviance") -> np.ndarray:
+        """Residuals as R's ``residuals(glmerMod, type)``: ``"deviance"`` (the default),
+        ``"pearson"``, ``"response"`` or ``"working"``."""
+        d = self.state.design
+        y, mu, eta = d.y, self.fitted(), self._solution.eta
+        wt = d.weights if d.weights is not None else np.ones_like(y)
+        if type == "response":
+            return y - mu
+        if type == "pearson":
+            return (y - mu) * np.sqrt(wt) / np.sqrt(self.family.variance(mu))
+        if type == "working":
+            return (y - mu) / self.family.link.mu_eta(eta)
+        if type == "deviance":
+            dev = self.family.dev_resids(y, mu, wt)
+            return np.sign(y - mu) * np.sqrt(np.maximum(dev, 0.0))
+        raise DataError(f"unknown residual type {type!r}; use one of {list(RESIDUAL_TYPES)}.")
+
+    # -- tables -------------------------------------------------------------------------
+
+    def coef_table(self) -> pd.DataFrame:
+        """lme4's coefficient table: Estimate, Std. Error, z value and Pr(>|z|)."""
+        from scipy import stats
+
+        z = self.fixef / self.fixef_se
+        return pd.DataFrame(
+            {
+                "Estimate": self.fixef,
+                "Std. Error": self.fixef_se,
+                "z value": z,
+                "Pr(>|z|)": 2.0 * stats.norm.sf(np.abs(z)),
+            }
+        )
+
+    def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
+        """Confidence intervals of the fixed effects by Wald, as lme4's
+        ``confint(m, method = "Wald")`` (its rows for the variance parameters are NA).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``lower`` and ``upper``, one row per fixed effect.
+        """
+        from scipy import stats
+
+        if method != "Wald":
+            raise ArgumentTypeError(
+                f"method={method!r}: for glmer fits confint takes method='Wald' for now."
+            )
+        zq = stats.norm.ppf(0.5 + level / 2)
+        return pd.DataFrame(
+            {"lower": self.fixef - zq * self.fixef_se, "upper": self.fixef + zq * self.fixef_se}
+        )
+
+    def summary(self) -> GlmerSummary:
+        """lme4's summary; ``print(fit.summary())`` shows R's layout."""
+        return GlmerSummary(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"<GlmerResult {self.formula!r}: {self.family!r}, nobs={self.nobs}, "
+            f"logLik={self.loglik:.4f}>"
+        )
+
+    def _repr_html_(self) -> str:
+        """In a notebook a fit shows as its summary, in HTML."""
+        return GlmerSummary(self)._repr_html_()
