@@ -113,6 +113,7 @@ def pirls(
     beta: np.ndarray | None,
     u0: np.ndarray,
     eta0: np.ndarray | None = None,
+    beta0: np.ndarray | None = None,
 ) -> PirlsResult:
     """The conditional modes at θ (and β, or with β found too when ``beta`` is None).
 
@@ -130,7 +131,9 @@ def pirls(
         Where u starts.
     eta0
         Where the linear predictor starts when ``beta`` is None (the family's start,
-        ``linkfun(mustart)``, at the first evaluation); by default from u0 and β = 0.
+        ``linkfun(mustart)``, at the first evaluation); by default from u0 and ``beta0``.
+    beta0
+        Where β starts when ``beta`` is None and ``eta0`` is not given (by default 0).
 
     Returns
     -------
@@ -160,7 +163,10 @@ def pirls(
         )
 
     fixed = beta is not None
-    beta_cur = np.asarray(beta, dtype=float) if fixed else np.zeros(X.shape[1])
+    if fixed:
+        beta_cur = np.asarray(beta, dtype=float)
+    else:
+        beta_cur = np.zeros(X.shape[1]) if beta0 is None else np.asarray(beta0, dtype=float)
     u = np.asarray(u0, dtype=float).copy()
     b = lam_u(u)
     if not fixed and eta0 is not None:
@@ -177,7 +183,7 @@ def pirls(
         w = wt * me * me / fam.variance(mu)
         return w, eta - off + (y - mu) / me
 
-    converged, steps = False, 0
+    converged, steps, last = False, 0, np.inf
     while steps < MAX_STEPS:
         steps += 1
         w, z = working(eta, mu)
@@ -206,9 +212,14 @@ def pirls(
             float(np.max(np.abs(beta_t - beta_cur) / np.maximum(1.0, np.abs(beta_t)), initial=0.0)),
         )
         u, b, beta_cur, eta, mu, pdev = u_t, b_t, beta_t, eta_t, mu_t, pdev_t
-        if moved < STEP_TOL:
+        # Where the steps shrink fast (Newton's quadratic convergence with a canonical
+        # link) the next would move by about moved x (moved / last): once that is below the
+        # tolerance the point is the modes, without taking it.
+        ratio = moved / last if scale == 1.0 and np.isfinite(last) else 1.0
+        if moved < STEP_TOL or (ratio < 0.1 and moved * ratio < STEP_TOL):
             converged = True
             break
+        last = moved if scale == 1.0 else np.inf
     w, z = working(eta, mu)
     factor.reweight(w, z)
     fac = factor.update(theta, keep=True)
