@@ -44,7 +44,9 @@ def sim_binary(
     return pd.DataFrame({"y": y, "x": x, "subj": s.astype(str), "item": i.astype(str)})
 
 
-def sim_counts(n: int = 200_000, sites: int = 5_000, years: int = 40, seed: int = 4) -> pd.DataFrame:
+def sim_counts(
+    n: int = 200_000, sites: int = 5_000, years: int = 40, seed: int = 4
+) -> pd.DataFrame:
     """Poisson counts with an exposure offset: sites crossed with years."""
     rng = np.random.default_rng(seed)
     s, t = rng.integers(0, sites, n), rng.integers(0, years, n)
@@ -136,12 +138,14 @@ def time_lme4(
 ) -> tuple[float, float] | None:
     csv = workdir / "data.csv"
     data.to_csv(csv, index=False)
-    cls = ", ".join(f'{c} = "character"' for c in model.labels if c in data.columns)
-    # Strings as factors, as R's read.csv gives them to glmer (a two-level response: the
-    # first level is failure).
+    labels = [c for c in model.labels if c in data.columns]
+    cls = ", ".join(f'{c} = "character"' for c in labels)
+    names = ", ".join(f'"{c}"' for c in labels)
+    # Labels as factors, as glmer is given them (a two-level response: the first level is
+    # failure).
     setup = f"""suppressMessages(library(lme4))
-d <- read.csv("{csv}", colClasses = c({cls}), stringsAsFactors = TRUE)
-for (v in c({", ".join(f'"{c}"' for c in model.labels if c in data.columns)})) d[[v]] <- factor(d[[v]])"""
+d <- read.csv("{csv}", colClasses = c({cls}))
+for (v in c({names})) d[[v]] <- factor(d[[v]])"""
     fit = f"glmer({model.formula}, d, family = {model.family})"
     return time_in_r(setup, fit, repeat, workdir, "lme4")
 
