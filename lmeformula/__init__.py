@@ -27,7 +27,7 @@ from lmeformula.errors import (
     SingularFitWarning,
 )
 from lmeformula.fitting.api import gls, lmer, to_mixedlm
-from lmeformula.fitting.glmm import glmer
+from lmeformula.fitting.glmm import glmer, glmer_nb
 from lmeformula.formula import parse
 from lmeformula.formula.terms import STRUCTURES
 from lmeformula.results.glmer import GlmerResult
@@ -135,6 +135,7 @@ __all__ = [
     "families",
     "fit_many",
     "glmer",
+    "glmer_nb",
     "gls",
     "inference",
     "lmer",

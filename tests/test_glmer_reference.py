@@ -36,7 +36,7 @@ from lmeformula.fitting.stages import make_engine, optimize
 
 REF = json.loads((Path(__file__).parent / "reference" / "glmm_reference.json").read_text())
 CASES = {c["id"]: c for c in REF["cases"]}
-GLMER = [cid for cid, c in CASES.items() if c["call"]["fn"] == "glmer"]
+GLMER = [cid for cid, c in CASES.items() if c["call"]["fn"] in ("glmer", "glmer_nb")]
 
 LOGLIK_TOL = 2e-3
 LOGLIK_AGQ_TOL = 1e-2
@@ -58,13 +58,24 @@ def fit_of(cid: str) -> lmf.GlmerResult:
     data = lmf.datasets.load(case["dataset"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # none of the reference fits warns in lme4
+        if call["fn"] == "glmer_nb":
+            return lmf.glmer_nb(call["formula"], data, nagq=call["nagq"], weights=call["weights"])
         return lmf.glmer(
             call["formula"], data, family=_family(case), nagq=call["nagq"], weights=call["weights"]
         )
 
 
 def _r_params(case: dict) -> np.ndarray:
+    """R's (θ, β), lme4's ``c(getME(m, "theta"), fixef(m))``."""
     return np.concatenate([np.atleast_1d(case["theta"]), list(case["fixef"].values())])
+
+
+def _r_engine_params(case: dict, layout: object) -> np.ndarray:
+    """R's estimates in an engine's layout (glmer.nb's θ as log(getME(m, "glmer.nb.theta")))."""
+    parts = {"theta": np.atleast_1d(case["theta"]), "beta": list(case["fixef"].values())}
+    if case.get("nb_theta") is not None:
+        parts["dispersion"] = [np.log(case["nb_theta"])]
+    return layout.join(**parts)  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("cid", GLMER)
@@ -82,8 +93,8 @@ def test_loglik(cid: str) -> None:
     assert abs(diff) < LOGLIK_TOL
     # A higher likelihood than R's is ours at the modes; at R's estimates our Laplace
     # deviance is within the tolerance of R's figure as well.
-    model = fit.state.model
-    at_r = make_engine(model, fast=False).deviance(_r_params(case))
+    engine = make_engine(fit.state.model, fast=False)
+    at_r = engine.deviance(_r_engine_params(case, engine.layout))
     assert abs(-0.5 * at_r - case["loglik"]) < LOGLIK_TOL
 
 
@@ -103,7 +114,7 @@ def lme4_objective(fit: lmf.GlmerResult) -> tuple[object, np.ndarray]:
     model = fit.state.model
     fast = make_engine(model, fast=True)
     lp0 = fast.solve(optimize(fast).par).eta
-    d, fam = model.design, model.family
+    d, fam = model.design, fit.family  # glmer.nb: at its estimated θ
     assert fam is not None and model.trials is not None
     link = fam.link
     y, off, X, Z = d.y, d.offset, d.X, d.Z
@@ -129,7 +140,7 @@ def lme4_objective(fit: lmf.GlmerResult) -> tuple[object, np.ndarray]:
         logdet = fac.criteria(y.size, False, 0.0).logdet_L
         return fam.minus2loglik(y, mu, wt, model.trials) + float(u @ u) + logdet
 
-    return deviance, fast.layout.lower
+    return deviance, fast.layout.lower[fast.layout.slice("theta")]
 
 
 @pytest.mark.parametrize("cid", GLMER)

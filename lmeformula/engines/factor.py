@@ -492,7 +492,12 @@ class BlockedFactor:
         # its values in place instead of multiplying sparse matrices on every evaluation.
         self.Ak0_cols = [a.indices for a in Ak0]
         # Small couplings are faster as dense arrays than through sparse bookkeeping.
-        self.dense_coupling = all(a.shape[0] * a.shape[1] <= 250_000 for a in Ak0)
+        # Dense when small and not mostly zeros (an observation-level factor couples to
+        # each other level through one entry per row: its Schur maps stay sparse).
+        self.dense_coupling = all(
+            a.shape[0] * a.shape[1] <= 250_000 and a.nnz >= 0.05 * a.shape[0] * a.shape[1]
+            for a in Ak0
+        )
         self.Ak0_dense = [a.toarray() for a in Ak0] if self.dense_coupling else []
         if first:
             self.symbolic = self._symbolic(Ak0)
@@ -591,7 +596,8 @@ class BlockedFactor:
 
     def _refill(self, w: np.ndarray, resp: np.ndarray, plan: _WeightPlan) -> None:
         """The cross-products at new weights by the plan: each a weighted sum of fixed
-        per-row products (one bincount), with no sparse products formed anew."""
+        per-row products (one bincount, or one product with a fixed sparse matrix), with no
+        sparse products formed anew."""
         design = self.design
         sw = np.sqrt(w)
         self.weights = w
@@ -599,17 +605,21 @@ class BlockedFactor:
         X = sw[:, None] * design.X
         Xy = np.column_stack([X, sw * resp])
         X0 = sw[:, None] * design.terms[0].X
-        self._first_term_products(X0, Xy)
-        Zs = []
-        for Z in self._Z:
-            Zw = Z.copy()
-            Zw.data = Z.data * sw[Z.indices]
-            Zs.append(Zw)
-        self._sw, self._X, self._X0, self._Zs = sw, X, X0, Zs
-        self.Ak0 = [
-            sp.csr_matrix((plan.sum(key, w), a.indices, a.indptr), shape=a.shape)
-            for key, a in zip(plan.coupling_keys, self.Ak0, strict=True)
-        ]
+        # The first term's products, per level: one sparse product for all columns.
+        p, p0, l0 = self.p, self._p0, self._l0
+        WXy = sw[:, None] * Xy  # W [X y]
+        pairs = np.einsum("na,nb->nab", design.terms[0].X * w[:, None], design.terms[0].X)
+        A00 = plan.level_sum @ pairs.reshape(self.n, p0 * p0)
+        self.A00 = A00.reshape(l0, p0, p0)
+        XyZ0 = plan.level_sum @ (WXy[:, :, None] * design.terms[0].X[:, None, :]).reshape(
+            self.n, (p + 1) * p0
+        )
+        self.XyZ0 = XyZ0.reshape(l0, p + 1, p0).transpose(1, 0, 2).copy()
+        # The weighted Z blocks only when a copy for another response asks (with_response).
+        self._sw, self._X, self._X0, self._Zs = sw, X, X0, None
+        for key, a in zip(plan.coupling_keys, plan.couplings, strict=True):
+            a.data = plan.sum(key, w)
+        self.Ak0 = plan.couplings
         if self.dense_coupling:
             self.Ak0_dense = [a.toarray() for a in self.Ak0]
         if self.symbolic:
@@ -618,12 +628,25 @@ class BlockedFactor:
         self.Adense = {
             key: plan.sum(("dense", key), w).reshape(self.Adense[key].shape) for key in self.Adense
         }
-        self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, self.K)]
+        self.XyZ = [np.asarray(ZT @ WXy).T for ZT in plan.ZT[1:]]
         self.XyXy = Xy.T @ Xy
         if self._small is not None:
             q = self.q
             self._small.ZtZ = plan.sum(("small", 0), w).reshape(q, q)
-            self._small.ZtXy = np.concatenate([np.asarray(Z.T @ Xy) for Z in Zs])
+            self._small.ZtXy = np.concatenate([np.asarray(ZT @ WXy) for ZT in plan.ZT])
+
+    @property
+    def _weighted_Z(self) -> list[sp.csc_matrix]:
+        """W^½ Z_k, term by term."""
+        if self._Zs is None:
+            sw = self._sw
+            Zs = []
+            for Z in self._Z:
+                Zw = Z.copy()
+                Zw.data = Z.data * sw[Z.indices]
+                Zs.append(Zw)
+            self._Zs = Zs
+        return self._Zs
 
     def with_response(self, y: np.ndarray) -> BlockedFactor:
         """The same factor for another response (offsets not subtracted): the cross-products
@@ -640,7 +663,7 @@ class BlockedFactor:
             new.XyZ0[p, :, a] = np.bincount(codes, weights=yw * self._X0[:, a], minlength=l0)
         new.XyZ = [m.copy() for m in self.XyZ]
         for k in range(1, self.K):
-            new.XyZ[k - 1][p, :] = np.asarray(self._Zs[k].T @ yw).ravel()
+            new.XyZ[k - 1][p, :] = np.asarray(self._weighted_Z[k].T @ yw).ravel()
         new.XyXy = self.XyXy.copy()
         col = np.append(self._X.T @ yw, yw @ yw)
         new.XyXy[p, :] = col
@@ -648,7 +671,7 @@ class BlockedFactor:
         if self._small is not None:
             # Its own work arrays too: copies may be evaluated side by side (threads).
             ZtXy = self._small.ZtXy.copy()
-            ZtXy[:, p] = np.concatenate([np.asarray(Z.T @ yw).ravel() for Z in self._Zs])
+            ZtXy[:, p] = np.concatenate([np.asarray(Z.T @ yw).ravel() for Z in self._weighted_Z])
             new._small = replace(
                 self._small,
                 ZtXy=ZtXy,
@@ -662,7 +685,7 @@ class BlockedFactor:
     def _small_system(self) -> _SmallSystem:
         """The whole system [Z X y]'W[Z X y] dense, and where each Λ_k entry goes in Λ."""
         design = self.design
-        Z = sp.hstack(self._Zs, format="csc")
+        Z = sp.hstack(self._weighted_Z, format="csc")
         q = self.q
         flat, src, start, offset = [], [], 0, 0
         for t in design.terms:
@@ -891,6 +914,12 @@ class _WeightPlan:
 
     parts: dict[Any, tuple[np.ndarray, np.ndarray, np.ndarray, int]]
     coupling_keys: list[Any]
+    #: The couplings' sparse matrices, the factor's own (their values are overwritten).
+    couplings: list[sp.csr_matrix]
+    #: Z_k' (unweighted), for Z_k'W[X y] as one sparse product.
+    ZT: list[sp.csr_matrix]
+    #: Sums rows by the first term's level (l_1 x n).
+    level_sum: sp.csr_matrix
 
     def sum(self, key: Any, w: np.ndarray) -> np.ndarray:
         """The product's values at the weights w."""
@@ -957,7 +986,17 @@ class _WeightPlan:
                 np.concatenate([c[2] for c in chunks]),
                 q * q,
             )
-        return cls(parts, coupling_keys)
+        couplings = [
+            sp.csr_matrix((a.data.copy(), a.indices.copy(), a.indptr.copy()), shape=a.shape)
+            for a in factor.Ak0
+        ]
+        ZT = [sp.csr_matrix(Z.T) for Z in factor._Z]
+        t0 = terms[0]
+        n = t0.X.shape[0]
+        level_sum = sp.csr_matrix(
+            (np.ones(n), (t0.factor.codes, np.arange(n))), shape=(t0.factor.nlevels, n)
+        )
+        return cls(parts, coupling_keys, couplings, ZT, level_sum)
 
 
 def _couple_dense(A: np.ndarray, lam_k: np.ndarray, D0: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from lmeformula.engines.factor import BlockedFactor
 from lmeformula.engines.layout import ParameterBlock, ParameterLayout, theta_block
 from lmeformula.engines.pirls import GlmData, PirlsResult, pirls
 from lmeformula.engines.solution import Criteria, PLSSolution
+from lmeformula.families import NegativeBinomial
 from lmeformula.model.design import Design
 
 __all__ = ["GlmmSolution", "LaplaceDeviance"]
@@ -102,6 +103,15 @@ class LaplaceDeviance:
         self.eta0 = fam.link.link(fam.mustart(data.y, data.wt))
         self._warm: PirlsResult | None = None
         blocks = [theta_block(design)]
+        # glmer.nb's θ, on the log scale, when the fit estimates it.
+        self._nb = fam if isinstance(fam, NegativeBinomial) and fam.estimated else None
+        if self._nb is not None:
+            start = np.array([np.log(self._nb.theta)])
+            blocks.append(
+                ParameterBlock(
+                    "dispersion", ("log(theta)",), np.array([-12.0]), np.array([12.0]), start
+                )
+            )
         if not fast:
             start = np.zeros(self.p) if beta0 is None else np.asarray(beta0, dtype=float)
             inf = np.full(self.p, np.inf)
@@ -143,14 +153,22 @@ class LaplaceDeviance:
         """
         theta = self.layout.get(par, "theta")
         beta = None if self.fast else self.layout.get(par, "beta")
+        data = self.data_at(par)
         warm = self._warm
         if warm is None:
             eta0 = self.eta0 if self.fast else None
-            r = pirls(self.factor, self.data, theta, beta, self.u0, eta0)
+            r = pirls(self.factor, data, theta, beta, self.u0, eta0)
         else:
-            r = pirls(self.factor, self.data, theta, beta, warm.u, None, warm.beta)
+            r = pirls(self.factor, data, theta, beta, warm.u, None, warm.beta)
         self._warm = r if r.converged and np.all(np.isfinite(r.u)) else None
         return r
+
+    def data_at(self, par: np.ndarray) -> GlmData:
+        """The rows with the family at ``par`` (glmer.nb's θ from the dispersion block)."""
+        if self._nb is None:
+            return self.data
+        theta = float(np.exp(self.layout.get(par, "dispersion")[0]))
+        return replace(self.data, family=self._nb.with_theta(theta))
 
     def deviance(self, par: np.ndarray) -> float:
         """The Laplace (or quadrature) deviance at ``par``; inf where PIRLS fails."""
@@ -181,13 +199,13 @@ class LaplaceDeviance:
     # -- the objective --------------------------------------------------------------------
 
     def _criteria(self, r: PirlsResult, par: np.ndarray) -> Criteria:
-        d = self.data
+        d = self.data_at(par)
         parts = r.fac.criteria(self.n, False, 0.0)
         logdet_L, logdet_RX = parts.logdet_L, parts.logdet_RX
         fam = d.family
         uu = float(r.u @ r.u)
         if self.nagq > 1:
-            dev = self._quadrature(r, self.layout.get(par, "theta"))
+            dev = self._quadrature(r, self.layout.get(par, "theta"), d)
         else:
             dev = fam.minus2loglik(d.y, r.mu, d.wt, d.trials) + uu + logdet_L
         sigma = 1.0
@@ -198,9 +216,9 @@ class LaplaceDeviance:
             sigma = np.sqrt((pearson + uu) / self.n)
         return Criteria(dev, dev, float(sigma), r.dev + uu, logdet_L, logdet_RX)
 
-    def _quadrature(self, r: PirlsResult, theta: np.ndarray) -> float:
+    def _quadrature(self, r: PirlsResult, theta: np.ndarray, d: GlmData) -> float:
         """Σ_j -2 log ∫ p(y_j | u) φ(u) du by adaptive Gauss-Hermite around each mode."""
-        d, fam = self.data, self.data.family
+        fam = d.family
         lam = float(self.design.lambda_blocks(theta)[0][0, 0])
         codes, nlev, x = self._codes, self._nlev, self._x
         # The Laplace approximation's curvature of each group: L_jj² = 1 + λ² Σ w x².

@@ -183,12 +183,12 @@ def pirls(
         w = wt * me * me / fam.variance(mu)
         return w, eta - off + (y - mu) / me
 
-    converged, steps, last = False, 0, np.inf
+    converged, steps, last, settled = False, 0, np.inf, False
     while steps < MAX_STEPS:
         steps += 1
         w, z = working(eta, mu)
         factor.reweight(w, z)
-        fac = factor.update(theta)
+        fac = factor.update(theta, keep=True)
         beta_new, u_new, b_new = fac.solve(beta_cur if fixed else None)
         du, db, dbeta = u_new - u, b_new - b, beta_new - beta_cur
         scale = 1.0
@@ -218,10 +218,14 @@ def pirls(
         ratio = moved / last if scale == 1.0 and np.isfinite(last) else 1.0
         if moved < STEP_TOL or (ratio < 0.1 and moved * ratio < STEP_TOL):
             converged = True
+            # A step this small leaves the weights the factor was taken at those of the
+            # modes (to 1e-10): no need to take it again.
+            settled = moved < STEP_TOL
             break
         last = moved if scale == 1.0 else np.inf
     w, z = working(eta, mu)
-    factor.reweight(w, z)
-    fac = factor.update(theta, keep=True)
+    if not settled:
+        factor.reweight(w, z)
+        fac = factor.update(theta, keep=True)
     dev = float(np.sum(fam.dev_resids(y, mu, wt)))
     return PirlsResult(beta_cur, u, b, eta, mu, w, dev, fac, steps, converged)

@@ -45,10 +45,7 @@ __all__ = [
 
 def _ylogy(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """y log(y / μ), 0 where y = 0 (R's ``y_log_y``)."""
-    out = np.zeros_like(mu)
-    pos = y > 0
-    out[pos] = y[pos] * np.log(y[pos] / mu[pos])
-    return out
+    return np.asarray(special.xlogy(y, y) - special.xlogy(y, mu))
 
 
 @dataclass(frozen=True, repr=False)
@@ -151,13 +148,9 @@ class Binomial(Family):
         # R: m <- if (any(n > 1)) n else wt; -2 sum(wt/m dbinom(round(m y), round(m), mu))
         m = np.round(trials)
         s = np.round(m * y)
-        logp = (
-            special.gammaln(m + 1)
-            - special.gammaln(s + 1)
-            - special.gammaln(m - s + 1)
-            + special.xlogy(s, mu)
-            + special.xlog1py(m - s, -mu)
-        )
+        logp = special.xlogy(s, mu) + special.xlog1py(m - s, -mu)
+        if np.any(m != 1):  # log C(m, s); 0 for 0/1 responses
+            logp += special.gammaln(m + 1) - special.gammaln(s + 1) - special.gammaln(m - s + 1)
         scale = np.where(m > 0, wt / np.where(m > 0, m, 1.0), 0.0)
         return np.asarray(scale * logp)
 
@@ -236,12 +229,18 @@ class NegativeBinomial(Family):
     """MASS's ``negative.binomial(theta)``: V(μ) = μ + μ²/θ."""
 
     theta: float = 1.0
+    #: Whether θ is a parameter of the fit (``glmer_nb``) rather than given.
+    estimated: bool = False
     links: ClassVar[tuple[str, ...]] = ("log", "sqrt", "identity")
     constructor: ClassVar[str] = "negative_binomial"
 
+    def with_theta(self, theta: float) -> NegativeBinomial:
+        """The same family with another θ."""
+        return NegativeBinomial(self.link, float(theta), self.estimated)
+
     @property
-    def name(self) -> str:  # R: "Negative Binomial(2.052)"
-        return f"Negative Binomial({self.theta:.4g})"
+    def name(self) -> str:  # R: paste0("Negative Binomial(", format(round(theta, 4)), ")")
+        return f"Negative Binomial({round(self.theta, 4):.15g})"
 
     def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu + mu * mu / self.theta

@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 
 from lmeformula.errors import ArgumentTypeError, FormulaError
-from lmeformula.families import Gaussian, as_family
+from lmeformula.families import Family, Gaussian, NegativeBinomial, as_family, negative_binomial
 from lmeformula.fitting.api import check_args, data_name_of
 from lmeformula.fitting.checks import warn_fit, warn_rank_deficiency
 from lmeformula.fitting.stages import build_model, make_engine, make_result, optimize
 from lmeformula.results.glmer import GlmerResult
 from lmeformula.validate import reject_unknown
 
-__all__ = ["glmer"]
+__all__ = ["glmer", "glmer_nb"]
 
 _GLMER_ARGS = ("formula", "data", "family", "nagq", "weights", "offset", "data_name")
 
@@ -106,12 +106,24 @@ def glmer(
             "family='gaussian' with the identity link is a linear mixed model: fit it with "
             "lmf.lmer(formula, data, reml=False), as lme4's glmer hands it to lmer."
         )
+    name = data_name if data_name is not None else data_name_of(data)
+    return _glmer(formula, data, fam, nagq, weights, offset, name)
+
+
+def _glmer(
+    formula: str,
+    data: Any,
+    fam: Family,
+    nagq: Any,
+    weights: Any,
+    offset: Any,
+    name: str | None,
+) -> GlmerResult:
     model = build_model(formula, data, reml=False, weights=weights, family=fam, offset=offset)
     nagq = _check_nagq(nagq, model.design.terms, formula)
     if nagq != model.nagq:
         model = replace(model, nagq=nagq)
-    name = data_name if data_name is not None else data_name_of(data)
-    warn_rank_deficiency(model.design, stacklevel=3)
+    warn_rank_deficiency(model.design, stacklevel=4)
     fast = make_engine(model, fast=True)
     first = optimize(fast)
     if nagq == 0:
@@ -119,9 +131,58 @@ def glmer(
     else:
         warm = fast.solve(first.par)
         engine = make_engine(model, fast=False, warm=warm)
-        start = engine.layout.join(theta=fast.layout.get(first.par, "theta"), beta=warm.beta)
-        optinfo = optimize(engine, start=start)
+        parts = {name: fast.layout.get(first.par, name) for name in fast.layout.names}
+        start = engine.layout.join(**parts, beta=warm.beta)
+        optinfo = optimize(engine, start=start, optimizer="newton")
     result = make_result(model, engine, optinfo, data_name=name)
     assert isinstance(result, GlmerResult)
-    warn_fit(result, stacklevel=3)
+    warn_fit(result, stacklevel=4)
     return result
+
+
+_GLMER_NB_ARGS = ("formula", "data", "link", "nagq", "weights", "offset", "data_name")
+
+
+def glmer_nb(
+    formula: str,
+    data: Any,
+    *,
+    link: str = "log",
+    nagq: int = 1,
+    weights: Any = None,
+    offset: Any = None,
+    data_name: str | None = None,
+    **unexpected: Any,
+) -> GlmerResult:
+    """Fit a negative binomial mixed model with its θ estimated, as lme4's ``glmer.nb``.
+
+    The variance is μ + μ²/θ. lme4 alternates glmer fits at fixed θ with a search over θ;
+    here θ (on the log scale) is one more parameter of the same optimisation, which ends
+    at the same maximum. ``fit.family.theta`` is θ̂, as ``getME(m, "glmer.nb.theta")``.
+
+    Parameters
+    ----------
+    formula, data, nagq, weights, offset, data_name
+        As :func:`glmer`.
+    link
+        ``"log"`` (default), ``"sqrt"`` or ``"identity"``.
+
+    Returns
+    -------
+    GlmerResult
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> ticks = lmf.datasets.load("grouseticks")
+    >>> fit = lmf.glmer_nb("TICKS ~ YEAR + cHEIGHT + (1 | LOCATION)", ticks)
+    >>> round(fit.family.theta, 2)  # R: getME(glmer.nb(...), "glmer.nb.theta")
+    2.05
+    """
+    reject_unknown("glmer_nb", unexpected, _GLMER_NB_ARGS)
+    check_args(formula, False, data_name)
+    fam = negative_binomial(1.0, link=link)
+    assert isinstance(fam, NegativeBinomial)
+    fam = replace(fam, estimated=True)
+    name = data_name if data_name is not None else data_name_of(data)
+    return _glmer(formula, data, fam, nagq, weights, offset, name)

@@ -41,6 +41,7 @@ __all__ = [
     "bobyqa_minimize",
     "check_gradient",
     "convergence_messages",
+    "newton",
     "newton_finish",
 ]
 
@@ -390,6 +391,58 @@ def _edge_descent(box: _Box, par: np.ndarray, btol: float = 1e-5) -> bool:
         if box.fn(moved) < d0:
             return True
     return False
+
+
+def newton(engine: Engine, start: np.ndarray) -> OptInfo:
+    """Newton steps from a point already near the optimum, with BOBYQA where they fail.
+
+    A generalized model's second stage starts where its first (nAGQ = 0) ended, which is
+    near the Laplace optimum: Newton steps on finite differences reach it in a few
+    iterations, a third of BOBYQA's evaluations (VerbAgg: 95 against 310). Where they stop
+    short of lme4's gradient check (an indefinite Hessian, a step that does not lower the
+    deviance), :func:`bobyqa` runs from the best point found.
+
+    Parameters
+    ----------
+    engine
+        The objective.
+    start
+        The point to start from.
+
+    Returns
+    -------
+    OptInfo
+    """
+    box = _Box.of(engine)
+    start = np.asarray(start, dtype=float)
+    calls: list[float] = []
+    fn = box.fn
+
+    def counted(x: np.ndarray) -> float:
+        value = fn(x)
+        calls.append(value)
+        return value
+
+    box.fn = counted
+    with blas_threads(engine.largest_dense_block):
+        par, deviance, derivs, steps = _newton_finish(box, box.clip(start), max_steps=30)
+        grad = derivs.scaled_gradient()
+    if grad >= GRADIENT_TOL:
+        info = bobyqa(engine, par)
+        info.evaluations += len(calls)
+        return info
+    return OptInfo(
+        optimizer=f"Newton ({steps} step(s))",
+        converged=True,
+        par_start=start,
+        par=par,
+        deviance=deviance,
+        max_gradient=grad,
+        evaluations=len(calls),
+        newton_steps=steps,
+        history=np.asarray(calls),
+        derivs=derivs,
+    )
 
 
 def bobyqa(engine: Engine, start: np.ndarray | Sequence[np.ndarray] | None = None) -> OptInfo:

@@ -39,6 +39,7 @@ from lmeformula.fitting.optimize import (
     bobyqa,
     check_gradient,
     convergence_messages,
+    newton,
 )
 from lmeformula.formula import parse
 from lmeformula.model.datacheck import as_frame, missing_columns
@@ -64,7 +65,7 @@ __all__ = [
 ]
 
 #: What :func:`optimize` can minimise with.
-OPTIMIZERS = ("bobyqa", "statsmodels")
+OPTIMIZERS = ("bobyqa", "newton", "statsmodels")
 
 
 def _residual_columns(residual: Any, variance: Any) -> list[str]:
@@ -269,7 +270,9 @@ def optimize(
         Where to start, or a list of starts (:func:`starting_points`); by default the
         engine's layout's starts (lme4's).
     optimizer
-        ``"bobyqa"`` (lme4's default, then Newton steps) or ``"statsmodels"``
+        ``"bobyqa"`` (lme4's default, then Newton steps), ``"newton"`` (Newton steps from
+        ``start``, near the optimum, with BOBYQA where they fail: a generalized model's
+        second stage) or ``"statsmodels"``
         (statsmodels' MixedLM finds the optimum, checked and polished on the engine's
         objective; lme4's models without weights or residual structures only).
 
@@ -279,6 +282,10 @@ def optimize(
     """
     if optimizer == "bobyqa":
         return bobyqa(engine, start)
+    if optimizer == "newton":
+        if not isinstance(start, np.ndarray):
+            raise ArgumentTypeError("optimizer='newton' needs one start near the optimum.")
+        return newton(engine, start)
     if optimizer == "statsmodels":
         # statsmodels is imported here only: ``import lmeformula`` does not need it.
         from lmeformula.fitting.statsmodels import fit_mixedlm, mixedlm_spec

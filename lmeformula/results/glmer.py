@@ -18,7 +18,7 @@ import pandas as pd
 from lmeformula.engines.derivatives import finite_differences
 from lmeformula.engines.laplace import GlmmSolution
 from lmeformula.errors import ArgumentTypeError, DataError
-from lmeformula.families import Family
+from lmeformula.families import Family, NegativeBinomial
 from lmeformula.results.estimates import (
     SINGULAR_TOL,
     fixef_vcov,
@@ -104,7 +104,13 @@ class GlmerResult:
         self.state = state
         model, solution = state.model, state.solution
         assert model.family is not None
-        self.family: Family = model.family
+        family = model.family
+        if isinstance(family, NegativeBinomial) and family.estimated:
+            # glmer.nb: the θ the fit estimated (its "dispersion" block, on the log scale).
+            family = family.with_theta(
+                float(np.exp(state.layout.get(state.params, "dispersion")[0]))
+            )
+        self.family: Family = family
         self.nagq = model.nagq
         design, frame = model.design, model.frame
         self.formula = model.formula
@@ -124,7 +130,8 @@ class GlmerResult:
         for term in design.terms:
             self.ngroups.setdefault(term.name, term.factor.nlevels)
         ntheta = state.layout.get(state.params, "theta").size
-        self.npar = len(names) + ntheta + int(self.family.has_dispersion)
+        nb = state.layout.get(state.params, "dispersion").size
+        self.npar = len(names) + ntheta + nb + int(self.family.has_dispersion)
         self.loglik = -0.5 * solution.deviance
         self.minus2loglik = solution.deviance
         self.aic = -2.0 * self.loglik + 2.0 * self.npar
@@ -151,6 +158,11 @@ class GlmerResult:
             derivs = finite_differences(engine.deviance, state.params, layout.lower, layout.upper)
         free = list(derivs.free)
         H = derivs.hessian
+        # lme4's glmer.nb reports the final glmer's vcov, at its θ: the dispersion held.
+        held = layout.slice("dispersion")
+        keep = [k for k, i in enumerate(free) if not held.start <= i < held.stop]
+        H = H[np.ix_(keep, keep)]
+        free = [free[k] for k in keep]
         try:
             inv = np.linalg.inv(H)
         except np.linalg.LinAlgError:
