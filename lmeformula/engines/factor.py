@@ -479,7 +479,8 @@ class BlockedFactor:
         self._first_term_products(X0, Xy)
         Zs = [sp.csc_matrix(sp.diags(sw) @ Z) for Z in self._Z]
         # Kept for with_response: a new response changes only its own cross-products.
-        self._sw, self._X, self._X0, self._Zs = sw, X, X0, Zs
+        self._sw, self._X, self._X0 = sw, X, X0
+        self._Zs: list[sp.csc_matrix] | None = Zs
         K = self.K
         Ak0 = [sp.csr_matrix(Zs[k].T @ Zs[0]) for k in range(1, K)]
         if not first and any(
