@@ -240,3 +240,23 @@ def test_wald_intervals(cid: str) -> None:
     tol = 2 * FIXEF_TOL * se + 1.96 * SE_LAPLACE_TOL * se
     assert np.all(np.abs(ci["lower"].to_numpy() - ref["lower"]) < tol)
     assert np.all(np.abs(ci["upper"].to_numpy() - ref["upper"]) < tol)
+
+
+def test_likelihood_ratio_test() -> None:
+    lrt = REF["lrt"][0]  # R: anova(cbpp_null, cbpp_laplace)
+    small, large = (fit_of(cid) for cid in lrt["cases"])
+    table = lmf.anova(small, large)
+    assert list(table["npar"]) == [2, 5]
+    assert table["Df"].iloc[1] == lrt["df"]
+    assert abs(table["Chisq"].iloc[1] - lrt["chisq"]) < 4 * LOGLIK_TOL
+    assert table["Pr(>Chisq)"].iloc[1] == pytest.approx(lrt["p"], rel=1e-3)
+    np.testing.assert_allclose(table["AIC"], lrt["aic"], atol=4 * LOGLIK_TOL)
+
+
+def test_anova_refuses_different_families() -> None:
+    cbpp = lmf.datasets.load("cbpp")
+    probit = lmf.glmer(
+        CASES["cbpp_probit"]["call"]["formula"], cbpp, family=_family(CASES["cbpp_probit"])
+    )
+    with pytest.raises(lmf.DataError, match="different families"):
+        lmf.anova(fit_of("cbpp_laplace"), probit)

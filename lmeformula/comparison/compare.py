@@ -12,6 +12,7 @@ from scipy import stats
 from lmeformula.comparison.nesting import describe, mixture_p_value, relate
 from lmeformula.errors import ArgumentTypeError, DataError
 from lmeformula.fitting.refit import refit as refit_fit
+from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.noted import NotedFrame
 from lmeformula.validate import check_bool
@@ -19,13 +20,15 @@ from lmeformula.validate import check_bool
 __all__ = ["anova"]
 
 
-def _ml(fit: LmerResult) -> LmerResult:
+def _ml(fit: LmerResult | GlmerResult) -> LmerResult | GlmerResult:
     # lme4 refits REML fits with ML before comparing them; the refit keeps the residual
     # structure, variance function and weights.
-    return fit if not fit.reml else refit_fit(fit, reml=False)
+    if not fit.reml or isinstance(fit, GlmerResult):
+        return fit
+    return refit_fit(fit, reml=False)
 
 
-def _argument_names(fits: tuple[LmerResult, ...]) -> list[str]:
+def _argument_names(fits: tuple[LmerResult | GlmerResult, ...]) -> list[str]:
     # R labels the rows with the arguments' names (anova(m0, m1)); look them up in the
     # caller's frame, falling back to m0, m1, ... for unnamed or repeated objects.
     frame = inspect.currentframe()
@@ -42,7 +45,7 @@ def _argument_names(fits: tuple[LmerResult, ...]) -> list[str]:
     return names
 
 
-def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
+def anova(*fits: LmerResult | GlmerResult, refit: bool = True) -> pd.DataFrame:
     """Likelihood-ratio tests between nested models, as lme4's ``anova(m0, m1, ...)``, with
     the boundary-mixture p-value where a variance is tested at 0.
 
@@ -85,8 +88,17 @@ def anova(*fits: LmerResult, refit: bool = True) -> pd.DataFrame:
     if len(fits) < 2:
         raise ArgumentTypeError("anova needs at least two fitted models to compare.")
     for f in fits:
-        if not isinstance(f, LmerResult):
-            raise ArgumentTypeError(f"anova compares lmer/gls fits, got {type(f).__name__}.")
+        if not isinstance(f, (LmerResult, GlmerResult)):
+            raise ArgumentTypeError(
+                f"anova compares lmer, gls and glmer fits, got {type(f).__name__}."
+            )
+    families = {repr(getattr(f, "family", None)) for f in fits}
+    if len(families) > 1:
+        raise DataError(
+            f"the models have different families {sorted(families)}: their likelihoods are "
+            "of different distributions and a likelihood-ratio test compares nothing; fit "
+            "them with the same family (and link)."
+        )
     nobs = {f.nobs for f in fits}
     if len(nobs) > 1:
         raise DataError(

@@ -329,7 +329,7 @@ def _glmer_header(result: Any) -> list[str]:
         else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {nagq}"
     )
     title = f"Generalized linear mixed model fit by maximum likelihood ({method}) [glmerMod]"
-    lines = textwrap.wrap(title, width=79, subsequent_indent="  ")
+    lines = textwrap.wrap(title, width=79, subsequent_indent="  ", break_on_hyphens=False)
     family = result.family
     lines.append(f" Family: {family.name}  ( {family.link.name} )")
     lines.append(f"Formula: {result.formula}")
@@ -380,7 +380,10 @@ def _criterion(result: Any) -> list[str]:
 
 
 def _residual_quantiles(result: Any, digits: int) -> tuple[list[str], list[str]]:
-    res = np.asarray(result.residuals("pearson"), dtype=float)
+    # lme4: residuals(m, "pearson", scaled = TRUE), divided by σ (a glmer fit's Pearson
+    # residuals are not, unless asked).
+    scaled = getattr(result, "scaled_residuals", None)
+    res = np.asarray(scaled() if scaled else result.residuals("pearson"), dtype=float)
     res = res[~np.isnan(res)]
     names = ["Min", "1Q", "Median", "3Q", "Max"]
     if res.size == 0:

@@ -316,6 +316,11 @@ class GlmerResult:
             return np.sign(y - mu) * np.sqrt(np.maximum(dev, 0.0))
         raise DataError(f"unknown residual type {type!r}; use one of {list(RESIDUAL_TYPES)}.")
 
+    def scaled_residuals(self) -> np.ndarray:
+        """Pearson residuals divided by σ, lme4's ``residuals(m, "pearson", scaled = TRUE)``
+        (the summary's "Scaled residuals")."""
+        return self.residuals("pearson") / self.sigma
+
     # -- tables -------------------------------------------------------------------------
 
     def coef_table(self) -> pd.DataFrame:
