@@ -260,3 +260,26 @@ def test_anova_refuses_different_families() -> None:
     )
     with pytest.raises(lmf.DataError, match="different families"):
         lmf.anova(fit_of("cbpp_laplace"), probit)
+
+
+def test_tidy_exponentiated_and_glance() -> None:
+    case, fit = CASES["cbpp_laplace"], fit_of("cbpp_laplace")
+    table = fit.tidy(conf_int=True, exponentiate=True)
+    fixed = table[table["effect"] == "fixed"]
+    # R: broom.mixed::tidy(m, exponentiate = TRUE): exp(fixef(m)), Wald limits exponentiated
+    beta = np.array(list(case["fixef"].values()))
+    se = np.array(list(case["fixef_se"].values()))
+    np.testing.assert_allclose(fixed["estimate"], np.exp(beta), rtol=FIXEF_TOL * se.max())
+    np.testing.assert_allclose(
+        fixed["conf_low"], np.exp(case["confint_wald"]["lower"]), rtol=SE_LAPLACE_TOL
+    )
+    assert list(table["term"]) == [*case["fixef"], "sd__(Intercept)"]
+    # R: as.data.frame(VarCorr(m))$sdcor
+    assert table["estimate"].iloc[-1] == pytest.approx(case["varcorr"][0]["sdcor"], rel=VC_TOL)
+    row = fit.glance().iloc[0]
+    assert row["logLik"] == pytest.approx(case["loglik"], abs=LOGLIK_TOL)  # R: logLik(m)
+    assert row["df_residual"] == case["df_resid"]  # R: df.residual(m)
+    aug = fit.augment()
+    np.testing.assert_allclose(
+        aug[".mu"].to_numpy()[:8], case["predict_head"]["fitted"], atol=PRED_TOL
+    )

@@ -33,6 +33,7 @@ from lmeformula.structures import CovStructure, make_structure
 from lmeformula.structures.residual import ResidualStructure
 
 if TYPE_CHECKING:
+    from lmeformula.results.glmer import GlmerResult
     from lmeformula.results.lmer import LmerResult
 
 __all__ = ["Relation", "describe", "mixture_p_value", "relate"]
@@ -85,7 +86,7 @@ def _unstructured(structure: CovStructure) -> bool:
     return free is not None and len(free[0]) == structure.p * (structure.p + 1) // 2
 
 
-def _blocks(fit: LmerResult) -> list[_Block]:
+def _blocks(fit: LmerResult | GlmerResult) -> list[_Block]:
     out = []
     for term in fit.state.design.terms:
         cols = tuple(term.columns)
@@ -117,7 +118,7 @@ class _Residual:
         return hash(self.text())
 
 
-def _residual(fit: LmerResult) -> _Residual:
+def _residual(fit: LmerResult | GlmerResult) -> _Residual:
     model = fit.state.residual
     res = model.residual if model is not None else None
     var = model.variance if model is not None else None
@@ -184,7 +185,7 @@ class Relation:
     what: str = ""
 
 
-def relate(small: LmerResult, big: LmerResult) -> Relation:
+def relate(small: LmerResult | GlmerResult, big: LmerResult | GlmerResult) -> Relation:
     """Whether ``small`` is nested in ``big`` and what the null distribution of their
     likelihood ratio is.
 

@@ -150,9 +150,7 @@ class Binomial(Family):
         m = np.round(trials)
         s = np.round(m * y)
         # s log μ + (m - s) log(1 - μ), each term 0 where its count is.
-        logp = s * np.log(np.where(s > 0, mu, 1.0)) + (m - s) * np.log1p(
-            -np.where(m > s, mu, 0.0)
-        )
+        logp = s * np.log(np.where(s > 0, mu, 1.0)) + (m - s) * np.log1p(-np.where(m > s, mu, 0.0))
         if np.any(m != 1):  # log C(m, s); 0 for 0/1 responses
             logp += special.gammaln(m + 1) - special.gammaln(s + 1) - special.gammaln(m - s + 1)
         scale = np.where(m > 0, wt / np.where(m > 0, m, 1.0), 0.0)

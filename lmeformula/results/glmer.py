@@ -357,6 +357,51 @@ class GlmerResult:
             {"lower": self.fixef - zq * self.fixef_se, "upper": self.fixef + zq * self.fixef_se}
         )
 
+    @property
+    def model_frame(self) -> pd.DataFrame:
+        """The rows and columns the model was fitted on (a copy)."""
+        return self.state.frame.data.copy()
+
+    def tidy(
+        self,
+        effects: str | None = None,
+        conf_int: bool = False,
+        conf_level: float = 0.95,
+        exponentiate: bool = False,
+    ) -> pd.DataFrame:
+        """broom.mixed's ``tidy``: Wald z tests, ``exponentiate=True`` for odds or rate
+        ratios; see :func:`lmeformula.results.tidy.tidy`.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmf.datasets.load("cbpp"))
+        >>> fit.tidy(exponentiate=True)["estimate"].round(2).tolist()[:2]  # odds, ratio
+        [0.25, 0.37]
+        """
+        from lmeformula.results.tidy import tidy
+
+        return tidy(
+            self,
+            effects=effects,
+            conf_int=conf_int,
+            conf_level=conf_level,
+            exponentiate=exponentiate,
+        )
+
+    def glance(self) -> pd.DataFrame:
+        """broom.mixed's ``glance``; see :func:`lmeformula.results.tidy.glance`."""
+        from lmeformula.results.tidy import glance
+
+        return glance(self)
+
+    def augment(self) -> pd.DataFrame:
+        """broom.mixed's ``augment``; see :func:`lmeformula.results.tidy.augment`."""
+        from lmeformula.results.tidy import augment
+
+        return augment(self)
+
     def summary(self) -> GlmerSummary:
         """lme4's summary; ``print(fit.summary())`` shows R's layout."""
         return GlmerSummary(self)
