@@ -283,3 +283,18 @@ def test_tidy_exponentiated_and_glance() -> None:
     np.testing.assert_allclose(
         aug[".mu"].to_numpy()[:8], case["predict_head"]["fitted"], atol=PRED_TOL
     )
+
+
+ICC_TOL = 2e-3
+WITH_ICC = [cid for cid in GLMER if CASES[cid].get("icc")]
+
+
+@pytest.mark.parametrize("cid", WITH_ICC)
+def test_icc_and_r2(cid: str) -> None:
+    case, fit = CASES[cid], fit_of(cid)
+    icc = fit.icc()  # R: performance::icc(m)
+    r2 = fit.r2()  # R: performance::r2_nakagawa(m)
+    for key in ("adjusted", "unadjusted"):
+        assert abs(icc[key] - case["icc"][key]) < ICC_TOL, key
+    for key in ("marginal", "conditional"):
+        assert abs(r2[key] - case["r2_nakagawa"][key]) < ICC_TOL, key

@@ -357,6 +357,38 @@ class GlmerResult:
             {"lower": self.fixef - zq * self.fixef_se, "upper": self.fixef + zq * self.fixef_se}
         )
 
+    def icc(self) -> dict[str, float]:
+        """Intraclass correlation as ``performance::icc``: ``adjusted`` and
+        ``unadjusted``, with the distribution-specific variance (π²/3 for logit, the
+        lognormal approximation for Poisson; :mod:`lmeformula.inference.glmm_variance`).
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmf.datasets.load("cbpp"))
+        >>> round(fit.icc()["adjusted"], 3)  # R: performance::icc(m)$ICC_adjusted
+        0.111
+        """
+        from lmeformula.inference.glmm_variance import icc
+
+        return icc(self)
+
+    def r2(self) -> dict[str, float]:
+        """Nakagawa's R² as ``performance::r2_nakagawa``: ``marginal`` and ``conditional``.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmf.datasets.load("cbpp"))
+        >>> round(fit.r2()["conditional"], 3)  # R: performance::r2_nakagawa(m)
+        0.187
+        """
+        from lmeformula.inference.glmm_variance import r2
+
+        return r2(self)
+
     @property
     def model_frame(self) -> pd.DataFrame:
         """The rows and columns the model was fitted on (a copy)."""
