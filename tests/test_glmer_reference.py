@@ -298,3 +298,22 @@ def test_icc_and_r2(cid: str) -> None:
         assert abs(icc[key] - case["icc"][key]) < ICC_TOL, key
     for key in ("marginal", "conditional"):
         assert abs(r2[key] - case["r2_nakagawa"][key]) < ICC_TOL, key
+
+
+WITH_EMMEANS = [cid for cid in GLMER if CASES[cid].get("emmeans")]
+
+
+@pytest.mark.parametrize("cid", WITH_EMMEANS)
+def test_emmeans_on_the_response_scale(cid: str) -> None:
+    case, fit = CASES[cid], fit_of(cid)
+    ref = case["emmeans"]  # R: summary(emmeans(m, ~ spec, type = "response"))
+    table = fit.emmeans(ref["spec"], type="response")
+    assert [str(v) for v in table[ref["spec"]]] == ref["level"]
+    est = table[ref["scale"]].to_numpy()
+    np.testing.assert_allclose(est, ref["estimate"], atol=PRED_TOL)
+    # The SEs carry the fixed effects' (see test_fixef_se); the limits are within both.
+    np.testing.assert_allclose(table["std_error"], ref["se"], rtol=SE_LAPLACE_TOL)
+    for col, key in (("lower_cl", "lower"), ("upper_cl", "upper")):
+        assert np.all(
+            np.abs(table[col].to_numpy() - ref[key]) < PRED_TOL + 0.02 * np.array(ref["se"])
+        )

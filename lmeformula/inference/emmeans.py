@@ -26,9 +26,9 @@ Details that follow emmeans 1.8:
   the number of contrasts); a family of one contrast is not adjusted.
 
 Not available: weights other than ``"equal"``, emmeans' automatic detection of nested
-fixed factors, models with ``offset()`` terms, back-transformation (``type =
-"response"``), contrast methods other than pairwise, and the Scheffé, ``mvt`` and Dunnett
-adjustments.
+fixed factors, models with ``offset()`` terms, back-transformation of an lmer fit's
+response transformation, contrast methods other than pairwise, and the Scheffé, ``mvt`` and
+Dunnett adjustments.
 """
 
 from __future__ import annotations
@@ -350,8 +350,49 @@ def _tests(result: LmerResult, L: np.ndarray, cols: list[str], ddf: str) -> dict
     return out
 
 
+def _glmm_tests(result: Any, L: np.ndarray, cols: list[str]) -> dict[str, np.ndarray]:
+    """Asymptotic (z) means of a glmer fit on the link scale, as emmeans gives them."""
+    keep = [cols.index(n) for n in result.state.design.fixed_names]
+    ok = _estimable(result, L)
+    out = {k: np.full(L.shape[0], np.nan) for k in ("estimate", "std_error", "df", "statistic")}
+    Lk = L[ok][:, keep]
+    V = result.vcov.to_numpy()
+    out["estimate"][ok] = Lk @ result.fixef.to_numpy()
+    out["std_error"][ok] = np.sqrt(np.einsum("ij,jk,ik->i", Lk, V, Lk))
+    out["df"][ok] = np.inf
+    return out
+
+
+_RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate"}
+
+
+def _glmm_emmeans(
+    result: Any, table: pd.DataFrame, L: np.ndarray, cols: list[str], level: float, type: str
+) -> pd.DataFrame:
+    res = _glmm_tests(result, L, cols)
+    z = stats.norm.ppf(0.5 + level / 2)
+    est, se = res["estimate"], res["std_error"]
+    lower, upper = est - z * se, est + z * se
+    name = "emmean"
+    if type == "response":
+        # emmeans' regrid: the mean through the inverse link, its SE by the delta method,
+        # the limits back-transformed from the link scale.
+        link = result.family.link
+        name = _RESPONSE_NAMES.get(result.family.name, "response")
+        se = se * np.abs(link.mu_eta(est))
+        est, lower, upper = link.inverse(est), link.inverse(lower), link.inverse(upper)
+        lower, upper = np.minimum(lower, upper), np.maximum(lower, upper)
+    table[name] = est
+    table["std_error"] = se
+    table["df"] = np.inf
+    table["lower_cl"] = lower
+    table["upper_cl"] = upper
+    return table
+
+
 def _check(result: LmerResult, ddf: str) -> None:
-    check_ddf(ddf, result.reml)
+    if getattr(result, "family", None) is None:
+        check_ddf(ddf, result.reml)
     if not len(result.fixef):
         raise DataError("the model has no fixed effects; there are no marginal means to estimate.")
     if result.state.parsed.offsets:
@@ -368,10 +409,14 @@ def emmeans(
     ddf: str = "satterthwaite",
     level: float = 0.95,
     at: dict[str, Any] | None = None,
+    type: str = "link",
 ) -> pd.DataFrame:
     """Estimated marginal means, as ``as.data.frame(emmeans(m, specs, by = by, at = at))``.
 
-    See :meth:`lmeformula.LmerResult.emmeans` for the arguments.
+    See :meth:`lmeformula.LmerResult.emmeans` for the arguments. For a glmer fit the
+    means are asymptotic (z, ``df`` infinite) and ``type="response"`` puts them on the
+    response scale as emmeans' ``type = "response"``: the column is then ``prob``
+    (binomial), ``rate`` (Poisson) or ``response``.
 
     Examples
     --------
@@ -386,8 +431,17 @@ def emmeans(
     """
     _check(result, ddf)
     level = check_level("level", level)
+    if type not in ("link", "response"):
+        raise ArgumentTypeError(f"type must be 'link' or 'response', got {type!r}.")
     spec_names, by_names = parse_specs(specs, by)
     table, L, cols = linear_functions(result, spec_names + by_names, at)
+    if getattr(result, "family", None) is not None:
+        return _glmm_emmeans(result, table, L, cols, level, type)
+    if type == "response":
+        raise NotExpressibleError(
+            "type='response' back-transforms a generalized model's means; an lmer fit's "
+            "are on the response scale already."
+        )
     res = _tests(result, L, cols, ddf)
     q = stats.t.ppf(0.5 + level / 2, res["df"])
     table["emmean"] = res["estimate"]

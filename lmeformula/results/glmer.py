@@ -357,6 +357,31 @@ class GlmerResult:
             {"lower": self.fixef - zq * self.fixef_se, "upper": self.fixef + zq * self.fixef_se}
         )
 
+    def emmeans(
+        self,
+        specs: str | list[str],
+        by: str | list[str] | None = None,
+        type: str = "link",
+        level: float = 0.95,
+        at: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Estimated marginal means as ``emmeans(m, specs, type = type)``: asymptotic,
+        on the link scale or, with ``type="response"``, back-transformed (columns ``prob``
+        for binomial, ``rate`` for Poisson, then ``std_error``, ``df``, ``lower_cl``,
+        ``upper_cl``).
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmf.datasets.load("cbpp"))
+        >>> fit.emmeans("period", type="response")["prob"].round(2).tolist()
+        [0.2, 0.08, 0.07, 0.05]
+        """
+        from lmeformula.inference.emmeans import emmeans
+
+        return emmeans(self, specs, by=by, level=level, at=at, type=type)  # type: ignore[arg-type]
+
     def icc(self) -> dict[str, float]:
         """Intraclass correlation as ``performance::icc``: ``adjusted`` and
         ``unadjusted``, with the distribution-specific variance (π²/3 for logit, the
