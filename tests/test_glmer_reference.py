@@ -317,3 +317,19 @@ def test_emmeans_on_the_response_scale(cid: str) -> None:
         assert np.all(
             np.abs(table[col].to_numpy() - ref[key]) < PRED_TOL + 0.02 * np.array(ref["se"])
         )
+
+
+@pytest.mark.parametrize(("cid", "parm"), [("cbpp_laplace", None), ("salamanders_pois", [0, 1])])
+def test_profile_intervals(cid: str, parm: list[int] | None) -> None:
+    case, fit = CASES[cid], fit_of(cid)
+    ref = case["confint_profile"]  # R: confint(m) (profile), .sig01 then the fixed effects
+    ci = fit.confint(method="profile", parm=parm, progress=False)
+    rows = [ref["names"].index(name) for name in ci.index]
+    assert list(ci.index) == [ref["names"][i] for i in rows]
+    se = np.r_[np.nan, fit.fixef_se.to_numpy()][rows]
+    for col, key in ((ci.columns[0], "lower"), (ci.columns[1], "upper")):
+        ours, theirs = ci[col].to_numpy(), np.asarray(ref[key])[rows]
+        fixed = ~np.isnan(se)
+        # Fixed effects within 1 % of their SE; .sig01 within the variance tolerance.
+        assert np.all(np.abs(ours - theirs)[fixed] < 0.01 * se[fixed])
+        assert np.all(np.abs(ours - theirs)[~fixed] < VC_TOL * np.abs(theirs)[~fixed])

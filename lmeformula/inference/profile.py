@@ -46,7 +46,7 @@ from lmeformula.results.lmer import LmerResult
 from lmeformula.results.memo import once_per_fit
 from lmeformula.results.varpar import sdcor_bounds, sdcor_names, sdcor_to_theta, theta_to_sdcor
 
-__all__ = ["profile", "profile_confint", "select_parameters"]
+__all__ = ["ProfileWalk", "profile", "profile_confint", "select_parameters"]
 
 
 def check_profilable(result: LmerResult) -> None:
@@ -143,8 +143,76 @@ def select_parameters(which: Any, names: Sequence[str], nvp: int) -> list[int]:
     return sorted(out)
 
 
+class ProfileWalk:
+    """lme4's stepping along one parameter's profile (``nextpar``, ``fillmat``): from the
+    optimum outwards in steps of Δζ ≈ ``delta``, extrapolating the last two points' slope,
+    until |ζ| passes ``cutoff`` or a bound is reached. Rows of the matrices it fills are
+    ``[ζ, parameters...]``; ``zetafun(x, start)`` gives the row at x, started from the
+    previous row's parameters ``start``."""
+
+    def __init__(self, cutoff: float, delta: float, maxmult: float, nvp: int) -> None:
+        self.cutoff = cutoff
+        self.delta = delta
+        self.maxmult = maxmult
+        self.nvp = nvp
+        self.notes: list[str] = []
+
+    def nextpar(
+        self, mat: np.ndarray, cc: int, r: int, lower: float, upper: float, name: str
+    ) -> float:
+        """The next value of the parameter in column ``cc`` after row ``r``."""
+        pvals = mat[[r - 1, r], cc]
+        zeta = mat[[r - 1, r], 0]
+        num = pvals[1] - pvals[0]
+        denom = zeta[1] - zeta[0]
+        minstep = 1e-6
+        if np.isnan(denom) or denom == 0:
+            self.notes.append(f"{name}: last two points have equal or NaN zeta; used minstep")
+            step = minstep
+        else:
+            step = self.delta * num / denom
+            if step < 0:
+                self.notes.append(f"{name}: unexpected decrease in the profile; used minstep")
+                step = minstep
+            else:
+                maxstep = abs(self.maxmult * num)
+                if abs(step) > maxstep:
+                    step = np.sign(step) * maxstep
+        return float(min(upper, max(lower, pvals[1] + np.sign(num) * step)))
+
+    def fill(
+        self,
+        mat: np.ndarray,
+        lowcut: float,
+        upcut: float,
+        zetafun: Callable[[float, np.ndarray], np.ndarray],
+        cc: int,
+        name: str,
+    ) -> np.ndarray:
+        """Rows from the second on, until the cutoff, a bound or the last row."""
+        nr = mat.shape[0]
+        i = 1
+        while i < nr - 1 and lowcut < mat[i, cc] < upcut:
+            z = abs(mat[i, 0])
+            if not (np.isnan(z) or z <= self.cutoff):
+                break
+            x = self.nextpar(mat, cc, i, lowcut, upcut, name)
+            mat[i + 1] = zetafun(x, mat[i, 1 : 1 + self.nvp])
+            i += 1
+        return mat
+
+    @staticmethod
+    def collect(upper: np.ndarray, lower: np.ndarray, cc: int) -> np.ndarray:
+        """Both directions' rows, once each, sorted by the parameter."""
+        seen: dict[bytes, np.ndarray] = {}
+        for row in np.vstack([upper, lower]):
+            seen.setdefault(row.tobytes(), row)
+        rows = np.array(list(seen.values()))
+        return rows[np.argsort(rows[:, cc], kind="stable")]
+
+
 class _Profiler:
-    """lme4's stepping (``nextpar``, ``fillmat``) around one ML fit."""
+    """lme4's profile of one ML fit (:class:`ProfileWalk` steps it)."""
 
     def __init__(
         self,
@@ -157,11 +225,12 @@ class _Profiler:
     ) -> None:
         self.ml = ml
         self.nptot = ml.opt.size
-        self.cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, self.nptot)))
-        self.delta = self.cutoff * delta_cutoff if delta is None else float(delta)
+        cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, self.nptot)))
+        self.walk = ProfileWalk(
+            cutoff, cutoff * delta_cutoff if delta is None else float(delta), maxmult, ml.nvp
+        )
+        self.notes = self.walk.notes
         self.maxpts = maxpts
-        self.maxmult = maxmult
-        self.notes: list[str] = []
         self.min_devdiff = 0.0
         problem, design = ml.problem, ml.problem.design
         n = design.y.size
@@ -186,60 +255,10 @@ class _Profiler:
         self.solve = solve
         self.devfun2 = devfun2
 
-    def _nextpar(
-        self, mat: np.ndarray, cc: int, r: int, lower: float, upper: float, name: str
-    ) -> float:
-        pvals = mat[[r - 1, r], cc]
-        zeta = mat[[r - 1, r], 0]
-        num = pvals[1] - pvals[0]
-        denom = zeta[1] - zeta[0]
-        minstep = 1e-6
-        if np.isnan(denom) or denom == 0:
-            self.notes.append(f"{name}: last two points have equal or NaN zeta; used minstep")
-            step = minstep
-        else:
-            step = self.delta * num / denom
-            if step < 0:
-                self.notes.append(f"{name}: unexpected decrease in the profile; used minstep")
-                step = minstep
-            else:
-                maxstep = abs(self.maxmult * num)
-                if abs(step) > maxstep:
-                    step = np.sign(step) * maxstep
-        return float(min(upper, max(lower, pvals[1] + np.sign(num) * step)))
-
-    def _fill(
-        self,
-        mat: np.ndarray,
-        lowcut: float,
-        upcut: float,
-        zetafun: Callable[[float, np.ndarray], np.ndarray],
-        cc: int,
-        name: str,
-    ) -> np.ndarray:
-        nr = mat.shape[0]
-        i = 1
-        while i < nr - 1 and lowcut < mat[i, cc] < upcut:
-            z = abs(mat[i, 0])
-            if not (np.isnan(z) or z <= self.cutoff):
-                break
-            x = self._nextpar(mat, cc, i, lowcut, upcut, name)
-            mat[i + 1] = zetafun(x, mat[i, 1 : 1 + self.ml.nvp])
-            i += 1
-        return mat
-
     def _failed(self, k: int, value: float) -> np.ndarray:
         row = np.full(1 + self.nptot, np.nan)
         row[1 + k] = value
         return row
-
-    @staticmethod
-    def _collect(upper: np.ndarray, lower: np.ndarray, cc: int) -> np.ndarray:
-        seen: dict[bytes, np.ndarray] = {}
-        for row in np.vstack([upper, lower]):
-            seen.setdefault(row.tobytes(), row)
-        rows = np.array(list(seen.values()))
-        return rows[np.argsort(rows[:, cc], kind="stable")]
 
     def variance(self, w: int) -> np.ndarray:
         ml = self.ml
@@ -279,9 +298,9 @@ class _Profiler:
         pres, nres = res.copy(), res.copy()
         shift = 0.001 if pw == 0 else pw * 1.01
         nres[0] = pres[1] = zeta(shift, ml.opt[free])
-        up = self._fill(pres, lowcut, upcut, zeta, w + 1, name)
-        down = self._fill(nres, lowcut, upcut, zeta, w + 1, name) if pw > lowcut else nres
-        return self._collect(up, down, w + 1)
+        up = self.walk.fill(pres, lowcut, upcut, zeta, w + 1, name)
+        down = self.walk.fill(nres, lowcut, upcut, zeta, w + 1, name) if pw > lowcut else nres
+        return self.walk.collect(up, down, w + 1)
 
     def fixed(self, j: int) -> np.ndarray:
         ml = self.ml
@@ -316,10 +335,10 @@ class _Profiler:
         res = np.tile(np.r_[0.0, ml.opt], (self.maxpts, 1))
         pres, nres = res.copy(), res.copy()
         cc = 1 + nvp + j
-        nres[0] = pres[1] = zeta(est + self.delta * ml.stderr[j])
-        up = self._fill(pres, -np.inf, np.inf, zeta, cc, name)
-        down = self._fill(nres, -np.inf, np.inf, zeta, cc, name)
-        return self._collect(up, down, cc)
+        nres[0] = pres[1] = zeta(est + self.walk.delta * ml.stderr[j])
+        up = self.walk.fill(pres, -np.inf, np.inf, zeta, cc, name)
+        down = self.walk.fill(nres, -np.inf, np.inf, zeta, cc, name)
+        return self.walk.collect(up, down, cc)
 
 
 @once_per_fit

@@ -337,20 +337,54 @@ class GlmerResult:
             }
         )
 
-    def confint(self, level: float = 0.95, method: str = "Wald") -> pd.DataFrame:
-        """Confidence intervals of the fixed effects by Wald, as lme4's
-        ``confint(m, method = "Wald")`` (its rows for the variance parameters are NA).
+    def confint(
+        self,
+        level: float = 0.95,
+        method: str = "Wald",
+        parm: Any = None,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Confidence intervals as lme4's ``confint(m, method = ...)``.
+
+        Parameters
+        ----------
+        level
+            Confidence level.
+        method
+            ``"Wald"`` (the fixed effects, from their standard errors) or ``"profile"``
+            (lme4's default: the likelihood profile of every parameter, ``.sig01``, ...
+            and the fixed effects; :mod:`lmeformula.inference.glmm_profile`).
+        parm
+            For ``"profile"``: the parameters to profile, by name (``".sig01"``, a fixed
+            effect) or position, ``"theta_"`` or ``"beta_"``; None for all.
+        progress
+            A progress bar for ``"profile"`` (None: once it takes a while).
 
         Returns
         -------
         pandas.DataFrame
-            Columns ``lower`` and ``upper``, one row per fixed effect.
+            Wald: columns ``lower`` and ``upper`` per fixed effect. Profile: indexed by
+            parameter, R's column labels (``"2.5 %"``, ``"97.5 %"``).
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmf.datasets.load("cbpp"))
+        >>> fit.confint(method="profile").loc[".sig01"].round(2).tolist()  # R: 0.35 1.10
+        [0.35, 1.1]
         """
         from scipy import stats
 
-        if method != "Wald":
+        name = method.lower() if isinstance(method, str) else method
+        if name == "profile":
+            from lmeformula.inference.glmm_profile import glmm_profile
+            from lmeformula.inference.profile import profile_confint
+
+            return profile_confint(glmm_profile(self, which=parm, progress=progress), level)
+        if name != "wald":
             raise ArgumentTypeError(
-                f"method={method!r}: for glmer fits confint takes method='Wald' for now."
+                f"method must be 'Wald' or 'profile' for a glmer fit, got {method!r}."
             )
         zq = stats.norm.ppf(0.5 + level / 2)
         return pd.DataFrame(
