@@ -117,6 +117,18 @@ class Family:
         first offending value, to which the caller adds the column."""
         return None
 
+    def draw(
+        self,
+        mu: np.ndarray,
+        wt: np.ndarray,
+        trials: np.ndarray,
+        dispersion: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Responses drawn with means μ (as R's ``family$simulate``), on the scale the
+        model reads them (a binomial's proportion of its trials)."""
+        raise NotImplementedError
+
 
 def _first(y: np.ndarray, bad: np.ndarray) -> str:
     i = int(np.flatnonzero(bad)[0])
@@ -158,6 +170,18 @@ class Binomial(Family):
 
     def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return (wt * y + 0.5) / (wt + 1.0)
+
+    def draw(
+        self,
+        mu: np.ndarray,
+        wt: np.ndarray,
+        trials: np.ndarray,
+        dispersion: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        m = np.round(trials).astype(np.int64)
+        k = rng.binomial(np.maximum(m, 0), mu)
+        return np.divide(k, m, out=np.zeros(mu.size), where=m > 0)
 
     def valid_mu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1)))
@@ -208,6 +232,16 @@ class Poisson(Family):
 
     def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return y + 0.1
+
+    def draw(
+        self,
+        mu: np.ndarray,
+        wt: np.ndarray,
+        trials: np.ndarray,
+        dispersion: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        return rng.poisson(mu).astype(float)
 
     def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
         return _count_check(y, "Poisson")
@@ -274,6 +308,17 @@ class NegativeBinomial(Family):
     def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return y + (y == 0) / 6.0
 
+    def draw(
+        self,
+        mu: np.ndarray,
+        wt: np.ndarray,
+        trials: np.ndarray,
+        dispersion: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        # MASS's rnegbin: a Poisson with gamma-distributed mean, shape θ.
+        return rng.poisson(rng.gamma(self.theta, mu / self.theta)).astype(float)
+
     def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
         return _count_check(y, "negative binomial")
 
@@ -310,6 +355,18 @@ class GammaFamily(Family):
     def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
         return _positive_check(y, self.name)
 
+    def draw(
+        self,
+        mu: np.ndarray,
+        wt: np.ndarray,
+        trials: np.ndarray,
+        dispersion: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        # R's Gamma()$simulate: shape 1/φ (per prior weight), scale μφ.
+        shape = wt / dispersion
+        return rng.gamma(shape, mu / shape)
+
 
 def _positive_check(y: np.ndarray, name: str) -> str | None:
     bad = y <= 0
@@ -343,6 +400,17 @@ class InverseGaussian(Family):
     def check(self, y: np.ndarray, trials: np.ndarray | None) -> str | None:
         return _positive_check(y, self.name)
 
+    def draw(
+        self,
+        mu: np.ndarray,
+        wt: np.ndarray,
+        trials: np.ndarray,
+        dispersion: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        # Wald with mean μ and shape λ = w/φ (variance μ³ φ / w).
+        return rng.wald(mu, wt / dispersion)
+
 
 @dataclass(frozen=True, repr=False)
 class Gaussian(Family):
@@ -368,6 +436,16 @@ class Gaussian(Family):
 
     def valid_mu(self, mu: np.ndarray) -> bool:
         return bool(np.all(np.isfinite(mu)))
+
+    def draw(
+        self,
+        mu: np.ndarray,
+        wt: np.ndarray,
+        trials: np.ndarray,
+        dispersion: float,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        return mu + rng.standard_normal(mu.size) * np.sqrt(dispersion / wt)
 
 
 def _make(cls: type[Family], link: Any, **kw: Any) -> Family:

@@ -18,10 +18,11 @@ from lmeformula.families import Family, Gaussian, NegativeBinomial, as_family, n
 from lmeformula.fitting.api import check_args, data_name_of
 from lmeformula.fitting.checks import warn_fit, warn_rank_deficiency
 from lmeformula.fitting.stages import build_model, make_engine, make_result, optimize
+from lmeformula.model.model import Model
 from lmeformula.results.glmer import GlmerResult
 from lmeformula.validate import reject_unknown
 
-__all__ = ["glmer", "glmer_nb"]
+__all__ = ["fit_glmm", "glmer", "glmer_nb", "refit_glmer_response"]
 
 _GLMER_ARGS = ("formula", "data", "family", "nagq", "weights", "offset", "data_name")
 
@@ -124,6 +125,27 @@ def _glmer(
     if nagq != model.nagq:
         model = replace(model, nagq=nagq)
     warn_rank_deficiency(model.design, stacklevel=4)
+    result = fit_glmm(model, name)
+    warn_fit(result, stacklevel=4)
+    return result
+
+
+def fit_glmm(model: Model, data_name: str | None = None) -> GlmerResult:
+    """lme4's two stages on a generalized model (``glFormula``'s output): θ alone with β
+    inside PIRLS (nAGQ = 0), then, unless ``model.nagq`` is 0, θ and β together from there
+    by the Laplace approximation or quadrature; no warnings (see :func:`glmer`).
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> from lmeformula.fitting.stages import build_model
+    >>> model = build_model("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                     lmf.datasets.load("cbpp"), family=lmf.families.binomial())
+    >>> round(fit_glmm(model).loglik, 2)
+    -92.03
+    """
+    nagq = model.nagq
+    name = data_name
     fast = make_engine(model, fast=True)
     first = optimize(fast)
     if nagq == 0:
@@ -136,8 +158,25 @@ def _glmer(
         optinfo = optimize(engine, start=start, optimizer="newton")
     result = make_result(model, engine, optinfo, data_name=name)
     assert isinstance(result, GlmerResult)
-    warn_fit(result, stacklevel=4)
     return result
+
+
+def refit_glmer_response(fit: GlmerResult, y: Any) -> GlmerResult:
+    """A glmer fit refitted to a new response on the scale the model reads it (a
+    binomial's proportions of the same trials), as lme4's ``refit``; no warnings.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...                 lmf.datasets.load("cbpp"))
+    >>> again = refit_glmer_response(fit, fit.state.y)
+    >>> abs(again.loglik - fit.loglik) < 1e-6
+    True
+    """
+    model = fit.state.model
+    y = np.asarray(y, dtype=float).ravel()
+    return fit_glmm(replace(model, design=model.design.with_response(y)), fit.data_name)
 
 
 _GLMER_NB_ARGS = ("formula", "data", "link", "nagq", "weights", "offset", "data_name")

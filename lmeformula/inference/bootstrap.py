@@ -28,10 +28,12 @@ from scipy import stats
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.threads import LARGE_DENSE_BLOCK
 from lmeformula.errors import ArgumentTypeError, BootstrapWarning, DataError
+from lmeformula.fitting.glmm import refit_glmer_response
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
 from lmeformula.fitting.progress import check_progress
 from lmeformula.fitting.refit import refit_response
 from lmeformula.inference.simulate import check_nsim, draw_responses
+from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.varpar import default_statistics
 
@@ -246,7 +248,10 @@ def _replicate(state: tuple[Any, ...], seed: np.random.SeedSequence) -> tuple[pd
     result, problem, func = state
     rng = np.random.default_rng(seed)
     y = draw_responses(result, rng, 1)[:, 0]
-    fit = refit_response(result, y, engine=problem)
+    if isinstance(result, GlmerResult):
+        fit: Any = refit_glmer_response(result, y)
+    else:
+        fit = refit_response(result, y, engine=problem)
     notes = []
     if not fit.optinfo.converged:
         notes.append(fit.optinfo.messages[0] if fit.optinfo.messages else "not converged")

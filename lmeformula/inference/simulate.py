@@ -86,14 +86,39 @@ def _residual_draws(result: LmerResult, rng: np.random.Generator, nsim: int) -> 
     return result.sigma * out
 
 
+def _draw_glmm(fit: Any, rng: np.random.Generator, nsim: int, use_modes: bool) -> np.ndarray:
+    """A glmer fit's responses: η from new random effects b* = Λ(θ̂)u (or the conditional
+    modes), then each row drawn from the family at μ = g⁻¹(η), on the scale the model
+    reads it (a binomial's proportion of its trials)."""
+    d = fit.state.design
+    eta = d.X @ fit.fixef.to_numpy() + d.offset
+    if use_modes:
+        eta = eta + np.asarray(d.Z @ fit.state.b).ravel()
+    eta = np.repeat(eta[:, None], nsim, axis=1)
+    if not use_modes and d.terms:
+        u = rng.standard_normal((d.Z.shape[1], nsim))
+        eta = eta + np.asarray((d.Z @ d.lambda_matrix(fit.theta)) @ u)
+    family = fit.family
+    wt = d.weights if d.weights is not None else np.ones(d.y.size)
+    trials = fit.state.model.trials
+    dispersion = fit.sigma**2
+    out = np.empty_like(eta)
+    for k in range(nsim):
+        out[:, k] = family.draw(family.link.inverse(eta[:, k]), wt, trials, dispersion, rng)
+    return out
+
+
 def draw_responses(
     result: LmerResult, rng: np.random.Generator, nsim: int = 1, use_modes: bool = False
 ) -> np.ndarray:
-    """nsim simulated responses as an (n, nsim) array (see the module docstring).
+    """nsim simulated responses as an (n, nsim) array (see the module docstring; a glmer
+    fit's are drawn from its family).
 
     The draws come in a fixed order (random effects, then residuals), so a generator in
     the same state gives the same responses.
     """
+    if getattr(result, "family", None) is not None:
+        return _draw_glmm(result, rng, nsim, use_modes)
     d = result.state.design
     reff: Any = 0.0
     if use_modes:

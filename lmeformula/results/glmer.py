@@ -343,6 +343,8 @@ class GlmerResult:
         method: str = "Wald",
         parm: Any = None,
         progress: bool | None = None,
+        nsim: int = 500,
+        seed: Any = None,
     ) -> pd.DataFrame:
         """Confidence intervals as lme4's ``confint(m, method = ...)``.
 
@@ -351,14 +353,17 @@ class GlmerResult:
         level
             Confidence level.
         method
-            ``"Wald"`` (the fixed effects, from their standard errors) or ``"profile"``
+            ``"Wald"`` (the fixed effects, from their standard errors), ``"profile"``
             (lme4's default: the likelihood profile of every parameter, ``.sig01``, ...
-            and the fixed effects; :mod:`lmeformula.inference.glmm_profile`).
+            and the fixed effects; :mod:`lmeformula.inference.glmm_profile`) or ``"boot"``
+            (parametric bootstrap percentile intervals of ``nsim`` refits from ``seed``).
         parm
             For ``"profile"``: the parameters to profile, by name (``".sig01"``, a fixed
             effect) or position, ``"theta_"`` or ``"beta_"``; None for all.
         progress
-            A progress bar for ``"profile"`` (None: once it takes a while).
+            A progress bar for ``"profile"`` and ``"boot"`` (None: once it takes a while).
+        nsim, seed
+            For ``"boot"``: replicates and seed.
 
         Returns
         -------
@@ -377,6 +382,8 @@ class GlmerResult:
         from scipy import stats
 
         name = method.lower() if isinstance(method, str) else method
+        if name == "boot":
+            return self.bootstrap(nsim, seed=seed, progress=progress).confint(level)
         if name == "profile":
             from lmeformula.inference.glmm_profile import glmm_profile
             from lmeformula.inference.profile import profile_confint
@@ -384,7 +391,7 @@ class GlmerResult:
             return profile_confint(glmm_profile(self, which=parm, progress=progress), level)
         if name != "wald":
             raise ArgumentTypeError(
-                f"method must be 'Wald' or 'profile' for a glmer fit, got {method!r}."
+                f"method must be 'Wald', 'profile' or 'boot' for a glmer fit, got {method!r}."
             )
         zq = stats.norm.ppf(0.5 + level / 2)
         return pd.DataFrame(
@@ -415,6 +422,40 @@ class GlmerResult:
         from lmeformula.inference.emmeans import emmeans
 
         return emmeans(self, specs, by=by, level=level, at=at, type=type)  # type: ignore[arg-type]
+
+    def simulate(self, nsim: int = 1, seed: Any = None, re_form: Any = "~0") -> pd.DataFrame:
+        """Responses simulated from the fit, as lme4's ``simulate(m, nsim, seed)``: new
+        random effects from the fitted covariance (``re_form="~0"``, R's ``re.form = NA``),
+        or the conditional modes (``re_form=None``), then each row drawn from the family
+        (a binomial row as its proportion of successes).
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmf.datasets.load("cbpp"))
+        >>> fit.simulate(3, seed=1).shape
+        (56, 3)
+        """
+        from lmeformula.inference.simulate import simulate
+
+        return simulate(self, nsim, seed=seed, re_form=re_form)  # type: ignore[arg-type]
+
+    def bootstrap(
+        self,
+        n: int,
+        seed: Any = None,
+        n_jobs: int = 1,
+        progress: bool | None = None,
+        func: Any = None,
+    ) -> Any:
+        """The parametric bootstrap, as lme4's ``bootMer``: ``n`` responses simulated from
+        the fit, each refitted (both stages), ``func`` (default: the standard deviations
+        and fixed effects, as lme4's ``confint(method = "boot")``) of each refit; a
+        :class:`~lmeformula.inference.bootstrap.BootstrapResult` (``.confint()``)."""
+        from lmeformula.inference.bootstrap import bootstrap
+
+        return bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress, func=func)  # type: ignore[arg-type]
 
     def icc(self) -> dict[str, float]:
         """Intraclass correlation as ``performance::icc``: ``adjusted`` and

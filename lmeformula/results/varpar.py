@@ -84,8 +84,13 @@ def default_statistics(result: LmerResult) -> pd.Series:
     """
     design = result.state.design
     values = np.r_[theta_to_sdcor(design, result.theta, result.sigma), result.sigma]
-    parts: list[pd.Series] = [pd.Series(values, index=sdcor_names(design))]
-    extra = result.residual_params()
+    names = sdcor_names(design)
+    family = getattr(result, "family", None)
+    if family is not None and not family.has_dispersion:
+        # A glmer fit without a dispersion has no σ (lme4's confint drops .sigma).
+        values, names = values[:-1], names[:-1]
+    parts: list[pd.Series] = [pd.Series(values, index=names)]
+    extra = result.residual_params() if family is None else {}
     if extra:
         parts.append(pd.Series(extra, dtype=float))
     parts.append(result.fixef)
