@@ -20,7 +20,14 @@ from lmeformula.formula.render import to_r
 from lmeformula.formula.source import Source
 from lmeformula.formula.specials import is_random_term, structure_of
 
-__all__ = ["FormulaPieces", "RandomPiece", "Reduction", "reductions", "split_formula"]
+__all__ = [
+    "FormulaPieces",
+    "RandomPiece",
+    "Reduction",
+    "fixed_reductions",
+    "reductions",
+    "split_formula",
+]
 
 
 @dataclass(frozen=True)
@@ -260,4 +267,46 @@ def reductions(pieces: FormulaPieces, reduce_terms: bool = True) -> list[Reducti
             new = f"({lhs} {bar} {piece.group})"
             formula = pieces.formula([*texts[:i], new, *texts[i + 1 :]])
             out.append(Reduction(f"{':'.join(label)} in ({piece.form})", formula, True))
+    return out
+
+
+def fixed_reductions(formula: str) -> list[Reduction]:
+    """The models of R's ``drop1``: each fixed term that ``drop.scope`` allows (not part of
+    a higher-order term) removed in turn, the random terms and the intercept kept, the
+    ``offset()`` terms left out (the caller keeps the offset as an argument).
+
+    Raises
+    ------
+    NotExpressibleError
+        For a fixed part whose terms R's ``terms()`` would rewrite (``-`` terms, ``/``,
+        ``^``, ``.``).
+
+    Examples
+    --------
+    >>> [(r.name, r.formula) for r in fixed_reductions("y ~ a * b + x + (1 | g)")]
+    [('x', 'y ~ 1 + a + b + a:b + (1 | g)'), ('a:b', 'y ~ 1 + a + b + x + (1 | g)')]
+    """
+    pieces = split_formula(formula)
+    source = Source(formula)
+    tree = parse_formula(source)
+    items = []
+    for item in summands(tree.rhs):
+        node = unparen(item.node)
+        if is_random_term(item.node) or (isinstance(node, Call) and node.func == "offset"):
+            continue
+        items.append(item)
+    intercept, rest = intercept_and_terms(items, source)
+    labels = _labels(rest, formula)
+    if labels is None:
+        raise NotExpressibleError(
+            f"the fixed part of '{formula}' has terms R's drop1 rewrites (a '-', '/', '^' or "
+            "'.'); write its terms out (a + b + a:b)."
+        )
+    texts = [p.text for p in pieces.random]
+    out = []
+    for label in _droppable(labels):
+        kept = [":".join(t) for t in labels if t != label]
+        fixed = " + ".join([("1" if intercept else "0"), *kept])
+        reduced = " + ".join([f"{pieces.response} ~ {fixed}", *dict.fromkeys(texts)])
+        out.append(Reduction(":".join(label), reduced, bool(texts)))
     return out

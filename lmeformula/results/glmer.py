@@ -457,6 +457,13 @@ class GlmerResult:
 
         return bootstrap(self, n, seed=seed, n_jobs=n_jobs, progress=progress, func=func)  # type: ignore[arg-type]
 
+    def drop1(self) -> pd.DataFrame:
+        """Single-term deletions with likelihood-ratio tests, as R's ``drop1(m, test =
+        "Chisq")``; see :func:`lmeformula.comparison.drop1.drop1`."""
+        from lmeformula.comparison.drop1 import drop1
+
+        return drop1(self)
+
     def icc(self) -> dict[str, float]:
         """Intraclass correlation as ``performance::icc``: ``adjusted`` and
         ``unadjusted``, with the distribution-specific variance (π²/3 for logit, the

@@ -1,0 +1,48 @@
+"""drop1 of glmer fits against R's ``drop1(m, test = "Chisq")`` (lme4 1.1.31; the values in
+tests/reference/glmer_drop1.json, written by tests/reference/make_glmer_drop1.R): the
+terms dropped, their df, the reduced models' AIC, the LRT and its p-value."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lmeformula as lmf
+
+REF = json.loads((Path(__file__).parent / "reference" / "glmer_drop1.json").read_text())
+LOGLIK_TOL = 2e-3  # the reference tests' tolerance per log-likelihood
+
+CASES = [
+    (
+        "owls",
+        "owls",
+        "SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)",
+        "poisson",
+    ),
+    (
+        "contraception",
+        "contraception",
+        "use ~ age + I(age^2) + urban + livch + (1 | district)",
+        "binomial",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "dataset", "formula", "family"), CASES, ids=[c[0] for c in CASES])
+def test_drop1_matches_r(name: str, dataset: str, formula: str, family: str) -> None:
+    ref = REF[name]  # R: drop1(m, test = "Chisq")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = lmf.glmer(formula, lmf.datasets.load(dataset), family=family)
+    table = fit.drop1()
+    assert list(table.index) == ref["terms"]
+    np.testing.assert_array_equal(table["npar"].to_numpy()[1:], ref["npar"][1:])
+    # Two fits per row, each within the log-likelihood tolerance of lme4's (ours at least
+    # as high): the AIC and LRT within twice that on either side.
+    np.testing.assert_allclose(table["AIC"], ref["AIC"], atol=4 * LOGLIK_TOL)
+    np.testing.assert_allclose(table["LRT"].to_numpy()[1:], ref["LRT"][1:], atol=4 * LOGLIK_TOL)
+    np.testing.assert_allclose(table["Pr(Chi)"].to_numpy()[1:], ref["p"][1:], rtol=0.01)
