@@ -464,6 +464,13 @@ class GlmerResult:
 
         return drop1(self)
 
+    def check_overdispersion(self) -> dict[str, float]:
+        """performance's ``check_overdispersion`` (count models); see
+        :func:`lmeformula.inference.overdispersion.check_overdispersion`."""
+        from lmeformula.inference.overdispersion import check_overdispersion
+
+        return check_overdispersion(self)
+
     def icc(self) -> dict[str, float]:
         """Intraclass correlation as ``performance::icc``: ``adjusted`` and
         ``unadjusted``, with the distribution-specific variance (π²/3 for logit, the
