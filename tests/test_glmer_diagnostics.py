@@ -38,3 +38,33 @@ def test_overdispersion_refuses_binomial() -> None:
     )
     with pytest.raises(lmf.errors.ArgumentTypeError, match="count models"):
         fit.check_overdispersion()
+
+
+def test_binned_residuals_match_performance() -> None:
+    import numpy as np
+
+    ref = json.loads((Path(__file__).parent / "reference" / "glmer_binned.json").read_text())
+    ref = ref["contraception"]  # R: as.data.frame(performance::binned_residuals(m))
+    fit = lmf.glmer(
+        "use ~ age + I(age^2) + urban + livch + (1 | district)",
+        lmf.datasets.load("contraception"),
+    )
+    table = fit.binned_residuals()
+    assert list(table["n"]) == ref["n"]
+    for ours, theirs in (("xbar", "xbar"), ("ybar", "ybar"), ("se", "se"), ("x_lo", "x.lo")):
+        np.testing.assert_allclose(table[ours], ref[theirs], atol=2e-3)
+    assert list(table["group"]) == ref["group"]
+
+
+def test_plots_of_a_glmer_fit() -> None:
+    pytest.importorskip("matplotlib", reason="plots need matplotlib (the test extras have it)")
+    fit = lmf.glmer("use ~ age + urban + (1 | district)", lmf.datasets.load("contraception"))
+    fig = fit.plot_caterpillar()
+    assert len(fig.axes) == 1  # one grouping factor, one term
+    fig = fit.plot_residuals()
+    assert fig.axes[0].get_ylabel() == "Pearson residuals"
+    fig = fit.plot_binned_residuals()
+    ax = fig.axes[0]
+    table = fit.binned_residuals()
+    inside = next(ln for ln in ax.get_lines() if ln.get_gid() == "inside")
+    assert len(inside.get_xdata()) == int((table["group"] == "yes").sum())

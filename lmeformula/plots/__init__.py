@@ -3,6 +3,7 @@
 from lmeformula.plots.figures import (
     acf,
     acf_data,
+    binned_residuals,
     caterpillar,
     qq,
     ranef_qq,
@@ -15,6 +16,7 @@ from lmeformula.plots.figures import (
 __all__ = [
     "acf",
     "acf_data",
+    "binned_residuals",
     "caterpillar",
     "qq",
     "ranef_qq",

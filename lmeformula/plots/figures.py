@@ -488,6 +488,38 @@ def residuals_vs_fitted(
     return fig
 
 
+def binned_residuals(result: Any, n_bins: int | None = None, ax: Any = None) -> Figure:
+    """performance's binned residuals plot of a binomial fit: each bin's mean residual
+    against its mean fitted probability, with its ±1.96 sd/√n band; points outside the
+    band in red (:func:`lmeformula.results.binned.binned_residuals` gives the table).
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.glmer("use ~ age + urban + (1 | district)", lmf.datasets.load("contraception"))
+    >>> fig = lmf.plots.binned_residuals(fit)
+    >>> fig.axes[0].get_xlabel()
+    'Estimated probability of use'
+    """
+    from lmeformula.results.binned import binned_residuals as table_of
+
+    table = table_of(result, n_bins)
+    fig, ax = _one_axes(ax, 6.0, 4.2)
+    x = table["xbar"].to_numpy()
+    ax.plot(x, table["se"].to_numpy(), color="0.5", linewidth=1.0, gid="band")
+    ax.plot(x, -table["se"].to_numpy(), color="0.5", linewidth=1.0)
+    ax.axhline(0.0, color="0.4", linestyle="--", linewidth=0.9)
+    inside = (table["group"] == "yes").to_numpy()
+    ybar = table["ybar"].to_numpy()
+    ax.plot(x[inside], ybar[inside], "o", color="C0", gid="inside")
+    ax.plot(x[~inside], ybar[~inside], "o", color="C3", gid="outside")
+    response = (result.state.parsed.response or "y").strip("`")
+    ax.set_xlabel(f"Estimated probability of {response}")
+    ax.set_ylabel("Average residual")
+    ax.set_title(f"Binned residuals ({100 * table.attrs['resid_ok']:.0f}% inside the error bounds)")
+    return fig
+
+
 def qq(result: LmerResult, resid_type: str = "pearson", ax: Any = None) -> Figure:
     """Normal QQ plot of the residuals with R's ``qqline`` (the line through the
     quartiles), as ``qqnorm(resid(m)); qqline(resid(m))``.

@@ -464,6 +464,34 @@ class GlmerResult:
 
         return drop1(self)
 
+    def plot_caterpillar(self, **kwargs: Any) -> Any:
+        """Caterpillar plot of the conditional modes with conditional intervals, as lme4's
+        ``dotplot(ranef(m, condVar = TRUE))``; see :func:`lmeformula.plots.figures.caterpillar`."""
+        from lmeformula.plots.figures import caterpillar
+
+        return caterpillar(self, **kwargs)
+
+    def plot_residuals(self, **kwargs: Any) -> Any:
+        """Pearson residuals against fitted values, as lme4's ``plot(m)``; see
+        :func:`lmeformula.plots.figures.residuals_vs_fitted`."""
+        from lmeformula.plots.figures import residuals_vs_fitted
+
+        return residuals_vs_fitted(self, **kwargs)
+
+    def plot_binned_residuals(self, **kwargs: Any) -> Any:
+        """performance's binned residuals plot (binomial fits); see
+        :func:`lmeformula.plots.figures.binned_residuals`."""
+        from lmeformula.plots.figures import binned_residuals
+
+        return binned_residuals(self, **kwargs)
+
+    def binned_residuals(self, n_bins: int | None = None) -> pd.DataFrame:
+        """performance's ``binned_residuals`` (binomial fits); see
+        :func:`lmeformula.results.binned.binned_residuals`."""
+        from lmeformula.results.binned import binned_residuals
+
+        return binned_residuals(self, n_bins)
+
     def check_overdispersion(self) -> dict[str, float]:
         """performance's ``check_overdispersion`` (count models); see
         :func:`lmeformula.inference.overdispersion.check_overdispersion`."""
