@@ -469,14 +469,14 @@ class GlmerResult:
         ``dotplot(ranef(m, condVar = TRUE))``; see :func:`lmeformula.plots.figures.caterpillar`."""
         from lmeformula.plots.figures import caterpillar
 
-        return caterpillar(self, **kwargs)
+        return caterpillar(self, **kwargs)  # type: ignore[arg-type]
 
     def plot_residuals(self, **kwargs: Any) -> Any:
         """Pearson residuals against fitted values, as lme4's ``plot(m)``; see
         :func:`lmeformula.plots.figures.residuals_vs_fitted`."""
         from lmeformula.plots.figures import residuals_vs_fitted
 
-        return residuals_vs_fitted(self, **kwargs)
+        return residuals_vs_fitted(self, **kwargs)  # type: ignore[arg-type]
 
     def plot_binned_residuals(self, **kwargs: Any) -> Any:
         """performance's binned residuals plot (binomial fits); see
