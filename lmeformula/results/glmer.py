@@ -25,6 +25,7 @@ from lmeformula.results.estimates import (
     is_singular,
     variance_components,
 )
+from lmeformula.results.modes import coef_frames, ranef_frames, ranef_long
 from lmeformula.results.prediction import linear_predictor
 from lmeformula.results.state import ModelState
 
@@ -175,15 +176,7 @@ class GlmerResult:
         return np.asarray(cov)
 
     def _ranef(self) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        for block in self.state.term_blocks:
-            term, cols = block.term, block.columns
-            vals = self.state.b[cols].reshape(term.factor.nlevels, term.p)
-            df = pd.DataFrame(
-                vals, index=pd.Index(term.factor.levels, name=term.name), columns=term.columns
-            )
-            out[term.name] = pd.concat([out[term.name], df], axis=1) if term.name in out else df
-        return out
+        return ranef_frames(self.state)
 
     def ranef_table(self) -> pd.DataFrame:
         """Conditional modes and SDs as R's ``as.data.frame(ranef(m, condVar = TRUE))``.
@@ -199,24 +192,7 @@ class GlmerResult:
                 raise NotImplementedError("this fit's engine provides no conditional variances.")
             self._cond_var = self.sigma**2 * cond_var()
         var = self._cond_var
-        rows = []
-        for block in self.state.term_blocks:
-            term, cols = block.term, block.columns
-            vals = self.state.b[cols].reshape(term.factor.nlevels, term.p)
-            sds = np.sqrt(var[cols]).reshape(term.factor.nlevels, term.p)
-            for j, col in enumerate(term.columns):
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "grpvar": term.name,
-                            "term": col,
-                            "grp": list(term.factor.levels),
-                            "condval": vals[:, j],
-                            "condsd": sds[:, j],
-                        }
-                    )
-                )
-        return pd.concat(rows, ignore_index=True)
+        return ranef_long(self.state, var)
 
     def varcorr(self) -> pd.DataFrame:
         """Variance components as lme4's ``as.data.frame(VarCorr(m))``: no residual row for
@@ -236,17 +212,7 @@ class GlmerResult:
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Fixed plus random effects per level, as lme4's ``coef(m)``."""
-        out = {}
-        for name, re in self.ranef.items():
-            df = pd.DataFrame(
-                np.tile(self.fixef.to_numpy(), (len(re), 1)),
-                index=re.index,
-                columns=self.fixef.index,
-            )
-            for col in re.columns:
-                df[col] = df[col] + re[col] if col in df.columns else re[col]
-            out[name] = df
-        return out
+        return coef_frames(self.fixef, self.ranef)
 
     def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
         """lme4's ``isSingular``."""

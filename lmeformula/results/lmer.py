@@ -21,6 +21,7 @@ from lmeformula.results.estimates import (
     is_singular,
     variance_components,
 )
+from lmeformula.results.modes import coef_frames, ranef_frames, ranef_long
 from lmeformula.results.state import ModelState
 from lmeformula.validate import (
     check_ddf,
@@ -146,15 +147,7 @@ class LmerResult:
     # -- random effects ----------------------------------------------------------------
 
     def _ranef(self) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        for block in self.state.term_blocks:
-            term, cols = block.term, block.columns
-            vals = self.state.b[cols].reshape(term.factor.nlevels, term.p)
-            df = pd.DataFrame(
-                vals, index=pd.Index(term.factor.levels, name=term.name), columns=term.columns
-            )
-            out[term.name] = pd.concat([out[term.name], df], axis=1) if term.name in out else df
-        return out
+        return ranef_frames(self.state)
 
     def _cond_var_diag(self) -> np.ndarray:
         # lme4's condVar, σ² diag(Λ (Λ'Z'WZΛ + I)⁻¹ Λ'), from the engine's factor as lme4
@@ -177,24 +170,7 @@ class LmerResult:
             Columns ``grpvar, term, grp, condval, condsd``.
         """
         var = self._cond_var_diag()
-        rows = []
-        for block in self.state.term_blocks:
-            term, cols = block.term, block.columns
-            vals = self.state.b[cols].reshape(term.factor.nlevels, term.p)
-            sds = np.sqrt(var[cols]).reshape(term.factor.nlevels, term.p)
-            for j, col in enumerate(term.columns):
-                rows.append(
-                    pd.DataFrame(
-                        {
-                            "grpvar": term.name,
-                            "term": col,
-                            "grp": list(term.factor.levels),
-                            "condval": vals[:, j],
-                            "condsd": sds[:, j],
-                        }
-                    )
-                )
-        return pd.concat(rows, ignore_index=True)
+        return ranef_long(self.state, var)
 
     def varcorr(self) -> pd.DataFrame:
         """Variance components as lme4's ``as.data.frame(VarCorr(m))``.
@@ -239,20 +215,7 @@ class LmerResult:
         dict[str, pandas.DataFrame]
             A DataFrame per grouping factor, one row per level, one column per fixed effect.
         """
-        out = {}
-        for name, re in self.ranef.items():
-            df = pd.DataFrame(
-                np.tile(self.fixef.to_numpy(), (len(re), 1)),
-                index=re.index,
-                columns=self.fixef.index,
-            )
-            for col in re.columns:
-                if col in df.columns:
-                    df[col] = df[col] + re[col]
-                else:
-                    df[col] = re[col]
-            out[name] = df
-        return out
+        return coef_frames(self.fixef, self.ranef)
 
     def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
         """lme4's ``isSingular``: a standard deviation (θ bounded below by 0) below ``tol``,
