@@ -609,8 +609,7 @@ class BlockedFactor:
         # The first term's products, per level: one sparse product for all columns.
         p, p0, l0 = self.p, self._p0, self._l0
         WXy = sw[:, None] * Xy  # W [X y]
-        pairs = np.einsum("na,nb->nab", design.terms[0].X * w[:, None], design.terms[0].X)
-        A00 = plan.level_sum @ pairs.reshape(self.n, p0 * p0)
+        A00 = plan.level_sum @ (w[:, None] * plan.first_pairs)
         self.A00 = A00.reshape(l0, p0, p0)
         XyZ0 = plan.level_sum @ (WXy[:, :, None] * design.terms[0].X[:, None, :]).reshape(
             self.n, (p + 1) * p0
@@ -921,6 +920,8 @@ class _WeightPlan:
     ZT: list[sp.csr_matrix]
     #: Sums rows by the first term's level (l_1 x n).
     level_sum: sp.csr_matrix
+    #: Each row's products of the first term's columns, x_a x_b (n x p_1²).
+    first_pairs: np.ndarray
 
     def sum(self, key: Any, w: np.ndarray) -> np.ndarray:
         """The product's values at the weights w."""
@@ -997,7 +998,9 @@ class _WeightPlan:
         level_sum = sp.csr_matrix(
             (np.ones(n), (t0.factor.codes, np.arange(n))), shape=(t0.factor.nlevels, n)
         )
-        return cls(parts, coupling_keys, couplings, ZT, level_sum)
+        X0 = t0.X
+        first_pairs = np.einsum("na,nb->nab", X0, X0).reshape(n, -1)
+        return cls(parts, coupling_keys, couplings, ZT, level_sum, first_pairs)
 
 
 def _couple_dense(A: np.ndarray, lam_k: np.ndarray, D0: np.ndarray) -> np.ndarray:
