@@ -11,7 +11,6 @@ glmer.nb's θ is held at its estimate, as lme4 profiles the last glmer of ``glme
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -21,11 +20,11 @@ from scipy import stats
 
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.threads import blas_threads
-from lmeformula.errors import ArgumentTypeError, NotExpressibleError, ProfileWarning
+from lmeformula.errors import ArgumentTypeError, NotExpressibleError
 from lmeformula.families import NegativeBinomial
 from lmeformula.fitting.optimize import bobyqa_minimize
 from lmeformula.fitting.progress import check_progress, progress_bar
-from lmeformula.inference.profile import ProfileWalk, select_parameters
+from lmeformula.inference.profile import ProfileWalk, profile_table, select_parameters
 from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.varpar import sdcor_bounds, sdcor_names, sdcor_to_theta, theta_to_sdcor
 
@@ -145,30 +144,13 @@ def glmm_profile(
         return walk.collect(up, down, w + 1)
 
     idx = select_parameters(which, names, nvp)
-    pieces = []
     largest = max((t.q for t in design.terms[1:]), default=0)
+    profiled = []
     with (
         blas_threads(largest),
         progress_bar(len(idx), "profile", progress, unit="parameter") as bar,
     ):
         for i in idx:
-            rows = profile_one(i)
-            df = pd.DataFrame(rows[:, 1:], columns=names)
-            df.insert(0, "zeta", rows[:, 0])
-            df.insert(0, "value", rows[:, 1 + i])
-            df.insert(0, "parameter", names[i])
-            pieces.append(df)
+            profiled.append((i, profile_one(i)))
             bar.update(1)
-    if lowest[0] < -1e-3:
-        warnings.warn(
-            f"the profile found a deviance {-lowest[0]:.3g} below the fit's: the fit may not "
-            "have reached the optimum; refit before trusting the intervals.",
-            ProfileWarning,
-            stacklevel=3,
-        )
-    for note in dict.fromkeys(walk.notes):
-        warnings.warn(note, ProfileWarning, stacklevel=3)
-    table = pd.concat(pieces, ignore_index=True)
-    table.attrs["lower"] = {vnames[i]: float(vlow[i]) for i in range(nvp)}
-    table.attrs["upper"] = {vnames[i]: float(vup[i]) for i in range(nvp)}
-    return table
+    return profile_table(profiled, names, nvp, lower, upper, lowest[0], walk.notes)

@@ -46,7 +46,7 @@ from lmeformula.results.lmer import LmerResult
 from lmeformula.results.memo import once_per_fit
 from lmeformula.results.varpar import sdcor_bounds, sdcor_names, sdcor_to_theta, theta_to_sdcor
 
-__all__ = ["ProfileWalk", "profile", "profile_confint", "select_parameters"]
+__all__ = ["ProfileWalk", "profile", "profile_confint", "profile_table", "select_parameters"]
 
 
 def check_profilable(result: LmerResult) -> None:
@@ -392,29 +392,49 @@ def _profile(
         ml = _ml_fit(result)
         idx = select_parameters(which, ml.names, ml.nvp)
         prof = _Profiler(ml, alphamax, int(maxpts), delta, delta_cutoff, maxmult)
-        pieces = []
+        profiled = []
         with progress_bar(len(idx), "profile", progress, unit="parameter") as bar:
             for i in idx:
                 rows = prof.variance(i) if i < ml.nvp else prof.fixed(i - ml.nvp)
-                df = pd.DataFrame(rows[:, 1:], columns=ml.names)
-                df.insert(0, "zeta", rows[:, 0])
-                df.insert(0, "value", rows[:, 1 + i])
-                df.insert(0, "parameter", ml.names[i])
-                pieces.append(df)
+                profiled.append((i, rows))
                 bar.update(1)
-    if prof.min_devdiff < -1e-3:
+    return profile_table(
+        profiled, ml.names, ml.nvp, ml.lower, ml.upper, prof.min_devdiff, prof.notes
+    )
+
+
+def profile_table(
+    profiled: list[tuple[int, np.ndarray]],
+    names: Sequence[str],
+    nvp: int,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    min_devdiff: float,
+    notes: Sequence[str],
+) -> pd.DataFrame:
+    """The profile as R's ``as.data.frame(profile(m))`` from each parameter's rows
+    ``[ζ, parameters...]``, with lme4's warnings (a deviance below the fit's, the
+    stepping's notes) and the variance parameters' bounds in ``attrs``."""
+    if min_devdiff < -1e-3:
         warnings.warn(
-            f"the profile found a deviance {-prof.min_devdiff:.3g} below the fit's: the fit "
+            f"the profile found a deviance {-min_devdiff:.3g} below the fit's: the fit "
             "may not have reached the optimum; refit (check fit.optinfo) before trusting "
             "the intervals.",
             ProfileWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    for note in dict.fromkeys(prof.notes):
-        warnings.warn(note, ProfileWarning, stacklevel=3)
+    for note in dict.fromkeys(notes):
+        warnings.warn(note, ProfileWarning, stacklevel=4)
+    pieces = []
+    for i, rows in profiled:
+        df = pd.DataFrame(rows[:, 1:], columns=list(names))
+        df.insert(0, "zeta", rows[:, 0])
+        df.insert(0, "value", rows[:, 1 + i])
+        df.insert(0, "parameter", names[i])
+        pieces.append(df)
     table = pd.concat(pieces, ignore_index=True)
-    table.attrs["lower"] = {ml.names[i]: float(ml.lower[i]) for i in range(ml.nvp)}
-    table.attrs["upper"] = {ml.names[i]: float(ml.upper[i]) for i in range(ml.nvp)}
+    table.attrs["lower"] = {names[i]: float(lower[i]) for i in range(nvp)}
+    table.attrs["upper"] = {names[i]: float(upper[i]) for i in range(nvp)}
     return table
 
 
