@@ -65,12 +65,14 @@ _LAZY = {
     "fit_many": ("lmeformula.fitting.many", "fit_many"),
     "refit": ("lmeformula.fitting.refit", "refit"),
     "BootstrapResult": ("lmeformula.inference.bootstrap", "BootstrapResult"),
+    "to_bayes_mixed_glm": ("lmeformula.fitting.bayes", "to_bayes_mixed_glm"),
 }
 
 if TYPE_CHECKING:
     from lmeformula import inference, plots
     from lmeformula.comparison.compare import anova
     from lmeformula.comparison.selection import Selection, compare, select_covariance, select_random
+    from lmeformula.fitting.bayes import to_bayes_mixed_glm
     from lmeformula.fitting.many import ManyFits, fit_many
     from lmeformula.fitting.refit import refit
     from lmeformula.inference.bootstrap import BootstrapResult
@@ -144,5 +146,6 @@ __all__ = [
     "refit",
     "select_covariance",
     "select_random",
+    "to_bayes_mixed_glm",
     "to_mixedlm",
 ]
