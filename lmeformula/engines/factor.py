@@ -197,7 +197,7 @@ def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def _inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
+def inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
     """L_11⁻¹ for the later terms' block lower-triangular factor, as one dense array.
 
     Parameters
@@ -270,7 +270,7 @@ def _cond_var(
         return first.ravel()
     sizes = [m.shape[0] for m in Lk0]
     q1 = sum(sizes)
-    Linv = _inverse_lower(Ldense, sizes)
+    Linv = inverse_lower(Ldense, sizes)
     LinvT = Linv.T  # C order: the right operand of the sparse products below
     # G' = L_10' L_11⁻ᵀ, a chunk of first-term levels at a time. With L_10 sparse it costs
     # nnz(L_10) x q_1 flops, far less than solving with L_11 for every column.

@@ -27,13 +27,15 @@ import numpy as np
 import scipy.linalg as la
 
 from lmeformula.engines.factor import BlockedFactor
+from lmeformula.engines.laplace_gradient import RowPattern, laplace_gradient
 from lmeformula.engines.layout import ParameterBlock, ParameterLayout, theta_block
 from lmeformula.engines.pirls import GlmData, PirlsResult, pirls
+from lmeformula.engines.selinv import MAX_CROSS
 from lmeformula.engines.solution import Criteria, PLSSolution
-from lmeformula.families import NegativeBinomial
+from lmeformula.families import Family, NegativeBinomial
 from lmeformula.model.design import Design
 
-__all__ = ["GlmmSolution", "LaplaceDeviance"]
+__all__ = ["GlmmSolution", "LaplaceDeviance", "has_exact_gradient"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,19 @@ class GlmmSolution(PLSSolution):
     mu: np.ndarray = field(default_factory=lambda: np.zeros(0))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     dev: float = 0.0
+
+
+def has_exact_gradient(design: Design, family: Family, nagq: int) -> bool:
+    """Whether the Laplace objective of (θ, β) has its exact gradient here
+    (:mod:`~lmeformula.engines.laplace_gradient`): a canonical link without a dispersion,
+    Laplace (nagq <= 1), every Λ θ among zeros, and the blocked factor's dense q_1 x q_0
+    arrays within :data:`~lmeformula.engines.selinv.MAX_CROSS`."""
+    if nagq > 1 or family.has_dispersion or family.weight_slope(np.full(1, 0.5)) is None:
+        return False
+    if any(t.structure.theta_positions() is None for t in design.terms):
+        return False
+    q0 = design.terms[0].q
+    return q0 * sum(t.q for t in design.terms[1:]) <= MAX_CROSS
 
 
 class LaplaceDeviance:
@@ -102,6 +117,9 @@ class LaplaceDeviance:
         fam = data.family
         self.eta0 = fam.link.link(fam.mustart(data.y, data.wt))
         self._warm: PirlsResult | None = None
+        self._last: tuple[np.ndarray, PirlsResult] | None = None
+        exact = not fast and has_exact_gradient(design, data.family, self.nagq)
+        self._pattern = RowPattern(design) if exact else None
         blocks = [theta_block(design)]
         # glmer.nb's θ, on the log scale, when the fit estimates it.
         self._nb = fam if isinstance(fam, NegativeBinomial) and fam.estimated else None
@@ -141,8 +159,18 @@ class LaplaceDeviance:
         )
 
     def gradient(self, par: np.ndarray) -> np.ndarray | None:
-        """None: the optimizer takes finite differences (an exact gradient slots in here)."""
-        return None
+        """The exact gradient in (θ, β) where :mod:`~lmeformula.engines.laplace_gradient`
+        has one (canonical links, no dispersion, Laplace); None elsewhere, and the
+        optimizer takes finite differences."""
+        if self._pattern is None:
+            return None
+        try:
+            r = self.modes(par)
+            return laplace_gradient(
+                self.design, self.data, r, self.layout.get(par, "theta"), self._pattern
+            )
+        except (la.LinAlgError, np.linalg.LinAlgError, FloatingPointError):
+            return None
 
     def modes(self, par: np.ndarray) -> PirlsResult:
         """PIRLS at ``par``: the conditional modes (and β for ``fast``).
@@ -151,6 +179,9 @@ class LaplaceDeviance:
         near its last), which halves the steps; the modes are converged to 1e-10 either
         way, so the deviance does not depend on the start beyond that.
         """
+        if self._last is not None and np.array_equal(self._last[0], par):
+            # The gradient at the point whose deviance was just taken.
+            return self._last[1]
         theta = self.layout.get(par, "theta")
         beta = None if self.fast else self.layout.get(par, "beta")
         data = self.data_at(par)
@@ -161,6 +192,7 @@ class LaplaceDeviance:
         else:
             r = pirls(self.factor, data, theta, beta, warm.u, None, warm.beta)
         self._warm = r if r.converged and np.all(np.isfinite(r.u)) else None
+        self._last = (np.array(par, dtype=float), r)
         return r
 
     def data_at(self, par: np.ndarray) -> GlmData:

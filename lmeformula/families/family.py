@@ -104,6 +104,13 @@ class Family:
         integrates group by group."""
         return None
 
+    def weight_slope(self, mu: np.ndarray) -> np.ndarray | None:
+        """d log w / dη of the working weights w = wt (dμ/dη)² / V(μ) where the link is
+        canonical and the dispersion fixed (the weights then equal -∂² log p / ∂η², so
+        PIRLS's weights are the Laplace approximation's exact curvature); None otherwise.
+        The Laplace objective's exact gradient needs both."""
+        return None
+
     def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """R's starting means (``family$initialize``)."""
         return np.asarray(y, dtype=float).copy()
@@ -145,6 +152,10 @@ class Binomial(Family):
 
     def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu * (1.0 - mu)
+
+    def weight_slope(self, mu: np.ndarray) -> np.ndarray | None:
+        # w = wt μ(1 - μ) under the logit link.
+        return 1.0 - 2.0 * mu if self.link.name == "logit" else None
 
     def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
@@ -215,6 +226,10 @@ class Poisson(Family):
 
     def variance(self, mu: np.ndarray) -> np.ndarray:
         return mu
+
+    def weight_slope(self, mu: np.ndarray) -> np.ndarray | None:
+        # w = wt μ under the log link.
+        return np.ones_like(mu) if self.link.name == "log" else None
 
     def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return 2.0 * wt * (_ylogy(y, mu) - (y - mu))

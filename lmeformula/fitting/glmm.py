@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from lmeformula.engines.laplace import has_exact_gradient
 from lmeformula.errors import ArgumentTypeError, FormulaError
 from lmeformula.families import Family, Gaussian, NegativeBinomial, as_family, negative_binomial
 from lmeformula.fitting.api import check_args, data_name_of
 from lmeformula.fitting.checks import warn_fit, warn_rank_deficiency
+from lmeformula.fitting.optimize import scout
 from lmeformula.fitting.stages import build_model, make_engine, make_result, optimize
 from lmeformula.model.model import Model
 from lmeformula.results.glmer import GlmerResult
@@ -147,7 +149,10 @@ def fit_glmm(model: Model, data_name: str | None = None) -> GlmerResult:
     nagq = model.nagq
     name = data_name
     fast = make_engine(model, fast=True)
-    first = optimize(fast)
+    # With an exact gradient the second stage's Newton steps need only a rough start.
+    assert model.family is not None
+    rough = nagq > 0 and has_exact_gradient(model.design, model.family, nagq)
+    first = scout(fast) if rough else optimize(fast)
     if nagq == 0:
         engine, optinfo = fast, first
     else:

@@ -1,0 +1,145 @@
+"""(L L')⁻¹ where a gradient reads it: at the random effects that share a row of Z, and
+applied to a vector.
+
+The Laplace objective's gradient (:mod:`lmeformula.engines.laplace_gradient`) needs, for
+every row i, the entries of P = (L L')⁻¹ among the random effects row i touches (each
+term's ``p`` columns of its level), and P b for a few vectors b. Neither needs P whole:
+
+- a small dense system (:class:`~lmeformula.engines.factor.DenseFactorization`) inverts
+  its q x q factor;
+- the blocked factor L = [[L_00, 0], [L_10, L_11]] (L_00 block diagonal over the first
+  term's levels, L_11 dense over the later terms) has L⁻¹ = [[L_00⁻¹, 0], [-H', Q]] with
+  Q = L_11⁻¹ and H' = Q L_10 L_00⁻¹, so P's blocks are
+  P_00 (level c) = L_00,c⁻ᵀ L_00,c⁻¹ + H_c H_c', P_10 = -Q'H', P_11 = Q'Q.
+  Only the first term's diagonal blocks of P_00 are formed; H and Q'H are q_1 x q_0
+  dense, which bounds the models this serves (:data:`MAX_CROSS`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+
+from lmeformula.engines.factor import BlockedFactorization, DenseFactorization, inverse_lower
+
+__all__ = ["MAX_CROSS", "PatternInverse", "pattern_inverse"]
+
+#: The largest q_1 x q_0 (later terms' by first term's random effects) formed dense.
+MAX_CROSS = 8_000_000
+
+
+class PatternInverse(Protocol):
+    """P = (L L')⁻¹ at row patterns and applied to vectors."""
+
+    def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
+        """P[cols[i, a], cols[i, b]] for every row i: an (n, r, r) array. ``cols`` holds
+        each row's r random-effect columns, its first ``first`` those of the first term
+        (all at one level of it)."""
+        ...
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """P b."""
+        ...
+
+
+class _DenseInverse:
+    def __init__(self, fac: DenseFactorization) -> None:
+        q = fac.q
+        inv, info = la.lapack.dtrtri(np.tril(fac.L[:q, :q]), lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("singular factor")
+        inv = np.tril(inv)
+        self.P = inv.T @ inv
+
+    def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
+        return self.P[cols[:, :, None], cols[:, None, :]]
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        return self.P @ b
+
+
+class _BlockedInverse:
+    def __init__(self, fac: BlockedFactorization) -> None:
+        L0inv = fac.L0inv
+        self.l0, self.p0 = L0inv.shape[0], L0inv.shape[1]
+        self.q0 = self.l0 * self.p0
+        self.L0inv = L0inv
+        # L_00,c⁻ᵀ L_00,c⁻¹ per level; H's part is added below.
+        self.P00 = np.einsum("lba,lbc->lac", L0inv, L0inv)
+        self.K = len(fac.lams)
+        if self.K == 1:
+            return
+        sizes = [m.shape[0] for m in fac.Lk0]
+        self.Q = inverse_lower(fac.Ldense, sizes)
+        L10 = np.vstack([m.toarray() if sp.issparse(m) else np.asarray(m) for m in fac.Lk0])
+        self.L10 = L10
+        q1 = L10.shape[0]
+        # H' = Q L_10 L_00⁻¹, level by level.
+        HT = np.einsum(
+            "rlb,lba->rla", L10.reshape(q1, self.l0, self.p0), L0inv, optimize=True
+        ).reshape(q1, self.q0)
+        HT = self.Q @ HT
+        Hr = HT.reshape(q1, self.l0, self.p0)
+        self.P00 += np.einsum("rla,rlc->lac", Hr, Hr, optimize=True)
+        self.QtH = self.Q.T @ HT  # -P_10
+        self.P11 = self.Q.T @ self.Q
+
+    def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
+        n, r = cols.shape
+        out = np.empty((n, r, r))
+        q0, p0 = self.q0, self.p0
+        level = cols[:, 0] // p0 if first else None
+        for a in range(r):
+            for b in range(a, r):
+                ca, cb = cols[:, a], cols[:, b]
+                if a < first and b < first:
+                    assert level is not None
+                    v = self.P00[level, ca % p0, cb % p0]
+                elif a < first:
+                    v = -self.QtH[cb - q0, ca]
+                else:
+                    v = self.P11[ca - q0, cb - q0]
+                out[:, a, b] = v
+                out[:, b, a] = v
+        return out
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        q0 = self.q0
+        b0 = b[:q0].reshape(self.l0, self.p0)
+        x0 = np.einsum("lab,lb->la", self.L0inv, b0).ravel()
+        if self.K == 1:
+            return np.einsum("lba,lb->la", self.L0inv, x0.reshape(self.l0, self.p0)).ravel()
+        x1 = self.Q @ (b[q0:] - self.L10 @ x0)
+        g1 = self.Q.T @ x1
+        r0 = (x0 - self.L10.T @ g1).reshape(self.l0, self.p0)
+        g0 = np.einsum("lba,lb->la", self.L0inv, r0).ravel()
+        return np.concatenate([g0, g1])
+
+
+def pattern_inverse(fac: DenseFactorization | BlockedFactorization) -> PatternInverse | None:
+    """P = (L L')⁻¹ of a factorisation at rows and vectors, or None where the blocked
+    factor's later terms are too many for the dense q_1 x q_0 arrays (:data:`MAX_CROSS`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lmeformula as lmf
+    >>> from lmeformula.engines.factor import BlockedFactor
+    >>> fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", lmf.datasets.load("sleepstudy"))
+    >>> fac = BlockedFactor(fit.state.design).update(fit.theta, keep=True)
+    >>> P = pattern_inverse(fac)
+    >>> b = np.ones(36)
+    >>> bool(np.allclose(P.solve(b), np.linalg.solve(fac.L[:36, :36] @ fac.L[:36, :36].T, b)))
+    True
+    """
+    if isinstance(fac, DenseFactorization):
+        return _DenseInverse(fac)
+    if len(fac.lams) > 1:
+        q0 = fac.L0inv.shape[0] * fac.L0inv.shape[1]
+        q1 = sum(m.shape[0] for m in fac.Lk0)
+        if q0 * q1 > MAX_CROSS:
+            return None
+    return _BlockedInverse(fac)

@@ -1,0 +1,105 @@
+"""The exact gradient of the Laplace deviance (engines/laplace_gradient.py) against
+Richardson-extrapolated central differences of the deviance itself, on every kind of
+factor it runs on, and its absence where it would not be exact."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmeformula as lmf
+from lmeformula.engines.laplace import has_exact_gradient
+from lmeformula.fitting.stages import build_model, make_engine
+
+
+def _simulated() -> pd.DataFrame:
+    # A vector first term (x | s) beside a scalar crossed term, as the benchmark's binary
+    # model, small.
+    rng = np.random.default_rng(5)
+    n, ns, ni = 1500, 80, 12
+    s, i, x = rng.integers(0, ns, n), rng.integers(0, ni, n), rng.normal(size=n)
+    eta = -0.2 + 0.5 * x + rng.normal(0, 1, ns)[s] + rng.normal(0, 0.8, ns)[s] * x
+    eta += rng.normal(0, 0.6, ni)[i]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"y": y, "x": x, "s": s.astype(str), "i": i.astype(str)})
+
+
+CASES = [
+    # (data, formula, family): the factor each exercises
+    ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial"),  # dense
+    ("contraception", "use ~ age + urban + (urban | district)", "binomial"),  # one vector term
+    ("verbagg", "r2 ~ Anger + Gender + btype + (1 | id) + (1 | item)", "binomial"),  # crossed
+    (
+        "grouseticks",
+        "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+        "poisson",
+    ),  # three scalar terms, one per row
+    ("owls", "SiblingNegotiation ~ FoodTreatment + offset(logBroodSize) + (1 | Nest)", "poisson"),
+    ("simulated", "y ~ x + (x | s) + (1 | i)", "binomial"),  # vector term beside a scalar
+]
+
+
+def _differences(fn: Callable[[np.ndarray], float], par: np.ndarray) -> np.ndarray:
+    """Central differences at steps h and h/2 (h = 1e-3 max(1, |x|)), extrapolated:
+    an error of O(h⁴), about 1e-9 here, above the deviance's rounding over h."""
+    out = np.empty(par.size)
+    for i in range(par.size):
+        h = 1e-3 * max(1.0, abs(par[i]))
+        d = []
+        for step in (h, h / 2):
+            e = np.zeros(par.size)
+            e[i] = step
+            d.append((fn(par + e) - fn(par - e)) / (2 * step))
+        out[i] = (4 * d[1] - d[0]) / 3
+    return out
+
+
+def _load(name: str) -> pd.DataFrame:
+    return _simulated() if name == "simulated" else lmf.datasets.load(name)
+
+
+@pytest.mark.parametrize(("dataset", "formula", "family"), CASES)
+def test_gradient_equals_differences_of_the_deviance(
+    dataset: str, formula: str, family: str
+) -> None:
+    data = _load(dataset)
+    model = build_model(formula, data, family=lmf.families.as_family(family))
+    engine = make_engine(model, fast=False)
+    fit = lmf.glmer(formula, data, family=family)
+    # Away from the optimum, where the gradient is not ~0, and off every bound.
+    par = np.concatenate([fit.theta, fit.fixef.to_numpy()]) * 1.05 + 0.02
+    exact = engine.gradient(par)
+    assert exact is not None
+    numeric = _differences(engine.deviance, par)
+    # The differences' error is ~1e-9 and the modes converge to 1e-10, so 1e-6 relative
+    # (of max(1, |g|)) separates a wrong term (whose error is of the gradient's size) from
+    # rounding.
+    scale = np.maximum(1.0, np.abs(numeric))
+    assert np.max(np.abs(exact - numeric) / scale) < 1e-6
+
+
+NO_GRADIENT = [
+    # (formula, family, nagq, why): finite differences there
+    ("r2 ~ btype + (1 | id)", lmf.families.binomial(link="probit"), 1, "non-canonical link"),
+    ("r2 ~ btype + (1 | id)", "binomial", 5, "quadrature"),
+    ("r2 ~ btype + (1 | id) + cs(0 + btype | item)", "binomial", 1, "Λ not θ among zeros"),
+]
+
+
+@pytest.mark.parametrize(("formula", "family", "nagq", "why"), NO_GRADIENT)
+def test_no_gradient_where_it_would_not_be_exact(
+    formula: str, family: object, nagq: int, why: str
+) -> None:
+    fam = lmf.families.as_family(family)
+    model = build_model(formula, lmf.datasets.load("verbagg"), family=fam)
+    assert not has_exact_gradient(model.design, fam, nagq), why
+
+
+def test_no_gradient_for_a_dispersion_family() -> None:
+    data = lmf.datasets.load("gammasim")
+    fam = lmf.families.Gamma(link="log")
+    model = build_model("y ~ x + (1 | g)", data, family=fam)
+    assert not has_exact_gradient(model.design, fam, 1)
