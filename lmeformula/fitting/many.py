@@ -13,6 +13,10 @@ The fits are kept as their estimates of θ; ``ManyFits.fits[name]`` re-solves th
 θ on demand and returns the full :class:`~lmeformula.results.lmer.LmerResult`, equal to the
 table's numbers bit for bit.
 
+With a family (``family="binomial"``, ``"poisson"``, ...), each response is fitted by
+glmer's stages on the shared design instead (:mod:`lmeformula.fitting.many_glmm`): the same
+dispatch, table and glance, one :class:`~lmeformula.results.glmer.GlmerResult` per response.
+
 Parallel runs go through :func:`lmeformula.fitting.parallel.run`: the model's data travels to each
 worker once (the responses once each, to the worker that fits them), and a worker builds
 each engine once. Results are the same bit for bit whatever the backend, the number of
@@ -37,6 +41,15 @@ from lmeformula.engines.protocol import Engine
 from lmeformula.engines.solution import PLSSolution
 from lmeformula.engines.threads import limit_blas
 from lmeformula.errors import ArgumentTypeError, DataError, FitManyWarning
+from lmeformula.fitting.many_glmm import (
+    GlmmRecord,
+    GlmmSpec,
+    GlmmWorker,
+    check_nagq,
+    fit_one_glmm,
+    glmm_family,
+    pack_columns,
+)
 from lmeformula.fitting.optimize import OptInfo
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
 from lmeformula.fitting.stages import build_model, make_result, optimize
@@ -44,6 +57,7 @@ from lmeformula.formula import parse
 from lmeformula.model.design import Design, estimable_columns
 from lmeformula.model.model import Model
 from lmeformula.results.estimates import fixef_vcov, is_singular, ran_pars, variance_components
+from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
 
 __all__ = ["ManyFits", "fit_many"]
@@ -210,13 +224,13 @@ def _fit_one(worker: _Worker, item: tuple[str, np.ndarray]) -> _Record:
     return _record(pattern, problem.solve(optinfo.par), optinfo, worker.spec.reml)
 
 
-class _Fits(Mapping[str, LmerResult]):
+class _Fits(Mapping[str, "LmerResult | GlmerResult"]):
     """``ManyFits.fits``: each fit made when asked for (re-solved at its θ)."""
 
     def __init__(self, owner: ManyFits) -> None:
         self._owner = owner
 
-    def __getitem__(self, name: str) -> LmerResult:
+    def __getitem__(self, name: str) -> LmerResult | GlmerResult:
         return self._owner._fit(name)
 
     def __iter__(self) -> Iterator[str]:
@@ -237,9 +251,10 @@ class ManyFits:
     ----------
     table
         The tidy table: one block of rows per response, in the order given: its fixed
-        effects (``effect="fixed"``: estimate, std_error, t statistic) and variance
-        components (``effect="ran_pars"``: standard deviations and correlations, as
-        ``LmerResult.tidy``), each row with the response's ``loglik`` and ``converged``
+        effects (``effect="fixed"``: estimate, std_error, t statistic; z with a family) and
+        variance components (``effect="ran_pars"``: standard deviations and correlations,
+        as ``LmerResult.tidy`` and ``GlmerResult.tidy``: no residual row for a family
+        without a dispersion), each row with the response's ``loglik`` and ``converged``
         and ``singular`` flags. A response whose fit failed has one row, with the error.
     errors
         The failed responses and why.
@@ -247,18 +262,19 @@ class ManyFits:
 
     table: pd.DataFrame
     errors: dict[str, str] = field(default_factory=dict)
-    _records: dict[str, _Record | None] = field(default_factory=dict, repr=False)
+    _records: dict[str, _Record | GlmmRecord | None] = field(default_factory=dict, repr=False)
     _info: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    _spec: _Spec | None = field(default=None, repr=False)
+    _spec: _Spec | GlmmSpec | None = field(default=None, repr=False)
     _source: Any = field(default=None, repr=False)
     _data_index: pd.Index | None = field(default=None, repr=False)
-    _worker: _Worker | None = field(default=None, repr=False)
+    _worker: _Worker | GlmmWorker | None = field(default=None, repr=False)
 
     @property
-    def fits(self) -> Mapping[str, LmerResult]:
+    def fits(self) -> Mapping[str, LmerResult | GlmerResult]:
         """The fits by response name, each made when asked for (``fits["y1"]``): the model
-        is re-solved at the stored estimates, from the data given to :func:`fit_many`
-        (which must not have changed since)."""
+        is re-solved at the stored estimates (with a family, the response is fitted again,
+        as ``glmer`` fits it: the same numbers bit for bit), from the data given to
+        :func:`fit_many` (which must not have changed since)."""
         return _Fits(self)
 
     @property
@@ -273,9 +289,10 @@ class ManyFits:
         -------
         pandas.DataFrame
             Indexed by response: ``nobs, n_dropped, sigma, loglik, aic, bic``,
-            ``reml_criterion`` (REML) or ``deviance`` (ML), ``converged, singular,
-            evaluations, na_pattern`` (responses with the same number share their rows and
-            engine), ``message`` (the convergence message) and ``error``.
+            ``reml_criterion`` (REML) or ``deviance`` (ML; with a family, lme4's
+            ``deviance(m)``, then ``df_residual``), ``converged, singular, evaluations,
+            na_pattern`` (responses with the same number share their rows and engine),
+            ``message`` (the convergence message) and ``error``.
         """
         return self._info.copy()
 
@@ -306,7 +323,7 @@ class ManyFits:
         body = self.table._repr_html_()  # type: ignore[operator]
         return None if body is None else f"<p>{html.escape(self._heading())}</p>{body}"
 
-    def _fit(self, name: str) -> LmerResult:
+    def _fit(self, name: str) -> LmerResult | GlmerResult:
         if name not in self._records:
             close = difflib.get_close_matches(str(name), self.responses, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
@@ -315,7 +332,10 @@ class ManyFits:
         if record is None:
             raise DataError(f"the fit of {name!r} failed: {self.errors.get(name)}")
         assert self._spec is not None and self._data_index is not None
-        if self._worker is None:
+        if isinstance(self._spec, GlmmSpec):
+            return self._glmm_fit(name, record)
+        assert isinstance(self._spec, _Spec) and isinstance(record, _Record)
+        if not isinstance(self._worker, _Worker):
             self._worker = _Worker(self._spec)
         y = _response_values(self._source, name)
         with limit_blas(1):
@@ -333,12 +353,26 @@ class ManyFits:
         with limit_blas(1):
             fit = make_result(model, problem, record.optinfo)
         assert isinstance(fit, LmerResult)
-        if abs(fit.loglik - record.loglik) > 1e-8 * max(1.0, abs(record.loglik)):
-            raise DataError(
-                f"re-solving {name!r} at its estimates does not give the stored "
-                "log-likelihood: the data changed since fit_many; fit again."
-            )
+        _check_same(name, fit.loglik, record.loglik)
         return fit
+
+    def _glmm_fit(self, name: str, record: _Record | GlmmRecord) -> GlmerResult:
+        assert isinstance(self._spec, GlmmSpec) and self._data_index is not None
+        if not isinstance(self._worker, GlmmWorker):
+            self._worker = GlmmWorker(self._spec)
+        column = self._source[name].reset_index(drop=True)
+        with limit_blas(1):
+            fit = self._worker.result(name, column, self._data_index)
+        _check_same(name, fit.loglik, record.loglik)
+        return fit
+
+
+def _check_same(name: str, loglik: float, stored: float) -> None:
+    if abs(loglik - stored) > 1e-8 * max(1.0, abs(stored)):
+        raise DataError(
+            f"re-solving {name!r} at its estimates does not give the stored "
+            "log-likelihood: the data changed since fit_many; fit again."
+        )
 
 
 def _response_values(source: Any, name: str) -> np.ndarray:
@@ -440,6 +474,8 @@ def fit_many(
     *,
     reml: bool = True,
     weights: Any = None,
+    family: Any = None,
+    nagq: int = 1,
     n_jobs: int = 1,
     backend: str = "loky",
     client: Any = None,
@@ -447,7 +483,8 @@ def fit_many(
     chunk_size: int | None = None,
 ) -> ManyFits:
     """Fit the same mixed model to many responses, as
-    ``lapply(ys, function(y) lmer(...))`` (or variancePartition's ``dream``) in R.
+    ``lapply(ys, function(y) lmer(...))`` (or variancePartition's ``dream``) in R; with a
+    family, ``lapply(ys, function(y) glmer(..., family))``.
 
     Parameters
     ----------
@@ -461,9 +498,22 @@ def fit_many(
         Column names of ``data``, or a DataFrame with one column per response and
         ``data``'s index (genes as columns, samples as rows).
     reml
-        REML (default) or ML.
+        REML (default) or ML (ignored with a family: glmer maximises the likelihood).
     weights
-        Prior weights for every response (a column name or one value per row).
+        Prior weights for every response (a column name or one value per row; with the
+        binomial family, the number of trials of proportions).
+    family
+        None (default) for linear mixed models (``lmer``); else each response is fitted by
+        ``glmer``'s stages on the shared design, the family as :func:`lmeformula.glmer`
+        takes it: ``"binomial"`` (a 0/1, logical or two-level factor response, or a
+        proportion with ``weights=``), ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``
+        or an object of :mod:`lmeformula.families`. ``"gaussian"`` with the identity link
+        is a linear mixed model and takes the lmer path, as lme4's ``glmer`` hands it to
+        ``lmer``.
+    nagq
+        With a family, quadrature points per group, as :func:`lmeformula.glmer`: 1
+        (Laplace, default), 0 (lme4's fast first stage only), or more (adaptive
+        Gauss-Hermite; one scalar random-effects term only).
     n_jobs
         Worker processes on this machine (joblib; -1: all cores); 1 fits in this process.
     backend
@@ -485,7 +535,10 @@ def fit_many(
         Results are the same bit for bit whatever ``n_jobs``, ``backend`` and
         ``chunk_size``. Each response is fitted as ``lmer`` fits it alone (its rows, lme4's
         starting point, the same convergence check), and reaches its single fit's optimum
-        (log-likelihoods equal to about 1e-11 on the benchmark's 2,000 responses).
+        (log-likelihoods equal to about 1e-11 on the benchmark's 2,000 responses). With a
+        family each response is fitted as ``glmer`` fits it alone (by its stages, on its
+        own rows), ``.fits[name]`` is a :class:`~lmeformula.results.glmer.GlmerResult` and
+        the glance has glmer's columns (``deviance`` and ``df_residual``, no REML).
 
     Warns
     -----
@@ -512,40 +565,68 @@ def fit_many(
     7       Log  sd__Observation    0.0971
     >>> round(many.fits["Reaction"].loglik, 4)  # R: logLik(lmer(Reaction ~ Days + (1 | Subject)))
     -893.2325
+
+    Binary responses (0/1 or logical) on one design, each fitted as ``glmer`` fits it:
+
+    >>> sleep["slow"] = (sleep["Reaction"] > 300).astype(int)
+    >>> sleep["slower"] = sleep["Reaction"] > 350
+    >>> binary = lmf.fit_many("~ Days + (1 | Subject)", sleep, ["slow", "slower"],
+    ...                       family="binomial", progress=False)
+    >>> binary.glance()[["nobs", "loglik", "deviance", "df_residual"]].round(2)
+              nobs  loglik  deviance  df_residual
+    response
+    slow       180  -87.16    132.57          177
+    slower     180  -46.29     51.14          177
+    >>> binary.fixef().round(3)  # R: fixef(glmer(slow ~ Days + (1 | Subject), s, binomial))
+              (Intercept)   Days
+    response
+    slow           -3.195  0.585
+    slower        -10.330  1.275
+    >>> type(binary.fits["slow"]).__name__
+    'GlmerResult'
     """
     if not isinstance(data, pd.DataFrame):
         raise ArgumentTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     n_jobs = check_n_jobs(n_jobs)
     backend = check_backend(backend, client)
+    fam = glmm_family(family)
+    nagq = check_nagq(nagq)
     source, names = _responses(data, responses)
-    spec = _spec(formula, data, names, reml, weights)
+    spec: _Spec | GlmmSpec = _spec(formula, data, names, reml, weights)
+    if fam is not None:
+        spec = GlmmSpec(rhs=spec.rhs, data=spec.data, weights=spec.weights, family=fam, nagq=nagq)
+        spec.check_quadrature(names[0])
     # Responses with the same missing values share an engine: send them together.
     masks: dict[bytes, int] = {}
     pattern_of: dict[str, int] = {}
     failed: dict[str, str] = {}
     for name in names:
-        try:
-            y = _response_values(source, name)
-        except DataError as err:
-            failed[name] = f"DataError: {err}"
-            continue
-        key = np.packbits(np.isnan(y)).tobytes()
+        if fam is not None:
+            # The family reads the response (and checks it) in the worker.
+            missing = pd.isna(source[name]).to_numpy()
+        else:
+            try:
+                missing = np.isnan(_response_values(source, name))
+            except DataError as err:
+                failed[name] = f"DataError: {err}"
+                continue
+        key = np.packbits(missing).tobytes()
         pattern_of[name] = masks.setdefault(key, len(masks))
     todo = sorted(pattern_of, key=lambda n: pattern_of[n])
     outcomes = run(
-        _fit_one,
+        _fit_one if fam is None else fit_one_glmm,
         todo,
         shared=spec,
-        setup=_Worker,
+        setup=_Worker if fam is None else GlmmWorker,
         n_jobs=n_jobs,
         backend=backend,
         client=client,
         progress=progress,
         desc="fit_many",
         chunk_size=chunk_size,
-        pack=_pack(source),
+        pack=_pack(source) if fam is None else pack_columns(source),
     )
-    records: dict[str, _Record | None] = {name: None for name in names}
+    records: dict[str, _Record | GlmmRecord | None] = {name: None for name in names}
     for name, outcome in zip(todo, outcomes, strict=True):
         if outcome.ok:
             records[name] = outcome.value
@@ -564,7 +645,7 @@ def fit_many(
         table=_table(names, records, errors),
         errors=errors,
         _records=records,
-        _info=_info(names, records, errors, pattern_of, len(data), reml),
+        _info=_info(names, records, errors, pattern_of, len(data), reml, fam is not None),
         _spec=spec,
         _source=source,
         _data_index=data.index,
@@ -572,7 +653,7 @@ def fit_many(
 
 
 def _table(
-    names: list[str], records: dict[str, _Record | None], errors: dict[str, str]
+    names: list[str], records: dict[str, _Record | GlmmRecord | None], errors: dict[str, str]
 ) -> pd.DataFrame:
     cols: dict[str, list[Any]] = {c: [] for c in TABLE_COLUMNS}
     for name in names:
@@ -614,14 +695,15 @@ def _table(
 
 def _info(
     names: list[str],
-    records: dict[str, _Record | None],
+    records: dict[str, _Record | GlmmRecord | None],
     errors: dict[str, str],
     pattern_of: dict[str, int],
     nrows: int,
     reml: bool,
+    glmm: bool = False,
 ) -> pd.DataFrame:
     rows = []
-    crit = "reml_criterion" if reml else "deviance"
+    crit = "reml_criterion" if reml and not glmm else "deviance"
     for name in names:
         r = records[name]
         row: dict[str, Any] = {"response": name}
@@ -629,7 +711,25 @@ def _info(
             row.update(nobs=0, n_dropped=nrows, sigma=np.nan, loglik=np.nan, aic=np.nan)
             row.update(bic=np.nan, converged=False, singular=False, evaluations=0)
             row[crit] = np.nan
+            if glmm:
+                row["df_residual"] = np.nan
             row["message"] = ""
+        elif isinstance(r, GlmmRecord):
+            # glmer's glance: lme4's deviance(m) and df.residual(m), with its own npar.
+            row.update(
+                nobs=r.nobs,
+                n_dropped=nrows - r.nobs,
+                sigma=r.sigma,
+                loglik=r.loglik,
+                aic=r.aic,
+                bic=r.bic,
+                deviance=r.deviance,
+                df_residual=r.df_residual,
+                converged=r.optinfo.converged,
+                singular=r.singular,
+                evaluations=r.optinfo.evaluations,
+            )
+            row["message"] = "; ".join(r.optinfo.messages)
         else:
             row.update(
                 nobs=r.nobs,
@@ -647,6 +747,7 @@ def _info(
         row["na_pattern"] = pattern_of.get(name, -1)
         row["error"] = errors.get(name)
         rows.append(row)
-    columns = ["nobs", "n_dropped", "sigma", "loglik", "aic", "bic", crit, "converged"]
-    columns += ["singular", "evaluations", "na_pattern", "message", "error"]
+    columns = ["nobs", "n_dropped", "sigma", "loglik", "aic", "bic", crit]
+    columns += ["df_residual"] if glmm else []
+    columns += ["converged", "singular", "evaluations", "na_pattern", "message", "error"]
     return pd.DataFrame(rows).set_index("response")[columns]
