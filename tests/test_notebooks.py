@@ -41,6 +41,17 @@ MARK = "LMEFORMULA-NOTEBOOK-NUMBERS "
 TIGHT = 1e-5
 LOOSE = 1e-3
 PROFILE = 2e-3
+# glmer fits against lme4's (the tolerances of tests/test_glmer_reference.py). lme4 takes the
+# Laplace log-determinant at the working weights where PIRLS's last step started, not at the
+# modes: its log-likelihoods are up to ~2e-3 away (absolute; 2e-6 of the |logLik| of 1180 to
+# 2600 here, with quadrature 1e-9), its fixed effects within ~0.5 % of an SE (1e-3 of
+# estimates with |z| > 4.6, and of the probabilities computed from them), its standard
+# errors (and the Wald limits made from them) within ~0.5-1.3 %, variance components and what
+# follows from them (ICC, R², the negative binomial's θ) within 1 %.
+GLMM_LOGLIK = 2e-6
+GLMM_FIXEF = 1e-3
+GLMM_SE = 1.5e-2
+GLMM_VC = 1e-2
 
 # notebook -> {key in notebook_numbers.json: (Python expression in the notebook, rtol)}
 NUMBERS: dict[str, dict[str, tuple[str, float]]] = {
@@ -213,6 +224,36 @@ NUMBERS: dict[str, dict[str, tuple[str, float]]] = {
         "gls_phi": ("mg.residual_params()['rho']", LOOSE),
         "gls_sigma": ("mg.sigma", LOOSE),
         "gls_bic": ("mg.bic", TIGHT),
+    },
+    "07_glmer_binary_and_counts": {
+        "m1_loglik": ("m1.loglik", GLMM_LOGLIK),
+        "m1_fixef_urban": ("m1.fixef['urbanY']", GLMM_FIXEF),
+        "m1_se_urban": ("m1.fixef_se['urbanY']", GLMM_SE),
+        "m1_var_urban": ("m1.varcorr()['vcov'].iloc[1]", GLMM_VC),
+        "m1_or_urban_upper": ("odds.loc['urbanY', 'conf_high']", GLMM_SE),
+        "m1_predict_urban_population": (
+            "m1.predict(nd, type='response', re_form='~0')[1]",
+            GLMM_FIXEF,
+        ),
+        "m1_emmean_urban": (
+            "m1.emmeans('urban', type='response').set_index('urban').loc['Y', 'prob']",
+            GLMM_FIXEF,
+        ),
+        "m1_icc_adjusted": ("m1.icc()['adjusted']", GLMM_VC),
+        "m1_r2_conditional": ("m1.r2()['conditional']", GLMM_VC),
+        # two log-likelihoods within 2e-3 each: 3e-4 of a χ² of 12.1
+        "lrt_m0_m1": ("lmf.anova(m0, m1)['Chisq'].iloc[1]", LOOSE),
+        "m0_agq_loglik": ("m0_agq.loglik", GLMM_LOGLIK),
+        # R's logLik(g25) plus the saturated log-likelihood (lme4 issue #161)
+        "cbpp_agq25_loglik": ("g25.loglik", GLMM_LOGLIK),
+        "mp_loglik": ("mp.loglik", GLMM_LOGLIK),
+        "mp_fixef_satiated": ("mp.fixef['FoodTreatmentSatiated']", GLMM_FIXEF),
+        "mp_se_satiated": ("mp.fixef_se['FoodTreatmentSatiated']", GLMM_SE),
+        "overdispersion_ratio": ("mp.check_overdispersion()['ratio']", LOOSE),
+        "nb_theta": ("mnb.family.theta", GLMM_VC),
+        "nb_loglik": ("mnb.loglik", GLMM_LOGLIK),
+        "nb_fixef_satiated": ("mnb.fixef['FoodTreatmentSatiated']", GLMM_FIXEF),
+        "nb_var_nest": ("mnb.varcorr()['vcov'].iloc[0]", GLMM_VC),
     },
 }
 # Helpers the checking cell defines before evaluating (objects the notebook shows as a

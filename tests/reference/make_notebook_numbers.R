@@ -251,5 +251,58 @@ out[["06_for_r_users_side_by_side"]] <- block(e06,
   gls_sigma = "mg$sigma",
   gls_bic = "BIC(mg)")
 
+# ---------------------------------------------------------------- 07 glmer, binary and counts
+# lme4's default glmerControl, as the notebook's R calls; its convergence warnings on the
+# Contraception fits (max|grad| just above 0.002, "very large eigenvalue" from the scale of
+# I(age^2)) are discussed in the notebook.
+e07 <- new.env()
+with(e07, {
+  Contraception <- read.csv(file.path("data", "contraception.csv"), stringsAsFactors = TRUE,
+                            colClasses = c(woman = "character", district = "character"))
+  f1 <- use ~ age + I(age^2) + urban + livch + (urban | district)
+  f0 <- use ~ age + I(age^2) + urban + livch + (1 | district)
+  suppressWarnings({
+    m1 <- glmer(f1, Contraception, binomial)
+    m0 <- glmer(f0, Contraception, binomial)
+    m0_agq <- glmer(f0, Contraception, binomial, nAGQ = 9)
+  })
+  or <- exp(cbind(OR = fixef(m1), confint(m1, parm = "beta_", method = "Wald")))
+  nd <- data.frame(age = 0, livch = "1", urban = c("N", "Y"), district = "1")
+  em <- as.data.frame(emmeans(m1, ~ urban, type = "response"))
+  cbpp <- read.csv(file.path("data", "cbpp.csv"), stringsAsFactors = TRUE,
+                   colClasses = c(herd = "character", period = "character"))
+  g25 <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial,
+               nAGQ = 25)
+  # lme4's nAGQ > 1 logLik is relative to the saturated model (lme4 issue #161): add the
+  # saturated log-likelihood back for the marginal log-likelihood.
+  saturated <- sum(dbinom(cbpp$incidence, cbpp$size, cbpp$incidence / cbpp$size, log = TRUE))
+  Owls <- read.csv(file.path("data", "owls.csv"), stringsAsFactors = TRUE)
+  fo <- SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)
+  mp <- glmer(fo, Owls, poisson)
+  mnb <- glmer.nb(fo, Owls)
+  od <- suppressWarnings(performance::check_overdispersion(mp))
+})
+out[["07_glmer_binary_and_counts"]] <- block(e07,
+  m1_loglik = "logLik(m1)",
+  m1_fixef_urban = "fixef(m1)[['urbanY']]",
+  m1_se_urban = "sqrt(diag(vcov(m1)))[['urbanY']]",
+  m1_var_urban = "vc(m1)$vcov[2]",
+  m1_or_urban_upper = "or['urbanY', '97.5 %']",
+  m1_predict_urban_population = "predict(m1, newdata = nd, type = 'response', re.form = NA)[[2]]",
+  m1_emmean_urban = "em$prob[em$urban == 'Y']",
+  m1_icc_adjusted = "suppressWarnings(performance::icc(m1)$ICC_adjusted)",
+  m1_r2_conditional = "suppressWarnings(performance::r2_nakagawa(m1)$R2_conditional)",
+  lrt_m0_m1 = "anova(m0, m1)$Chisq[2]",
+  m0_agq_loglik = "logLik(m0_agq)",
+  cbpp_agq25_loglik = "logLik(g25) + saturated",
+  mp_loglik = "logLik(mp)",
+  mp_fixef_satiated = "fixef(mp)[['FoodTreatmentSatiated']]",
+  mp_se_satiated = "sqrt(diag(vcov(mp)))[['FoodTreatmentSatiated']]",
+  overdispersion_ratio = "od$dispersion_ratio",
+  nb_theta = "getME(mnb, 'glmer.nb.theta')",
+  nb_loglik = "logLik(mnb)",
+  nb_fixef_satiated = "fixef(mnb)[['FoodTreatmentSatiated']]",
+  nb_var_nest = "vc(mnb)$vcov[1]")
+
 write(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
       file.path("tests", "reference", "notebook_numbers.json"))
