@@ -359,6 +359,7 @@ def test_reweight_equals_a_fresh_factor_on_the_symbolic_schur_path() -> None:
 
 def _value_arrays(f: BlockedFactor) -> dict[str, np.ndarray]:
     """The factor's weighted cross-products (its values), by name."""
+    f.catch_up()
     out = {"A00": f.A00, "XyZ0": f.XyZ0, "XyXy": f.XyXy}
     out.update({f"Ak0[{k}]": a.toarray() for k, a in enumerate(f.Ak0)})
     out.update({f"XyZ[{k}]": a for k, a in enumerate(f.XyZ)})

@@ -94,6 +94,14 @@ def _lower_solve(L: np.ndarray, B: np.ndarray) -> np.ndarray:
     return x
 
 
+def _lower_solve_t(L: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """L⁻ᵀ b for the lower triangle of L."""
+    x, info = la.lapack.dtrtrs(L, b, lower=1, trans=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    return x
+
+
 def _cholesky(A: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor by LAPACK's dpotrf, overwriting A (40% faster than
     numpy.linalg.cholesky on a 1,128-square block here); the upper triangle is zeroed."""
@@ -362,11 +370,13 @@ class DenseFactorization:
         """β (from the factor, or as given), u and b = Λu."""
         L, q = self.L, self.q
         p = L.shape[0] - q - 1
-        Lyy = self.Lyy
+        # LAPACK directly, reading the lower triangles only (the wrappers' checks and
+        # copies cost more than these solves; PIRLS solves at every step).
         if beta is None:
-            beta = la.solve_triangular(Lyy[:p, :p].T, Lyy[p, :p], lower=False) if p else np.zeros(0)
+            RXt = L[q : q + p, q : q + p]
+            beta = _lower_solve_t(RXt, L[q + p, q : q + p]) if p else np.zeros(0)
         Ly = L[q:, :q]
-        u = la.solve_triangular(np.tril(L[:q, :q]), Ly[p] - Ly[:p].T @ beta, lower=True, trans="T")
+        u = _lower_solve_t(L[:q, :q], Ly[p] - Ly[:p].T @ beta)
         return beta, u, self.lam @ u
 
     def cond_var(self) -> np.ndarray:
@@ -457,6 +467,8 @@ class BlockedFactor:
         self.largest_dense_block = max((t.q for t in terms[1:]), default=0)
         w = design.weights if weights is None else np.asarray(weights, dtype=float)
         self.Ak0: list[sp.csr_matrix] = []
+        # Set when a small system's reweight left the blocked products behind.
+        self._stale: tuple[np.ndarray, np.ndarray, _WeightPlan] | None = None
         self._fill(w, design.y - design.offset)
         self._small = self._small_system() if self.q <= SMALL_Q else None
         # Where each symbolic Schur map's products come from: made on the first reweight.
@@ -560,7 +572,8 @@ class BlockedFactor:
     def reweight(self, weights: np.ndarray, response: np.ndarray | None = None) -> None:
         """New weights (and optionally a new working response, offsets subtracted): the
         cross-products' values are refreshed in place; the structure (patterns, maps,
-        positions) is kept.
+        positions) is kept. A small dense system refreshes its dense products only, the
+        blocked ones when they are next used (:meth:`catch_up`).
 
         Parameters
         ----------
@@ -606,6 +619,38 @@ class BlockedFactor:
         X = sw[:, None] * design.X
         Xy = np.column_stack([X, sw * resp])
         X0 = sw[:, None] * design.terms[0].X
+        if self._small is not None:
+            # A small system factors the dense products only (PIRLS reweights a few
+            # hundred times per fit); the blocked ones wait until a copy asks for them.
+            self._sw, self._X, self._X0, self._Zs = sw, X, X0, None
+            self.XyXy = Xy.T @ Xy
+            q = self.q
+            WXy = sw[:, None] * Xy
+            self._small.ZtZ = plan.sum(("small", 0), w).reshape(q, q)
+            self._small.ZtXy = np.asarray(plan.ZT_all @ WXy)
+            self._stale = (w, resp, plan)
+            return
+        self._blocked_products(w, resp, plan, sw, X, Xy, X0)
+
+    def catch_up(self) -> None:
+        """The blocked products at the last weights, where a small system left them."""
+        if self._stale is not None:
+            w, resp, plan = self._stale
+            Xy = np.column_stack([self._X, self._sw * resp])
+            self._blocked_products(w, resp, plan, self._sw, self._X, Xy, self._X0)
+
+    def _blocked_products(
+        self,
+        w: np.ndarray,
+        resp: np.ndarray,
+        plan: _WeightPlan,
+        sw: np.ndarray,
+        X: np.ndarray,
+        Xy: np.ndarray,
+        X0: np.ndarray,
+    ) -> None:
+        design = self.design
+        self._stale = None
         # The first term's products, per level: one sparse product for all columns.
         p, p0, l0 = self.p, self._p0, self._l0
         WXy = sw[:, None] * Xy  # W [X y]
@@ -630,10 +675,6 @@ class BlockedFactor:
         }
         self.XyZ = [np.asarray(ZT @ WXy).T for ZT in plan.ZT[1:]]
         self.XyXy = Xy.T @ Xy
-        if self._small is not None:
-            q = self.q
-            self._small.ZtZ = plan.sum(("small", 0), w).reshape(q, q)
-            self._small.ZtXy = np.concatenate([np.asarray(ZT @ WXy) for ZT in plan.ZT])
 
     @property
     def _weighted_Z(self) -> list[sp.csc_matrix]:
@@ -652,6 +693,7 @@ class BlockedFactor:
         """The same factor for another response (offsets not subtracted): the cross-products
         of X and Z are shared, only those with y are recomputed (what a bootstrap refit or a
         profile over a fixed effect, which moves y by an offset, needs)."""
+        self.catch_up()
         design = self.design.with_response(y)
         new = copy.copy(self)
         new.design = design
@@ -822,6 +864,7 @@ class BlockedFactor:
         return DenseFactorization(L, q, s.lam)
 
     def _blocked(self, theta: np.ndarray) -> BlockedFactorization:
+        self.catch_up()
         lams = self.design.lambda_blocks(theta)
         lam0 = lams[0]
         p0 = lam0.shape[0]
@@ -918,6 +961,8 @@ class _WeightPlan:
     couplings: list[sp.csr_matrix]
     #: Z_k' (unweighted), for Z_k'W[X y] as one sparse product.
     ZT: list[sp.csr_matrix]
+    #: Z' whole (unweighted).
+    ZT_all: sp.csr_matrix
     #: Sums rows by the first term's level (l_1 x n).
     level_sum: sp.csr_matrix
     #: Each row's products of the first term's columns, x_a x_b (n x p_1²).
@@ -993,6 +1038,7 @@ class _WeightPlan:
             for a in factor.Ak0
         ]
         ZT = [sp.csr_matrix(Z.T) for Z in factor._Z]
+        ZT_all = sp.csr_matrix(sp.vstack(ZT))
         t0 = terms[0]
         n = t0.X.shape[0]
         level_sum = sp.csr_matrix(
@@ -1000,7 +1046,7 @@ class _WeightPlan:
         )
         X0 = t0.X
         first_pairs = np.einsum("na,nb->nab", X0, X0).reshape(n, -1)
-        return cls(parts, coupling_keys, couplings, ZT, level_sum, first_pairs)
+        return cls(parts, coupling_keys, couplings, ZT, ZT_all, level_sum, first_pairs)
 
 
 def _couple_dense(A: np.ndarray, lam_k: np.ndarray, D0: np.ndarray) -> np.ndarray:

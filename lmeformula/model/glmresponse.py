@@ -62,6 +62,10 @@ def _split_args(text: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+_NAME = r"(`[^`]+`|[A-Za-z.][A-Za-z0-9._]*)"
+_BINARY = re.compile(rf"^\s*{_NAME}\s*([-+*])\s*{_NAME}\s*$")
+
+
 def _numeric(expr: str, data: pd.DataFrame, where: str) -> np.ndarray:
     name = expr.strip("`")
     if name in data.columns:
@@ -72,6 +76,18 @@ def _numeric(expr: str, data: pd.DataFrame, where: str) -> np.ndarray:
                 "successes and failures."
             )
         return col.to_numpy(dtype=float)
+    simple = _BINARY.match(expr)
+    if simple is not None:
+        # "size - incidence", the usual failures: two columns, without a model matrix.
+        left, op, right = (g.strip("`") for g in simple.groups())
+        if all(
+            c in data.columns
+            and pd.api.types.is_numeric_dtype(data[c])
+            and not pd.api.types.is_bool_dtype(data[c])
+            for c in (left, right)
+        ):
+            a, b = data[left].to_numpy(dtype=float), data[right].to_numpy(dtype=float)
+            return {"+": a + b, "-": a - b, "*": a * b}[op]
     mm = formula_matrix(f"0 + I({expr})", data, where)
     if mm.shape[1] != 1:
         raise DataError(f"{where} '{expr}' gives {mm.shape[1]} columns; it must be one.")
