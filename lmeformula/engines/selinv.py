@@ -9,8 +9,8 @@ term's ``p`` columns of its level), and P b for a few vectors b. Neither needs P
   its q x q factor;
 - the blocked factor L = [[L_00, 0], [L_10, L_11]] (L_00 block diagonal over the first
   term's levels, L_11 dense over the later terms) has L⁻¹ = [[L_00⁻¹, 0], [-H', Q]] with
-  Q = L_11⁻¹ and H' = Q L_10 L_00⁻¹, so P's blocks are
-  P_00 (level c) = L_00,c⁻ᵀ L_00,c⁻¹ + H_c H_c', P_10 = -Q'H', P_11 = Q'Q.
+  Q = L_11⁻¹ and H' = Q M, M = L_10 L_00⁻¹, so P's blocks are
+  P_00 (level c) = L_00,c⁻ᵀ L_00,c⁻¹ + M_c' P_11 M_c, P_10 = -P_11 M, P_11 = Q'Q.
   Only the first term's diagonal blocks of P_00 are formed; H and Q'H are q_1 x q_0
   dense, which bounds the models this serves (:data:`MAX_CROSS`).
 """
@@ -68,24 +68,38 @@ class _BlockedInverse:
         self.q0 = self.l0 * self.p0
         self.L0inv = L0inv
         # L_00,c⁻ᵀ L_00,c⁻¹ per level; H's part is added below.
-        self.P00 = np.einsum("lba,lbc->lac", L0inv, L0inv)
+        self.P00 = L0inv.transpose(0, 2, 1) @ L0inv
         self.K = len(fac.lams)
         if self.K == 1:
             return
         sizes = [m.shape[0] for m in fac.Lk0]
         self.Q = inverse_lower(fac.Ldense, sizes)
-        L10 = np.vstack([m.toarray() if sp.issparse(m) else np.asarray(m) for m in fac.Lk0])
+        self.P11 = self.Q.T @ self.Q
+        # M = L_10 L_00⁻¹ level by level; then Q'H' = P_11 M, and H_c H_c' = M_c' P_11 M_c
+        # is M's columns against Q'H''s: one q_1 x q_1 x q_0 product, or nnz(L_10) x q_1
+        # flops where the couplings are sparse (scalar terms).
+        if self.p0 == 1 and all(sp.issparse(m) for m in fac.Lk0):
+            S = sp.vstack(fac.Lk0, format="csr") if len(fac.Lk0) > 1 else fac.Lk0[0].tocsr()
+            self.L10 = S
+            Ms = S @ sp.diags(L0inv[:, 0, 0])
+            self.QtH = np.ascontiguousarray(np.asarray(Ms.T @ self.P11).T)
+            self.P00[:, 0, 0] += np.asarray(Ms.multiply(self.QtH).sum(axis=0)).ravel()
+            return
+        parts = [m.toarray() if sp.issparse(m) else np.asarray(m) for m in fac.Lk0]
+        L10 = parts[0] if len(parts) == 1 else np.vstack(parts)
         self.L10 = L10
         q1 = L10.shape[0]
-        # H' = Q L_10 L_00⁻¹, level by level.
-        HT = np.einsum(
-            "rlb,lba->rla", L10.reshape(q1, self.l0, self.p0), L0inv, optimize=True
-        ).reshape(q1, self.q0)
-        HT = self.Q @ HT
-        Hr = HT.reshape(q1, self.l0, self.p0)
-        self.P00 += np.einsum("rla,rlc->lac", Hr, Hr, optimize=True)
-        self.QtH = self.Q.T @ HT  # -P_10
-        self.P11 = self.Q.T @ self.Q
+        if self.p0 == 1:
+            M = L10 * L0inv[:, 0, 0]
+            self.QtH = self.P11 @ M  # -P_10
+            self.P00[:, 0, 0] += np.einsum("rl,rl->l", M, self.QtH)
+        else:
+            L10r = L10.reshape(q1, self.l0, self.p0).transpose(1, 0, 2)
+            M = (L10r @ L0inv).transpose(1, 0, 2).reshape(q1, self.q0)
+            self.QtH = self.P11 @ M
+            Mr = M.reshape(q1, self.l0, self.p0).transpose(1, 2, 0)
+            Hr = self.QtH.reshape(q1, self.l0, self.p0).transpose(1, 0, 2)
+            self.P00 += Mr @ Hr
 
     def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
         n, r = cols.shape
