@@ -832,6 +832,18 @@ def test_new_levels_need_permission(exam: pd.DataFrame) -> None:
     )
 
 
+def test_population_predictions_need_no_grouping_column(exam: pd.DataFrame) -> None:
+    # R: predict(m, newdata = data.frame(standLRT = ...), re.form = NA) reads no school.
+    fit = lmf.lmer("normexam ~ standLRT + (1 + standLRT | school)", exam)
+    new = exam.head(3)
+    np.testing.assert_allclose(
+        fit.predict(new[["standLRT"]], re_form="~0"), fit.predict(new, re_form="~0")
+    )
+    # With the random effects the grouping column is needed, and the error says so.
+    with pytest.raises(DataError, match="school"):
+        fit.predict(new[["standLRT"]])
+
+
 def test_missing_values_dropped_counted_reported(exam: pd.DataFrame) -> None:
     data = exam.copy()
     data.loc[data.index[[3, 10]], "standLRT"] = np.nan

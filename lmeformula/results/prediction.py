@@ -80,10 +80,15 @@ def linear_predictor(
         raise ArgumentTypeError(
             f"newdata must be a pandas DataFrame, got {type(newdata).__name__}."
         )
-    groups = {c for t in parsed.random for c in t.group}
     # The columns of the right-hand side only: the response's (a cbind's counts) are not
-    # needed to predict.
-    rhs = " ".join([parsed.fixed, *(t.text for t in parsed.random), *parsed.offsets])
+    # needed to predict, nor, for the fixed effects alone, the random terms' (R's
+    # re.form = NA reads no grouping column).
+    if fixed_only:
+        groups: set[str] = set()
+        rhs = " ".join([parsed.fixed, *parsed.offsets])
+    else:
+        groups = {c for t in parsed.random for c in t.group}
+        rhs = " ".join([parsed.fixed, *(t.text for t in parsed.random), *parsed.offsets])
     variables = [v for v in parsed.variables if v in groups or _mentions(rhs, v)]
     data = prepare_newdata(newdata, variables, state.frame.data, sorted(groups))
     # R's predict passes missing values through (na.pass): NaN where a row lacks one.
