@@ -4,6 +4,7 @@ boundary-mixture p-value beside the χ² one where a variance is tested at 0."""
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from scipy import stats
 
 from lmeformula.comparison.nesting import describe, mixture_p_value, relate
 from lmeformula.errors import ArgumentTypeError, DataError
+from lmeformula.families import NegativeBinomial, Poisson
 from lmeformula.fitting.refit import refit as refit_fit
 from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
@@ -43,6 +45,29 @@ def _argument_names(fits: tuple[LmerResult | GlmerResult, ...]) -> list[str]:
         name = found[0] if len(found) == 1 else f"m{i}"
         names.append(name if name not in names else f"m{i}")
     return names
+
+
+def _likelihood_family(fit: Any) -> str:
+    """What makes two fits' likelihoods comparable: the family and link, with the Poisson
+    and every negative binomial (its θ estimated or not) one, the Poisson being the
+    negative binomial's limit θ → ∞ (R's anova(poisson_fit, nb_fit))."""
+    fam = getattr(fit, "family", None)
+    if fam is None:
+        return "gaussian (lmer)"
+    if isinstance(fam, (Poisson, NegativeBinomial)):
+        return f"poisson or negative binomial (link {fam.link.name!r})"
+    return f"{fam.name} (link {fam.link.name!r})"
+
+
+def _adds_nb_theta(small: Any, large: Any, df: int) -> bool:
+    """Whether ``large`` is ``small``'s Poisson model with a negative binomial's θ."""
+    fs, fl = getattr(small, "family", None), getattr(large, "family", None)
+    return (
+        isinstance(fs, Poisson)
+        and isinstance(fl, NegativeBinomial)
+        and df == 1
+        and small.formula == large.formula
+    )
 
 
 def anova(*fits: LmerResult | GlmerResult, refit: bool = True) -> pd.DataFrame:
@@ -92,7 +117,7 @@ def anova(*fits: LmerResult | GlmerResult, refit: bool = True) -> pd.DataFrame:
             raise ArgumentTypeError(
                 f"anova compares lmer, gls and glmer fits, got {type(f).__name__}."
             )
-    families = {repr(getattr(f, "family", None)) for f in fits}
+    families = {_likelihood_family(f) for f in fits}
     if len(families) > 1:
         raise DataError(
             f"the models have different families {sorted(families)}: their likelihoods are "
@@ -132,6 +157,17 @@ def anova(*fits: LmerResult | GlmerResult, refit: bool = True) -> pd.DataFrame:
             row["Chisq"] = chisq
             row["Df"] = df
             row["Pr(>Chisq)"] = stats.chi2.sf(chisq, df) if df > 0 else np.nan
+            if _adds_nb_theta(small, f, df):
+                # The Poisson is the negative binomial at θ = ∞, the boundary: the
+                # statistic is ½χ²₀ + ½χ²₁ there (R's anova prints the χ²₁ p-value).
+                row["Pr(>Chisq) mixture"] = 0.5 * stats.chi2.sf(chisq, 1)
+                notes.append(
+                    f"{names[i]} vs {names[prev]}: {names[i]} adds the negative binomial's θ "
+                    "to the Poisson, its limit θ → ∞ (a boundary): read Pr(>Chisq) mixture."
+                )
+                rows.append(row)
+                prev = i
+                continue
             relation = relate(small, f)
             if relation.null == "boundary" and relation.mixture is not None:
                 row["Pr(>Chisq) mixture"] = mixture_p_value(chisq, relation.mixture)
