@@ -238,8 +238,13 @@ def test_wald_intervals(cid: str) -> None:
     ref = case["confint_wald"]  # R: confint(m, method = "Wald"), fixed-effect rows
     se = np.array(list(case["fixef_se"].values()))
     tol = 2 * FIXEF_TOL * se + 1.96 * SE_LAPLACE_TOL * se
-    assert np.all(np.abs(ci["lower"].to_numpy() - ref["lower"]) < tol)
-    assert np.all(np.abs(ci["upper"].to_numpy() - ref["upper"]) < tol)
+    fixed = ci.loc[list(fit.fixef.index)]
+    assert np.all(np.abs(fixed["2.5 %"].to_numpy() - ref["lower"]) < tol)
+    assert np.all(np.abs(fixed["97.5 %"].to_numpy() - ref["upper"]) < tol)
+    # lme4's NA rows for the variance parameters (and σ only with a dispersion).
+    sig = [n for n in ci.index if n.startswith(".sig")]
+    assert len(sig) == len(fit.theta) + (1 if fit.family.has_dispersion else 0)
+    assert ci.loc[sig].isna().all().all()
 
 
 def test_likelihood_ratio_test() -> None:

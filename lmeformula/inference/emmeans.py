@@ -25,10 +25,19 @@ Details that follow emmeans 1.8:
   family = the number of means), Šidák and ``p.adjust``'s Bonferroni and Holm (family =
   the number of contrasts); a family of one contrast is not adjusted.
 
+For a glmer fit the means and contrasts are asymptotic (z tests, ``df`` infinite), on the
+link scale or back-transformed (``type="response"``): contrasts of log means as ratios,
+of logit means as odds ratios (tests on the link scale, limits back-transformed), of other
+links as differences of the response-scale means (emmeans' ``regrid``). glmer contrasts
+also take ``method="trt.vs.ctrl"`` (each level against the first) and emmeans' default
+for it, the ``"dunnettx"`` approximation to Dunnett's adjustment. Confidence limits are
+adjusted as emmeans' ``confint``: Tukey, Šidák, Bonferroni (also for ``"holm"``, which is
+for P values only) or dunnettx critical values.
+
 Not available: weights other than ``"equal"``, emmeans' automatic detection of nested
 fixed factors, models with ``offset()`` terms, back-transformation of an lmer fit's
-response transformation, contrast methods other than pairwise, and the Scheffé, ``mvt`` and
-Dunnett adjustments.
+response transformation, contrast methods other than pairwise (and trt.vs.ctrl for glmer
+fits), and the Scheffé and ``mvt`` (exact Dunnett) adjustments.
 """
 
 from __future__ import annotations
@@ -50,12 +59,30 @@ from lmeformula.validate import check_ddf, check_level
 if TYPE_CHECKING:
     from lmeformula.results.lmer import LmerResult
 
-__all__ = ["ADJUST_METHODS", "CONTRAST_METHODS", "emmeans", "emmeans_contrasts", "p_adjust"]
+__all__ = [
+    "ADJUST_METHODS",
+    "CONTRAST_METHODS",
+    "GLMM_ADJUST_METHODS",
+    "GLMM_CONTRAST_METHODS",
+    "critical_values",
+    "emmeans",
+    "emmeans_contrasts",
+    "p_adjust",
+]
 
 #: P-value adjustments of :func:`emmeans_contrasts`.
 ADJUST_METHODS = ("tukey", "sidak", "bonferroni", "holm", "none")
 #: Contrast families of :func:`emmeans_contrasts` (emmeans' ``.emmc`` names).
 CONTRAST_METHODS = ("pairwise", "revpairwise")
+#: A glmer fit's contrast families and adjustments: also treatment against control, and
+#: emmeans' approximate Dunnett adjustment (its default for ``trt.vs.ctrl``).
+GLMM_CONTRAST_METHODS = (*CONTRAST_METHODS, "trt.vs.ctrl")
+GLMM_ADJUST_METHODS = (*ADJUST_METHODS, "dunnettx")
+# Each .emmc's default adjustment.
+DEFAULT_ADJUST = {"pairwise": "tukey", "revpairwise": "tukey", "trt.vs.ctrl": "dunnettx"}
+# emmeans' contrasts of type = "response": log and logit links give ratios (estimate
+# columns "ratio" and "odds.ratio"); other links are regridded to the response scale.
+RATIO_NAMES = {"log": "ratio", "logit": "odds_ratio"}
 
 # estimability::is.estble's tolerance.
 ESTIMABILITY_TOL = 1e-8
@@ -497,7 +524,49 @@ def _numeric_text(text: str) -> bool:
 def _pairs(k: int, method: str) -> list[tuple[int, int]]:
     if method == "pairwise":
         return [(i, j) for i in range(k) for j in range(i + 1, k)]
+    if method == "trt.vs.ctrl":
+        # trt.vs.ctrl.emmc with ref = 1: every other level minus the first.
+        return [(i, 0) for i in range(1, k)]
     return [(i, j) for i in range(1, k) for j in range(i)]
+
+
+def _pdunnx(x: np.ndarray, k: int, df: np.ndarray) -> np.ndarray:
+    """emmeans' ``.pdunnx``: its approximate Dunnett distribution of k two-sided tests, a
+    mix of the studentized range (family (1 + sqrt(1 + 8k)) / 2) and Šidák's t."""
+    twt = (k - 1) / k
+    fam = (1 + np.sqrt(1 + 8 * k)) / 2
+    tukey = np.array(
+        [
+            stats.studentized_range.cdf(np.sqrt(2) * xi, fam, di) if np.isfinite(xi) else np.nan
+            for xi, di in zip(x, df, strict=True)
+        ]
+    )
+    # pf(x^2, 1, df): the chi-square with one df when df is infinite.
+    f = np.where(
+        np.isinf(df), stats.chi2.cdf(x * x, 1), stats.f.cdf(x * x, 1, np.minimum(df, 1e300))
+    )
+    return twt * tukey + (1 - twt) * f**k
+
+
+def _qdunnx(p: float, k: int, df: float) -> float:
+    """emmeans' ``.qdunnx``: the root of ``.pdunnx`` between the Tukey and Šidák
+    quantiles (R's uniroot stops at a tolerance of 5e-4; this solves to 1e-10)."""
+    from scipy.optimize import brentq
+
+    if k < 1.005:
+        return float(stats.t.ppf(1 - 0.5 * (1 - p), df))
+    fam = (1 + np.sqrt(1 + 8 * k)) / 2
+    xtuk = float(stats.studentized_range.ppf(p, fam, df)) / np.sqrt(2)
+    xsid = float(
+        np.sqrt(
+            stats.chi2.ppf(p ** (1 / k), 1) if np.isinf(df) else stats.f.ppf(p ** (1 / k), 1, df)
+        )
+    )
+    if abs(xtuk - xsid) < 0.0005:
+        return xtuk
+    lo, hi = min(xtuk, xsid), max(xtuk, xsid)
+    d = np.array([df])
+    return float(brentq(lambda x: _pdunnx(np.array([x]), k, d)[0] - p, lo, hi, xtol=1e-10))
 
 
 def p_adjust(t: np.ndarray, df: np.ndarray, method: str, n_means: int) -> np.ndarray:
@@ -540,6 +609,8 @@ def p_adjust(t: np.ndarray, df: np.ndarray, method: str, n_means: int) -> np.nda
         )
     if method == "sidak":
         return 1 - (1 - p) ** m
+    if method == "dunnettx":
+        return 1 - _pdunnx(np.abs(t), m, df)
     if method == "bonferroni":
         return np.minimum(1.0, m * p)
     if method == "holm":
@@ -550,7 +621,70 @@ def p_adjust(t: np.ndarray, df: np.ndarray, method: str, n_means: int) -> np.nda
         steps = (m - np.arange(order.size)) * p[order]
         out[order] = np.minimum(1.0, np.maximum.accumulate(steps))
         return out
-    raise ArgumentTypeError(f"adjust must be one of {ADJUST_METHODS}, got {method!r}.")
+    raise ArgumentTypeError(f"adjust must be one of {GLMM_ADJUST_METHODS}, got {method!r}.")
+
+
+def critical_values(
+    level: float, df: np.ndarray, method: str, n_means: int, n_contrasts: int
+) -> np.ndarray:
+    """Critical values of one family's confidence intervals, as emmeans' ``.adj.critval``.
+
+    ``"holm"`` (for P values only) gives Bonferroni's intervals, as emmeans does; a family
+    of one interval is not adjusted.
+
+    Examples
+    --------
+    R's ``qtukey(0.95, 4, Inf) / sqrt(2)`` and ``qnorm(1 - 0.05 / 6 / 2)``:
+
+    >>> critical_values(0.95, np.full(1, np.inf), "tukey", 4, 6).round(4)
+    array([2.569])
+    >>> critical_values(0.95, np.full(1, np.inf), "bonferroni", 4, 6).round(4)
+    array([2.6383])
+    """
+    df = np.where(np.isnan(df), np.inf, df)
+    m = n_contrasts
+    if m == 1:
+        method = "none"
+    if method == "holm":
+        method = "bonferroni"
+    alpha = 1 - level
+    if method == "none":
+        return np.asarray(stats.t.ppf(1 - alpha / 2, df), dtype=float)
+    if method == "sidak":
+        return np.asarray(stats.t.ppf(1 - (1 - level ** (1 / m)) / 2, df), dtype=float)
+    if method == "bonferroni":
+        return np.asarray(stats.t.ppf(1 - alpha / m / 2, df), dtype=float)
+    if method == "tukey":
+        return np.array([stats.studentized_range.ppf(level, n_means, d) for d in df]) / np.sqrt(2)
+    if method == "dunnettx":
+        return np.array([_qdunnx(level, m, d) for d in df])
+    raise ArgumentTypeError(f"adjust must be one of {GLMM_ADJUST_METHODS}, got {method!r}.")
+
+
+def _glmm_contrasts(
+    result: Any, Lg: np.ndarray, pairs: list[tuple[int, int]], cols: list[str], regrid: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates and SEs of one group's contrasts of a glmer fit: of the link-scale
+    means, or (``regrid``) of the response-scale means by the delta method, as emmeans'
+    ``pairs(regrid(emm))``."""
+    i, j = np.array(pairs).T
+    if not regrid:
+        res = _glmm_tests(result, Lg[i] - Lg[j], cols)
+        return res["estimate"], res["std_error"]
+    keep = [cols.index(n) for n in result.state.design.fixed_names]
+    Lk = Lg[:, keep]
+    eta = Lk @ result.fixef.to_numpy()
+    link = result.family.link
+    mu = np.asarray(link.inverse(eta.copy()), dtype=float)
+    grad = np.asarray(link.mu_eta(eta.copy()), dtype=float)[:, None] * Lk
+    D = grad[i] - grad[j]
+    V = result.vcov.to_numpy()
+    est = mu[i] - mu[j]
+    se = np.sqrt(np.einsum("ij,jk,ik->i", D, V, D))
+    ok = _estimable(result, Lg)
+    bad = ~(ok[i] & ok[j])
+    est[bad] = se[bad] = np.nan
+    return est, se
 
 
 def emmeans_contrasts(
@@ -561,10 +695,14 @@ def emmeans_contrasts(
     adjust: str | None = None,
     ddf: str = "satterthwaite",
     at: dict[str, Any] | None = None,
+    level: float = 0.95,
+    type: str = "link",
 ) -> pd.DataFrame:
     """Pairwise comparisons of marginal means, as ``as.data.frame(pairs(emmeans(m, specs)))``.
 
-    See :meth:`lmeformula.LmerResult.emmeans_contrasts` for the arguments.
+    See :meth:`lmeformula.LmerResult.emmeans_contrasts` and
+    :meth:`lmeformula.GlmerResult.emmeans_contrasts` for the arguments; ``level`` and
+    ``type`` are a glmer fit's (its table has confidence limits).
 
     Examples
     --------
@@ -577,11 +715,22 @@ def emmeans_contrasts(
     1  Female - Male   14    -3.236    0.001
     """
     _check(result, ddf)
-    if method not in CONTRAST_METHODS:
-        raise ArgumentTypeError(f"method must be one of {CONTRAST_METHODS}, got {method!r}.")
-    adjust = "tukey" if adjust is None else adjust
-    if adjust not in ADJUST_METHODS:
-        raise ArgumentTypeError(f"adjust must be one of {ADJUST_METHODS}, got {adjust!r}.")
+    glmm = getattr(result, "family", None) is not None
+    methods = GLMM_CONTRAST_METHODS if glmm else CONTRAST_METHODS
+    if method not in methods:
+        raise ArgumentTypeError(f"method must be one of {methods}, got {method!r}.")
+    adjusts = GLMM_ADJUST_METHODS if glmm else ADJUST_METHODS
+    adjust = DEFAULT_ADJUST[method] if adjust is None else adjust
+    if adjust not in adjusts:
+        raise ArgumentTypeError(f"adjust must be one of {adjusts}, got {adjust!r}.")
+    if type not in ("link", "response"):
+        raise ArgumentTypeError(f"type must be 'link' or 'response', got {type!r}.")
+    if type == "response" and not glmm:
+        raise NotExpressibleError(
+            "type='response' back-transforms a generalized model's contrasts; an lmer fit's "
+            "are on the response scale already."
+        )
+    level = check_level("level", level)
     spec_names, by_names = parse_specs(specs, by)
     table, L, cols = linear_functions(result, spec_names + by_names, at)
     spec_names = [n for n in spec_names if n != OVERALL]
@@ -595,6 +744,10 @@ def emmeans_contrasts(
         )
     labels = _labels(table.iloc[:k], spec_names)
     pairs = _pairs(k, method)
+    if glmm:
+        return _glmm_contrast_table(
+            result, table, L, cols, labels, pairs, by_names, n_groups, adjust, method, level, type
+        )
     blocks = []
     for g in range(n_groups):
         rows = g * k + np.array(pairs)
@@ -608,5 +761,54 @@ def emmeans_contrasts(
         block["df"] = res["df"]
         block["t_ratio"] = res["statistic"]
         block["p_value"] = p_adjust(res["statistic"], res["df"], adjust, k)
+        blocks.append(block)
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _glmm_contrast_table(
+    result: Any,
+    table: pd.DataFrame,
+    L: np.ndarray,
+    cols: list[str],
+    labels: list[str],
+    pairs: list[tuple[int, int]],
+    by_names: list[str],
+    n_groups: int,
+    adjust: str,
+    method: str,
+    level: float,
+    type: str,
+) -> pd.DataFrame:
+    """A glmer fit's contrasts: z tests and limits on the link scale, then, with
+    ``type="response"``, ratios (log link), odds ratios (logit) or regridded differences."""
+    link = result.family.link.name
+    ratio = RATIO_NAMES.get(link) if type == "response" else None
+    regrid = type == "response" and ratio is None
+    # emmeans: Tukey is for pairwise families only, otherwise Šidák.
+    if adjust == "tukey" and method == "trt.vs.ctrl":
+        adjust = "sidak"
+    k = len(table) // n_groups
+    blocks = []
+    for g in range(n_groups):
+        est, se = _glmm_contrasts(result, L[g * k : (g + 1) * k], pairs, cols, regrid)
+        z = est / se
+        df = np.full(len(pairs), np.inf)
+        cv = critical_values(level, df, adjust, k, len(pairs))
+        lower, upper = est - cv * se, est + cv * se
+        block = pd.DataFrame({"contrast": [f"{labels[i]} - {labels[j]}" for i, j in pairs]})
+        for b in by_names:
+            block[b] = table[b].iloc[g * k]
+        if ratio is not None:
+            # The ratio, its SE by the delta method; test and limits from the link scale.
+            est, lower, upper = np.exp(est), np.exp(lower), np.exp(upper)
+            se = est * se
+            block["contrast"] = [f"{labels[i]} / {labels[j]}" for i, j in pairs]
+        block[ratio or "estimate"] = est
+        block["std_error"] = se
+        block["df"] = df
+        block["lower_cl"] = lower
+        block["upper_cl"] = upper
+        block["t_ratio"] = z
+        block["p_value"] = p_adjust(z, df, adjust, k)
         blocks.append(block)
     return pd.concat(blocks, ignore_index=True)

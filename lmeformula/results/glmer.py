@@ -306,7 +306,7 @@ class GlmerResult:
     def confint(
         self,
         level: float = 0.95,
-        method: str = "Wald",
+        method: str = "profile",
         parm: Any = None,
         progress: bool | None = None,
         nsim: int = 500,
@@ -319,13 +319,14 @@ class GlmerResult:
         level
             Confidence level.
         method
-            ``"Wald"`` (the fixed effects, from their standard errors), ``"profile"``
-            (lme4's default: the likelihood profile of every parameter, ``.sig01``, ...
-            and the fixed effects; :mod:`lmeformula.inference.glmm_profile`) or ``"boot"``
-            (parametric bootstrap percentile intervals of ``nsim`` refits from ``seed``).
+            ``"profile"`` (the default, as lme4's: the likelihood profile of every
+            parameter, ``.sig01``, ... and the fixed effects;
+            :mod:`lmeformula.inference.glmm_profile`), ``"Wald"`` (the fixed effects, from
+            their standard errors) or ``"boot"`` (parametric bootstrap percentile
+            intervals of ``nsim`` refits from ``seed``).
         parm
-            For ``"profile"``: the parameters to profile, by name (``".sig01"``, a fixed
-            effect) or position, ``"theta_"`` or ``"beta_"``; None for all.
+            The parameters, by name (``".sig01"``, a fixed effect) or position,
+            ``"theta_"`` or ``"beta_"``; None for all (not for ``"boot"``).
         progress
             A progress bar for ``"profile"`` and ``"boot"`` (None: once it takes a while).
         nsim, seed
@@ -334,8 +335,9 @@ class GlmerResult:
         Returns
         -------
         pandas.DataFrame
-            Wald: columns ``lower`` and ``upper`` per fixed effect. Profile: indexed by
-            parameter, R's column labels (``"2.5 %"``, ``"97.5 %"``).
+            Indexed by parameter (``.sig01``, ..., ``.sigma`` for a family with a
+            dispersion, then the fixed effects), with R's column labels (``"2.5 %"``,
+            ``"97.5 %"``); Wald's variance-parameter rows are NaN, as lme4's.
 
         Examples
         --------
@@ -359,10 +361,23 @@ class GlmerResult:
             raise ArgumentTypeError(
                 f"method must be 'Wald', 'profile' or 'boot' for a glmer fit, got {method!r}."
             )
-        zq = stats.norm.ppf(0.5 + level / 2)
-        return pd.DataFrame(
-            {"lower": self.fixef - zq * self.fixef_se, "upper": self.fixef + zq * self.fixef_se}
-        )
+        from lmeformula.inference.bootstrap import format_percent, interval_tails
+        from lmeformula.inference.profile import select_parameters
+        from lmeformula.results.varpar import sdcor_names
+
+        a = interval_tails(level)
+        # lme4's rows: the variance parameters (NA: Wald gives none), σ only where the
+        # family has a dispersion, then the fixed effects.
+        names = sdcor_names(self.state.design)
+        if not self.family.has_dispersion:
+            names = names[:-1]
+        nvp = len(names)
+        names += list(self.fixef.index)
+        z = stats.norm.ppf(a)
+        fixed = self.fixef.to_numpy()[:, None] + self.fixef_se.to_numpy()[:, None] * z[None, :]
+        values = np.vstack([np.full((nvp, 2), np.nan), fixed])
+        table = pd.DataFrame(values, index=names, columns=format_percent(a))
+        return table.iloc[select_parameters(parm, names, nvp)]
 
     def emmeans(
         self,
@@ -388,6 +403,78 @@ class GlmerResult:
         from lmeformula.inference.emmeans import emmeans
 
         return emmeans(self, specs, by=by, level=level, at=at, type=type)  # type: ignore[arg-type]
+
+    def emmeans_contrasts(
+        self,
+        specs: str | list[str],
+        method: str = "pairwise",
+        by: str | list[str] | None = None,
+        adjust: str | None = None,
+        at: dict[str, Any] | None = None,
+        level: float = 0.95,
+        type: str = "link",
+    ) -> pd.DataFrame:
+        """Contrasts of estimated marginal means, as emmeans'
+        ``summary(contrast(emmeans(m, ~ specs | by), method, adjust = adjust),
+        infer = TRUE, type = type)``: asymptotic z tests (``df`` infinite).
+
+        Parameters
+        ----------
+        specs, by, at
+            As in :meth:`emmeans`; with ``by`` the means are compared within each of its
+            levels, and each by-group is its own family for the adjustment.
+        method
+            ``"pairwise"`` (``"A - B"``, ``pairs()``), ``"revpairwise"`` (``"B - A"``) or
+            ``"trt.vs.ctrl"`` (each level against the first, ``"B - A"``).
+        adjust
+            P-value adjustment: ``"tukey"`` (default for the pairwise methods: the
+            studentized range with infinite df; Šidák for ``trt.vs.ctrl``, as emmeans),
+            ``"dunnettx"`` (emmeans' approximate Dunnett, default for ``trt.vs.ctrl``),
+            ``"sidak"``, ``"bonferroni"``, ``"holm"`` or ``"none"``. The confidence limits
+            take the same adjustment (Bonferroni's for ``"holm"``), as emmeans' ``confint``.
+        level
+            Confidence level of ``lower_cl`` and ``upper_cl``.
+        type
+            ``"link"``: differences on the link scale (log odds ratios, log ratios).
+            ``"response"``: for a log link the ``ratio`` of the two means, for a logit
+            link their ``odds_ratio`` (labels ``"A / B"``), each with its SE by the
+            delta method (ratio times the SE of the log difference) and limits
+            back-transformed; the test is the link scale's (of R's ``null = 1``). For
+            any other link (probit, cloglog, identity, inverse, ...) the differences of
+            the response-scale means with delta-method SEs, tests and limits, as
+            ``pairs(regrid(emmeans(m, specs)))``; emmeans' own ``type = "response"``
+            leaves those contrasts on the link scale (``type="link"`` here).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``contrast``, the ``by`` columns, then ``estimate`` (``ratio`` or
+            ``odds_ratio`` on the response scale), ``std_error``, ``df``, ``lower_cl``,
+            ``upper_cl``, ``t_ratio`` (emmeans' ``z.ratio``) and ``p_value``.
+
+        Examples
+        --------
+        >>> import lmeformula as lmf
+        >>> fit = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...                 lmf.datasets.load("cbpp"))
+        >>> out = fit.emmeans_contrasts("period", method="trt.vs.ctrl", type="response")
+        >>> out["contrast"].tolist()
+        ['period2 / period1', 'period3 / period1', 'period4 / period1']
+        >>> out["odds_ratio"].round(2).tolist()
+        [0.37, 0.32, 0.21]
+        """
+        from lmeformula.inference.emmeans import emmeans_contrasts
+
+        return emmeans_contrasts(
+            self,  # type: ignore[arg-type]
+            specs,
+            method=method,
+            by=by,
+            adjust=adjust,
+            at=at,
+            level=level,
+            type=type,
+        )
 
     def simulate(self, nsim: int = 1, seed: Any = None, re_form: Any = "~0") -> pd.DataFrame:
         """Responses simulated from the fit, as lme4's ``simulate(m, nsim, seed)``: new
