@@ -102,6 +102,14 @@ def _lower_solve_t(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x
 
 
+def _transpose_times(A: Any, x: np.ndarray) -> np.ndarray:
+    """A' x for a dense or CSR matrix (CSR: one bincount, without a transposed copy)."""
+    if isinstance(A, np.ndarray):
+        return A.T @ x
+    rows = np.repeat(np.arange(A.shape[0]), np.diff(A.indptr))
+    return np.bincount(A.indices, weights=A.data * x[rows], minlength=A.shape[1])
+
+
 def _cholesky(A: np.ndarray) -> np.ndarray:
     """Lower Cholesky factor by LAPACK's dpotrf, overwriting A (40% faster than
     numpy.linalg.cholesky on a 1,128-square block here); the upper triangle is zeroed."""
@@ -203,6 +211,30 @@ def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
 #: Elements of a dense work array in the conditional variances (32 MB): bounds the memory of
 #: L_11⁻¹ L_10 when the first term has tens of thousands of levels.
 _CHUNK_ELEMENTS = 1 << 22
+
+
+def inverse_later(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
+    """(L_11 L_11')⁻¹ for the later terms' block lower-triangular factor (LAPACK's dpotri
+    on the assembled factor), dense and symmetric.
+
+    Parameters
+    ----------
+    Ldense
+        The blocks L_ij (i >= j >= 1) of the factor.
+    sizes
+        q_k of each later term, in order.
+    """
+    ends = np.cumsum(sizes)
+    starts = ends - np.asarray(sizes)
+    L = np.zeros((int(ends[-1]), int(ends[-1])), order="F")
+    for (i, j), block in Ldense.items():
+        L[starts[i - 1] : ends[i - 1], starts[j - 1] : ends[j - 1]] = block
+    P, info = la.lapack.dpotri(L, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("singular triangular factor")
+    # dpotri fills the lower triangle only.
+    P = np.tril(P)
+    return P + np.tril(P, -1).T
 
 
 def inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
@@ -408,17 +440,16 @@ class BlockedFactorization:
         K = len(self.lams)
         p = self.Lyy.shape[0] - 1
         if beta is None:
-            RXt = self.Lyy[:p, :p]
-            beta = la.solve_triangular(RXt.T, self.Lyy[p, :p], lower=False) if p else np.zeros(0)
+            beta = _lower_solve_t(self.Lyy[:p, :p], self.Lyy[p, :p]) if p else np.zeros(0)
         us: list[np.ndarray] = [np.zeros(0)] * K
         for j in range(K - 1, 0, -1):
             rhs = self.Ly[j][p, :] - self.Ly[j][:p, :].T @ beta
             for i in range(j + 1, K):
                 rhs = rhs - self.Ldense[(i, j)].T @ us[i]
-            us[j] = la.solve_triangular(self.Ldense[(j, j)], rhs, lower=True, trans="T")
+            us[j] = _lower_solve_t(self.Ldense[(j, j)], rhs)
         rhs0 = self.Ly[0][p, :] - self.Ly[0][:p, :].T @ beta
         for k in range(1, K):
-            rhs0 = rhs0 - self.Lk0[k - 1].T @ us[k]
+            rhs0 = rhs0 - _transpose_times(self.Lk0[k - 1], us[k])
         l0, p0 = self.L0inv.shape[0], self.L0inv.shape[1]
         us[0] = np.einsum("lba,lb->la", self.L0inv, rhs0.reshape(l0, p0)).ravel()
         bs = [
@@ -552,22 +583,30 @@ class BlockedFactor:
         return out
 
     def _refresh_symbolic(self, Ak0: list[sp.csr_matrix]) -> None:
-        csc = [a.tocsc() for a in Ak0]
         if self._plans is None:
             # The first refresh records where each product's factors sit (the maps' pattern
-            # is not generated again after that).
+            # is not generated again after that), as positions in the couplings' own (CSR)
+            # values, so that later refreshes convert nothing.
+            csc = [a.tocsc() for a in Ak0]
+            order = []
+            for a in Ak0:
+                # Where each CSC value sits among the CSR values.
+                tagged = sp.csr_matrix(
+                    (np.arange(a.nnz, dtype=float), a.indices, a.indptr), a.shape
+                )
+                order.append(tagged.tocsc().data.astype(np.intp))
             plans = {}
             for (i, j), P in self.symbolic.items():
-                new, sources = _pair_products(
+                new, (a, b) = _pair_products(
                     csc[i - 1], csc[j - 1], lower=i == j, fortran=i == j, plan=True
                 )
                 if new.nnz != P.nnz or not np.array_equal(new.indices, P.indices):
                     raise ValueError("the new weights changed a Schur map's pattern.")
-                plans[(i, j)] = sources
+                plans[(i, j)] = (order[i - 1][a], order[j - 1][b])
             self._plans = plans
         for (i, j), P in self.symbolic.items():
             a, b = self._plans[(i, j)]
-            P.data = csc[i - 1].data[a] * csc[j - 1].data[b]
+            P.data = Ak0[i - 1].data[a] * Ak0[j - 1].data[b]
 
     def reweight(self, weights: np.ndarray, response: np.ndarray | None = None) -> None:
         """New weights (and optionally a new working response, offsets subtracted): the
@@ -944,7 +983,7 @@ class BlockedFactor:
         Syy = self.XyXy - Ly0 @ Ly0.T
         for j in range(1, self.K):
             Syy -= Ly[j] @ Ly[j].T
-        Lyy = np.linalg.cholesky(Syy)
+        Lyy = _cholesky(np.asfortranarray(Syy))
         return BlockedFactorization(lams, L0inv, D0, Lk0, Ldense, Ly, Lyy, logdet)
 
 

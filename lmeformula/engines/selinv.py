@@ -10,8 +10,9 @@ term's ``p`` columns of its level), and P b for a few vectors b. Neither needs P
 - the blocked factor L = [[L_00, 0], [L_10, L_11]] (L_00 block diagonal over the first
   term's levels, L_11 dense over the later terms) has L⁻¹ = [[L_00⁻¹, 0], [-H', Q]] with
   Q = L_11⁻¹ and H' = Q M, M = L_10 L_00⁻¹, so P's blocks are
-  P_00 (level c) = L_00,c⁻ᵀ L_00,c⁻¹ + M_c' P_11 M_c, P_10 = -P_11 M, P_11 = Q'Q.
-  Only the first term's diagonal blocks of P_00 are formed; H and Q'H are q_1 x q_0
+  P_00 (level c) = L_00,c⁻ᵀ L_00,c⁻¹ + M_c' P_11 M_c, P_10 = -P_11 M, and
+  P_11 = Q'Q = (L_11 L_11')⁻¹ (LAPACK's dpotri).
+  Only the first term's diagonal blocks of P_00 are formed; P_10 is q_1 x q_0
   dense, which bounds the models this serves (:data:`MAX_CROSS`).
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
-from lmeformula.engines.factor import BlockedFactorization, DenseFactorization, inverse_lower
+from lmeformula.engines.factor import BlockedFactorization, DenseFactorization, inverse_later
 
 __all__ = ["MAX_CROSS", "PatternInverse", "pattern_inverse"]
 
@@ -48,11 +49,11 @@ class PatternInverse(Protocol):
 class _DenseInverse:
     def __init__(self, fac: DenseFactorization) -> None:
         q = fac.q
-        inv, info = la.lapack.dtrtri(np.tril(fac.L[:q, :q]), lower=1)
+        P, info = la.lapack.dpotri(np.asfortranarray(fac.L[:q, :q]), lower=1)
         if info != 0:
             raise np.linalg.LinAlgError("singular factor")
-        inv = np.tril(inv)
-        self.P = inv.T @ inv
+        P = np.tril(P)
+        self.P = P + np.tril(P, -1).T
 
     def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
         return self.P[cols[:, :, None], cols[:, None, :]]
@@ -73,8 +74,7 @@ class _BlockedInverse:
         if self.K == 1:
             return
         sizes = [m.shape[0] for m in fac.Lk0]
-        self.Q = inverse_lower(fac.Ldense, sizes)
-        self.P11 = self.Q.T @ self.Q
+        self.P11 = inverse_later(fac.Ldense, sizes)
         # M = L_10 L_00⁻¹ level by level; then Q'H' = P_11 M, and H_c H_c' = M_c' P_11 M_c
         # is M's columns against Q'H''s: one q_1 x q_1 x q_0 product, or nnz(L_10) x q_1
         # flops where the couplings are sparse (scalar terms).
@@ -126,8 +126,7 @@ class _BlockedInverse:
         x0 = np.einsum("lab,lb->la", self.L0inv, b0).ravel()
         if self.K == 1:
             return np.einsum("lba,lb->la", self.L0inv, x0.reshape(self.l0, self.p0)).ravel()
-        x1 = self.Q @ (b[q0:] - self.L10 @ x0)
-        g1 = self.Q.T @ x1
+        g1 = self.P11 @ (b[q0:] - self.L10 @ x0)
         r0 = (x0 - self.L10.T @ g1).reshape(self.l0, self.p0)
         g0 = np.einsum("lba,lb->la", self.L0inv, r0).ravel()
         return np.concatenate([g0, g1])
