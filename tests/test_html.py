@@ -59,6 +59,18 @@ def _fits() -> dict[str, Any]:
     return {"sleep": sleep, "ri": ri, "rs": rs}
 
 
+@cache
+def _cbpp() -> Any:
+    cbpp = lmf.datasets.load("cbpp")
+    return lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+
+
+@cache
+def _cbpp_null() -> Any:
+    cbpp = lmf.datasets.load("cbpp")
+    return lmf.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp)
+
+
 def _anova_pair() -> Any:
     f = _fits()
     return lmf.anova(f["ri"], f["rs"])
@@ -110,6 +122,23 @@ CASES: list[tuple[str, Callable[[], Any], list[str], int]] = [
         1,
     ),
     ("selection", _selection, ["has the lowest AIC", "All candidates share the mean model"], 1),
+    (
+        "glmer-fit",
+        _cbpp,
+        [
+            "Generalized linear mixed model fit by maximum likelihood (Laplace",
+            "Family: binomial  ( logit )",
+            "Pr(>|z|)",
+            "period4",
+        ],
+        4,
+    ),
+    (
+        "glmer-anova",
+        lambda: lmf.anova(_cbpp_null(), _cbpp()),
+        ["Models:", "Pr(>Chisq)"],
+        1,
+    ),
     (
         "bootstrap",
         lambda: _fits()["ri"].bootstrap(4, seed=1, progress=False),
