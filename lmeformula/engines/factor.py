@@ -345,6 +345,8 @@ def _cond_var(
 #: against 122, Penicillin's 30 43 against 149; the dense products grow as q³ and lose
 #: beyond about 60).
 SMALL_Q = 60
+#: A small system with at most this many entries in [Z X] (2 MB) reweights it dense.
+DENSE_ROWS = 250_000
 
 
 @dataclass
@@ -655,6 +657,18 @@ class BlockedFactor:
         sw = np.sqrt(w)
         self.weights = w
         self.log_weights = float(np.sum(np.log(w)))
+        if self._small is not None and plan.rows is not None:
+            # A small system with few rows: W^½ [Z X y] dense and one product gives every
+            # block it factors; the blocked products wait until a copy asks for them.
+            q = self.q
+            R = sw[:, None] * np.column_stack([plan.rows, resp])
+            C = R.T @ R
+            self._small.ZtZ = np.ascontiguousarray(C[:q, :q])
+            self._small.ZtXy = np.ascontiguousarray(C[:q, q:])
+            self.XyXy = np.ascontiguousarray(C[q:, q:])
+            self._sw, self._Zs = sw, None
+            self._stale = (w, resp, plan)
+            return
         X = sw[:, None] * design.X
         Xy = np.column_stack([X, sw * resp])
         X0 = sw[:, None] * design.terms[0].X
@@ -662,8 +676,8 @@ class BlockedFactor:
             # A small system factors the dense products only (PIRLS reweights a few
             # hundred times per fit); the blocked ones wait until a copy asks for them.
             self._sw, self._X, self._X0, self._Zs = sw, X, X0, None
-            self.XyXy = Xy.T @ Xy
             q = self.q
+            self.XyXy = Xy.T @ Xy
             WXy = sw[:, None] * Xy
             self._small.ZtZ = plan.sum(("small", 0), w).reshape(q, q)
             self._small.ZtXy = np.asarray(plan.ZT_all @ WXy)
@@ -675,8 +689,11 @@ class BlockedFactor:
         """The blocked products at the last weights, where a small system left them."""
         if self._stale is not None:
             w, resp, plan = self._stale
-            Xy = np.column_stack([self._X, self._sw * resp])
-            self._blocked_products(w, resp, plan, self._sw, self._X, Xy, self._X0)
+            sw = np.sqrt(w)
+            X = sw[:, None] * self.design.X
+            X0 = sw[:, None] * self.design.terms[0].X
+            Xy = np.column_stack([X, sw * resp])
+            self._blocked_products(w, resp, plan, sw, X, Xy, X0)
 
     def _blocked_products(
         self,
@@ -1006,6 +1023,9 @@ class _WeightPlan:
     level_sum: sp.csr_matrix
     #: Each row's products of the first term's columns, x_a x_b (n x p_1²).
     first_pairs: np.ndarray
+    #: [Z X] dense (unweighted) for a small system with few rows (at most ``DENSE_ROWS``
+    #: entries), else None.
+    rows: np.ndarray | None = None
 
     def sum(self, key: Any, w: np.ndarray) -> np.ndarray:
         """The product's values at the weights w."""
@@ -1085,7 +1105,11 @@ class _WeightPlan:
         )
         X0 = t0.X
         first_pairs = np.einsum("na,nb->nab", X0, X0).reshape(n, -1)
-        return cls(parts, coupling_keys, couplings, ZT, ZT_all, level_sum, first_pairs)
+        rows = None
+        if factor._small is not None and n * (factor.q + factor.p) <= DENSE_ROWS:
+            Z = sp.hstack(factor._Z, format="csc")
+            rows = np.column_stack([Z.toarray(), factor.design.X])
+        return cls(parts, coupling_keys, couplings, ZT, ZT_all, level_sum, first_pairs, rows)
 
 
 def _couple_dense(A: np.ndarray, lam_k: np.ndarray, D0: np.ndarray) -> np.ndarray:
