@@ -1105,7 +1105,7 @@ class _WeightPlan:
         )
         X0 = t0.X
         first_pairs = np.einsum("na,nb->nab", X0, X0).reshape(n, -1)
-        rows = None
+        rows: np.ndarray | None = None
         if factor._small is not None and n * (factor.q + factor.p) <= DENSE_ROWS:
             Z = sp.hstack(factor._Z, format="csc")
             rows = np.column_stack([Z.toarray(), factor.design.X])
