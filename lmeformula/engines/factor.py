@@ -1105,11 +1105,11 @@ class _WeightPlan:
         )
         X0 = t0.X
         first_pairs = np.einsum("na,nb->nab", X0, X0).reshape(n, -1)
-        rows: np.ndarray | None = None
+        dense_rows: np.ndarray | None = None
         if factor._small is not None and n * (factor.q + factor.p) <= DENSE_ROWS:
             Z = sp.hstack(factor._Z, format="csc")
-            rows = np.column_stack([Z.toarray(), factor.design.X])
-        return cls(parts, coupling_keys, couplings, ZT, ZT_all, level_sum, first_pairs, rows)
+            dense_rows = np.column_stack([Z.toarray(), factor.design.X])
+        return cls(parts, coupling_keys, couplings, ZT, ZT_all, level_sum, first_pairs, dense_rows)
 
 
 def _couple_dense(A: np.ndarray, lam_k: np.ndarray, D0: np.ndarray) -> np.ndarray:
