@@ -117,6 +117,7 @@ class LaplaceDeviance:
         fam = data.family
         self.eta0 = fam.link.link(fam.mustart(data.y, data.wt))
         self._warm: PirlsResult | None = None
+        self._rough = False
         self._last: tuple[np.ndarray, PirlsResult] | None = None
         exact = not fast and has_exact_gradient(design, data.family, self.nagq)
         self._pattern = RowPattern(design) if exact else None
@@ -140,6 +141,17 @@ class LaplaceDeviance:
             self._codes, self._nlev, self._x = t.factor.codes, t.factor.nlevels, t.X[:, 0]
             self._nodes, w = np.polynomial.hermite_e.hermegauss(self.nagq)
             self._log_w = np.log(w / np.sqrt(2.0 * np.pi))
+
+    @property
+    def rough(self) -> bool:
+        """PIRLS to about 1e-6 only (:func:`~lmeformula.engines.pirls.pirls`'s ``rough``):
+        for an optimiser scouting a start, never for an optimum reported."""
+        return self._rough
+
+    @rough.setter
+    def rough(self, value: bool) -> None:
+        self._rough = bool(value)
+        self._last = None  # a remembered solution was taken at the other precision
 
     # -- the engine contract ------------------------------------------------------------
 
@@ -188,9 +200,9 @@ class LaplaceDeviance:
         warm = self._warm
         if warm is None:
             eta0 = self.eta0 if self.fast else None
-            r = pirls(self.factor, data, theta, beta, self.u0, eta0)
+            r = pirls(self.factor, data, theta, beta, self.u0, eta0, rough=self._rough)
         else:
-            r = pirls(self.factor, data, theta, beta, warm.u, None, warm.beta)
+            r = pirls(self.factor, data, theta, beta, warm.u, None, warm.beta, rough=self._rough)
         self._warm = r if r.converged and np.all(np.isfinite(r.u)) else None
         self._last = (np.array(par, dtype=float), r)
         return r

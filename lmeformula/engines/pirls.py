@@ -35,6 +35,8 @@ __all__ = ["GlmData", "PirlsResult", "pirls"]
 
 #: Steps stop once they move no component of (u, β) by more than this, relative.
 STEP_TOL = 1e-10
+#: Where rough evaluations stop (see :func:`pirls`).
+ROUGH_TOL = 1e-6
 #: At most this many steps (Fisher scoring with a non-canonical link converges linearly).
 MAX_STEPS = 200
 #: Step halvings before a step is given up.
@@ -114,6 +116,7 @@ def pirls(
     u0: np.ndarray,
     eta0: np.ndarray | None = None,
     beta0: np.ndarray | None = None,
+    rough: bool = False,
 ) -> PirlsResult:
     """The conditional modes at θ (and β, or with β found too when ``beta`` is None).
 
@@ -134,6 +137,9 @@ def pirls(
         ``linkfun(mustart)``, at the first evaluation); by default from u0 and ``beta0``.
     beta0
         Where β starts when ``beta`` is None and ``eta0`` is not given (by default 0).
+    rough
+        Stop at ``ROUGH_TOL`` and take log|L|² at the last step's weights: an objective
+        smooth to about 1e-6, enough to scout a start, for a fifth fewer factorisations.
 
     Returns
     -------
@@ -184,6 +190,7 @@ def pirls(
         return w, eta - off + (y - mu) / me
 
     converged, steps, last, settled = False, 0, np.inf, False
+    tol = ROUGH_TOL if rough else STEP_TOL
     while steps < MAX_STEPS:
         steps += 1
         w, z = working(eta, mu)
@@ -216,11 +223,11 @@ def pirls(
         # link) the next would move by about moved x (moved / last): once that is below the
         # tolerance the point is the modes, without taking it.
         ratio = moved / last if scale == 1.0 and np.isfinite(last) else 1.0
-        if moved < STEP_TOL or (ratio < 0.1 and moved * ratio < STEP_TOL):
+        if moved < tol or (ratio < 0.1 and moved * ratio < tol):
             converged = True
             # A step this small leaves the weights the factor was taken at those of the
             # modes (to 1e-10): no need to take it again.
-            settled = moved < STEP_TOL
+            settled = moved < tol or rough
             break
         last = moved if scale == 1.0 else np.inf
     w, z = working(eta, mu)

@@ -152,7 +152,12 @@ def fit_glmm(model: Model, data_name: str | None = None) -> GlmerResult:
     # With an exact gradient the second stage's Newton steps need only a rough start.
     assert model.family is not None
     rough = nagq > 0 and has_exact_gradient(model.design, model.family, nagq)
-    first = scout(fast) if rough else optimize(fast)
+    if rough:
+        fast.rough = True
+        first = scout(fast)
+        fast.rough = False
+    else:
+        first = optimize(fast)
     if nagq == 0:
         engine, optinfo = fast, first
     else:
