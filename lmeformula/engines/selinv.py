@@ -78,12 +78,28 @@ class _BlockedInverse:
         # M = L_10 L_00⁻¹ level by level; then Q'H' = P_11 M, and H_c H_c' = M_c' P_11 M_c
         # is M's columns against Q'H''s: one q_1 x q_1 x q_0 product, or nnz(L_10) x q_1
         # flops where the couplings are sparse (scalar terms).
+        self._entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.p0 == 1 and all(sp.issparse(m) for m in fac.Lk0):
-            S = sp.vstack(fac.Lk0, format="csr") if len(fac.Lk0) > 1 else fac.Lk0[0].tocsr()
-            self.L10 = S
-            Ms = S @ sp.diags(L0inv[:, 0, 0])
-            self.QtH = np.ascontiguousarray(np.asarray(Ms.T @ self.P11).T)
-            self.P00[:, 0, 0] += np.asarray(Ms.multiply(self.QtH).sum(axis=0)).ravel()
+            # L_10's entries as arrays (rows, columns, values): sums over them by bincount
+            # and reduceat cost less than scipy's products at these sizes.
+            rows, cols, vals, q1 = [], [], [], 0
+            for m in fac.Lk0:
+                m = m.tocsr()
+                rows.append(np.repeat(np.arange(m.shape[0]) + q1, np.diff(m.indptr)))
+                cols.append(m.indices)
+                vals.append(m.data)
+                q1 += m.shape[0]
+            r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+            self._entries = (r, c, v)
+            mval = v * L0inv[c, 0, 0]
+            # Row c of (P_11 M)' sums mval P_11[r] over column c's entries.
+            order = np.argsort(c, kind="stable")
+            cs = c[order]
+            starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
+            QtHT = np.zeros((self.q0, q1))
+            QtHT[cs[starts]] = np.add.reduceat(mval[order, None] * self.P11[r[order]], starts)
+            self.QtH = QtHT.T
+            self.P00[:, 0, 0] += np.bincount(c, weights=mval * QtHT[c, r], minlength=self.q0)
             return
         parts = [m.toarray() if sp.issparse(m) else np.asarray(m) for m in fac.Lk0]
         L10 = parts[0] if len(parts) == 1 else np.vstack(parts)
@@ -126,8 +142,15 @@ class _BlockedInverse:
         x0 = np.einsum("lab,lb->la", self.L0inv, b0).ravel()
         if self.K == 1:
             return np.einsum("lba,lb->la", self.L0inv, x0.reshape(self.l0, self.p0)).ravel()
-        g1 = self.P11 @ (b[q0:] - self.L10 @ x0)
-        r0 = (x0 - self.L10.T @ g1).reshape(self.l0, self.p0)
+        q1 = self.P11.shape[0]
+        if self._entries is not None:
+            r, c, v = self._entries
+            g1 = self.P11 @ (b[q0:] - np.bincount(r, weights=v * x0[c], minlength=q1))
+            back = np.bincount(c, weights=v * g1[r], minlength=q0)
+        else:
+            g1 = self.P11 @ (b[q0:] - self.L10 @ x0)
+            back = self.L10.T @ g1
+        r0 = (x0 - back).reshape(self.l0, self.p0)
         g0 = np.einsum("lba,lb->la", self.L0inv, r0).ravel()
         return np.concatenate([g0, g1])
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from lmeformula.engines.laplace import has_exact_gradient
+from lmeformula.engines.laplace import LaplaceDeviance, has_exact_gradient
 from lmeformula.errors import ArgumentTypeError, FormulaError
 from lmeformula.families import Family, Gaussian, NegativeBinomial, as_family, negative_binomial
 from lmeformula.fitting.api import check_args, data_name_of
@@ -153,6 +153,7 @@ def fit_glmm(model: Model, data_name: str | None = None) -> GlmerResult:
     assert model.family is not None
     rough = nagq > 0 and has_exact_gradient(model.design, model.family, nagq)
     if rough:
+        assert isinstance(fast, LaplaceDeviance)
         fast.rough = True
         first = scout(fast)
         fast.rough = False
