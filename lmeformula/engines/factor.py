@@ -232,9 +232,9 @@ def inverse_later(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -
     P, info = la.lapack.dpotri(L, lower=1, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError("singular triangular factor")
-    # dpotri fills the lower triangle only.
+    # dpotri fills the lower triangle only; C order for the row gathers that read it.
     P = np.tril(P)
-    return P + np.tril(P, -1).T
+    return np.ascontiguousarray(P + np.tril(P, -1).T)
 
 
 def inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:

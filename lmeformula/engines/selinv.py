@@ -12,8 +12,11 @@ term's ``p`` columns of its level), and P b for a few vectors b. Neither needs P
   Q = L_11⁻¹ and H' = Q M, M = L_10 L_00⁻¹, so P's blocks are
   P_00 (level c) = L_00,c⁻ᵀ L_00,c⁻¹ + M_c' P_11 M_c, P_10 = -P_11 M, and
   P_11 = Q'Q = (L_11 L_11')⁻¹ (LAPACK's dpotri).
-  Only the first term's diagonal blocks of P_00 are formed; P_10 is q_1 x q_0
-  dense, which bounds the models this serves (:data:`MAX_CROSS`).
+  Only the first term's diagonal blocks of P_00 are formed. Where the couplings are
+  dense, P_10 is too (q_1 x q_0, which bounds the models this serves: :data:`MAX_CROSS`);
+  where they are sparse (scalar terms), P_00's blocks and the P_10 entries a row asks for
+  are sums over L_10's entries, and nothing of size q_1 x q_0 is formed (fresh arrays of
+  a megabyte cost more in page faults than their arithmetic at these sizes).
 """
 
 from __future__ import annotations
@@ -80,8 +83,10 @@ class _BlockedInverse:
         # flops where the couplings are sparse (scalar terms).
         self._entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.p0 == 1 and all(sp.issparse(m) for m in fac.Lk0):
-            # L_10's entries as arrays (rows, columns, values): sums over them by bincount
-            # and reduceat cost less than scipy's products at these sizes.
+            # L_10's entries as arrays (rows, columns, values), sorted by column. P's blocks
+            # are then read entry by entry: P_00,c += Σ m_e m_f P_11[r_e, r_f] over the
+            # pairs of column c's entries, and P_10[j, c] = -Σ_e P_11[j, r_e] m_e at the
+            # pairs a row asks for (:meth:`at_rows`), with no q_1 x q_0 array formed.
             rows, cols, vals, q1 = [], [], [], 0
             for m in fac.Lk0:
                 m = m.tocsr()
@@ -90,16 +95,19 @@ class _BlockedInverse:
                 vals.append(m.data)
                 q1 += m.shape[0]
             r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-            self._entries = (r, c, v)
-            mval = v * L0inv[c, 0, 0]
-            # Row c of (P_11 M)' sums mval P_11[r] over column c's entries.
             order = np.argsort(c, kind="stable")
-            cs = c[order]
-            starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
-            QtHT = np.zeros((self.q0, q1))
-            QtHT[cs[starts]] = np.add.reduceat(mval[order, None] * self.P11[r[order]], starts)
-            self.QtH = QtHT.T
-            self.P00[:, 0, 0] += np.bincount(c, weights=mval * QtHT[c, r], minlength=self.q0)
+            r, c, v = r[order], c[order], v[order]
+            self._entries = (r, c, v)
+            self._mval = v * L0inv[c, 0, 0]
+            count = np.bincount(c, minlength=self.q0)
+            self._count = count
+            self._start = np.concatenate([[0], np.cumsum(count)[:-1]])
+            e, f = self._column_pairs(c)
+            self.P00[:, 0, 0] += np.bincount(
+                c[e],
+                weights=self._mval[e] * self._mval[f] * self.P11[r[e], r[f]],
+                minlength=self.q0,
+            )
             return
         parts = [m.toarray() if sp.issparse(m) else np.asarray(m) for m in fac.Lk0]
         L10 = parts[0] if len(parts) == 1 else np.vstack(parts)
@@ -117,6 +125,26 @@ class _BlockedInverse:
             Hr = self.QtH.reshape(q1, self.l0, self.p0).transpose(1, 0, 2)
             self.P00 += Mr @ Hr
 
+    def _column_pairs(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every pair (e, f) of entries in the same column (entries sorted by column)."""
+        k = self._count[c]
+        e = np.repeat(np.arange(c.size), k)
+        first = np.repeat(self._start[c], k)
+        within = np.arange(e.size) - np.repeat(np.cumsum(k) - k, k)
+        return e, first + within
+
+    def _p10(self, j: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """P_10[j_i, col_i] for pairs i, from L_10's entries in column col_i."""
+        assert self._entries is not None
+        r, _, _ = self._entries
+        k = self._count[col]
+        pair = np.repeat(np.arange(col.size), k)
+        ent = np.repeat(self._start[col], k) + (
+            np.arange(pair.size) - np.repeat(np.cumsum(k) - k, k)
+        )
+        terms = self.P11[j[pair], r[ent]] * self._mval[ent]
+        return -np.bincount(pair, weights=terms, minlength=col.size)
+
     def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
         n, r = cols.shape
         out = np.empty((n, r, r))
@@ -129,7 +157,10 @@ class _BlockedInverse:
                     assert level is not None
                     v = self.P00[level, ca % p0, cb % p0]
                 elif a < first:
-                    v = -self.QtH[cb - q0, ca]
+                    if self._entries is not None:
+                        v = self._p10(cb - q0, ca)
+                    else:
+                        v = -self.QtH[cb - q0, ca]
                 else:
                     v = self.P11[ca - q0, cb - q0]
                 out[:, a, b] = v
