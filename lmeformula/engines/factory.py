@@ -44,6 +44,7 @@ def make_engine(
     reml: bool | None = None,
     fast: bool | None = None,
     warm: PLSSolution | None = None,
+    share: Engine | None = None,
 ) -> Engine:
     """The objective of a model.
 
@@ -60,6 +61,9 @@ def make_engine(
     warm
         A generalized model's solution to start from (β the layout's start, u every
         PIRLS's start): the first stage's, for the second.
+    share
+        An engine of the same model that will not be evaluated again (a generalized
+        model's first stage): its factor is taken over instead of built anew.
 
     Returns
     -------
@@ -90,6 +94,7 @@ def make_engine(
             nagq=max(model.nagq, 1),
             beta0=None if warm is None else warm.beta,
             u0=None if warm is None else warm.u,
+            factor=share.factor if isinstance(share, LaplaceDeviance) else None,
         )
     if model.residual is not None:
         return MarginalDeviance(model.design, model.reml, model.residual)

@@ -163,7 +163,7 @@ def fit_glmm(model: Model, data_name: str | None = None) -> GlmerResult:
         engine, optinfo = fast, first
     else:
         warm = fast.solve(first.par)
-        engine = make_engine(model, fast=False, warm=warm)
+        engine = make_engine(model, fast=False, warm=warm, share=fast)
         parts = {name: fast.layout.get(first.par, name) for name in fast.layout.names}
         start = engine.layout.join(**parts, beta=warm.beta)
         optinfo = optimize(engine, start=start, optimizer="newton")
