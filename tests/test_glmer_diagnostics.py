@@ -68,3 +68,20 @@ def test_plots_of_a_glmer_fit() -> None:
     table = fit.binned_residuals()
     inside = next(ln for ln in ax.get_lines() if ln.get_gid() == "inside")
     assert len(inside.get_xdata()) == int((table["group"] == "yes").sum())
+
+
+def test_icc_and_r2_of_a_negative_binomial_fit() -> None:
+    # R (lme4 1.1.31, performance 0.10.2): mnb <- glmer.nb(SiblingNegotiation ~
+    # FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest), Owls);
+    # icc(mnb): 0.1063864148, 0.0967735699; r2_nakagawa(mnb): 0.1871313933, 0.0903578233.
+    owls = lmf.datasets.load("owls")
+    fit = lmf.glmer_nb(
+        "SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)",
+        owls,
+    )
+    icc, r2 = fit.icc(), fit.r2()
+    tol = 2e-3  # the tolerance for ICC and R²; measured 5e-7
+    assert abs(icc["adjusted"] - 0.1063864148) < tol
+    assert abs(icc["unadjusted"] - 0.0967735699) < tol
+    assert abs(r2["conditional"] - 0.1871313933) < tol
+    assert abs(r2["marginal"] - 0.0903578233) < tol

@@ -8,7 +8,9 @@ the distribution-specific variance:
 - binomial: π²/3 for the logit link, 1 for probit, π²/6 for cloglog;
 - Poisson with the log link: the lognormal approximation log(1 + 1/μ₀), μ₀ = exp(β₀) of
   the null model (the same random effects and offsets, fixed part an intercept), which
-  performance refits, as here.
+  performance refits, as here;
+- negative binomial with the log link: log(1 + 1/μ₀ + 1/θ), the null model refitted with
+  θ held at the fit's.
 
 A random intercept with one level per observation (grouseticks' ``(1 | INDEX)``) models
 overdispersion: performance counts its variance with the residual, not the random part.
@@ -20,7 +22,7 @@ import math
 import warnings
 
 from lmeformula.errors import ArgumentTypeError
-from lmeformula.families import Binomial, Poisson
+from lmeformula.families import Binomial, NegativeBinomial, Poisson, negative_binomial
 from lmeformula.results.decomposition import variance_parts
 from lmeformula.results.glmer import GlmerResult
 
@@ -51,24 +53,33 @@ def distribution_variance(fit: GlmerResult) -> float:
     family, link = fit.family, fit.family.link.name
     if isinstance(family, Binomial) and link in _BINOMIAL:
         return _BINOMIAL[link]
-    if isinstance(family, Poisson) and link == "log":
+    counts = isinstance(family, (Poisson, NegativeBinomial)) and link == "log"
+    if counts:
         from lmeformula.fitting.glmm import glmer
 
+        # The null model with the fit's family; a negative binomial's θ held at θ̂, as R's
+        # update() of a glmer.nb fit keeps its family.
+        null_family = (
+            negative_binomial(family.theta) if isinstance(family, NegativeBinomial) else family
+        )
         weights = fit.state.frame.weights
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             null = glmer(
                 _null_formula(fit),
                 fit.state.frame.data,
-                family=family,
+                family=null_family,
                 weights=weights,
                 data_name=fit.data_name,
             )
-        return math.log1p(1.0 / math.exp(float(null.fixef.iloc[0])))
+        mu0 = math.exp(float(null.fixef.iloc[0]))
+        if isinstance(family, NegativeBinomial):
+            return math.log1p(1.0 / mu0 + 1.0 / family.theta)
+        return math.log1p(1.0 / mu0)
     raise ArgumentTypeError(
         f"the distribution-specific variance of the {family.name} family with the {link} "
         "link is not one performance defines here (binomial: logit, probit, cloglog; "
-        "poisson: log)."
+        "poisson and negative binomial: log)."
     )
 
 
