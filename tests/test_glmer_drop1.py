@@ -67,3 +67,20 @@ def test_poisson_against_negative_binomial() -> None:
     gamma = lmf.glmer("y ~ x + (1 | g)", lmf.datasets.load("gammasim"), family="Gamma")
     with pytest.raises(lmf.DataError, match="different families"):
         lmf.anova(mp, gamma)
+
+
+def test_compare_ranks_glmer_fits() -> None:
+    cbpp = lmf.datasets.load("cbpp")
+    m0 = lmf.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp)
+    m1 = lmf.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    table = lmf.compare(m0, m1, names=["m0", "m1"])
+    # The ranking is by AIC (R: AIC(m0, m1)); the test between them is anova's.
+    assert list(table.index) == ["m1", "m0"]
+    assert table.loc["m1", "aic"] == m1.aic
+    assert table.loc["m0", "aic"] == m0.aic
+    chisq = lmf.anova(m0, m1)["Chisq"].iloc[1]
+    assert table.loc["m1", "lrt"] == pytest.approx(chisq, rel=1e-12)
+    ticks = lmf.datasets.load("grouseticks")
+    mp = lmf.glmer("TICKS ~ YEAR + (1 | LOCATION)", ticks, family="poisson")
+    with pytest.raises(lmf.DataError, match="different families"):
+        lmf.compare(m1, mp)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lmeformula.comparison.nesting import describe, mixture_p_value, relate
+from lmeformula.comparison.nesting import describe, likelihood_family, mixture_p_value, relate
 from lmeformula.errors import ArgumentTypeError, DataError
 from lmeformula.families import NegativeBinomial, Poisson
 from lmeformula.fitting.refit import refit as refit_fit
@@ -45,18 +45,6 @@ def _argument_names(fits: tuple[LmerResult | GlmerResult, ...]) -> list[str]:
         name = found[0] if len(found) == 1 else f"m{i}"
         names.append(name if name not in names else f"m{i}")
     return names
-
-
-def _likelihood_family(fit: Any) -> str:
-    """What makes two fits' likelihoods comparable: the family and link, with the Poisson
-    and every negative binomial (its θ estimated or not) one, the Poisson being the
-    negative binomial's limit θ → ∞ (R's anova(poisson_fit, nb_fit))."""
-    fam = getattr(fit, "family", None)
-    if fam is None:
-        return "gaussian (lmer)"
-    if isinstance(fam, (Poisson, NegativeBinomial)):
-        return f"poisson or negative binomial (link {fam.link.name!r})"
-    return f"{fam.name} (link {fam.link.name!r})"
 
 
 def _adds_nb_theta(small: Any, large: Any, df: int) -> bool:
@@ -117,7 +105,7 @@ def anova(*fits: LmerResult | GlmerResult, refit: bool = True) -> pd.DataFrame:
             raise ArgumentTypeError(
                 f"anova compares lmer, gls and glmer fits, got {type(f).__name__}."
             )
-    families = {_likelihood_family(f) for f in fits}
+    families = {likelihood_family(f) for f in fits}
     if len(families) > 1:
         raise DataError(
             f"the models have different families {sorted(families)}: their likelihoods are "

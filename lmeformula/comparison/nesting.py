@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from lmeformula.families import NegativeBinomial, Poisson
 from lmeformula.structures import CovStructure, make_structure
 from lmeformula.structures.residual import ResidualStructure
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from lmeformula.results.glmer import GlmerResult
     from lmeformula.results.lmer import LmerResult
 
-__all__ = ["Relation", "describe", "mixture_p_value", "relate"]
+__all__ = ["Relation", "describe", "likelihood_family", "mixture_p_value", "relate"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -353,3 +354,15 @@ def describe(
         f"determined, so only {naive} is given (conservative where variances are tested "
         "at 0)."
     )
+
+
+def likelihood_family(fit: Any) -> str:
+    """What makes two fits' likelihoods comparable: the family and link, with the Poisson
+    and every negative binomial (its θ estimated or not) one, the Poisson being the
+    negative binomial's limit θ → ∞ (R's anova(poisson_fit, nb_fit))."""
+    fam = getattr(fit, "family", None)
+    if fam is None:
+        return "gaussian (lmer)"
+    if isinstance(fam, (Poisson, NegativeBinomial)):
+        return f"poisson or negative binomial (link {fam.link.name!r})"
+    return f"{fam.name} (link {fam.link.name!r})"

@@ -22,13 +22,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lmeformula.comparison.nesting import Relation, mixture_p_value, relate
+from lmeformula.comparison.nesting import Relation, likelihood_family, mixture_p_value, relate
 from lmeformula.errors import ArgumentTypeError, ComparisonWarning, DataError, LmeFormulaError
 from lmeformula.fitting.api import gls, lmer
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
 from lmeformula.fitting.progress import check_progress
 from lmeformula.formula import parse
 from lmeformula.model.datacheck import as_frame, missing_columns
+from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.noted import NotedFrame
 from lmeformula.structures.residual import RESIDUAL_STRUCTURES as _KNOWN
@@ -65,8 +66,16 @@ def _check_fits(fits: Sequence[Any], names: Sequence[str] | None) -> list[str] |
     if len(fits) < 2:
         raise ArgumentTypeError("compare needs two or more fitted models.")
     for f in fits:
-        if not isinstance(f, LmerResult):
-            raise ArgumentTypeError(f"compare ranks lmer/gls fits, got {type(f).__name__}.")
+        if not isinstance(f, (LmerResult, GlmerResult)):
+            raise ArgumentTypeError(
+                f"compare ranks lmer, gls and glmer fits, got {type(f).__name__}."
+            )
+    kinds = {likelihood_family(f) for f in fits}
+    if len(kinds) > 1:
+        raise DataError(
+            f"the models have different families {sorted(kinds)}: their likelihoods are of "
+            "different distributions; compare fits of the same family (and link)."
+        )
     if names is None:
         return None
     names = [str(n) for n in names]
