@@ -351,7 +351,10 @@ class GammaFamily(Family):
         return mu * mu
 
     def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
-        return -2.0 * wt * (np.log(np.where(y == 0, 1.0, y / mu)) - (y - mu) / mu)
+        # A trial step may leave μ <= 0: NaN then, which PIRLS's step halving rejects,
+        # without numpy's warning reaching the user.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return -2.0 * wt * (np.log(np.where(y == 0, 1.0, y / mu)) - (y - mu) / mu)
 
     def minus2loglik(
         self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray, trials: np.ndarray
