@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lmeformula.comparison.nesting import describe, likelihood_family, mixture_p_value, relate
+from lmeformula.comparison.nesting import check_same_family, describe, mixture_p_value, relate
 from lmeformula.errors import ArgumentTypeError, DataError
 from lmeformula.families import NegativeBinomial, Poisson
 from lmeformula.fitting.refit import refit as refit_fit
@@ -105,13 +105,7 @@ def anova(*fits: LmerResult | GlmerResult, refit: bool = True) -> pd.DataFrame:
             raise ArgumentTypeError(
                 f"anova compares lmer, gls and glmer fits, got {type(f).__name__}."
             )
-    families = {likelihood_family(f) for f in fits}
-    if len(families) > 1:
-        raise DataError(
-            f"the models have different families {sorted(families)}: their likelihoods are "
-            "of different distributions and a likelihood-ratio test compares nothing; fit "
-            "them with the same family (and link)."
-        )
+    check_same_family(fits, " and a likelihood-ratio test compares nothing")
     nobs = {f.nobs for f in fits}
     if len(nobs) > 1:
         raise DataError(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from lmeformula.errors import DataError
 from lmeformula.families import NegativeBinomial, Poisson
 from lmeformula.structures import CovStructure, make_structure
 from lmeformula.structures.residual import ResidualStructure
@@ -37,7 +38,14 @@ if TYPE_CHECKING:
     from lmeformula.results.glmer import GlmerResult
     from lmeformula.results.lmer import LmerResult
 
-__all__ = ["Relation", "describe", "likelihood_family", "mixture_p_value", "relate"]
+__all__ = [
+    "Relation",
+    "check_same_family",
+    "describe",
+    "likelihood_family",
+    "mixture_p_value",
+    "relate",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -366,3 +374,14 @@ def likelihood_family(fit: Any) -> str:
     if isinstance(fam, (Poisson, NegativeBinomial)):
         return f"poisson or negative binomial (link {fam.link.name!r})"
     return f"{fam.name} (link {fam.link.name!r})"
+
+
+def check_same_family(fits: Any, why: str) -> None:
+    """A DataError unless every fit's likelihood is of one family (:func:`likelihood_family`);
+    ``why`` ends the message (what the comparison would mean otherwise)."""
+    families = {likelihood_family(f) for f in fits}
+    if len(families) > 1:
+        raise DataError(
+            f"the models have different families {sorted(families)}: their likelihoods are "
+            f"of different distributions{why}; fit them with the same family (and link)."
+        )

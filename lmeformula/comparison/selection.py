@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lmeformula.comparison.nesting import Relation, likelihood_family, mixture_p_value, relate
+from lmeformula.comparison.nesting import Relation, check_same_family, mixture_p_value, relate
 from lmeformula.errors import ArgumentTypeError, ComparisonWarning, DataError, LmeFormulaError
 from lmeformula.fitting.api import gls, lmer
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
@@ -70,12 +70,7 @@ def _check_fits(fits: Sequence[Any], names: Sequence[str] | None) -> list[str] |
             raise ArgumentTypeError(
                 f"compare ranks lmer, gls and glmer fits, got {type(f).__name__}."
             )
-    kinds = {likelihood_family(f) for f in fits}
-    if len(kinds) > 1:
-        raise DataError(
-            f"the models have different families {sorted(kinds)}: their likelihoods are of "
-            "different distributions; compare fits of the same family (and link)."
-        )
+    check_same_family(fits, " and their AICs rank nothing")
     if names is None:
         return None
     names = [str(n) for n in names]

@@ -213,6 +213,17 @@ def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
 _CHUNK_ELEMENTS = 1 << 22
 
 
+def _later_factor(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
+    """L_11 assembled from its blocks, in Fortran order so that LAPACK works on it in
+    place (the only extra q_1 x q_1 array)."""
+    ends = np.cumsum(sizes)
+    starts = ends - np.asarray(sizes)
+    L = np.zeros((int(ends[-1]), int(ends[-1])), order="F")
+    for (i, j), block in Ldense.items():
+        L[starts[i - 1] : ends[i - 1], starts[j - 1] : ends[j - 1]] = block
+    return L
+
+
 def inverse_later(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
     """(L_11 L_11')⁻¹ for the later terms' block lower-triangular factor (LAPACK's dpotri
     on the assembled factor), dense and symmetric.
@@ -224,12 +235,7 @@ def inverse_later(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -
     sizes
         q_k of each later term, in order.
     """
-    ends = np.cumsum(sizes)
-    starts = ends - np.asarray(sizes)
-    L = np.zeros((int(ends[-1]), int(ends[-1])), order="F")
-    for (i, j), block in Ldense.items():
-        L[starts[i - 1] : ends[i - 1], starts[j - 1] : ends[j - 1]] = block
-    P, info = la.lapack.dpotri(L, lower=1, overwrite_c=1)
+    P, info = la.lapack.dpotri(_later_factor(Ldense, sizes), lower=1, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError("singular triangular factor")
     # dpotri fills the lower triangle only; C order for the row gathers that read it.
@@ -237,7 +243,7 @@ def inverse_later(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -
     return np.ascontiguousarray(P + np.tril(P, -1).T)
 
 
-def inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
+def _inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -> np.ndarray:
     """L_11⁻¹ for the later terms' block lower-triangular factor, as one dense array.
 
     Parameters
@@ -252,13 +258,7 @@ def inverse_lower(Ldense: dict[tuple[int, int], np.ndarray], sizes: list[int]) -
     numpy.ndarray
         The lower-triangular inverse (Fortran order).
     """
-    ends = np.cumsum(sizes)
-    starts = ends - np.asarray(sizes)
-    # Fortran order lets LAPACK invert in place: a copy of L_11 is the only extra q x q array.
-    L = np.zeros((int(ends[-1]), int(ends[-1])), order="F")
-    for (i, j), block in Ldense.items():
-        L[starts[i - 1] : ends[i - 1], starts[j - 1] : ends[j - 1]] = block
-    inv, info = la.lapack.dtrtri(L, lower=1, overwrite_c=1)
+    inv, info = la.lapack.dtrtri(_later_factor(Ldense, sizes), lower=1, overwrite_c=1)
     if info != 0:
         raise np.linalg.LinAlgError("singular triangular factor")
     return inv
@@ -310,7 +310,7 @@ def _cond_var(
         return first.ravel()
     sizes = [m.shape[0] for m in Lk0]
     q1 = sum(sizes)
-    Linv = inverse_lower(Ldense, sizes)
+    Linv = _inverse_lower(Ldense, sizes)
     LinvT = Linv.T  # C order: the right operand of the sparse products below
     # G' = L_10' L_11⁻ᵀ, a chunk of first-term levels at a time. With L_10 sparse it costs
     # nnz(L_10) x q_1 flops, far less than solving with L_11 for every column.

@@ -102,7 +102,7 @@ class _BlockedInverse:
             count = np.bincount(c, minlength=self.q0)
             self._count = count
             self._start = np.concatenate([[0], np.cumsum(count)[:-1]])
-            e, f = self._column_pairs(c)
+            e, f = self._column_entries(c)  # pairs in one column
             self.P00[:, 0, 0] += np.bincount(
                 c[e],
                 weights=self._mval[e] * self._mval[f] * self.P11[r[e], r[f]],
@@ -125,23 +125,19 @@ class _BlockedInverse:
             Hr = self.QtH.reshape(q1, self.l0, self.p0).transpose(1, 0, 2)
             self.P00 += Mr @ Hr
 
-    def _column_pairs(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every pair (e, f) of entries in the same column (entries sorted by column)."""
-        k = self._count[c]
-        e = np.repeat(np.arange(c.size), k)
-        first = np.repeat(self._start[c], k)
-        within = np.arange(e.size) - np.repeat(np.cumsum(k) - k, k)
-        return e, first + within
+    def _column_entries(self, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each i, every entry of L_10's column col_i: pairs (i, entry), entries being
+        sorted by column."""
+        k = self._count[col]
+        i = np.repeat(np.arange(col.size), k)
+        within = np.arange(i.size) - np.repeat(np.cumsum(k) - k, k)
+        return i, np.repeat(self._start[col], k) + within
 
     def _p10(self, j: np.ndarray, col: np.ndarray) -> np.ndarray:
         """P_10[j_i, col_i] for pairs i, from L_10's entries in column col_i."""
         assert self._entries is not None
         r, _, _ = self._entries
-        k = self._count[col]
-        pair = np.repeat(np.arange(col.size), k)
-        ent = np.repeat(self._start[col], k) + (
-            np.arange(pair.size) - np.repeat(np.cumsum(k) - k, k)
-        )
+        pair, ent = self._column_entries(col)
         terms = self.P11[j[pair], r[ent]] * self._mval[ent]
         return -np.bincount(pair, weights=terms, minlength=col.size)
 

@@ -49,6 +49,8 @@ from lmeformula.fitting.many_glmm import (
     fit_one_glmm,
     glmm_family,
     pack_columns,
+    quoted,
+    remember,
 )
 from lmeformula.fitting.optimize import OptInfo
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
@@ -77,13 +79,6 @@ TABLE_COLUMNS = [
     "error",
 ]
 
-# Engines a worker keeps, one per pattern of missing responses (most recent first).
-_ENGINE_CACHE = 8
-
-
-def _quoted(name: str) -> str:
-    return name if name.isidentifier() else f"`{name}`"
-
 
 @dataclass(frozen=True)
 class _Spec:
@@ -95,7 +90,7 @@ class _Spec:
     weights: Any  # a column name of ``data``, an array per row, or None
 
     def formula(self, response: str) -> str:
-        return f"{_quoted(response)} ~ {self.rhs}"
+        return f"{quoted(response)} ~ {self.rhs}"
 
 
 @dataclass
@@ -171,13 +166,7 @@ class _Worker:
         self.patterns: dict[bytes, _Pattern] = {}
 
     def pattern(self, name: str, observed: np.ndarray) -> _Pattern:
-        key = np.packbits(observed).tobytes()
-        found = self.patterns.pop(key, None)
-        if found is None:
-            found = self._build(name, observed)
-        self.patterns[key] = found  # most recent last
-        while len(self.patterns) > _ENGINE_CACHE:
-            del self.patterns[next(iter(self.patterns))]
+        found: _Pattern = remember(self.patterns, observed, lambda: self._build(name, observed))
         return found
 
     def _build(self, name: str, observed: np.ndarray) -> _Pattern:
@@ -433,7 +422,7 @@ def _spec(formula: Any, data: Any, names: list[str], reml: Any, weights: Any) ->
     columns = list(map(str, data.columns))
     # The formula is checked now, with the first response: an error in it is an error of
     # the call, not of each response.
-    parsed = parse(f"{_quoted(names[0])} ~ {rhs}", columns=columns + names)
+    parsed = parse(f"{quoted(names[0])} ~ {rhs}", columns=columns + names)
     if not parsed.random:
         raise ArgumentTypeError(
             f"the formula '{formula}' has no random effects; fit_many fits lmer models: add "

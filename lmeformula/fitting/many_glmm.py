@@ -52,10 +52,25 @@ __all__ = [
     "glmm_family",
     "glmm_record",
     "pack_columns",
+    "quoted",
+    "remember",
 ]
 
 # Models a worker keeps, one per pattern of missing responses (most recent last).
 PATTERN_CACHE = 8
+
+
+def remember(cache: dict[bytes, Any], observed: np.ndarray, build: Callable[[], Any]) -> Any:
+    """The entry of ``cache`` for the rows ``observed``, built when missing; the cache keeps
+    the ``PATTERN_CACHE`` most recently used (one per pattern of missing responses)."""
+    key = np.packbits(observed).tobytes()
+    found = cache.pop(key, None)
+    if found is None:
+        found = build()
+    cache[key] = found  # most recent last
+    while len(cache) > PATTERN_CACHE:
+        del cache[next(iter(cache))]
+    return found
 
 
 def quoted(name: str) -> str:
@@ -220,15 +235,13 @@ class GlmmWorker:
     def pattern(self, name: str, observed: np.ndarray) -> GlmmPattern:
         """The model of the rows ``observed`` (built once, on a stand-in response; only the
         column's name is the response's, for the messages of what fails)."""
-        key = np.packbits(observed).tobytes()
-        found = self.patterns.pop(key, None)
-        if found is None:
+
+        def build() -> GlmmPattern:
             model = self.spec.build(name, observed)
             positions = np.asarray(model.frame.data.index, dtype=np.int64)
-            found = GlmmPattern(model=model, column=name, positions=positions)
-        self.patterns[key] = found  # most recent last
-        while len(self.patterns) > PATTERN_CACHE:
-            del self.patterns[next(iter(self.patterns))]
+            return GlmmPattern(model=model, column=name, positions=positions)
+
+        found: GlmmPattern = remember(self.patterns, observed, build)
         return found
 
     def model(self, name: str, column: pd.Series, index: pd.Index | None = None) -> Model:
