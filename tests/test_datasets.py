@@ -42,7 +42,7 @@ def test_names_lists_every_shipped_csv() -> None:
 def test_package_copy_matches_top_level_data_folder() -> None:
     # Both copies are kept; they must not drift apart.
     for name in ALL:
-        shipped = ROOT / "lmeformula" / "data" / f"{name}.csv"
+        shipped = ROOT / "src" / "lmeformula" / "data" / f"{name}.csv"
         top = ROOT / "data" / f"{name}.csv"
         assert shipped.read_bytes() == top.read_bytes(), name
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "lmeformula"
-ROOT = PACKAGE.parent
+PACKAGE = Path(__file__).resolve().parent.parent / "src" / "lmeformula"
+ROOT = PACKAGE.parent.parent
 
 
 def _modules() -> list[tuple[Path, ast.Module]]:

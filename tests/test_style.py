@@ -16,12 +16,12 @@ def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    proc = _ruff("check", "lmeformula", "tests", "benchmarks", "notebooks")
+    proc = _ruff("check", "src", "tests", "benchmarks", "notebooks")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_ruff_format() -> None:
-    proc = _ruff("format", "--check", "lmeformula", "tests", "benchmarks", "notebooks")
+    proc = _ruff("format", "--check", "src", "tests", "benchmarks", "notebooks")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

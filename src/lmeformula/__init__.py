@@ -50,6 +50,9 @@ from lmeformula.structures.residual import (
     UN,
 )
 from lmeformula.structures.variance import VarExp, VarIdent, VarPower
+from lmeformula.versions import VERSION, show_versions
+
+__version__ = VERSION
 
 # What only some analyses need is imported on first use: ``import lmeformula`` stays light
 # (no scipy.stats, matplotlib or statsmodels until a test, a plot or MixedLM asks).
@@ -90,8 +93,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AR1",
@@ -146,6 +147,7 @@ __all__ = [
     "refit",
     "select_covariance",
     "select_random",
+    "show_versions",
     "to_bayes_mixed_glm",
     "to_mixedlm",
 ]
