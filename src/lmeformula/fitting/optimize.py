@@ -41,6 +41,7 @@ __all__ = [
     "bobyqa_minimize",
     "check_gradient",
     "convergence_messages",
+    "gradient_minimize",
     "newton",
     "newton_finish",
 ]
@@ -375,6 +376,79 @@ def bobyqa_minimize(
     box = _Box(fn, lower, np.full(lower.size, np.inf) if upper is None else np.asarray(upper))
     x, _ = _minimize(box, np.asarray(start, dtype=float), log)
     return x, float(fn(x)), len(log)
+
+
+def gradient_minimize(
+    fn: Callable[[np.ndarray], float],
+    grad: Callable[[np.ndarray], np.ndarray | None],
+    start: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray | None = None,
+) -> tuple[np.ndarray, float, int] | None:
+    """Minimise a function with an exact gradient by L-BFGS-B, as :func:`bobyqa_minimize`.
+
+    A profile's next point starts at the last one's optimum, where a quasi-Newton method
+    with the exact gradient converges in a few evaluations that BOBYQA spends tens on.
+
+    Parameters
+    ----------
+    fn, grad
+        The objective and its gradient (``grad`` None at a point: no gradient there).
+    start
+        Starting point (moved inside the bounds).
+    lower, upper
+        Bounds (``upper`` None: none).
+
+    Returns
+    -------
+    (x, value, evaluations) or None
+        None where the gradient is missing or L-BFGS-B stops without converging: the
+        caller then takes BOBYQA.
+
+    Examples
+    --------
+    >>> fn = lambda x: float(((x - 2.0) ** 2).sum())
+    >>> x, value, _ = gradient_minimize(fn, lambda x: 2 * (x - 2.0), np.zeros(2),
+    ...                                 np.full(2, -10.0))
+    >>> x.round(6).tolist(), round(value, 10)
+    ([2.0, 2.0], 0.0)
+    """
+    # scipy.optimize is imported here: a fit itself never needs it.
+    from scipy import optimize
+
+    lower = np.asarray(lower, dtype=float)
+    upper = np.full(lower.size, np.inf) if upper is None else np.asarray(upper, dtype=float)
+    x0 = np.clip(np.asarray(start, dtype=float), lower, upper)
+    count = [0]
+
+    class _NoGradient(Exception):
+        pass
+
+    def both(x: np.ndarray) -> tuple[float, np.ndarray]:
+        count[0] += 1
+        value = fn(x)
+        g = grad(x) if np.isfinite(value) else None
+        if g is None:
+            raise _NoGradient
+        return value, np.asarray(g, dtype=float)
+
+    bounds = optimize.Bounds(lower, upper)
+    try:
+        # The deviance's scale: ftol relative 1e-15 and a gradient below 1e-6 leave it
+        # within ~1e-10 of its minimum, well inside what a profile's ζ reads.
+        res = optimize.minimize(
+            both,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-15, "gtol": 1e-6, "maxiter": 500},
+        )
+    except _NoGradient:
+        return None
+    if not res.success or not np.isfinite(res.fun):
+        return None
+    return np.asarray(res.x, dtype=float), float(res.fun), count[0]
 
 
 def _snap_to_boundary(box: _Box, par: np.ndarray, tol: float = 1e-5) -> np.ndarray:

@@ -2,9 +2,10 @@
 
 The parameters are the random effects' standard deviations and correlations (``.sig01``,
 ...; on the linear predictor's scale, σ = 1) and the fixed effects. For one of them held
-at x, the Laplace (or quadrature) deviance is minimised over all the others by BOBYQA,
-started from the previous point's, and ζ(x) = sign(x - x̂) √(d(x) - d̂). The points are
-stepped as lme4 steps them (:class:`lmeformula.inference.profile.ProfileWalk`); intervals
+at x, the Laplace (or quadrature) deviance is minimised over all the others, started
+from the previous point's: by L-BFGS-B with the exact gradient where the Laplace deviance
+has one (canonical links), else by BOBYQA as lme4; ζ(x) = sign(x - x̂) √(d(x) - d̂). The
+points are stepped as lme4 steps them (:class:`lmeformula.inference.profile.ProfileWalk`); intervals
 read x(±z) off the interpolating spline (:func:`lmeformula.inference.profile.profile_confint`).
 glmer.nb's θ is held at its estimate, as lme4 profiles the last glmer of ``glmer.nb``.
 """
@@ -16,13 +17,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import linalg as la
 from scipy import stats
 
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.threads import blas_threads
 from lmeformula.errors import ArgumentTypeError, NotExpressibleError
 from lmeformula.families import NegativeBinomial
-from lmeformula.fitting.optimize import bobyqa_minimize
+from lmeformula.fitting.optimize import bobyqa_minimize, gradient_minimize
 from lmeformula.fitting.progress import check_progress, progress_bar
 from lmeformula.inference.profile import ProfileWalk, profile_table, select_parameters
 from lmeformula.results.glmer import GlmerResult
@@ -37,6 +39,58 @@ def _variance_names(fit: GlmerResult) -> tuple[list[str], np.ndarray, np.ndarray
     low, up = sdcor_bounds(design)
     # The last entry is σ's; a glmer fit without a dispersion has none to profile.
     return names[:-1], np.asarray(low)[:-1], np.asarray(up)[:-1]
+
+
+class _BetaScale:
+    """The free fixed effects in the coordinates of their Wald covariance's Cholesky factor.
+
+    Fixed effects on unlike scales (age and age², an uncentred intercept) make the
+    deviance's Hessian ill-conditioned, and a quasi-Newton method then takes hundreds of
+    steps per profile point (Contraception: ~200). In z = C⁻¹(β - β̂), with C Cholesky of
+    vcov(β), the Hessian's β block is about 2 I. The variance parameters keep their box.
+    """
+
+    def __init__(self, is_beta: np.ndarray, centre: np.ndarray, vcov: np.ndarray, idx: np.ndarray):
+        self.is_beta = is_beta
+        self.centre = centre[is_beta]
+        try:
+            self.chol = np.linalg.cholesky(vcov[np.ix_(idx, idx)])
+        except np.linalg.LinAlgError:  # a rank-deficient vcov: plain coordinates
+            self.chol = np.eye(idx.size)
+
+    def to_x(self, z: np.ndarray) -> np.ndarray:
+        x = np.array(z, dtype=float)
+        x[self.is_beta] = self.centre + self.chol @ z[self.is_beta]
+        return x
+
+    def to_z(self, x: np.ndarray) -> np.ndarray:
+        z = np.array(x, dtype=float)
+        z[self.is_beta] = la.solve_triangular(self.chol, x[self.is_beta] - self.centre, lower=True)
+        return z
+
+    def gradient(self, gx: np.ndarray) -> np.ndarray:
+        g = np.array(gx, dtype=float)
+        g[self.is_beta] = self.chol.T @ gx[self.is_beta]
+        return g
+
+    def bounds(self, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = np.array(lower, dtype=float), np.array(upper, dtype=float)
+        lo[self.is_beta], hi[self.is_beta] = -np.inf, np.inf
+        return lo, hi
+
+
+def _sdcor_jacobian(design: Any, sdcor: np.ndarray, low: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """d θ / d (σ, ρ) by central differences (one-sided at a bound) of the closed-form map."""
+    base = sdcor_to_theta(design, sdcor, 1.0)
+    jac = np.empty((base.size, sdcor.size))
+    for i in range(sdcor.size):
+        h = 1e-7 * max(1.0, abs(sdcor[i]))
+        hi = min(sdcor[i] + h, up[i])
+        lo = max(sdcor[i] - h, low[i])
+        a, b = sdcor.copy(), sdcor.copy()
+        a[i], b[i] = hi, lo
+        jac[:, i] = (sdcor_to_theta(design, a, 1.0) - sdcor_to_theta(design, b, 1.0)) / (hi - lo)
+    return jac
 
 
 def glmm_profile(
@@ -91,7 +145,19 @@ def glmm_profile(
         theta = sdcor_to_theta(design, x[:nvp], 1.0)
         return engine.deviance(layout.join(theta=theta, beta=x[nvp:]))
 
+    def gradient(x: np.ndarray) -> np.ndarray | None:
+        theta = sdcor_to_theta(design, x[:nvp], 1.0)
+        g = engine.gradient(layout.join(theta=theta, beta=x[nvp:]))
+        if g is None:
+            return None
+        # The chain rule through (σ, ρ) -> θ, whose Jacobian costs no deviance.
+        jac = _sdcor_jacobian(design, x[:nvp], vlow, vup)
+        return np.r_[jac.T @ layout.get(g, "theta"), layout.get(g, "beta")]
+
     base = deviance(opt)
+    # Where the Laplace deviance has its exact gradient (canonical links), each profile
+    # point is minimised by L-BFGS-B from the last (BOBYQA where that fails), as fits are.
+    exact = gradient(opt) is not None
     ntot = opt.size
     cutoff = float(np.sqrt(stats.chi2.ppf(1 - alphamax, ntot)))
     walk = ProfileWalk(
@@ -100,9 +166,12 @@ def glmm_profile(
     stderr = np.r_[np.full(nvp, np.nan), fit.fixef_se.to_numpy()]
     lowest = [0.0]
 
+    vcov = np.asarray(fit.vcov, dtype=float)
+
     def profile_one(w: int) -> np.ndarray:
         free = np.array([i for i in range(ntot) if i != w], dtype=int)
         est = opt[w]
+        scale = _BetaScale(free >= nvp, opt[free], vcov, free[free >= nvp] - nvp)
 
         def zeta(xx: float, start: np.ndarray) -> np.ndarray:
             start = np.asarray(start, dtype=float)
@@ -116,8 +185,27 @@ def glmm_profile(
 
             par = np.empty(ntot)
             par[w] = xx
+
+            def fn_z(z: np.ndarray) -> float:
+                return fn(scale.to_x(z))
+
+            def grad_z(z: np.ndarray) -> np.ndarray | None:
+                par = np.empty(ntot)
+                par[w] = xx
+                par[free] = scale.to_x(z)
+                g = gradient(par)
+                return None if g is None else scale.gradient(g[free])
+
             try:
-                x, fval, _ = bobyqa_minimize(fn, s0, lower[free], upper[free])
+                found = None
+                if exact:
+                    lo, hi = scale.bounds(lower[free], upper[free])
+                    found = gradient_minimize(fn_z, grad_z, scale.to_z(s0), lo, hi)
+                    if found is not None:
+                        found = (scale.to_x(found[0]), found[1], found[2])
+                if found is None:
+                    found = bobyqa_minimize(fn, s0, lower[free], upper[free])
+                x, fval, _ = found
                 if not np.isfinite(fval):
                     raise FloatingPointError("the deviance is not finite here")
             except Exception:  # lme4 records a failed optimisation as NA and goes on
