@@ -763,7 +763,8 @@ CATALOGUE: list[tuple[str, Callable[[pd.DataFrame], Any], type, type, list[str]]
         ),
         DataError,
         ValueError,
-        ["{7", "fitted levels"],
+        # factor() labels numbers as R does: the level "7".
+        ["{'7'}", "fitted levels"],
     ),
     (
         "newdata with text in a numeric column",

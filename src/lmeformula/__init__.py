@@ -32,6 +32,7 @@ from lmeformula.formula import parse
 from lmeformula.formula.terms import STRUCTURES
 from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
+from lmeformula.rfiles import read_r
 from lmeformula.structures.residual import (
     AR1,
     ARH1,
@@ -144,6 +145,7 @@ __all__ = [
     "lmer",
     "parse",
     "plots",
+    "read_r",
     "refit",
     "select_covariance",
     "select_random",

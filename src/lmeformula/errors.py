@@ -13,10 +13,12 @@ __all__ = [
     "ComparisonWarning",
     "ConvergenceWarning",
     "DataError",
+    "DataFileNotFoundError",
     "FitManyWarning",
     "FormulaError",
     "LmeFormulaError",
     "LmeFormulaWarning",
+    "MissingDependencyError",
     "NotExpressibleError",
     "ProfileWarning",
     "RankDeficiencyWarning",
@@ -66,6 +68,15 @@ class FormulaError(LmeFormulaError, ValueError):
 
 class DataError(LmeFormulaError, ValueError):
     """Data that cannot be used for the model asked for (missing column, bad values, ...)."""
+
+
+class DataFileNotFoundError(LmeFormulaError, FileNotFoundError):
+    """A data file to read (:func:`lmeformula.read_r`) that does not exist."""
+
+
+class MissingDependencyError(LmeFormulaError, ImportError):
+    """An optional dependency that a feature needs is not installed; the message says
+    which extra installs it (``pip install "lmeformula[r]"``)."""
 
 
 class NotExpressibleError(LmeFormulaError, ValueError):

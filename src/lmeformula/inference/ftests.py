@@ -185,6 +185,11 @@ def _sum_coded(result: Any) -> tuple[np.ndarray, dict[str, list[int]]]:
         return not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
 
     text = re.sub(r"\bfactor\(([^()]*)\)", r"C(factor(\1), contr.sum)", text)
+    # Treatment codings the formula asks for (C(f), C(f, contr.treatment), relevel()) too:
+    # lmerTest's type III hypotheses do not depend on the coding the fit used.
+    text = re.sub(r"\brelevel\(([^()]*)\)", r"C(relevel(\1), contr.sum)", text)
+    treatment = r"(?:contr\.|'contr\.)?(?:treatment|SAS)'?"
+    text = re.sub(rf"\bC\(([^(),]+)(?:, *(?:contr=)?{treatment})?\)", r"C(\1, contr.sum)", text)
     for name in sorted(map(str, data.columns), key=len, reverse=True):
         if name.isidentifier() and categorical(name):
             # A bare column name, not inside a call or already wrapped.

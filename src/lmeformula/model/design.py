@@ -2,7 +2,10 @@
 sparse Z block per random-effects term.
 
 Coefficient names are R's: formulaic's ``Intercept`` and ``sex[T.M]`` become ``(Intercept)``
-and ``sexM``, as lme4 names them.
+and ``sexM``, as lme4 names them; factors are coded as R codes them (``C(f, contr.sum)``,
+``relevel(f, ref = "B")``, ordered factors with ``contr.poly``: see
+:mod:`lmeformula.model.contrasts`), their columns named as R names them (``C(f,
+contr.sum)1``, ``grade.L``).
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lmeformula.errors import DataError, FormulaError
+from lmeformula.errors import DataError, FormulaError, LmeFormulaError
 from lmeformula.formula.terms import ParsedFormula, RandomTerm
-from lmeformula.model.frame import GroupingFactor, ModelFrame
+from lmeformula.model.contrasts import BARE_NAMES, C, RMaterializer, contr, relevel
+from lmeformula.model.frame import GroupingFactor, ModelFrame, level_label
 from lmeformula.model.simple_terms import simple_lhs
 from lmeformula.structures import CovStructure, make_structure
 from lmeformula.structures.random import kind_of
@@ -38,7 +42,13 @@ def _factor(x: Any) -> pd.Series:
     """R's ``factor(x)``: a categorical with sorted levels."""
     # formulaic needs a Series here: a bare Categorical fails its missing-value check.
     index = x.index if isinstance(x, pd.Series) else None
-    return pd.Series(pd.Categorical(x), index=index)
+    cat = pd.Categorical(x)
+    if pd.api.types.is_numeric_dtype(cat.categories.dtype):
+        # R's levels are text: factor(c(8, 10)) has "8" and "10" (R's numbers are doubles,
+        # so an R file's whole numbers come as floats), not "8.0"; and new data, whose
+        # numbers are floats, find the levels of a fit to integers.
+        cat = cat.rename_categories(level_label)
+    return pd.Series(cat, index=index)
 
 
 def formula_context() -> dict[str, Any]:
@@ -57,7 +67,16 @@ def formula_context() -> dict[str, Any]:
         "factor": _factor,
         "dummy": _dummy,
         "np": np,
+        # R's factor codings, R's names: C(f, contr.sum), C(f, "contr.sum"), C(f, sum).
+        "C": C,
+        "contr": contr,
+        "relevel": relevel,
+        **BARE_NAMES,
     }
+
+
+# A named argument as formulaic's text has it, f(x, ref='B'); R deparses it ref = "B".
+_KEYWORD = re.compile(r"([(,] ?)([A-Za-z_.][\w.]*)=(?!=)")
 
 
 def r_names(columns: list[str]) -> list[str]:
@@ -67,6 +86,8 @@ def r_names(columns: list[str]) -> list[str]:
     --------
     >>> r_names(["Intercept", "sex[T.M]", "age:Sex[T.Male]", "Machine[A]", "I(x ** 2)"])
     ['(Intercept)', 'sexM', 'age:SexMale', 'MachineA', 'I(x^2)']
+    >>> r_names(["relevel(f, ref='b')[T.a]", "C(f, contr.sum)[1]", "o[.L]"])
+    ['relevel(f, ref = "b")a', 'C(f, contr.sum)1', 'o.L']
     """
     out = []
     for name in columns:
@@ -74,7 +95,8 @@ def r_names(columns: list[str]) -> list[str]:
             out.append("(Intercept)")
             continue
         name = name.replace("[T.", "").replace("[", "").replace("]", "")
-        # Python spellings back to R's deparse: x ** 2 -> x^2, 'B' -> "B".
+        # Python spellings back to R's deparse: x ** 2 -> x^2, 'B' -> "B", ref='B' -> ref = "B".
+        name = _KEYWORD.sub(r"\1\2 = ", name)
         out.append(name.replace(" ** ", "^").replace("'", '"'))
     return out
 
@@ -253,6 +275,7 @@ _FUNCTIONS = (
     "center",
     "factor",
     "C",
+    "relevel",
     "dummy",
     "offset",
     "bs",
@@ -261,8 +284,10 @@ _FUNCTIONS = (
 _R_FUNCTIONS = {
     "as.numeric": "numbers are used as they are; convert the column in pandas first",
     "as.factor": "write factor(x)",
+    "ordered": "make the column an ordered pandas Categorical first "
+    "(x.astype(pd.CategoricalDtype(levels, ordered=True))); it gets contr.poly, as in R",
+    "as.ordered": "make the column an ordered pandas Categorical first (x.cat.as_ordered())",
     "ifelse": "compute the column in pandas first, e.g. np.where(...)",
-    "relevel": "order the levels in pandas first (pandas.Categorical(x, categories=[...]))",
     "interaction": "write a:b",
     "ns": "natural splines are not available; use poly(x, k) or bs(x, k)",
 }
@@ -303,11 +328,20 @@ def formula_matrix(rhs: str, data: pd.DataFrame, where: str) -> Any:
         # log(0) and the like are reported below by column, not as numpy warnings.
         with np.errstate(all="ignore"):
             mm = formulaic.model_matrix(
-                rhs, data, context=formula_context(), na_action="ignore", ensure_full_rank=True
+                rhs,
+                data,
+                context=formula_context(),
+                na_action="ignore",
+                ensure_full_rank=True,
+                # R's codings of ordered factors (contr.poly); other inputs keep formulaic's.
+                materializer=RMaterializer if isinstance(data, pd.DataFrame) else None,
             )
     except (FormulaError, DataError):
         raise
     except Exception as exc:  # formulaic raises many types; give ours with the culprit.
+        if isinstance(exc.__cause__, LmeFormulaError):
+            # Ours from inside the formula (relevel's unknown level): formulaic wraps it.
+            raise exc.__cause__ from None
         unknown = _unknown_function(rhs)
         if unknown is not None:
             raise unknown from None
