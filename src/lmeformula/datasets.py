@@ -16,8 +16,9 @@ import io
 import os
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+import narwhals.stable.v2 as nw
 import pandas as pd
 
 from lmeformula.errors import ArgumentTypeError, DataError
@@ -25,7 +26,10 @@ from lmeformula.errors import ArgumentTypeError, DataError
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
-__all__ = ["load", "names", "read_csv"]
+__all__ = ["BACKENDS", "load", "names", "read_csv"]
+
+#: The libraries whose tables :func:`read_csv` returns.
+BACKENDS = ("pandas", "polars", "pyarrow")
 
 # Strings R writes for missing values: NA for any column; NaN only appears in numbers.
 _NA_STRINGS = ("NA",)
@@ -113,7 +117,17 @@ def _load_cached(key: str) -> pd.DataFrame:
     return _read_text(text, source=f"dataset {key!r}")
 
 
-def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+@overload
+def read_csv(
+    path: str | os.PathLike[str], *, backend: Literal["pandas"] = "pandas"
+) -> pd.DataFrame: ...
+
+
+@overload
+def read_csv(path: str | os.PathLike[str], *, backend: str) -> Any: ...
+
+
+def read_csv(path: str | os.PathLike[str], *, backend: str = "pandas") -> Any:
     """Read a CSV file the way R's ``write.csv`` meant it.
 
     Columns whose values are quoted in the file are read as strings (R's character and
@@ -124,15 +138,21 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     ----------
     path
         Path of the CSV file; the first line holds the column names.
+    backend
+        The library whose table is returned: ``"pandas"`` (default), ``"polars"`` or
+        ``"pyarrow"`` (that library must be installed). The file is read the same way
+        for each; missing values are NaN in pandas' numbers and nulls in the others'.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame, polars.DataFrame or pyarrow.Table
 
     Raises
     ------
     lmeformula.errors.DataError
         If the file cannot be read or has no header line.
+    lmeformula.errors.ArgumentTypeError
+        For a path that is no path, or another ``backend``.
 
     Examples
     --------
@@ -143,11 +163,17 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     >>> df = read_csv(tmp)
     >>> df["g"].tolist(), df["y"].dtype.kind
     (['01', '10'], 'f')
+    >>> read_csv(tmp, backend="polars")["g"].to_list()
+    ['01', '10']
+    >>> type(read_csv(tmp, backend="pyarrow")).__name__
+    'Table'
     """
     if not isinstance(path, (str, os.PathLike)):
         raise ArgumentTypeError(
             f"path must be a file path (str or pathlib.Path), got {type(path).__name__}."
         )
+    if backend not in BACKENDS:
+        raise ArgumentTypeError(f"backend must be one of {BACKENDS}, got {backend!r}.")
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -161,7 +187,12 @@ def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             f"{exc.start}); is it a CSV file? Re-save it as UTF-8, or read it with "
             "pandas.read_csv(path, encoding=...)."
         ) from None
-    return _read_text(text, source=f"file {str(file)!r}")
+    frame = _read_text(text, source=f"file {str(file)!r}")
+    if backend == "pandas":
+        return frame
+    # One conversion for every library narwhals writes; pandas' NaN and None become nulls.
+    table = nw.from_native(frame, eager_only=True)
+    return table.to_polars() if backend == "polars" else table.to_arrow()
 
 
 def _read_text(text: str, *, source: str) -> pd.DataFrame:

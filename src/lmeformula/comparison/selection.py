@@ -28,7 +28,7 @@ from lmeformula.fitting.api import gls, lmer
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
 from lmeformula.fitting.progress import check_progress
 from lmeformula.formula import parse
-from lmeformula.model.datacheck import as_frame, missing_columns
+from lmeformula.model.datacheck import column_names, missing_columns
 from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
 from lmeformula.results.noted import NotedFrame
@@ -353,10 +353,11 @@ def _fit_candidate(
         return None, err
 
 
-def _check_search(data: Any, reml: Any, criterion: Any, candidates: Any) -> pd.DataFrame:
+def _check_search(data: Any, reml: Any, criterion: Any, candidates: Any) -> None:
     # Checked once before any candidate is fitted: a wrong argument is not a candidate's
-    # failure, and a search should not fit six models to report a typo.
-    frame = as_frame(data)
+    # failure, and a search should not fit six models to report a typo. The data is not
+    # converted: each candidate reads (of a polars or Arrow table, converts) its columns.
+    column_names(data)
     check_bool("reml", reml)
     if str(criterion).lower() not in _CRITERIA:
         raise ArgumentTypeError(f"criterion must be 'aic' or 'bic', got {criterion!r}.")
@@ -367,7 +368,6 @@ def _check_search(data: Any, reml: Any, criterion: Any, candidates: Any) -> pd.D
             f"candidates must be a list, e.g. [{candidates!r}, ...], got "
             f"{type(candidates).__name__}."
         )
-    return frame
 
 
 def _fit_candidates(
@@ -475,7 +475,8 @@ def select_covariance(
         (``"... + (1 | Subject)"``) the candidates are residual structures beside them
         (lmer), else marginal models (gls).
     data
-        A pandas DataFrame.
+        A pandas DataFrame, a polars DataFrame or LazyFrame, a pyarrow Table or a dict of
+        columns (each candidate converts the columns it reads).
     subject
         The column(s) whose rows are correlated (the ``| id`` of ``lmf.UN("time | id")``).
     time
@@ -531,9 +532,9 @@ def select_covariance(
         raise ArgumentTypeError(f"subject must be a column name, got {subject!r}.")
     if time is not None and not isinstance(time, str):
         raise ArgumentTypeError(f"time must be a column name or None, got {time!r}.")
-    frame = _check_search(data, reml, criterion, candidates)
+    _check_search(data, reml, criterion, candidates)
     columns = [group] if isinstance(subject, str) else list(subject)
-    missing_columns([*columns, *([time] if time else [])], frame, "subject= or time=")
+    missing_columns([*columns, *([time] if time else [])], data, "subject= or time=")
     parallel = _parallel(n_jobs, backend, client, progress)
     form = f"{time or '1'} | {group}"
     specs = []
@@ -582,7 +583,8 @@ def select_random(
         The fixed part, e.g. ``"Reaction ~ Days"`` (random terms in it stay in every
         candidate).
     data
-        A pandas DataFrame.
+        A pandas DataFrame, a polars DataFrame or LazyFrame, a pyarrow Table or a dict of
+        columns (each candidate converts the columns it reads).
     candidates
         Random terms to add, one candidate each, e.g. ``["(1 | Subject)", "(0 + Days |
         Subject)", "(Days | Subject)"]``; ``None`` (or ``""``) is the model without
@@ -620,14 +622,14 @@ def select_random(
     """
     if not isinstance(formula, str):
         raise ArgumentTypeError(f"formula must be a string, got {type(formula).__name__}.")
-    frame = _check_search(data, reml, criterion, candidates)
+    _check_search(data, reml, criterion, candidates)
     parallel = _parallel(n_jobs, backend, client, progress)
     if candidates is None:
         if not (isinstance(group, str) and isinstance(slope, str)):
             raise ArgumentTypeError(
                 "give candidates (random terms such as '(1 | g)') or both group= and slope=."
             )
-        missing_columns([group, slope], frame, "group= or slope=")
+        missing_columns([group, slope], data, "group= or slope=")
         candidates = [
             f"(1 | {group})",
             f"(0 + {slope} | {group})",

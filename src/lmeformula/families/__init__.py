@@ -83,8 +83,8 @@ _SM_LINKS = {
 def as_family(family: Any, link: str | None = None) -> Family:
     """A family from what a user writes: R's name (``"binomial"``, ``"poisson"``,
     ``"Gamma"`` or ``"gamma"``, ``"inverse.gaussian"``, ``"gaussian"``), a family object
-    of this module, or a statsmodels family (``sm.families.Binomial(sm.families.links.
-    Probit())``).
+    of this module, or a statsmodels family
+    (``sm.families.Binomial(sm.families.links.Probit())``).
 
     Parameters
     ----------

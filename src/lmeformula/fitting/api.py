@@ -72,7 +72,7 @@ def to_mixedlm(formula: str, data: Any, *, reml: bool = True) -> MixedLM:
     formula
         An lme4 formula.
     data
-        A pandas DataFrame.
+        A table as :func:`lmer` takes (pandas, polars, Arrow).
     reml
         Whether the model is to be fitted by REML (``model.fit(reml=...)`` decides in the end).
 
@@ -130,9 +130,17 @@ def lmer(
         An lme4 formula, e.g. ``"normexam ~ standLRT + (1 + standLRT | school)"``; random
         terms may carry a covariance structure (``cs(0 + f | g)``, ``ar1(0 + factor(t) |
         g)``, ``toep(...)``, ``diag(...)``, ``homdiag(...)``; see ``lmf.STRUCTURES``).
+        Factors are coded as R codes them: treatment contrasts against the first level (a
+        Categorical's first category; text sorted), ``contr.poly`` for an ordered
+        Categorical, ``C(f, contr.sum)`` (or ``contr.helmert``, ``contr.poly``,
+        ``contr.treatment``, ``contr.SAS``) and ``relevel(f, ref = "B")``, with R's
+        coefficient names (``SexFemale``, ``C(f, contr.sum)1``, ``grade.L``).
     data
-        A pandas DataFrame; it is not modified. Rows with a missing value in a column the
-        model uses are dropped and counted (``fit.n_dropped``), as R's ``na.omit``.
+        A pandas DataFrame, a polars DataFrame or LazyFrame, a pyarrow Table, another frame
+        narwhals reads, or a dict of columns; it is not modified, and of a table other than
+        pandas only the columns the model uses are converted (a LazyFrame collected for
+        them alone). Rows with a missing value (NaN, None, a null) in a column the model
+        uses are dropped and counted (``fit.n_dropped``), as R's ``na.omit``.
     reml
         REML (lme4's default) or maximum likelihood (``reml=False``, R's ``REML = FALSE``).
     engine
@@ -174,6 +182,13 @@ def lmer(
     9327.6
     >>> fit.fixef.round(4).to_dict()
     {'(Intercept)': -0.0116, 'standLRT': 0.5565}
+
+    The same fit from a polars (or pyarrow) frame; the results are pandas as ever:
+
+    >>> import polars as pl
+    >>> fit_pl = lmf.lmer("normexam ~ standLRT + (1 + standLRT | school)", pl.from_pandas(exam))
+    >>> bool((fit_pl.fixef == fit.fixef).all()), fit_pl.loglik == fit.loglik
+    (True, True)
     """
     reject_unknown("lmer", unexpected, _LMER_ARGS)
     check_args(formula, reml, data_name)
@@ -212,7 +227,8 @@ def gls(
     formula
         A formula without random-effects terms, e.g. ``"distance ~ Sex * I(age - 11)"``.
     data
-        A pandas DataFrame (not modified; incomplete rows dropped and counted).
+        A table as :func:`lmer` takes (pandas, polars, Arrow; not modified; incomplete rows
+        dropped and counted).
     residual
         The residual structure (``lmf.UN``, ``lmf.CS``, ``lmf.AR1``, ...); None for
         independent rows.

@@ -139,7 +139,8 @@ def to_bayes_mixed_glm(
         are scalar (``(1 | g)``) or uncorrelated (``(x || g)``, ``(1 | g) + (0 + x | g)``,
         ``diag(x | g)``, ``homdiag(0 + f | g)``).
     data
-        A pandas DataFrame (not modified; rows with missing values dropped, as glmer).
+        A table as :func:`~lmeformula.lmer` takes (pandas, polars, Arrow; not modified;
+        rows with missing values dropped, as glmer).
     family
         ``"binomial"`` (logit link; a 0/1, logical or two-level factor or string response,
         the first level failure) or ``"poisson"`` (log link), by name or as for glmer.

@@ -65,7 +65,8 @@ def glmer(
         two-level factor or string column (the first level is failure), ``cbind(successes,
         failures)``, or a proportion with ``weights=`` the number of trials.
     data
-        A pandas DataFrame (not modified; rows with missing values dropped and counted).
+        A table as :func:`~lmeformula.lmer` takes (pandas, polars, Arrow; not modified;
+        rows with missing values dropped and counted).
     family
         ``"binomial"``, ``"poisson"``, ``"Gamma"`` (or ``"gamma"``), ``"inverse.gaussian"``,
         a family of :mod:`lmeformula.families` (``lmf.families.binomial(link="probit")``) or

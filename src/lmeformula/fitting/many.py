@@ -26,6 +26,7 @@ model's data alone, in one BLAS thread.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import html
 import warnings
@@ -40,7 +41,7 @@ from lmeformula.engines.factory import make_engine
 from lmeformula.engines.protocol import Engine
 from lmeformula.engines.solution import PLSSolution
 from lmeformula.engines.threads import limit_blas
-from lmeformula.errors import ArgumentTypeError, DataError, FitManyWarning
+from lmeformula.errors import ArgumentTypeError, DataError, FitManyWarning, LmeFormulaError
 from lmeformula.fitting.many_glmm import (
     GlmmRecord,
     GlmmSpec,
@@ -56,6 +57,7 @@ from lmeformula.fitting.optimize import OptInfo
 from lmeformula.fitting.parallel import check_backend, check_n_jobs, run
 from lmeformula.fitting.stages import build_model, make_result, optimize
 from lmeformula.formula import parse
+from lmeformula.model.datacheck import as_frame, column_names
 from lmeformula.model.design import Design, estimable_columns
 from lmeformula.model.model import Model
 from lmeformula.results.estimates import fixef_vcov, is_singular, ran_pars, variance_components
@@ -375,9 +377,12 @@ def _response_values(source: Any, name: str) -> np.ndarray:
     return column.to_numpy(dtype=float)
 
 
-def _responses(data: pd.DataFrame, responses: Any) -> tuple[Any, list[str]]:
-    """Where the responses' values are, and their names."""
-    if isinstance(responses, pd.DataFrame):
+def _responses(data: pd.DataFrame, responses: Any, columns: list[str]) -> tuple[Any, list[str]]:
+    """Where the responses' values are, and their names (``columns``: all of the caller's
+    data's, of which ``data`` may hold those read only)."""
+    table = _response_table(responses)
+    if table is not None:
+        responses = table
         if not responses.index.equals(data.index):
             raise DataError(
                 "responses has other rows than data (their indexes differ); give one column "
@@ -387,16 +392,16 @@ def _responses(data: pd.DataFrame, responses: Any) -> tuple[Any, list[str]]:
         source: Any = responses.set_axis(names, axis=1)
     elif isinstance(responses, str) or not isinstance(responses, Sequence):
         raise ArgumentTypeError(
-            "responses must be a list of column names of data or a DataFrame with one column "
-            f"per response, got {type(responses).__name__}."
+            "responses must be a list of column names of data or a table (pandas, polars, "
+            f"Arrow) with one column per response, got {type(responses).__name__}."
         )
     else:
         names = list(responses)
         if not all(isinstance(n, str) for n in names):
             raise ArgumentTypeError(f"responses must be column names (strings), got {names!r}.")
-        missing = [n for n in names if n not in data.columns]
+        missing = [n for n in names if n not in columns]
         if missing:
-            close = difflib.get_close_matches(missing[0], list(map(str, data.columns)), n=3)
+            close = difflib.get_close_matches(missing[0], columns, n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             raise DataError(
                 f"{len(missing)} response(s) are not columns of data, the first {missing[0]!r}."
@@ -411,7 +416,34 @@ def _responses(data: pd.DataFrame, responses: Any) -> tuple[Any, list[str]]:
     return source, names
 
 
-def _spec(formula: Any, data: Any, names: list[str], reml: Any, weights: Any) -> _Spec:
+def _response_table(responses: Any) -> pd.DataFrame | None:
+    # A frame of responses (genes as columns) from any library: all of it is responses.
+    if isinstance(responses, (str, Sequence)):
+        return None
+    if isinstance(responses, pd.DataFrame):
+        return responses
+    try:
+        return as_frame(responses, "responses")
+    except ArgumentTypeError:
+        return None
+
+
+def _read_columns(formula: Any, responses: Any, weights: Any, columns: list[str]) -> list[str]:
+    """The columns of the data fit_many reads (those there: a missing one is an error of
+    _responses or _spec, which word it)."""
+    wanted: list[Any] = [weights]
+    if isinstance(responses, Sequence) and not isinstance(responses, str):
+        wanted += list(responses)
+    if isinstance(formula, str) and "~" in formula:
+        with contextlib.suppress(LmeFormulaError):  # _spec reports it
+            wanted += parse(f"~ {formula.split('~', 1)[1]}", columns=columns).variables
+    present = set(columns)
+    return [c for c in dict.fromkeys(w for w in wanted if isinstance(w, str)) if c in present]
+
+
+def _spec(
+    formula: Any, data: Any, names: list[str], reml: Any, weights: Any, columns: list[str]
+) -> _Spec:
     if not isinstance(formula, str) or "~" not in formula:
         raise ArgumentTypeError(
             f"formula must be a string such as '~ x + (x | g)', got {formula!r}."
@@ -419,7 +451,6 @@ def _spec(formula: Any, data: Any, names: list[str], reml: Any, weights: Any) ->
     if not isinstance(reml, bool):
         raise ArgumentTypeError(f"reml must be True or False, got {reml!r}.")
     rhs = formula.split("~", 1)[1].strip()
-    columns = list(map(str, data.columns))
     # The formula is checked now, with the first response: an error in it is an error of
     # the call, not of each response.
     parsed = parse(f"{quoted(names[0])} ~ {rhs}", columns=columns + names)
@@ -429,13 +460,13 @@ def _spec(formula: Any, data: Any, names: list[str], reml: Any, weights: Any) ->
             "a term such as (1 | group)."
         )
     needed = list(parse(f"~ {rhs}", columns=columns).variables)
-    missing = [v for v in needed if v not in data.columns]
+    missing = [v for v in needed if v not in columns]
     if missing:
         close = difflib.get_close_matches(missing[0], columns, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise DataError(f"column {missing[0]!r} named in the formula is not in the data.{hint}")
     if isinstance(weights, str):
-        if weights not in data.columns:
+        if weights not in columns:
             raise DataError(f"the weights column {weights!r} is not in the data.")
         needed.append(weights)
     elif weights is not None:
@@ -458,8 +489,8 @@ def _pack(source: Any) -> Any:
 
 def fit_many(
     formula: str,
-    data: pd.DataFrame,
-    responses: Sequence[str] | pd.DataFrame,
+    data: Any,
+    responses: Sequence[str] | Any,
     *,
     reml: bool = True,
     weights: Any = None,
@@ -481,11 +512,13 @@ def fit_many(
         The right-hand side, ``"~ x + (x | g)"`` (a left-hand side, if written, is
         replaced by each response in turn).
     data
-        A pandas DataFrame with the formula's columns (and the responses, when they are
-        named).
+        A table with the formula's columns (and the responses, when they are named): a
+        pandas DataFrame, a polars DataFrame or LazyFrame, a pyarrow Table or a dict of
+        columns; of a table other than pandas only the columns read are converted.
     responses
-        Column names of ``data``, or a DataFrame with one column per response and
-        ``data``'s index (genes as columns, samples as rows).
+        Column names of ``data``, or a table with one column per response and ``data``'s
+        index (genes as columns, samples as rows; row positions for a table without an
+        index).
     reml
         REML (default) or ML (ignored with a family: glmer maximises the likelihood).
     weights
@@ -574,14 +607,15 @@ def fit_many(
     >>> type(binary.fits["slow"]).__name__
     'GlmerResult'
     """
-    if not isinstance(data, pd.DataFrame):
-        raise ArgumentTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
+    columns = column_names(data)
+    # Of a polars or Arrow table only the columns read become pandas, once for all fits.
+    data = as_frame(data, columns=_read_columns(formula, responses, weights, columns))
     n_jobs = check_n_jobs(n_jobs)
     backend = check_backend(backend, client)
     fam = glmm_family(family)
     nagq = check_nagq(nagq)
-    source, names = _responses(data, responses)
-    spec: _Spec | GlmmSpec = _spec(formula, data, names, reml, weights)
+    source, names = _responses(data, responses, columns)
+    spec: _Spec | GlmmSpec = _spec(formula, data, names, reml, weights, columns)
     if fam is not None:
         spec = GlmmSpec(rhs=spec.rhs, data=spec.data, weights=spec.weights, family=fam, nagq=nagq)
         spec.check_quadrature(names[0])

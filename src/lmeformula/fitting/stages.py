@@ -42,7 +42,7 @@ from lmeformula.fitting.optimize import (
     newton,
 )
 from lmeformula.formula import parse
-from lmeformula.model.datacheck import as_frame, missing_columns
+from lmeformula.model.datacheck import as_frame, column_names, missing_columns
 from lmeformula.model.design import build_design
 from lmeformula.model.frame import build_frame
 from lmeformula.model.glmresponse import glm_response
@@ -131,7 +131,9 @@ def build_model(
     formula
         An lme4 formula.
     data
-        A pandas DataFrame (not modified).
+        A pandas DataFrame, a polars DataFrame or LazyFrame, a pyarrow Table (any table
+        :func:`~lmeformula.model.datacheck.as_frame` takes), not modified; only the
+        columns the model reads are converted to pandas.
     reml
         REML or maximum likelihood.
     weights
@@ -162,12 +164,12 @@ def build_model(
     FormulaError
         For random effects in a marginal model, or none in a mixed one.
     """
-    data = as_frame(data)
+    columns = column_names(data)
     read = _residual_columns(residual, variance)
     for name, obj in (("residual", residual), ("variance", variance)):
         if obj is not None:
             missing_columns(obj.columns, data, f"{name}={obj!r}")
-    parsed = parse(formula, columns=list(map(str, data.columns)))
+    parsed = parse(formula, columns=columns)
     if marginal and parsed.random:
         raise FormulaError(
             f"gls() fits marginal models, but the formula '{formula}' has random effects "
@@ -175,6 +177,13 @@ def build_model(
         )
     if not marginal and not parsed.random:
         raise _no_random(formula)
+    # Named columns are looked up in the caller's table, whose columns the messages list;
+    # then only the columns the model reads become pandas (all of a pandas frame is kept).
+    named = [c for c in (offset, weights) if isinstance(c, str)]
+    for column, where in ((offset, "offset="), (weights, "weights=")):
+        if isinstance(column, str):
+            missing_columns([column], data, where)
+    data = as_frame(data, columns=[*parsed.variables, *read, *extra, *named])
     data, offset_column = _with_offset(data, offset)
     frame = build_frame(
         parsed, data, weights, [*read, *extra, *offset_column], observation_level=family is not None

@@ -7,6 +7,10 @@ periods, lists in cells, unused categories), a model column comes out of here ei
 something the design stage handles as R would (numbers, booleans, text or categories),
 or as a :class:`~lmeformula.errors.DataError` naming the column and saying what to do.
 The caller's DataFrame is only read.
+
+A polars DataFrame or LazyFrame, a pyarrow Table or any other frame narwhals reads comes
+in through :func:`as_frame` too, and only there: the columns the model reads (and only
+they) become a pandas DataFrame, which everything after reads as it reads pandas data.
 """
 
 from __future__ import annotations
@@ -15,20 +19,64 @@ import difflib
 from collections.abc import Sequence
 from typing import Any
 
+import narwhals.stable.v2 as nw
 import numpy as np
 import pandas as pd
+from narwhals.exceptions import DuplicateError
 
 from lmeformula.errors import ArgumentTypeError, DataError
 
-__all__ = ["as_frame", "clean_column", "missing_columns", "select_columns"]
+__all__ = [
+    "ACCEPTED",
+    "as_frame",
+    "clean_column",
+    "column_names",
+    "missing_columns",
+    "select_columns",
+]
+
+#: What a data argument may be, as the type errors say it.
+ACCEPTED = (
+    "a pandas DataFrame, a polars DataFrame or LazyFrame, a pyarrow Table, another frame "
+    "narwhals reads (modin, cuDF, Dask, DuckDB, ...) or a dict of equal-length columns"
+)
 
 # pandas' infer_dtype names: what an object column holding them is.
 _NUMBERS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
 _DATES = frozenset({"datetime", "datetime64", "date", "time", "timedelta", "timedelta64"})
 
 
-def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
-    """``data`` as a DataFrame: a DataFrame itself, or a dict of equal-length columns.
+def as_frame(data: Any, what: str = "data", columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """``data`` as a pandas DataFrame: a DataFrame itself, a dict of equal-length columns,
+    or the ``columns`` of any other frame narwhals reads.
+
+    Parameters
+    ----------
+    data
+        The table (see :data:`ACCEPTED`); it is only read.
+    what
+        Its name in messages.
+    columns
+        The columns the caller reads. Of a polars or Arrow table (or another frame) only
+        these are converted, a LazyFrame collected for them alone, and each must be
+        there (the error as :func:`missing_columns` words it for the formula; check other
+        columns first). A pandas DataFrame is returned itself and a dict whole:
+        :func:`select_columns` copies what is used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Converted from another library: the frame's row labels if it has them (modin's),
+        else row positions from 0; categories in the frame's order (an Enum's declared
+        one, the order polars sorts a Categorical in, an Arrow dictionary's); nulls as
+        missing values.
+
+    Raises
+    ------
+    ArgumentTypeError
+        When ``data`` is no table.
+    DataError
+        For a dict of unequal columns, hierarchical column labels, a missing column.
 
     Examples
     --------
@@ -38,6 +86,23 @@ def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
     Traceback (most recent call last):
     ...
     lmeformula.errors.DataError: data as a dict of columns: All arrays must be of the same length; give every column the same number of values.
+
+    Of a polars frame, the columns asked for, its Enum's levels in their declared order:
+
+    >>> import polars as pl
+    >>> g = pl.Series(["hi", "lo"], dtype=pl.Enum(["lo", "hi"]))
+    >>> lf = pl.LazyFrame({"y": [1.0, None], "g": g, "unused": ["a", "b"]})
+    >>> frame = as_frame(lf, columns=["y", "g"])
+    >>> frame
+         y   g
+    0  1.0  hi
+    1  NaN  lo
+    >>> frame["g"].cat.categories.tolist()
+    ['lo', 'hi']
+    >>> as_frame([1, 2])
+    Traceback (most recent call last):
+    ...
+    lmeformula.errors.ArgumentTypeError: data must be a table: a pandas DataFrame, a polars DataFrame or LazyFrame, a pyarrow Table, another frame narwhals reads (modin, cuDF, Dask, DuckDB, ...) or a dict of equal-length columns; got list. Read a file with lmeformula.datasets.read_csv or pandas.read_csv.
     """  # noqa: E501
     if isinstance(data, pd.DataFrame):
         frame = data
@@ -49,10 +114,82 @@ def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
                 f"{what} as a dict of columns: {exc}; give every column the same number of values."
             ) from None
     else:
+        table = _from_native(data, what)
+        if columns is not None:
+            missing_columns(columns, data)
+        return _to_pandas(table, columns)
+    return _flat(frame, what)
+
+
+def column_names(data: Any, what: str = "data") -> list[str]:
+    """The column labels of a table :func:`as_frame` takes, as text, read without
+    converting a column (a LazyFrame's from its schema).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> column_names(pa.table({"y": [1.0], "g": ["a"]}))
+    ['y', 'g']
+    >>> column_names({"y": [1.0], 2: [3]})
+    ['y', '2']
+    """
+    if isinstance(data, pd.DataFrame):
+        return [str(c) for c in _flat(data, what).columns]
+    if isinstance(data, dict):
+        return [str(c) for c in data]
+    return [str(c) for c in _from_native(data, what).collect_schema().names()]
+
+
+def _from_native(data: Any, what: str) -> Any:
+    try:
+        return nw.from_native(data)
+    except DuplicateError as exc:
+        # A formula cannot tell two columns of one name apart; pyarrow allows them.
+        raise DataError(
+            f"{what} has duplicated column names: {exc}. Rename them first, e.g. "
+            "table.rename_columns([...])."
+        ) from None
+    except TypeError:
         raise ArgumentTypeError(
-            f"{what} must be a pandas DataFrame, got {type(data).__name__}; "
-            "read it with pandas.read_csv or pass pandas.DataFrame(your_data)."
-        )
+            f"{what} must be a table: {ACCEPTED}; got {type(data).__name__}. Read a file "
+            "with lmeformula.datasets.read_csv or pandas.read_csv."
+        ) from None
+
+
+def _to_pandas(table: Any, columns: Sequence[str] | None) -> pd.DataFrame:
+    names = table.collect_schema().names()
+    keep = names if columns is None else list(dict.fromkeys(columns))
+    lazy = isinstance(table, nw.LazyFrame)
+    if not keep:
+        # No columns still has rows: y ~ 1 predicts once per row of newdata.
+        rows = table.select(nw.len()).collect().item() if lazy else len(table)
+        return pd.DataFrame(index=pd.RangeIndex(rows))
+    part = table.select(keep)
+    if lazy:
+        part = part.collect()
+    try:
+        # Arrow in between, as polars' to_pandas has it too, but with split_blocks: each
+        # number column stays a view of the table's buffer, where to_pandas copies them
+        # into one block (a fit from a million rows would hold its numbers twice).
+        frame = part.to_arrow().to_pandas(split_blocks=True)
+    except ModuleNotFoundError:  # no pyarrow: a pandas-like frame (modin) converts itself
+        frame = part.to_pandas()
+    for name, dtype in part.schema.items():
+        if isinstance(dtype, nw.Enum):
+            # An Enum declares its levels and their order, as pandas' categories= does;
+            # that it compares by them does not make it R's ordered factor (contr.poly).
+            frame[name] = frame[name].cat.set_categories(list(dtype.categories), ordered=False)
+        elif isinstance(dtype, nw.Categorical) and part.implementation.is_polars():
+            # to_pandas keeps polars' codes, numbered in a string cache shared by every
+            # frame; polars itself sorts a Categorical by its text (by first appearance
+            # before 1.32, with ordering="physical"): the levels in the order polars sorts.
+            levels = part.get_column(name).drop_nulls().unique().sort().to_list()
+            frame[name] = frame[name].cat.set_categories(levels, ordered=False)
+        # Any other categorical (an Arrow dictionary) keeps the order its categories have.
+    return frame
+
+
+def _flat(frame: pd.DataFrame, what: str) -> pd.DataFrame:
     if isinstance(frame.columns, pd.MultiIndex):
         raise DataError(
             f"{what} has MultiIndex (hierarchical) column labels, e.g. {frame.columns[0]!r}; "
@@ -62,9 +199,10 @@ def as_frame(data: Any, what: str = "data") -> pd.DataFrame:
     return frame
 
 
-def missing_columns(columns: Sequence[str], data: pd.DataFrame, what: str = "the formula") -> None:
-    """Raise for the first of ``columns`` that ``data`` lacks, suggesting close names."""
-    available = [str(c) for c in data.columns]
+def missing_columns(columns: Sequence[str], data: Any, what: str = "the formula") -> None:
+    """Raise for the first of ``columns`` that ``data`` (any table :func:`as_frame` takes)
+    lacks, suggesting close names."""
+    available = column_names(data)
     present = set(available)
     for col in columns:
         if col not in present:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from lmeformula.errors import DataError
 from lmeformula.formula.terms import ParsedFormula
-from lmeformula.model.datacheck import as_frame, missing_columns, select_columns
+from lmeformula.model.datacheck import as_frame, column_names, missing_columns, select_columns
 
 __all__ = ["GroupingFactor", "ModelFrame", "build_frame", "code_factor"]
 
@@ -142,8 +142,9 @@ def build_frame(
     parsed
         The parsed formula.
     data
-        A pandas DataFrame (or anything ``pandas.DataFrame`` accepts, such as a dict of
-        columns).
+        A table :func:`~lmeformula.model.datacheck.as_frame` takes (pandas, polars, Arrow,
+        a dict of columns); of a table other than pandas only the columns read are
+        converted.
     weights
         lme4's prior weights: a column name of ``data`` or one value per row; rows with a
         missing weight are dropped like any incomplete row.
@@ -165,10 +166,12 @@ def build_frame(
     DataError
         For a missing column, no rows, infinite values, or a grouping factor lme4 rejects.
     """
-    frame = as_frame(data)
+    variables = list(dict.fromkeys([*parsed.variables, *extra]))
+    # A weights column the data lacks is _weights' error, which names it so.
+    named = [weights] if isinstance(weights, str) and weights in column_names(data) else []
+    frame = as_frame(data, columns=[*variables, *named])
     if frame.shape[0] == 0:
         raise DataError("data has no rows; a model needs observations to fit.")
-    variables = list(dict.fromkeys([*parsed.variables, *extra]))
     used = select_columns(frame, variables)
     w_all = _weights(weights, frame)
     complete = ~used.isna().any(axis=1).to_numpy()

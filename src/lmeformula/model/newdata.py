@@ -18,7 +18,7 @@ import pandas as pd
 from formulaic.errors import DataMismatchWarning
 
 from lmeformula.errors import DataError
-from lmeformula.model.datacheck import as_frame, select_columns
+from lmeformula.model.datacheck import as_frame, column_names, select_columns
 from lmeformula.model.frame import level_label, settle_column
 
 __all__ = ["model_matrix", "prepare_newdata"]
@@ -38,7 +38,8 @@ def prepare_newdata(
     Parameters
     ----------
     newdata
-        A DataFrame (or a dict of columns) to predict for.
+        A table to predict for: a pandas, polars or Arrow frame (of which only
+        ``variables`` are converted), or a dict of columns.
     variables
         The columns the prediction reads (the response excluded).
     fitted
@@ -50,7 +51,8 @@ def prepare_newdata(
     Returns
     -------
     pandas.DataFrame
-        With ``newdata``'s index; factor columns hold the fitted labels.
+        With ``newdata``'s index (row positions for a frame without one); factor columns
+        hold the fitted labels.
 
     Examples
     --------
@@ -63,14 +65,14 @@ def prepare_newdata(
     ...
     lmeformula.errors.DataError: newdata has level(s) ['c'] of 'f' that the fit never saw (its levels: ['a', 'b']); a fixed effect cannot be predicted at a level it was not estimated for. Drop those rows or map them to known levels.
     """  # noqa: E501
-    frame = as_frame(newdata, "newdata")
-    available = {str(c) for c in frame.columns}
+    available = set(column_names(newdata, "newdata"))
     missing = [v for v in variables if v not in available]
     if missing:
         raise DataError(
             f"newdata lacks the column(s) {missing} the model uses; add them (the response "
             "is not needed)."
         )
+    frame = as_frame(newdata, "newdata", columns=variables)
     used = select_columns(frame, list(variables), "newdata")
     for col in variables:
         used[col] = _typed(col, used[col], fitted[col], col in groups)

@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from lmeformula.errors import ArgumentTypeError, DataError
+from lmeformula.model.datacheck import as_frame, column_names
 from lmeformula.results.diagnostics import (
     acf_data,
     residuals_of_type,
@@ -259,7 +260,7 @@ def caterpillar(
     One panel per term column of each grouping factor (a row of panels per factor); levels
     sorted by the mode of the factor's first column (lme4's order, shared by the row's
     panels so that a level sits at the same height in each); intervals ±z conditional SD
-    (z = 1.96 for ``level=0.95``) from :meth:`LmerResult.ranef_table`. A factor with more
+    (z = 1.96 for ``level=0.95``) from :meth:`lmeformula.LmerResult.ranef_table`. A factor with more
     than ``max_labels`` levels, or too many for the panel's height, loses its level labels
     (the panel says so); beyond 100 levels points and intervals are drawn thinner.
 
@@ -491,7 +492,7 @@ def residuals_vs_fitted(
 def binned_residuals(result: Any, n_bins: int | None = None, ax: Any = None) -> Figure:
     """performance's binned residuals plot of a binomial fit: each bin's mean residual
     against its mean fitted probability, with its ±1.96 sd/√n band; points outside the
-    band in red (:func:`lmeformula.results.binned.binned_residuals` gives the table).
+    band in red (:meth:`lmeformula.GlmerResult.binned_residuals` gives the table).
 
     Examples
     --------
@@ -565,10 +566,10 @@ def _x_values(result: LmerResult, x: Any, data: Any) -> np.ndarray:
     if x in frame.columns:
         series = frame[x]
     elif data is not None:
-        if not isinstance(data, pd.DataFrame):
-            raise ArgumentTypeError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
-        if x not in data.columns:
+        if x not in column_names(data):
             raise DataError(f"x {x!r} is not a column of data.")
+        # Of a polars or Arrow table, x alone is converted (its rows are numbered from 0).
+        data = as_frame(data, columns=[x])
         missing = frame.index.difference(data.index)
         if len(missing):
             raise DataError(
@@ -629,7 +630,7 @@ def trajectories(
     group: str | None = None,
     subjects: Sequence[Any] | None = None,
     facet: bool = False,
-    data: pd.DataFrame | None = None,
+    data: Any = None,
     max_facets: int = 30,
     ax: Any = None,
     axes: Any = None,
@@ -656,7 +657,8 @@ def trajectories(
     facet
         One panel per subject (at most ``max_facets``).
     data
-        The data frame the model was fitted on, when ``x`` is not a column the model uses.
+        The data frame the model was fitted on (pandas, polars, Arrow), when ``x`` is not a
+        column the model uses.
     max_facets
         Most panels ``facet=True`` draws; choose ``subjects`` beyond.
     ax, axes

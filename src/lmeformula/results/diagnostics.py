@@ -179,7 +179,7 @@ def acf_data(
     resid_type
         ``"normalized"`` (default), ``"pearson"`` or ``"response"``.
     group
-        The subjects (see :func:`subject_codes`): by default the residual structure's, else
+        The subjects (see ``subject_codes``): by default the residual structure's, else
         the grouping factor with the most levels (nlme's innermost level).
 
     Returns
@@ -232,7 +232,7 @@ def variogram_data(
     ``Variogram(m, form = ~ time | group, resType = "normalized")``.
 
     For every pair of rows of one subject: the semivariogram (r_i - r_j)² / 2 and the
-    distance |t_i - t_j|, then averaged within classes of distance as nlme does: with more
+    distance ``|t_i - t_j|``, then averaged within classes of distance as nlme does: with more
     than ``nint`` distinct distances, classes between the quantiles of the distances
     (``collapse="quantiles"``, right-closed, so that pairs at the smallest distance fall
     out, as in nlme) or ``nint`` classes of equal width (``"fixed"``); otherwise one class
@@ -247,7 +247,7 @@ def variogram_data(
         The numeric column giving each row's position (nlme's covariate in ``form``); by
         default the row's position within its subject (1, 2, ...).
     group
-        The subjects (see :func:`subject_codes`).
+        The subjects (see ``subject_codes``).
     resid_type
         ``"normalized"`` (default), ``"pearson"`` or ``"response"``.
     collapse
@@ -255,7 +255,7 @@ def variogram_data(
     nint
         Number of distance classes.
     robust
-        Cressie-Hawkins' robust estimate, ((mean |Δr|^½)⁴ / 2) / (0.457 + 0.494 / n).
+        Cressie-Hawkins' robust estimate, ``((mean |Δr|^½)⁴ / 2) / (0.457 + 0.494 / n)``.
     max_dist
         Drop pairs farther apart (nlme's ``maxDist``).
 

@@ -247,7 +247,8 @@ class GlmerResult:
         Parameters
         ----------
         newdata
-            Data to predict for; by default the fitted data.
+            A table to predict for (pandas, polars, Arrow or a dict of columns); by default
+            the fitted data.
         type
             ``"link"`` (the linear predictor, lme4's default) or ``"response"`` (the mean).
         re_form
@@ -321,7 +322,7 @@ class GlmerResult:
         method
             ``"profile"`` (the default, as lme4's: the likelihood profile of every
             parameter, ``.sig01``, ... and the fixed effects;
-            :mod:`lmeformula.inference.glmm_profile`), ``"Wald"`` (the fixed effects, from
+            :mod:`!lmeformula.inference.glmm_profile`), ``"Wald"`` (the fixed effects, from
             their standard errors) or ``"boot"`` (parametric bootstrap percentile
             intervals of ``nsim`` refits from ``seed``).
         parm
@@ -512,42 +513,42 @@ class GlmerResult:
 
     def drop1(self) -> pd.DataFrame:
         """Single-term deletions with likelihood-ratio tests, as R's ``drop1(m, test =
-        "Chisq")``; see :func:`lmeformula.comparison.drop1.drop1`."""
+        "Chisq")``; see :func:`!lmeformula.comparison.drop1.drop1`."""
         from lmeformula.comparison.drop1 import drop1
 
         return drop1(self)
 
     def plot_caterpillar(self, **kwargs: Any) -> Any:
         """Caterpillar plot of the conditional modes with conditional intervals, as lme4's
-        ``dotplot(ranef(m, condVar = TRUE))``; see :func:`lmeformula.plots.figures.caterpillar`."""
+        ``dotplot(ranef(m, condVar = TRUE))``; see :func:`lmeformula.plots.caterpillar`."""
         from lmeformula.plots.figures import caterpillar
 
         return caterpillar(self, **kwargs)  # type: ignore[arg-type]
 
     def plot_residuals(self, **kwargs: Any) -> Any:
         """Pearson residuals against fitted values, as lme4's ``plot(m)``; see
-        :func:`lmeformula.plots.figures.residuals_vs_fitted`."""
+        :func:`lmeformula.plots.residuals_vs_fitted`."""
         from lmeformula.plots.figures import residuals_vs_fitted
 
         return residuals_vs_fitted(self, **kwargs)  # type: ignore[arg-type]
 
     def plot_binned_residuals(self, **kwargs: Any) -> Any:
         """performance's binned residuals plot (binomial fits); see
-        :func:`lmeformula.plots.figures.binned_residuals`."""
+        :func:`lmeformula.plots.binned_residuals`."""
         from lmeformula.plots.figures import binned_residuals
 
         return binned_residuals(self, **kwargs)
 
     def binned_residuals(self, n_bins: int | None = None) -> pd.DataFrame:
         """performance's ``binned_residuals`` (binomial fits); see
-        :func:`lmeformula.results.binned.binned_residuals`."""
+        :func:`!lmeformula.results.binned.binned_residuals`."""
         from lmeformula.results.binned import binned_residuals
 
         return binned_residuals(self, n_bins)
 
     def check_overdispersion(self) -> dict[str, float]:
         """performance's ``check_overdispersion`` (count models); see
-        :func:`lmeformula.inference.overdispersion.check_overdispersion`."""
+        :func:`!lmeformula.inference.overdispersion.check_overdispersion`."""
         from lmeformula.inference.overdispersion import check_overdispersion
 
         return check_overdispersion(self)
@@ -555,7 +556,7 @@ class GlmerResult:
     def icc(self) -> dict[str, float]:
         """Intraclass correlation as ``performance::icc``: ``adjusted`` and
         ``unadjusted``, with the distribution-specific variance (π²/3 for logit, the
-        lognormal approximation for Poisson; :mod:`lmeformula.inference.glmm_variance`).
+        lognormal approximation for Poisson; :mod:`!lmeformula.inference.glmm_variance`).
 
         Examples
         --------
@@ -597,7 +598,7 @@ class GlmerResult:
         exponentiate: bool = False,
     ) -> pd.DataFrame:
         """broom.mixed's ``tidy``: Wald z tests, ``exponentiate=True`` for odds or rate
-        ratios; see :func:`lmeformula.results.tidy.tidy`.
+        ratios; see :func:`!lmeformula.results.tidy.tidy`.
 
         Examples
         --------
@@ -618,13 +619,13 @@ class GlmerResult:
         )
 
     def glance(self) -> pd.DataFrame:
-        """broom.mixed's ``glance``; see :func:`lmeformula.results.tidy.glance`."""
+        """broom.mixed's ``glance``; see :func:`!lmeformula.results.tidy.glance`."""
         from lmeformula.results.tidy import glance
 
         return glance(self)
 
     def augment(self) -> pd.DataFrame:
-        """broom.mixed's ``augment``; see :func:`lmeformula.results.tidy.augment`."""
+        """broom.mixed's ``augment``; see :func:`!lmeformula.results.tidy.augment`."""
         from lmeformula.results.tidy import augment
 
         return augment(self)

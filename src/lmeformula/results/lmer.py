@@ -299,7 +299,7 @@ class LmerResult:
         """Residuals: ``"response"`` (y - fitted), ``"pearson"`` (× √w / σ) or
         ``"normalized"`` (nlme's: Pearson residuals premultiplied by the inverse lower
         Cholesky factor of each subject's residual correlation matrix; the Pearson residuals
-        when the model has no residual structure; see :mod:`lmeformula.results.diagnostics`)."""
+        when the model has no residual structure; see :mod:`!lmeformula.results.diagnostics`)."""
         res = self.state.y - self.fitted()
         if type == "response":
             return res
@@ -321,7 +321,7 @@ class LmerResult:
 
     def predict(
         self,
-        newdata: pd.DataFrame | None = None,
+        newdata: Any = None,
         re_form: str | None = None,
         allow_new_levels: bool = False,
     ) -> np.ndarray:
@@ -330,7 +330,8 @@ class LmerResult:
         Parameters
         ----------
         newdata
-            Data to predict for; by default the fitted data.
+            A table to predict for (pandas, polars, Arrow or a dict of columns); by default
+            the fitted data.
         re_form
             ``None`` to include all random effects, ``"~0"`` (or ``"NA"``) for the fixed
             effects only (R's ``re.form = NA``).
@@ -392,7 +393,7 @@ class LmerResult:
             ``"performance"`` (default): the random part's variance as performance 0.10.2
             computes it; ``"johnson"``: Johnson's formula over every random term. They
             differ for random slopes that are not fixed effects and for several terms on
-            one grouping factor, ``||`` included (see :mod:`lmeformula.results.decomposition`).
+            one grouping factor, ``||`` included (see :mod:`!lmeformula.results.decomposition`).
 
         Examples
         --------
@@ -472,7 +473,7 @@ class LmerResult:
 
     def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
         """Likelihood-ratio tests of the random-effects terms, as lmerTest's ``ranova(m)``,
-        with the boundary-mixture p-value; see :func:`lmeformula.comparison.ranova.ranova`.
+        with the boundary-mixture p-value; see :func:`!lmeformula.comparison.ranova.ranova`.
 
         Examples
         --------
@@ -507,19 +508,19 @@ class LmerResult:
         conf_level: float = 0.95,
         ddf: str | None = "satterthwaite",
     ) -> pd.DataFrame:
-        """broom.mixed's ``tidy``; see :func:`lmeformula.results.tidy.tidy`."""
+        """broom.mixed's ``tidy``; see :func:`!lmeformula.results.tidy.tidy`."""
         from lmeformula.results.tidy import tidy
 
         return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, ddf=ddf)
 
     def glance(self) -> pd.DataFrame:
-        """broom.mixed's ``glance``; see :func:`lmeformula.results.tidy.glance`."""
+        """broom.mixed's ``glance``; see :func:`!lmeformula.results.tidy.glance`."""
         from lmeformula.results.tidy import glance
 
         return glance(self)
 
     def augment(self) -> pd.DataFrame:
-        """broom.mixed's ``augment``; see :func:`lmeformula.results.tidy.augment`."""
+        """broom.mixed's ``augment``; see :func:`!lmeformula.results.tidy.augment`."""
         from lmeformula.results.tidy import augment
 
         return augment(self)
@@ -546,7 +547,7 @@ class LmerResult:
         ``at``), the fixed part evaluated through the model's formula (so ``log(age)`` or
         ``I(age - 11)`` is taken at the mean of ``age``), and the means of ``specs``
         averaged over the other factors with equal weights (emmeans' ``weights =
-        "equal"``). Details in :mod:`lmeformula.inference.emmeans`.
+        "equal"``). Details in :mod:`!lmeformula.inference.emmeans`.
 
         Parameters
         ----------
@@ -792,7 +793,7 @@ class LmerResult:
             Parameters to profile, by name (``".sig01"``, ``"Days"``) or position (from 0), or
             ``"theta_"`` (variance parameters) / ``"beta_"`` (fixed effects); None: all.
         alphamax, maxpts, delta, delta_cutoff
-            lme4's: the profile extends to |ζ| = √χ²_{1-alphamax}(number of parameters),
+            lme4's: the profile extends to ``|ζ|`` = √χ²_{1-alphamax}(number of parameters),
             in steps of Δζ ≈ ``delta`` (default cutoff x ``delta_cutoff``), with at most
             ``maxpts`` points each way.
         progress
@@ -903,7 +904,7 @@ class LmerResult:
 
     def plot_caterpillar(self, **kwargs: Any) -> Any:
         """Caterpillar plot of the conditional modes with conditional intervals, as lme4's
-        ``dotplot(ranef(m, condVar = TRUE))``; see :func:`lmeformula.plots.figures.caterpillar`.
+        ``dotplot(ranef(m, condVar = TRUE))``; see :func:`lmeformula.plots.caterpillar`.
 
         Examples
         --------
@@ -918,7 +919,7 @@ class LmerResult:
 
     def plot_residuals(self, **kwargs: Any) -> Any:
         """Pearson residuals against fitted values with a lowess smooth, as lme4's
-        ``plot(m)``; see :func:`lmeformula.plots.figures.residuals_vs_fitted`.
+        ``plot(m)``; see :func:`lmeformula.plots.residuals_vs_fitted`.
 
         Examples
         --------
@@ -933,7 +934,7 @@ class LmerResult:
 
     def plot_qq(self, **kwargs: Any) -> Any:
         """Normal QQ plot of the residuals, as ``qqnorm(resid(m))``; see
-        :func:`lmeformula.plots.figures.qq`.
+        :func:`lmeformula.plots.qq`.
 
         Examples
         --------
@@ -948,7 +949,7 @@ class LmerResult:
 
     def plot_ranef_qq(self, **kwargs: Any) -> Any:
         """Normal QQ plots of the conditional modes per term, as lme4's
-        ``qqmath(ranef(m))``; see :func:`lmeformula.plots.figures.ranef_qq`.
+        ``qqmath(ranef(m))``; see :func:`lmeformula.plots.ranef_qq`.
 
         Examples
         --------
@@ -963,7 +964,7 @@ class LmerResult:
 
     def plot_trajectories(self, x: str, **kwargs: Any) -> Any:
         """Observed and fitted values per subject over ``x`` with the population line;
-        see :func:`lmeformula.plots.figures.trajectories`.
+        see :func:`lmeformula.plots.trajectories`.
 
         Examples
         --------
@@ -979,7 +980,7 @@ class LmerResult:
     def plot_variogram(self, **kwargs: Any) -> Any:
         """Semivariogram of the normalized residuals, as nlme's
         ``plot(Variogram(m, form = ~ time | g, resType = "normalized"))``; see
-        :func:`lmeformula.plots.figures.variogram`.
+        :func:`lmeformula.plots.variogram`.
 
         Examples
         --------
@@ -995,7 +996,7 @@ class LmerResult:
     def plot_acf(self, **kwargs: Any) -> Any:
         """Autocorrelation of the normalized residuals with nlme's bands, as
         ``plot(ACF(m, resType = "normalized"), alpha = 0.05)``; see
-        :func:`lmeformula.plots.figures.acf`.
+        :func:`lmeformula.plots.acf`.
 
         Examples
         --------

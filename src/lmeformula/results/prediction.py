@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmeformula.errors import ArgumentTypeError, DataError
+from lmeformula.errors import DataError
 from lmeformula.model.design import formula_context, r_names
 from lmeformula.model.frame import level_label
 from lmeformula.results.state import ModelState
@@ -47,7 +47,8 @@ def linear_predictor(
     state
         The fit's model state.
     newdata
-        Data to predict for; by default the fitted data.
+        A table to predict for (pandas, polars, Arrow or a dict of columns); by default
+        the fitted data.
     re_form
         ``None`` to include all random effects, ``"~0"`` (or ``"NA"``) for the fixed
         effects only (R's ``re.form = NA``).
@@ -76,10 +77,6 @@ def linear_predictor(
         if fixed_only:
             return d.X @ state.beta + d.offset
         return d.X @ state.beta + np.asarray(d.Z @ state.b).ravel() + d.offset
-    if not isinstance(newdata, (pd.DataFrame, dict)):
-        raise ArgumentTypeError(
-            f"newdata must be a pandas DataFrame, got {type(newdata).__name__}."
-        )
     # The columns of the right-hand side only: the response's (a cbind's counts) are not
     # needed to predict, nor, for the fixed effects alone, the random terms' (R's
     # re.form = NA reads no grouping column).

@@ -113,7 +113,7 @@ class VarIdent(VarianceFunction):
 
 
 class VarPower(VarianceFunction):
-    """Standard deviation ∝ |x|^δ (nlme's ``varPower(form = ~x)``)."""
+    """Standard deviation ∝ ``|x|^δ`` (nlme's ``varPower(form = ~x)``)."""
 
     kind = "VarPower"
 
