@@ -203,6 +203,14 @@ def glmm_profile(
                     found = gradient_minimize(fn_z, grad_z, scale.to_z(s0), lo, hi)
                     if found is not None:
                         found = (scale.to_x(found[0]), found[1], found[2])
+                        # On a bound (ρ = ±1, σ = 0) L-BFGS-B's projected gradient can
+                        # vanish short of the minimum (cbpp's slope model at σ₀ = 0.05:
+                        # 2.7e-4 above it): BOBYQA goes on from there, the better end kept.
+                        if np.any(
+                            (found[0] <= lower[free] + 1e-8) | (found[0] >= upper[free] - 1e-8)
+                        ):
+                            polished = bobyqa_minimize(fn, found[0], lower[free], upper[free])
+                            found = min(found, polished, key=lambda f: f[1])
                 if found is None:
                     found = bobyqa_minimize(fn, s0, lower[free], upper[free])
                 x, fval, _ = found
