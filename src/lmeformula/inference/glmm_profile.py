@@ -209,8 +209,11 @@ def glmm_profile(
                         if np.any(
                             (found[0] <= lower[free] + 1e-8) | (found[0] >= upper[free] - 1e-8)
                         ):
+                            # ... and from the start, as without a gradient: never worse
+                            # than BOBYQA alone at such a point.
                             polished = bobyqa_minimize(fn, found[0], lower[free], upper[free])
-                            found = min(found, polished, key=lambda f: f[1])
+                            plain = bobyqa_minimize(fn, s0, lower[free], upper[free])
+                            found = min(found, polished, plain, key=lambda f: f[1])
                 if found is None:
                     found = bobyqa_minimize(fn, s0, lower[free], upper[free])
                 x, fval, _ = found
