@@ -110,50 +110,35 @@ def _unlabelled(encoded: Any) -> Any:
     return encoded.to_numpy() if isinstance(encoded, pd.DataFrame) else encoded
 
 
-class RTreatmentNumbered(TreatmentContrasts):
+class _NumberedByLevel:
+    """R's treatment-like codings given as functions: columns numbered by level (``f2``)."""
+
+    FACTOR_FORMAT_REDUCED = "{name}[{field}]"
+
+    @Contrasts.override
+    def _apply(
+        self,
+        dummies: Any,
+        levels: Sequence[Hashable],
+        reduced_rank: bool = True,
+        sparse: bool = False,
+    ) -> Any:
+        return _unlabelled(super()._apply(dummies, levels, reduced_rank, sparse))  # type: ignore[misc]
+
+    @Contrasts.override
+    def get_coding_column_names(
+        self, levels: Sequence[Hashable], reduced_rank: bool = True
+    ) -> Sequence[Hashable]:
+        kept = super().get_coding_column_names(levels, reduced_rank)  # type: ignore[misc]
+        return _numbered(levels, kept) if reduced_rank else kept
+
+
+class RTreatmentNumbered(_NumberedByLevel, TreatmentContrasts):
     """R's ``contr.treatment`` given as a function: columns numbered by level (``f2``)."""
 
-    FACTOR_FORMAT_REDUCED = "{name}[{field}]"
 
-    @Contrasts.override
-    def _apply(
-        self,
-        dummies: Any,
-        levels: Sequence[Hashable],
-        reduced_rank: bool = True,
-        sparse: bool = False,
-    ) -> Any:
-        return _unlabelled(super()._apply(dummies, levels, reduced_rank, sparse))
-
-    @Contrasts.override
-    def get_coding_column_names(
-        self, levels: Sequence[Hashable], reduced_rank: bool = True
-    ) -> Sequence[Hashable]:
-        kept = super().get_coding_column_names(levels, reduced_rank)
-        return _numbered(levels, kept) if reduced_rank else kept
-
-
-class RSASNumbered(SASContrasts):
+class RSASNumbered(_NumberedByLevel, SASContrasts):
     """R's ``contr.SAS`` given as a function: columns numbered by level (``f1``, ``f2``)."""
-
-    FACTOR_FORMAT_REDUCED = "{name}[{field}]"
-
-    @Contrasts.override
-    def _apply(
-        self,
-        dummies: Any,
-        levels: Sequence[Hashable],
-        reduced_rank: bool = True,
-        sparse: bool = False,
-    ) -> Any:
-        return _unlabelled(super()._apply(dummies, levels, reduced_rank, sparse))
-
-    @Contrasts.override
-    def get_coding_column_names(
-        self, levels: Sequence[Hashable], reduced_rank: bool = True
-    ) -> Sequence[Hashable]:
-        kept = super().get_coding_column_names(levels, reduced_rank)
-        return _numbered(levels, kept) if reduced_rank else kept
 
 
 class _Contr:
