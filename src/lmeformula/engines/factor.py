@@ -508,6 +508,8 @@ class BlockedFactor:
         self._plans: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
         # Where each weighted cross-product's entries come from: made on the first reweight.
         self._weight_plan: _WeightPlan | None = None
+        # [Z X] dense for the compiled PIRLS (dense_system), made on first use.
+        self._dense_rows: np.ndarray | None = None
 
     # -- values: the weighted cross-products ---------------------------------------------
 
@@ -847,6 +849,35 @@ class BlockedFactor:
         if self._small is not None:
             return self._dense(theta, keep)
         return self._blocked(theta)
+
+    def dense_system(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """[ZΛ X] at θ as one dense n x (q + p) array (Fortran order) and Λ (q x q), for a
+        small system with few rows (the compiled PIRLS's input, :mod:`~.pirls`); None
+        otherwise.
+
+        Parameters
+        ----------
+        theta
+            The random-effects parameters.
+        """
+        s = self._small
+        if s is None:
+            return None
+        if self._dense_rows is None:
+            if self.n * (self.q + self.p) > DENSE_ROWS:
+                return None
+            Z = sp.hstack(self._Z, format="csc")
+            self._dense_rows = np.asfortranarray(np.column_stack([Z.toarray(), self.design.X]))
+        q = self.q
+        lam = np.zeros((q, q))
+        if s.theta_flat is not None:
+            lam.flat[s.theta_flat] = theta[s.theta_src]
+        else:
+            lams = self.design.lambda_blocks(theta)
+            lam.flat[s.lam_flat] = np.concatenate([m.ravel() for m in lams])[s.lam_src]
+        A = self._dense_rows.copy(order="F")
+        A[:, :q] = self._dense_rows[:, :q] @ lam
+        return A, lam
 
     @property
     def has_gradient(self) -> bool:

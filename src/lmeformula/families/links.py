@@ -10,18 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import special
 
 from lmeformula.errors import ArgumentTypeError
 
-__all__ = ["LINKS", "Link", "make_link"]
+__all__ = ["CAUCHIT_EDGE", "LINKS", "PROBIT_EDGE", "Link", "make_link"]
 
 _EPS = float(np.finfo(float).eps)
 _THRESH = 30.0
-_PROBIT_EDGE = -float(special.ndtri(_EPS))  # -qnorm(.Machine$double.eps)
-_CAUCHIT_EDGE = -float(np.tan(np.pi * (_EPS - 0.5)))  # -qcauchy(.Machine$double.eps)
+#: Where R's probit and cauchit inverse links clamp η (the compiled PIRLS reads them too).
+PROBIT_EDGE = -float(special.ndtri(_EPS))  # -qnorm(.Machine$double.eps)
+CAUCHIT_EDGE = -float(np.tan(np.pi * (_EPS - 0.5)))  # -qcauchy(.Machine$double.eps)
 
 Array = np.ndarray
 
@@ -52,6 +54,13 @@ class Link:
     mu_eta: Callable[[Array], Array]
     valid_eta: Callable[[Array], bool] = lambda eta: bool(np.all(np.isfinite(eta)))
 
+    def __reduce__(self) -> Any:
+        # R's own links travel by name, so that a worker's copy is the very object of
+        # LINKS (the compiled PIRLS takes R's links only) and not a copy of its lambdas.
+        if LINKS.get(self.name) is self:
+            return make_link, (self.name,)
+        return super().__reduce__()
+
 
 def _logit_inverse(eta: Array) -> Array:
     out = special.expit(eta)
@@ -81,13 +90,13 @@ LINKS: dict[str, Link] = {
     "probit": Link(
         "probit",
         special.ndtri,
-        lambda eta: special.ndtr(_clamp(_PROBIT_EDGE)(eta)),
+        lambda eta: special.ndtr(_clamp(PROBIT_EDGE)(eta)),
         lambda eta: np.maximum(np.exp(-0.5 * eta * eta) / np.sqrt(2 * np.pi), _EPS),
     ),
     "cauchit": Link(
         "cauchit",
         lambda mu: np.tan(np.pi * (mu - 0.5)),
-        lambda eta: 0.5 + np.arctan(_clamp(_CAUCHIT_EDGE)(eta)) / np.pi,
+        lambda eta: 0.5 + np.arctan(_clamp(CAUCHIT_EDGE)(eta)) / np.pi,
         lambda eta: np.maximum(1.0 / (np.pi * (1.0 + eta * eta)), _EPS),
     ),
     "cloglog": Link(
