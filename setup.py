@@ -10,8 +10,8 @@ from setuptools import Extension, setup
 
 extensions = [
     Extension(
-        "lmeformula.engines.small_pirls",
-        ["src/lmeformula/engines/small_pirls.pyx"],
+        "lmeformula.engines.pirls_kernels",
+        ["src/lmeformula/engines/pirls_kernels.pyx"],
         extra_compile_args=["-O2"],
     ),
 ]

@@ -850,6 +850,11 @@ class BlockedFactor:
             return self._dense(theta, keep)
         return self._blocked(theta)
 
+    @property
+    def level_codes(self) -> np.ndarray:
+        """The first term's level of each row (int64, contiguous: the compiled PIRLS's)."""
+        return np.ascontiguousarray(self._codes0, dtype=np.int64)
+
     def dense_system(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """[ZΛ X] at θ as one dense n x (q + p) array (Fortran order) and Λ (q x q), for a
         small system with few rows (the compiled PIRLS's input, :mod:`~.pirls`); None

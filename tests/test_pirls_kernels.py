@@ -1,6 +1,7 @@
-"""The compiled PIRLS of small systems (lmeformula.engines.small_pirls) against the Python
-loop it replaces there: the same modes, deviance and factor for every family and link of
-R's that the kernel writes out, at fixed β (Laplace), with β free (nAGQ = 0) and rough.
+"""The compiled PIRLS (lmeformula.engines.pirls_kernels: one term by its blocks, several
+terms of a small system dense) against the Python loop it replaces there: the same modes,
+deviance and factor for every family and link of R's that the kernels write out, at fixed
+β (Laplace), with β free (nAGQ = 0) and rough.
 
 The Python loop is reached by a subclass of the family (the kernel takes R's own family
 types only, since a subclass may rewrite a function). Tolerances: both loops stop when a
@@ -60,7 +61,8 @@ def _simulated(family: str, link: str, seed: int = 3) -> pd.DataFrame:
         y = rng.wald(mu, 6.0)
     else:
         y = mu + rng.normal(0, 0.3, g.size)
-    return pd.DataFrame({"y": y, "x": x, "g": [f"g{k}" for k in g]})
+    h = np.tile(np.arange(5), 36)
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{k}" for k in g], "h": [f"h{k}" for k in h]})
 
 
 CASES = [
@@ -81,9 +83,13 @@ CASES = [
 ]
 
 
-def _setup(make, link: str, sim: str, slope: bool = False):  # type: ignore[no-untyped-def]
+#: One term (the blocked kernel) and two crossed terms (the dense kernel).
+TERMS = {"one term": "(1 | g)", "slopes": "(x | g)", "crossed": "(1 | g) + (1 | h)"}
+
+
+def _setup(make, link: str, sim: str, terms: str = "one term"):  # type: ignore[no-untyped-def]
     data = _simulated(sim, link)
-    rhs = "(x | g)" if slope else "(1 | g)"
+    rhs = TERMS[terms]
     model = build_model(f"y ~ x + {rhs}", data, family=make(link=link))
     d = model.design
     assert model.family is not None and model.trials is not None
@@ -94,9 +100,9 @@ def _setup(make, link: str, sim: str, slope: bool = False):  # type: ignore[no-u
 
 def _pair(d, gd, theta, beta, **kw):  # type: ignore[no-untyped-def]
     u0 = np.zeros(sum(t.q for t in d.terms))
-    # The kernel takes this model (else both runs would be the loop's).
+    # A kernel takes this model (else both runs would be the loop's).
     assert pirls_module._kernel_codes(gd.family) is not None
-    assert BlockedFactor(d).dense_system(theta) is not None
+    assert len(d.terms) == 1 or BlockedFactor(d).dense_system(theta) is not None
     compiled = pirls(BlockedFactor(d), gd, theta, beta, u0, **kw)
     py = dataclasses.replace(gd, family=_python_twin(gd.family))
     loop = pirls(BlockedFactor(d), py, theta, beta, u0, **kw)
@@ -115,34 +121,38 @@ def _agree(a, b, n: int) -> None:  # type: ignore[no-untyped-def]
     np.testing.assert_allclose(a.fac.cond_var(), b.fac.cond_var(), rtol=1e-7)
 
 
+@pytest.mark.parametrize("terms", ["one term", "crossed"])
 @pytest.mark.parametrize(("make", "link", "sim"), CASES, ids=[f"{c[2]}-{c[1]}" for c in CASES])
-def test_fixed_beta_modes_equal_the_python_loop(make, link: str, sim: str) -> None:  # type: ignore[no-untyped-def]
-    d, gd = _setup(make, link, sim)
+def test_fixed_beta_modes_equal_the_python_loop(make, link: str, sim: str, terms: str) -> None:  # type: ignore[no-untyped-def]
+    d, gd = _setup(make, link, sim, terms)
+    q = sum(t.q for t in d.terms)
+    theta = np.full(len(d.terms), 0.6)
     # β at the GLM's: a point every link's domain holds.
     start = dataclasses.replace(gd, family=_python_twin(gd.family))
     fast = pirls(
         BlockedFactor(d),
         start,
-        np.array([0.0]),
+        np.zeros(len(d.terms)),
         None,
-        np.zeros(12),
+        np.zeros(q),
         gd.family.link.link(gd.family.mustart(gd.y, gd.wt)),
     )
-    a, b = _pair(d, gd, np.array([0.6]), fast.beta)
+    a, b = _pair(d, gd, theta, fast.beta)
     assert a.steps == b.steps
     _agree(a, b, d.y.size)
 
 
+@pytest.mark.parametrize("terms", ["one term", "crossed"])
 @pytest.mark.parametrize(("make", "link", "sim"), CASES, ids=[f"{c[2]}-{c[1]}" for c in CASES])
-def test_free_beta_modes_equal_the_python_loop(make, link: str, sim: str) -> None:  # type: ignore[no-untyped-def]
-    d, gd = _setup(make, link, sim)
+def test_free_beta_modes_equal_the_python_loop(make, link: str, sim: str, terms: str) -> None:  # type: ignore[no-untyped-def]
+    d, gd = _setup(make, link, sim, terms)
     eta0 = gd.family.link.link(gd.family.mustart(gd.y, gd.wt))
-    a, b = _pair(d, gd, np.array([0.6]), None, eta0=eta0)
+    a, b = _pair(d, gd, np.full(len(d.terms), 0.6), None, eta0=eta0)
     _agree(a, b, d.y.size)
 
 
 def test_negative_binomial_and_random_slopes() -> None:
-    d, gd = _setup(lmf.families.poisson, "log", "negbin", slope=True)
+    d, gd = _setup(lmf.families.poisson, "log", "negbin", "slopes")
     nb = dataclasses.replace(gd, family=lmf.families.negative_binomial(theta=2.5))
     a, b = _pair(d, nb, np.array([0.5, 0.1, 0.3]), np.array([0.3, 0.5]))
     _agree(a, b, d.y.size)
