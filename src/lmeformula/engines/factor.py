@@ -510,6 +510,8 @@ class BlockedFactor:
         self._weight_plan: _WeightPlan | None = None
         # [Z X] dense for the compiled PIRLS (dense_system), made on first use.
         self._dense_rows: np.ndarray | None = None
+        # The compiled PIRLS's row arrays (level_codes, X_rows, later_columns), on first use.
+        self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- values: the weighted cross-products ---------------------------------------------
 
@@ -853,7 +855,41 @@ class BlockedFactor:
     @property
     def level_codes(self) -> np.ndarray:
         """The first term's level of each row (int64, contiguous: the compiled PIRLS's)."""
-        return np.ascontiguousarray(self._codes0, dtype=np.int64)
+        if self._rows is None:
+            self._row_arrays()
+        assert self._rows is not None
+        return self._rows[0]
+
+    @property
+    def X_rows(self) -> np.ndarray:
+        """X in row order (C-contiguous: the compiled PIRLS reads it row by row)."""
+        if self._rows is None:
+            self._row_arrays()
+        assert self._rows is not None
+        return self._rows[1]
+
+    @property
+    def later_columns(self) -> np.ndarray:
+        """Each row's columns among the later terms' random effects (n x Σ_{k>1} p_k,
+        int64), term after term: where the compiled PIRLS adds the row's Z_kΛ_k values."""
+        if self._rows is None:
+            self._row_arrays()
+        assert self._rows is not None
+        return self._rows[2]
+
+    def _row_arrays(self) -> None:
+        cols: list[np.ndarray] = []
+        start = 0
+        for t in self.design.terms[1:]:
+            base = start + t.factor.codes.astype(np.int64) * t.p
+            cols.extend(base + c for c in range(t.p))
+            start += t.q
+        later = np.column_stack(cols) if cols else np.zeros((self.n, 0), dtype=np.int64)
+        self._rows = (
+            np.ascontiguousarray(self._codes0, dtype=np.int64),
+            np.ascontiguousarray(self.design.X, dtype=float),
+            np.ascontiguousarray(later, dtype=np.int64),
+        )
 
     def dense_system(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """[ZΛ X] at θ as one dense n x (q + p) array (Fortran order) and Λ (q x q), for a

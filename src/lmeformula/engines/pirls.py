@@ -20,15 +20,18 @@ approximation takes.
 
 With one of R's families and links the loop runs compiled
 (``lmeformula.engines.pirls_kernels``) on one random-effects term (its blocks, O(n (k + p)²)
-a step) and on a small system of several terms (dense, by LAPACK): there NumPy's per-call
+a step), on a small system of several terms (dense, by LAPACK) and on several terms whose
+later ones fit one dense block (``CROSSED_WORK``): there NumPy's per-call
 overhead, not arithmetic, was the cost (0.3 ms a step on cbpp's 56 rows, 1.2 ms on
-Contraception's 1,934, against 5 and 150 µs compiled). The loop below takes the blocked
-systems of several terms, and families a user writes.
+Contraception's 1,934, against 5 and 150 µs compiled). The loop below takes
+the rest (later terms with many levels, such as 400 items crossed with 2,000 subjects'
+slopes, kept sparse) and families a user writes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -151,6 +154,55 @@ def _kernel_codes(family: Family) -> tuple[int, int, float] | None:
     return code, _LINK_CODES[link.name], theta
 
 
+#: The crossed kernel's bound on q2² q1 (the later block's Schur update, flops a step):
+#: beyond it the later terms are too many for a dense block (the loop below keeps them
+#: sparse).
+CROSSED_WORK = 50_000_000
+
+
+def _crossed(
+    factor: BlockedFactor, theta: np.ndarray, rows: tuple[Any, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int, bool, BlockedFactorization]:
+    """The crossed kernel's run, its pieces cut into a BlockedFactorization's per-term
+    blocks (the later terms' block factored whole is the same factor)."""
+    design = factor.design
+    terms = design.terms
+    lams = design.lambda_blocks(theta)
+    t0 = terms[0]
+    later = [t.X @ lam for t, lam in zip(terms[1:], lams[1:], strict=True)]
+    p = design.X.shape[1]
+    out = pirls_kernels.run_crossed(
+        factor.level_codes,
+        t0.factor.nlevels,
+        t0.X @ lams[0],
+        factor.later_columns,
+        later[0] if len(later) == 1 else np.column_stack(later),
+        sum(t.q for t in terms[1:]),
+        factor.X_rows,
+        *rows,
+    )
+    coef, eta, mu, w, dev, steps, converged, L0inv, Y1, L21, L22, Y2, Lyy, logdet = out
+    edges = np.cumsum([0] + [t.q for t in terms[1:]])
+    K = len(terms)
+    Ldense = {
+        (i, j): L22[edges[i - 1] : edges[i], edges[j - 1] : edges[j]]
+        for i in range(1, K)
+        for j in range(1, i + 1)
+    }
+    fac = BlockedFactorization(
+        lams=lams,
+        L0inv=L0inv,
+        D0=lams[0] @ L0inv.transpose(0, 2, 1),
+        Lk0=[L21[edges[k - 1] : edges[k]] for k in range(1, K)],
+        Ldense=Ldense,
+        Ly=[Y1.T] + [Y2[edges[k - 1] : edges[k]].T for k in range(1, K)],
+        Lyy=Lyy,
+        logdet_L=float(logdet),
+    )
+    assert p == Y1.shape[1] - 1
+    return coef, eta, mu, w, dev, steps, converged, fac
+
+
 def _compiled(
     factor: BlockedFactor,
     data: GlmData,
@@ -167,9 +219,12 @@ def _compiled(
     if codes is None:
         return None
     design = factor.design
-    one = len(design.terms) == 1
+    terms = design.terms
+    one = len(terms) == 1
     system = None if one else factor.dense_system(theta)
-    if not one and system is None:
+    q1 = terms[0].q
+    q2 = sum(t.q for t in terms[1:])
+    if not one and system is None and q2 * q2 * q1 > CROSSED_WORK:
         return None
     fixed = beta is not None
     p = design.X.shape[1]
@@ -198,7 +253,7 @@ def _compiled(
         term = design.terms[0]
         lam = design.lambda_blocks(theta)[0]
         out = pirls_kernels.run_onefactor(
-            factor.level_codes, term.factor.nlevels, term.X @ lam, design.X, *rows
+            factor.level_codes, term.factor.nlevels, term.X @ lam, factor.X_rows, *rows
         )
         coef, eta, mu, w, dev, steps, converged, L0inv, Y, S, logdet = out
         fac = BlockedFactorization(
@@ -214,8 +269,19 @@ def _compiled(
         q = coef.size - p
         b = (u := coef[:q]).reshape(-1, lam.shape[0]) @ lam.T
         b = b.ravel()
+    elif system is None:
+        coef, eta, mu, w, dev, steps, converged, crossed = _crossed(factor, theta, rows)
+        fac = crossed
+        q = coef.size - p
+        u = coef[:q]
+        parts = np.split(u, np.cumsum([t.q for t in terms])[:-1])
+        b = np.concatenate(
+            [
+                (part.reshape(-1, m.shape[0]) @ m.T).ravel()
+                for part, m in zip(parts, crossed.lams, strict=True)
+            ]
+        )
     else:
-        assert system is not None
         A, lam = system
         q = lam.shape[0]
         coef, eta, mu, w, dev, steps, converged, L = pirls_kernels.run_dense(A, q, *rows)

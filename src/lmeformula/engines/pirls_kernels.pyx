@@ -7,6 +7,9 @@ kinds of system:
 - one random-effects term (``run_onefactor``): per level the k x k block of Λ'Z'WZΛ + I
   and its coupling to [X z], the Schur complement on [X z] by one BLAS syrk: O(n (k + p)²)
   a step and the blocks of a BlockedFactorization;
+- several terms (``run_crossed``): the first (most levels) by its blocks, the later ones
+  together as one dense block coupled to the first by a dense array (BLAS syrk, potrf,
+  gemm and trsm on those), while q2² q1 stays small;
 - a small system of several terms (``run_dense``): W^½[ZΛ X z] as one dense array,
   factored by BLAS syrk and LAPACK potrf (SciPy's, through its Cython declarations).
 
@@ -21,7 +24,7 @@ step costs a few microseconds.
 import numpy as np
 
 from libc.math cimport atan, erfc, exp, expm1, fabs, isfinite, log, sqrt, pow, INFINITY
-from scipy.linalg.cython_blas cimport dgemv, dsyrk, dtrsv
+from scipy.linalg.cython_blas cimport dgemm, dgemv, dsyrk, dtrsm, dtrsv
 from scipy.linalg.cython_lapack cimport dpotrf
 
 cdef double EPS = 2.220446049250313e-16
@@ -125,6 +128,16 @@ cdef inline double mu_eta(int link, double eta) noexcept nogil:
     return -1.0 / (2.0 * pow(eta, 1.5))
 
 
+cdef inline double mu_eta_at(int link, double eta, double mu) noexcept nogil:
+    """dμ/dη where μ = g⁻¹(η) is known: the logit's e/(1 + e)² is μ(1 - μ) and the log's
+    max(exp η, ε) is μ itself (one exp a row fewer; the loop is bound by exp and log)."""
+    if link == 0:
+        return EPS if fabs(eta) > THRESH else mu * (1.0 - mu)
+    if link == 4:
+        return mu
+    return mu_eta(link, eta)
+
+
 cdef inline bint valid_eta(int link, double eta) noexcept nogil:
     if not isfinite(eta):
         return False
@@ -211,7 +224,7 @@ cdef class _System:
         cdef int i
         cdef double me
         for i in range(self.n):
-            me = mu_eta(self.link, eta[i])
+            me = mu_eta_at(self.link, eta[i], mu[i])
             w[i] = self.wt[i] * me * me / variance(self.family, mu[i], self.th)
             if not (w[i] > 0 and isfinite(w[i])):
                 return 1
@@ -404,6 +417,190 @@ cdef class _OneFactor(_System):
                 s = self.Y[j, b, p]
                 for c in range(p):
                     s -= self.Y[j, b, c] * coef[q + c]
+                for c in range(b + 1, k):
+                    s -= self.Lj[j, c, b] * coef[j * k + c]
+                coef[j * k + b] = s / self.Lj[j, b, b]
+
+
+cdef inline int _chol_last(double[::1, :] G, int r, int p) noexcept nogil:
+    """The lower Cholesky factor of the r x r [X z] block in place (column-major, lower);
+    the last pivot floored as the blocked factor floors r² (y on X and Z exactly). 2 where
+    X's block is not positive definite."""
+    cdef int b, c, d
+    cdef double s
+    for b in range(r):
+        s = G[b, b]
+        for c in range(b):
+            s -= G[b, c] * G[b, c]
+        if not s > 0:
+            if b < p:
+                return 2
+            s = 1e-300
+        G[b, b] = sqrt(s)
+        for d in range(b + 1, r):
+            s = G[d, b]
+            for c in range(b):
+                s -= G[d, c] * G[b, c]
+            G[d, b] = s / G[b, b]
+    return 0
+
+
+cdef class _Crossed(_System):
+    """Several terms: the first (most levels) by its k x k blocks, the later ones together
+    as one dense q2 x q2 block coupled to the first by a dense q2 x q1 array (the blocked
+    factor's dense coupling): O(n (k + r2 + p)² + q2² q1) a step, BLAS for the q2 parts."""
+
+    cdef int k, nlev, r, q1, q2, r2
+    cdef const long long[::1] codes
+    cdef const long long[:, ::1] cols2  # n x r2: each row's columns in the later block
+    cdef double[:, ::1] a  # n x k: the rows of Z_1Λ_1 at the row's level
+    cdef double[:, ::1] a2  # n x r2: the rows of Z_kΛ_k (k > 1) at cols2
+    cdef double[:, ::1] X  # n x p
+    cdef double[:, :, ::1] Lj  # nlev x k x k
+    cdef double[::1, :] Y1  # q1 x r: L_11⁻¹ Λ_1'Z_1'W[X z]
+    cdef double[::1, :] B  # q2 x q1: Λ'Z'WZ_1Λ_1, then L_21
+    cdef double[::1, :] L22  # q2 x q2 lower
+    cdef double[::1, :] Y2  # q2 x r: L_22⁻¹ (Λ'Z'W[X z] - L_21 Y1)
+    cdef double[::1, :] R  # W^½ [X z]
+    cdef double[::1, :] G  # r x r: the last block, then its factor
+    cdef double[::1] tmp  # q1
+    cdef double logdet
+
+    cdef double predict(self, double[::1] coef, double[::1] eta, double[::1] mu) noexcept nogil:
+        cdef int i, c, base, k = self.k, p = self.p, q = self.q, q1 = self.q1
+        cdef double e
+        for i in range(self.n):
+            e = self.off[i]
+            for c in range(p):
+                e += self.X[i, c] * coef[q + c]
+            base = <int>self.codes[i] * k
+            for c in range(k):
+                e += self.a[i, c] * coef[base + c]
+            for c in range(self.r2):
+                e += self.a2[i, c] * coef[q1 + <int>self.cols2[i, c]]
+            eta[i] = e
+        return self.deviance(coef, eta, mu)
+
+    cdef int factor(self, double[::1] w) noexcept nogil:
+        cdef int i, j, b, c, d, t, col, col2, k = self.k, p = self.p, r = self.r
+        cdef int q1 = self.q1, q2 = self.q2, n = self.n, info = 0
+        cdef double wi, wa, v, s, one = 1.0, zero = 0.0, minus = -1.0
+        cdef char lo = b"L", tr = b"T", nt = b"N"
+        for j in range(self.nlev):
+            for b in range(k):
+                for c in range(k):
+                    self.Lj[j, b, c] = 0.0
+        for c in range(r):
+            for b in range(q1):
+                self.Y1[b, c] = 0.0
+            for t in range(q2):
+                self.Y2[t, c] = 0.0
+        for b in range(q1):
+            for t in range(q2):
+                self.B[t, b] = 0.0
+        for b in range(q2):
+            for t in range(q2):
+                self.L22[t, b] = 0.0
+        for i in range(n):
+            wi = w[i]
+            j = <int>self.codes[i]
+            for b in range(k):
+                wa = wi * self.a[i, b]
+                for c in range(b + 1):
+                    self.Lj[j, b, c] += wa * self.a[i, c]
+                for c in range(p):
+                    self.Y1[j * k + b, c] += wa * self.X[i, c]
+                self.Y1[j * k + b, p] += wa * self.z[i]
+            for d in range(self.r2):
+                col = <int>self.cols2[i, d]
+                v = wi * self.a2[i, d]
+                for b in range(k):
+                    self.B[col, j * k + b] += v * self.a[i, b]
+                for c in range(self.r2):
+                    col2 = <int>self.cols2[i, c]
+                    if col2 <= col:
+                        self.L22[col, col2] += v * self.a2[i, c]
+                for c in range(p):
+                    self.Y2[col, c] += v * self.X[i, c]
+                self.Y2[col, p] += v * self.z[i]
+            wa = sqrt(wi)
+            for c in range(p):
+                self.R[i, c] = wa * self.X[i, c]
+            self.R[i, p] = wa * self.z[i]
+        dsyrk(&lo, &tr, &r, &n, &one, &self.R[0, 0], &n, &zero, &self.G[0, 0], &r)
+        self.logdet = 0.0
+        for j in range(self.nlev):
+            # L_j of Λ_1'Z_j'WZ_jΛ_1 + I in place; Y1_j = L_j⁻¹ C_j; L_21's columns of level
+            # j: B_j L_j⁻ᵀ, row by row.
+            for b in range(k):
+                self.Lj[j, b, b] += 1.0
+            for b in range(k):
+                s = self.Lj[j, b, b]
+                for c in range(b):
+                    s -= self.Lj[j, b, c] * self.Lj[j, b, c]
+                if not s > 0:
+                    return 2
+                self.Lj[j, b, b] = sqrt(s)
+                self.logdet += 2.0 * log(self.Lj[j, b, b])
+                for d in range(b + 1, k):
+                    s = self.Lj[j, d, b]
+                    for c in range(b):
+                        s -= self.Lj[j, d, c] * self.Lj[j, b, c]
+                    self.Lj[j, d, b] = s / self.Lj[j, b, b]
+            for c in range(r):
+                for b in range(k):
+                    s = self.Y1[j * k + b, c]
+                    for d in range(b):
+                        s -= self.Lj[j, b, d] * self.Y1[j * k + d, c]
+                    self.Y1[j * k + b, c] = s / self.Lj[j, b, b]
+            for t in range(q2):
+                for b in range(k):
+                    s = self.B[t, j * k + b]
+                    for d in range(b):
+                        s -= self.B[t, j * k + d] * self.Lj[j, b, d]
+                    self.B[t, j * k + b] = s / self.Lj[j, b, b]
+        # L_22 L_22' = Λ'Z'WZΛ + I - L_21 L_21' (lower).
+        for t in range(q2):
+            self.L22[t, t] += 1.0
+        dsyrk(&lo, &nt, &q2, &q1, &minus, &self.B[0, 0], &q2, &one, &self.L22[0, 0], &q2)
+        dpotrf(&lo, &q2, &self.L22[0, 0], &q2, &info)
+        if info != 0:
+            return 2
+        for t in range(q2):
+            self.logdet += 2.0 * log(self.L22[t, t])
+        # Y2 = L_22⁻¹ (C_2 - L_21 Y1); the last block G -= Y1'Y1 + Y2'Y2.
+        dgemm(&nt, &nt, &q2, &r, &q1, &minus, &self.B[0, 0], &q2, &self.Y1[0, 0], &q1, &one,
+              &self.Y2[0, 0], &q2)
+        dtrsm(&lo, &lo, &nt, &nt, &q2, &r, &one, &self.L22[0, 0], &q2, &self.Y2[0, 0], &q2)
+        dsyrk(&lo, &tr, &r, &q1, &minus, &self.Y1[0, 0], &q1, &one, &self.G[0, 0], &r)
+        dsyrk(&lo, &tr, &r, &q2, &minus, &self.Y2[0, 0], &q2, &one, &self.G[0, 0], &r)
+        return _chol_last(self.G, r, p)
+
+    cdef void solve(self, bint fixed, double[::1] coef) noexcept nogil:
+        cdef int j, b, c, t, k = self.k, p = self.p, q = self.q, q1 = self.q1, q2 = self.q2
+        cdef int one_i = 1
+        cdef double s, one = 1.0, zero = 0.0
+        cdef char lo = b"L", tr = b"T", nd = b"N"
+        if not fixed:
+            for b in range(p - 1, -1, -1):
+                s = self.G[p, b]
+                for c in range(b + 1, p):
+                    s -= self.G[c, b] * coef[q + c]
+                coef[q + b] = s / self.G[b, b]
+        for t in range(q2):
+            s = self.Y2[t, p]
+            for c in range(p):
+                s -= self.Y2[t, c] * coef[q + c]
+            coef[q1 + t] = s
+        dtrsv(&lo, &tr, &nd, &q2, &self.L22[0, 0], &q2, &coef[q1], &one_i)
+        # L_21' u_2, then each level's L_j' u_j = Y1_j[:, p] - Y1_j[:, :p] β - (L_21'u_2)_j.
+        dgemv(&tr, &q2, &q1, &one, &self.B[0, 0], &q2, &coef[q1], &one_i, &zero,
+              &self.tmp[0], &one_i)
+        for j in range(self.nlev):
+            for b in range(k - 1, -1, -1):
+                s = self.Y1[j * k + b, p] - self.tmp[j * k + b]
+                for c in range(p):
+                    s -= self.Y1[j * k + b, c] * coef[q + c]
                 for c in range(b + 1, k):
                     s -= self.Lj[j, c, b] * coef[j * k + c]
                 coef[j * k + b] = s / self.Lj[j, b, b]
@@ -607,3 +804,46 @@ def _lower_inverses(double[:, :, ::1] L):
                     s -= L[j, a, c] * out[j, c, b]
                 out[j, a, b] = s / L[j, a, a]
     return out_np
+
+
+def run_crossed(
+    const long long[::1] codes, int nlev, a, cols2, a2, int q2, X, const double[::1] y,
+    const double[::1] wt, const double[::1] off, int family, int link, double nb_theta,
+    double probit_edge, double cauchit_edge, coef0, bint fixed, eta0, double tol,
+    bint rough, int max_steps, int max_halvings,
+):
+    """PIRLS on several terms: ``codes`` and ``a`` (n x k) the first term's levels and rows
+    of Z_1Λ_1, ``cols2`` / ``a2`` (n x r2) each row's columns in the later terms' block
+    (q2 random effects) and Z_kΛ_k's values there, X (n x p); [u; β] holds u_1, then u_2.
+
+    Returns
+    -------
+    tuple
+        (coef, eta, mu, weights, dev, steps, converged, L0inv, Y1, L21, L22, Y2, Lyy,
+        logdet): as :func:`run_onefactor`, with the later block's pieces: L21 (q2 x q1),
+        L22 (q2 x q2, lower) and Y2 (q2 x (p + 1)); Y1 is q1 x (p + 1).
+    """
+    cdef _Crossed s = _Crossed()
+    a = np.ascontiguousarray(a, dtype=float)
+    a2 = np.ascontiguousarray(a2, dtype=float)
+    X = np.ascontiguousarray(X, dtype=float)
+    n, k = a.shape
+    p = X.shape[1]
+    q1 = nlev * k
+    _setup(s, n, q1 + q2, y, wt, off, family, link, nb_theta, probit_edge, cauchit_edge)
+    s.p, s.k, s.nlev, s.r, s.q1, s.q2, s.r2 = p, k, nlev, p + 1, q1, q2, a2.shape[1]
+    s.codes, s.a, s.X = codes, a, X
+    s.cols2 = np.ascontiguousarray(cols2, dtype=np.int64)
+    s.a2 = a2
+    Lj = np.zeros((nlev, k, k))
+    Y1 = _aligned((q1, p + 1), "F")
+    B = _aligned((q2, q1), "F")
+    L22 = _aligned((q2, q2), "F")
+    Y2 = _aligned((q2, p + 1), "F")
+    G = _aligned((p + 1, p + 1), "F")
+    G[...] = 0.0
+    s.Lj, s.Y1, s.B, s.L22, s.Y2, s.G = Lj, Y1, B, L22, Y2, G
+    s.R = _aligned((n, p + 1), "F")
+    s.tmp = _aligned(q1)
+    out = _pirls(s, coef0, fixed, eta0, tol, rough, max_steps, max_halvings)
+    return (*out, _lower_inverses(Lj), Y1, B, L22, Y2, np.tril(G), s.logdet)
