@@ -512,6 +512,7 @@ class BlockedFactor:
         self._dense_rows: np.ndarray | None = None
         # The compiled PIRLS's row arrays (level_codes, X_rows, later_columns), on first use.
         self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._pattern: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
 
     # -- values: the weighted cross-products ---------------------------------------------
 
@@ -876,6 +877,24 @@ class BlockedFactor:
             self._row_arrays()
         assert self._rows is not None
         return self._rows[2]
+
+    @property
+    def coupling_pattern(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """The later terms' coupling to the first by its pattern, for the compiled PIRLS:
+        (pos, ptr, pat, work): where each row's later entries land (n x Σ_{k>1} p_k),
+        each first-term level's stretch of ``pat`` (its later columns, ascending) and the
+        flops of a Schur update of the later block, Σ_levels (columns)² p_1 + q_later³ / 3.
+        """
+        if self._pattern is None:
+            q2 = sum(t.q for t in self.design.terms[1:])
+            keys = self.level_codes[:, None] * q2 + self.later_columns
+            uniq = np.unique(keys)
+            pos = np.ascontiguousarray(np.searchsorted(uniq, keys), dtype=np.int64)
+            counts = np.bincount(uniq // q2, minlength=self._l0)
+            ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            work = int(np.sum(counts.astype(float) ** 2) * self._p0 + q2**3 / 3)
+            self._pattern = (pos, ptr, np.ascontiguousarray(uniq % q2, dtype=np.int64), work)
+        return self._pattern
 
     def _row_arrays(self) -> None:
         cols: list[np.ndarray] = []

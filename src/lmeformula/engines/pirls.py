@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from lmeformula.engines import pirls_kernels
 from lmeformula.engines.factor import BlockedFactor, BlockedFactorization, DenseFactorization
@@ -154,10 +155,10 @@ def _kernel_codes(family: Family) -> tuple[int, int, float] | None:
     return code, _LINK_CODES[link.name], theta
 
 
-#: The crossed kernel's bound on q2² q1 (the later block's Schur update, flops a step):
-#: beyond it the later terms are too many for a dense block (the loop below keeps them
-#: sparse).
-CROSSED_WORK = 50_000_000
+#: The crossed kernel's bound on a Schur update of the later terms' block, in flops a step
+#: (:attr:`~lmeformula.engines.factor.BlockedFactor.coupling_pattern`): beyond it the
+#: later terms are too many for one dense block (the loop below keeps them sparse).
+CROSSED_WORK = 200_000_000
 
 
 def _crossed(
@@ -171,19 +172,42 @@ def _crossed(
     t0 = terms[0]
     later = [t.X @ lam for t, lam in zip(terms[1:], lams[1:], strict=True)]
     p = design.X.shape[1]
+    pos, ptr, pat, _ = factor.coupling_pattern
     out = pirls_kernels.run_crossed(
         factor.level_codes,
         t0.factor.nlevels,
         t0.X @ lams[0],
         factor.later_columns,
+        pos,
+        ptr,
+        pat,
         later[0] if len(later) == 1 else np.column_stack(later),
         sum(t.q for t in terms[1:]),
         factor.X_rows,
         *rows,
     )
-    coef, eta, mu, w, dev, steps, converged, L0inv, Y1, L21, L22, Y2, Lyy, logdet = out
+    coef, eta, mu, w, dev, steps, converged, L0inv, Y1, Bv, L22, Y2, Lyy, logdet = out
     edges = np.cumsum([0] + [t.q for t in terms[1:]])
     K = len(terms)
+    # L_21 from its pattern: column j k + b holds Bv[ptr[j]:ptr[j+1], b] at rows pat[...]
+    # (ascending), so it is a CSC matrix as it stands, cut into the later terms' rows.
+    k0 = Bv.shape[1]
+    q1 = t0.q
+    if k0 == 1:
+        L21 = sp.csc_matrix((Bv[:, 0], pat, ptr), shape=(edges[-1], q1))
+    else:
+        counts = np.diff(ptr)
+        order = np.concatenate(
+            [np.arange(ptr[j], ptr[j + 1]) for j in range(counts.size) for _ in range(k0)]
+        )
+        which = np.concatenate([np.full(c, b) for c in counts for b in range(k0)])
+        indptr = np.concatenate([[0], np.cumsum(np.repeat(counts, k0))])
+        L21 = sp.csc_matrix((Bv[order, which], pat[order], indptr), shape=(edges[-1], q1))
+    L21 = L21.tocsr()
+    Lk0: list[Any] = []
+    for k in range(1, K):
+        m = L21 if K == 2 else L21[edges[k - 1] : edges[k]]
+        Lk0.append(m.toarray() if factor.dense_coupling else m)
     Ldense = {
         (i, j): L22[edges[i - 1] : edges[i], edges[j - 1] : edges[j]]
         for i in range(1, K)
@@ -193,7 +217,7 @@ def _crossed(
         lams=lams,
         L0inv=L0inv,
         D0=lams[0] @ L0inv.transpose(0, 2, 1),
-        Lk0=[L21[edges[k - 1] : edges[k]] for k in range(1, K)],
+        Lk0=Lk0,
         Ldense=Ldense,
         Ly=[Y1.T] + [Y2[edges[k - 1] : edges[k]].T for k in range(1, K)],
         Lyy=Lyy,
@@ -222,9 +246,7 @@ def _compiled(
     terms = design.terms
     one = len(terms) == 1
     system = None if one else factor.dense_system(theta)
-    q1 = terms[0].q
-    q2 = sum(t.q for t in terms[1:])
-    if not one and system is None and q2 * q2 * q1 > CROSSED_WORK:
+    if not one and system is None and factor.coupling_pattern[3] > CROSSED_WORK:
         return None
     fixed = beta is not None
     p = design.X.shape[1]

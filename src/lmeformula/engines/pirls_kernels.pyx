@@ -447,18 +447,24 @@ cdef inline int _chol_last(double[::1, :] G, int r, int p) noexcept nogil:
 
 cdef class _Crossed(_System):
     """Several terms: the first (most levels) by its k x k blocks, the later ones together
-    as one dense q2 x q2 block coupled to the first by a dense q2 x q1 array (the blocked
-    factor's dense coupling): O(n (k + r2 + p)² + q2² q1) a step, BLAS for the q2 parts."""
+    as one dense q2 x q2 block. Their coupling L_21 is kept by its pattern: for each level
+    of the first term the later columns its rows touch (``ptr`` / ``pat``), so that the
+    Schur update L_21 L_21' costs Σ_levels (touched columns)² k (a dense coupling's q2² q1
+    where every pair occurs, an observation-level or nested factor's few products where
+    not). BLAS for the later block (potrf, trsm) and for [X z]'W[X z] (syrk)."""
 
     cdef int k, nlev, r, q1, q2, r2
     cdef const long long[::1] codes
     cdef const long long[:, ::1] cols2  # n x r2: each row's columns in the later block
+    cdef const long long[:, ::1] pos2  # n x r2: where each of them is in the pattern
+    cdef const long long[::1] ptr  # nlev + 1: each level's stretch of the pattern
+    cdef const long long[::1] pat  # the later columns of each level, ascending
     cdef double[:, ::1] a  # n x k: the rows of Z_1Λ_1 at the row's level
     cdef double[:, ::1] a2  # n x r2: the rows of Z_kΛ_k (k > 1) at cols2
     cdef double[:, ::1] X  # n x p
     cdef double[:, :, ::1] Lj  # nlev x k x k
     cdef double[::1, :] Y1  # q1 x r: L_11⁻¹ Λ_1'Z_1'W[X z]
-    cdef double[::1, :] B  # q2 x q1: Λ'Z'WZ_1Λ_1, then L_21
+    cdef double[:, ::1] Bv  # nnz x k: L_21 at the pattern (row pat[e], columns j k + b)
     cdef double[::1, :] L22  # q2 x q2 lower
     cdef double[::1, :] Y2  # q2 x r: L_22⁻¹ (Λ'Z'W[X z] - L_21 Y1)
     cdef double[::1, :] R  # W^½ [X z]
@@ -482,8 +488,8 @@ cdef class _Crossed(_System):
         return self.deviance(coef, eta, mu)
 
     cdef int factor(self, double[::1] w) noexcept nogil:
-        cdef int i, j, b, c, d, t, col, col2, k = self.k, p = self.p, r = self.r
-        cdef int q1 = self.q1, q2 = self.q2, n = self.n, info = 0
+        cdef int i, j, b, c, d, t, e, f, col, col2, k = self.k, p = self.p, r = self.r
+        cdef int q1 = self.q1, q2 = self.q2, n = self.n, info = 0, nnz = self.Bv.shape[0]
         cdef double wi, wa, v, s, one = 1.0, zero = 0.0, minus = -1.0
         cdef char lo = b"L", tr = b"T", nt = b"N"
         for j in range(self.nlev):
@@ -495,9 +501,9 @@ cdef class _Crossed(_System):
                 self.Y1[b, c] = 0.0
             for t in range(q2):
                 self.Y2[t, c] = 0.0
-        for b in range(q1):
-            for t in range(q2):
-                self.B[t, b] = 0.0
+        for e in range(nnz):
+            for b in range(k):
+                self.Bv[e, b] = 0.0
         for b in range(q2):
             for t in range(q2):
                 self.L22[t, b] = 0.0
@@ -513,9 +519,10 @@ cdef class _Crossed(_System):
                 self.Y1[j * k + b, p] += wa * self.z[i]
             for d in range(self.r2):
                 col = <int>self.cols2[i, d]
+                e = <int>self.pos2[i, d]
                 v = wi * self.a2[i, d]
                 for b in range(k):
-                    self.B[col, j * k + b] += v * self.a[i, b]
+                    self.Bv[e, b] += v * self.a[i, b]
                 for c in range(self.r2):
                     col2 = <int>self.cols2[i, c]
                     if col2 <= col:
@@ -528,10 +535,12 @@ cdef class _Crossed(_System):
                 self.R[i, c] = wa * self.X[i, c]
             self.R[i, p] = wa * self.z[i]
         dsyrk(&lo, &tr, &r, &n, &one, &self.R[0, 0], &n, &zero, &self.G[0, 0], &r)
+        for t in range(q2):
+            self.L22[t, t] += 1.0
         self.logdet = 0.0
         for j in range(self.nlev):
-            # L_j of Λ_1'Z_j'WZ_jΛ_1 + I in place; Y1_j = L_j⁻¹ C_j; L_21's columns of level
-            # j: B_j L_j⁻ᵀ, row by row.
+            # L_j of Λ_1'Z_j'WZ_jΛ_1 + I in place; Y1_j = L_j⁻¹ C_j; L_21's entries of level
+            # j: B_j L_j⁻ᵀ; then their part of L_21 L_21' and of L_21 Y1.
             for b in range(k):
                 self.Lj[j, b, b] += 1.0
             for b in range(k):
@@ -553,33 +562,39 @@ cdef class _Crossed(_System):
                     for d in range(b):
                         s -= self.Lj[j, b, d] * self.Y1[j * k + d, c]
                     self.Y1[j * k + b, c] = s / self.Lj[j, b, b]
-            for t in range(q2):
+            for e in range(<int>self.ptr[j], <int>self.ptr[j + 1]):
                 for b in range(k):
-                    s = self.B[t, j * k + b]
+                    s = self.Bv[e, b]
                     for d in range(b):
-                        s -= self.B[t, j * k + d] * self.Lj[j, b, d]
-                    self.B[t, j * k + b] = s / self.Lj[j, b, b]
-        # L_22 L_22' = Λ'Z'WZΛ + I - L_21 L_21' (lower).
-        for t in range(q2):
-            self.L22[t, t] += 1.0
-        dsyrk(&lo, &nt, &q2, &q1, &minus, &self.B[0, 0], &q2, &one, &self.L22[0, 0], &q2)
+                        s -= self.Bv[e, d] * self.Lj[j, b, d]
+                    self.Bv[e, b] = s / self.Lj[j, b, b]
+            for e in range(<int>self.ptr[j], <int>self.ptr[j + 1]):
+                t = <int>self.pat[e]
+                for f in range(<int>self.ptr[j], e + 1):
+                    s = 0.0
+                    for b in range(k):
+                        s += self.Bv[e, b] * self.Bv[f, b]
+                    self.L22[t, <int>self.pat[f]] -= s
+                for c in range(r):
+                    s = 0.0
+                    for b in range(k):
+                        s += self.Bv[e, b] * self.Y1[j * k + b, c]
+                    self.Y2[t, c] -= s
         dpotrf(&lo, &q2, &self.L22[0, 0], &q2, &info)
         if info != 0:
             return 2
         for t in range(q2):
             self.logdet += 2.0 * log(self.L22[t, t])
         # Y2 = L_22⁻¹ (C_2 - L_21 Y1); the last block G -= Y1'Y1 + Y2'Y2.
-        dgemm(&nt, &nt, &q2, &r, &q1, &minus, &self.B[0, 0], &q2, &self.Y1[0, 0], &q1, &one,
-              &self.Y2[0, 0], &q2)
         dtrsm(&lo, &lo, &nt, &nt, &q2, &r, &one, &self.L22[0, 0], &q2, &self.Y2[0, 0], &q2)
         dsyrk(&lo, &tr, &r, &q1, &minus, &self.Y1[0, 0], &q1, &one, &self.G[0, 0], &r)
         dsyrk(&lo, &tr, &r, &q2, &minus, &self.Y2[0, 0], &q2, &one, &self.G[0, 0], &r)
         return _chol_last(self.G, r, p)
 
     cdef void solve(self, bint fixed, double[::1] coef) noexcept nogil:
-        cdef int j, b, c, t, k = self.k, p = self.p, q = self.q, q1 = self.q1, q2 = self.q2
+        cdef int j, b, c, t, e, k = self.k, p = self.p, q = self.q, q1 = self.q1, q2 = self.q2
         cdef int one_i = 1
-        cdef double s, one = 1.0, zero = 0.0
+        cdef double s
         cdef char lo = b"L", tr = b"T", nd = b"N"
         if not fixed:
             for b in range(p - 1, -1, -1):
@@ -593,10 +608,13 @@ cdef class _Crossed(_System):
                 s -= self.Y2[t, c] * coef[q + c]
             coef[q1 + t] = s
         dtrsv(&lo, &tr, &nd, &q2, &self.L22[0, 0], &q2, &coef[q1], &one_i)
-        # L_21' u_2, then each level's L_j' u_j = Y1_j[:, p] - Y1_j[:, :p] β - (L_21'u_2)_j.
-        dgemv(&tr, &q2, &q1, &one, &self.B[0, 0], &q2, &coef[q1], &one_i, &zero,
-              &self.tmp[0], &one_i)
+        # Each level's L_j' u_j = Y1_j[:, p] - Y1_j[:, :p] β - (L_21'u_2)_j.
         for j in range(self.nlev):
+            for b in range(k):
+                s = 0.0
+                for e in range(<int>self.ptr[j], <int>self.ptr[j + 1]):
+                    s += self.Bv[e, b] * coef[q1 + <int>self.pat[e]]
+                self.tmp[j * k + b] = s
             for b in range(k - 1, -1, -1):
                 s = self.Y1[j * k + b, p] - self.tmp[j * k + b]
                 for c in range(p):
@@ -807,43 +825,45 @@ def _lower_inverses(double[:, :, ::1] L):
 
 
 def run_crossed(
-    const long long[::1] codes, int nlev, a, cols2, a2, int q2, X, const double[::1] y,
-    const double[::1] wt, const double[::1] off, int family, int link, double nb_theta,
-    double probit_edge, double cauchit_edge, coef0, bint fixed, eta0, double tol,
-    bint rough, int max_steps, int max_halvings,
+    const long long[::1] codes, int nlev, a, cols2, pos2, ptr, pat, a2, int q2, X,
+    const double[::1] y, const double[::1] wt, const double[::1] off, int family, int link,
+    double nb_theta, double probit_edge, double cauchit_edge, coef0, bint fixed, eta0,
+    double tol, bint rough, int max_steps, int max_halvings,
 ):
     """PIRLS on several terms: ``codes`` and ``a`` (n x k) the first term's levels and rows
     of Z_1Λ_1, ``cols2`` / ``a2`` (n x r2) each row's columns in the later terms' block
-    (q2 random effects) and Z_kΛ_k's values there, X (n x p); [u; β] holds u_1, then u_2.
+    (q2 random effects) and Z_kΛ_k's values there, ``pos2`` where each is in the coupling's
+    pattern (``ptr``: each first-term level's stretch of ``pat``, its later columns
+    ascending), X (n x p); [u; β] holds u_1, then u_2.
 
     Returns
     -------
     tuple
-        (coef, eta, mu, weights, dev, steps, converged, L0inv, Y1, L21, L22, Y2, Lyy,
-        logdet): as :func:`run_onefactor`, with the later block's pieces: L21 (q2 x q1),
-        L22 (q2 x q2, lower) and Y2 (q2 x (p + 1)); Y1 is q1 x (p + 1).
+        (coef, eta, mu, weights, dev, steps, converged, L0inv, Y1, Bv, L22, Y2, Lyy,
+        logdet): as :func:`run_onefactor`, with the later block's pieces: Bv (nnz x k),
+        L_21 at the pattern, L22 (q2 x q2, lower) and Y2 (q2 x (p + 1)); Y1 is
+        q1 x (p + 1).
     """
     cdef _Crossed s = _Crossed()
     a = np.ascontiguousarray(a, dtype=float)
     a2 = np.ascontiguousarray(a2, dtype=float)
-    X = np.ascontiguousarray(X, dtype=float)
     n, k = a.shape
     p = X.shape[1]
     q1 = nlev * k
     _setup(s, n, q1 + q2, y, wt, off, family, link, nb_theta, probit_edge, cauchit_edge)
     s.p, s.k, s.nlev, s.r, s.q1, s.q2, s.r2 = p, k, nlev, p + 1, q1, q2, a2.shape[1]
     s.codes, s.a, s.X = codes, a, X
-    s.cols2 = np.ascontiguousarray(cols2, dtype=np.int64)
+    s.cols2, s.pos2, s.ptr, s.pat = cols2, pos2, ptr, pat
     s.a2 = a2
     Lj = np.zeros((nlev, k, k))
     Y1 = _aligned((q1, p + 1), "F")
-    B = _aligned((q2, q1), "F")
+    Bv = np.zeros((len(pat), k))
     L22 = _aligned((q2, q2), "F")
     Y2 = _aligned((q2, p + 1), "F")
     G = _aligned((p + 1, p + 1), "F")
     G[...] = 0.0
-    s.Lj, s.Y1, s.B, s.L22, s.Y2, s.G = Lj, Y1, B, L22, Y2, G
+    s.Lj, s.Y1, s.Bv, s.L22, s.Y2, s.G = Lj, Y1, Bv, L22, Y2, G
     s.R = _aligned((n, p + 1), "F")
     s.tmp = _aligned(q1)
     out = _pirls(s, coef0, fixed, eta0, tol, rough, max_steps, max_halvings)
-    return (*out, _lower_inverses(Lj), Y1, B, L22, Y2, np.tril(G), s.logdet)
+    return (*out, _lower_inverses(Lj), Y1, Bv, L22, Y2, np.tril(G), s.logdet)
