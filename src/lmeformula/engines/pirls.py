@@ -196,13 +196,11 @@ def _crossed(
     if k0 == 1:
         L21 = sp.csc_matrix((Bv[:, 0], pat, ptr), shape=(edges[-1], q1))
     else:
-        counts = np.diff(ptr)
-        order = np.concatenate(
-            [np.arange(ptr[j], ptr[j + 1]) for j in range(counts.size) for _ in range(k0)]
-        )
-        which = np.concatenate([np.full(c, b) for c in counts for b in range(k0)])
-        indptr = np.concatenate([[0], np.cumsum(np.repeat(counts, k0))])
-        L21 = sp.csc_matrix((Bv[order, which], pat[order], indptr), shape=(edges[-1], q1))
+        per_column = np.repeat(np.diff(ptr), k0)
+        indptr = np.concatenate([[0], np.cumsum(per_column)])
+        column = np.repeat(np.arange(per_column.size), per_column)
+        order = ptr[column // k0] + np.arange(indptr[-1]) - indptr[column]
+        L21 = sp.csc_matrix((Bv[order, column % k0], pat[order], indptr), shape=(edges[-1], q1))
     L21 = L21.tocsr()
     Lk0: list[Any] = []
     for k in range(1, K):

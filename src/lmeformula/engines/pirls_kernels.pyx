@@ -568,13 +568,16 @@ cdef class _Crossed(_System):
                     for d in range(b):
                         s -= self.Bv[e, d] * self.Lj[j, b, d]
                     self.Bv[e, b] = s / self.Lj[j, b, b]
-            for e in range(<int>self.ptr[j], <int>self.ptr[j + 1]):
-                t = <int>self.pat[e]
-                for f in range(<int>self.ptr[j], e + 1):
+            # Column by column of L_22 (f outer): the writes run down a column, in order.
+            for f in range(<int>self.ptr[j], <int>self.ptr[j + 1]):
+                t = <int>self.pat[f]
+                for e in range(f, <int>self.ptr[j + 1]):
                     s = 0.0
                     for b in range(k):
                         s += self.Bv[e, b] * self.Bv[f, b]
-                    self.L22[t, <int>self.pat[f]] -= s
+                    self.L22[<int>self.pat[e], t] -= s
+            for e in range(<int>self.ptr[j], <int>self.ptr[j + 1]):
+                t = <int>self.pat[e]
                 for c in range(r):
                     s = 0.0
                     for b in range(k):
