@@ -30,6 +30,7 @@ __all__ = [
     "ACCEPTED",
     "as_frame",
     "clean_column",
+    "clean_columns",
     "column_names",
     "missing_columns",
     "select_columns",
@@ -40,6 +41,9 @@ ACCEPTED = (
     "a pandas DataFrame, a polars DataFrame or LazyFrame, a pyarrow Table, another frame "
     "narwhals reads (modin, cuDF, Dask, DuckDB, ...) or a dict of equal-length columns"
 )
+
+#: pandas 3 copies on write: a frame may share its columns with the caller's.
+COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 
 # pandas' infer_dtype names: what an object column holding them is.
 _NUMBERS = frozenset({"integer", "floating", "mixed-integer-float", "decimal"})
@@ -134,7 +138,9 @@ def column_names(data: Any, what: str = "data") -> list[str]:
     ['y', '2']
     """
     if isinstance(data, pd.DataFrame):
-        return [str(c) for c in _flat(data, what).columns]
+        # tolist, not iteration: iterating pandas 3's text labels goes through Arrow per
+        # label, tens of microseconds a call on every fit.
+        return [str(c) for c in _flat(data, what).columns.tolist()]
     if isinstance(data, dict):
         return [str(c) for c in data]
     return [str(c) for c in _from_native(data, what).collect_schema().names()]
@@ -231,9 +237,29 @@ def select_columns(
     >>> select_columns(df, ["g"]).dtypes.astype(str).tolist()
     ['object']
     """
+    out = clean_columns(data, columns, what)
+    # Copy-on-write (pandas 3) makes sharing the columns safe: one written to later is
+    # copied then, and the caller's frame is never changed; pandas 2 copies them here.
+    return pd.DataFrame(out, index=data.index, copy=not COPY_ON_WRITE)
+
+
+def clean_columns(
+    data: pd.DataFrame, columns: Sequence[str], what: str = "the formula"
+) -> dict[str, pd.Series]:
+    """:func:`select_columns` before the frame: each column cleaned, by name.
+
+    For callers that work column by column (the model frame), as a DataFrame's lookup of
+    a column costs more than most of what is done with it.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"y": [1, 2], "g": ["a", "b"]})
+    >>> list(clean_columns(df, ["g", "y"]))
+    ['g', 'y']
+    """
     missing_columns(columns, data, what)
     labels: dict[str, list[Any]] = {}
-    for label in data.columns:
+    for label in data.columns.tolist():
         labels.setdefault(str(label), []).append(label)
     out = {}
     for name in columns:
@@ -245,7 +271,7 @@ def select_columns(
                 "data.loc[:, ~data.columns.duplicated()]."
             )
         out[name] = clean_column(name, data[found[0]])
-    return pd.DataFrame(out, index=data.index)
+    return out
 
 
 def clean_column(name: str, series: pd.Series) -> pd.Series:
@@ -267,6 +293,9 @@ def clean_column(name: str, series: pd.Series) -> pd.Series:
     lmeformula.errors.DataError: column 'x' mixes numbers and text (e.g. 1 and 'a'); convert it: pandas.to_numeric(data['x'], errors='coerce') if the text marks missing values, or data['x'].astype(str) if it holds labels.
     """  # noqa: E501
     dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
+        # numpy's numbers, the commonest column, need none of the checks below.
+        return series
     if isinstance(dtype, pd.CategoricalDtype):
         return series
     if pd.api.types.is_bool_dtype(dtype):
@@ -275,7 +304,14 @@ def clean_column(name: str, series: pd.Series) -> pd.Series:
             return series.astype(object).where(series.notna(), np.nan)
         return series.astype(bool)
     if isinstance(dtype, pd.StringDtype):
-        return series.astype(object).where(series.notna(), np.nan)
+        # One pass to objects with NaN for missing values (astype then where makes two
+        # and costs four times as much on pandas 3's default text columns).
+        return pd.Series(
+            series.to_numpy(dtype=object, na_value=np.nan),
+            index=series.index,
+            name=series.name,
+            dtype=object,
+        )
     if pd.api.types.is_complex_dtype(dtype):
         raise DataError(
             f"column {name!r} holds complex numbers; a model needs real numbers (use "

@@ -1,5 +1,7 @@
 """Design matrices: X and y through formulaic (keeping its ModelSpec for new data) and one
-sparse Z block per random-effects term.
+sparse Z block per random-effects term. A simple fixed part (plain columns, unordered
+factors and their interactions) is built directly, with formulaic's columns and names
+(:mod:`lmeformula.model.direct_fixed`), and its spec only when something reads it.
 
 Coefficient names are R's: formulaic's ``Intercept`` and ``sex[T.M]`` become ``(Intercept)``
 and ``sexM``, as lme4 names them; factors are coded as R codes them (``C(f, contr.sum)``,
@@ -25,12 +27,13 @@ import scipy.sparse as sp
 from lmeformula.errors import DataError, FormulaError, LmeFormulaError
 from lmeformula.formula.terms import ParsedFormula, RandomTerm
 from lmeformula.model.contrasts import BARE_NAMES, C, RMaterializer, contr, relevel
+from lmeformula.model.direct_fixed import direct_fixed
 from lmeformula.model.frame import GroupingFactor, ModelFrame, level_label
-from lmeformula.model.simple_terms import simple_lhs
+from lmeformula.model.simple_terms import simple_spec
 from lmeformula.structures import CovStructure, make_structure
 from lmeformula.structures.random import kind_of
 
-__all__ = ["Design", "ReTerm", "build_design", "formula_context", "r_names"]
+__all__ = ["Design", "LazySpec", "ReTerm", "build_design", "formula_context", "r_names"]
 
 
 def _dummy(x: Any, level: Any) -> np.ndarray:
@@ -101,6 +104,58 @@ def r_names(columns: list[str]) -> list[str]:
     return out
 
 
+class LazySpec:
+    """formulaic's ModelSpec of a formula on the model frame, built on first use.
+
+    A fixed part built without formulaic (:mod:`lmeformula.model.direct_fixed`) still
+    needs formulaic's spec for new data (``predict``), its terms (``anova``) and its
+    variables (``emmeans``); most fits read none of these, and building it costs 2 to 3
+    ms, so it waits until an attribute is read and then stands in for it.
+
+    Parameters
+    ----------
+    rhs
+        The right-hand side.
+    data
+        The data it is evaluated on (the model frame's, which is not modified).
+    where
+        The part of the model, for messages.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
+    >>> spec = LazySpec("x", d, "the fixed-effects part")
+    >>> [str(t) for t in spec.terms]
+    ['1', 'x']
+    """
+
+    __slots__ = ("_data", "_rhs", "_spec", "_where")
+
+    def __init__(self, rhs: str, data: pd.DataFrame, where: str) -> None:
+        self._rhs = rhs
+        self._data = data
+        self._where = where
+        self._spec: Any = None
+
+    def resolve(self) -> Any:
+        """The formulaic ModelSpec (built once)."""
+        if self._spec is None:
+            self._spec = formula_matrix(self._rhs, self._data, self._where).model_spec
+        return self._spec
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the wrapper lacks; copy and pickle probe dunders first.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.resolve(), name)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (LazySpec, (self._rhs, self._data, self._where))
+
+    def __repr__(self) -> str:
+        return f"LazySpec({self._rhs!r})"
+
+
 @dataclass(frozen=True)
 class ReTerm:
     """One random-effects term's design.
@@ -168,7 +223,8 @@ class Design:
     terms
         Random-effects terms, sorted as lme4 sorts them (most levels first).
     fixed_spec
-        formulaic ModelSpec of the fixed part.
+        formulaic ModelSpec of the fixed part (a :class:`LazySpec` standing in for it when
+        X was built without formulaic).
     dropped_fixed
         Names of columns dropped for rank deficiency.
     weights
@@ -576,9 +632,18 @@ def build_design(
     """
     data = frame.data
     y = _response(parsed, data) if response is None else np.asarray(response, dtype=float)
-    fixed = formula_matrix(parsed.fixed, data, "the fixed-effects part")
-    names = r_names(list(fixed.columns))
-    X = np.asarray(fixed, dtype=float)
+    fixed_spec: Any
+    direct = direct_fixed(parsed.fixed, data)
+    if direct is not None:
+        X, columns = direct
+        names = r_names(columns)
+        # formulaic's spec only for those who read it (anova, emmeans, new data).
+        fixed_spec = LazySpec(parsed.fixed, data, "the fixed-effects part")
+    else:
+        fixed = formula_matrix(parsed.fixed, data, "the fixed-effects part")
+        names = r_names(list(fixed.columns))
+        X = np.asarray(fixed, dtype=float)
+        fixed_spec = fixed.model_spec
     offset = np.zeros(len(y))
     for expr in parsed.offsets:
         mm = formula_matrix(f"0 + I({expr})", data, f"offset({expr})")
@@ -594,7 +659,7 @@ def build_design(
     X, kept, dropped = estimable_columns(X, names, y - offset, parsed.response or "")
     if X.shape[1] >= len(y):
         widest = max(
-            (str(p.term) for p in getattr(fixed.model_spec, "structure", None) or []),
+            (str(p.term) for p in getattr(fixed_spec, "structure", None) or []),
             key=lambda t: sum(1 for n in kept if n.startswith(r_names([t])[0])),
             default="",
         )
@@ -611,11 +676,18 @@ def build_design(
         time_indexed = kind_of(term.structure.kind).time_indexed
         if time_indexed:
             lhs_text, positions = _time_lhs(term, data)
-        lhs = simple_lhs(lhs_text, data)
-        if lhs is None:
+        simple = simple_spec(lhs_text, data)
+        lhs_spec: Any
+        if simple is not None:
+            # No DataFrame in between: the matrix and the names straight from the spec.
+            Xk, columns, lhs_spec = simple.matrix(data), r_names(simple.names), simple
+        else:
             lhs = formula_matrix(lhs_text, data, f"the random term ({term.text})")
-        Xk = np.asarray(lhs, dtype=float)
-        columns = r_names(list(lhs.columns))
+            Xk, columns, lhs_spec = (
+                np.asarray(lhs, dtype=float),
+                r_names(list(lhs.columns)),
+                lhs.model_spec,
+            )
         _check_magnitude(Xk, columns, f"the random term ({term.text}): column")
         if Xk.shape[1] == 0:
             raise FormulaError(
@@ -639,7 +711,7 @@ def build_design(
                 columns=columns,
                 X=Xk,
                 structure=structure,
-                spec=lhs.model_spec,
+                spec=lhs_spec,
             )
         )
     n = len(y)
@@ -666,7 +738,7 @@ def build_design(
         kept,
         offset,
         terms,
-        fixed.model_spec,
+        fixed_spec,
         dropped,
         frame.weights if weights is None else weights,
     )

@@ -9,6 +9,7 @@ which engine found the estimates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -117,15 +118,18 @@ class LmerResult:
         self.theta = state.theta
         self.sigma = solution.sigma
         names = design.fixed_names
-        self.fixef = pd.Series(solution.beta, index=names, name="estimate")
+        # One Index of the names, shallow copies for the rest: pandas 3 turns each list of
+        # text into an Arrow array, a quarter of what assembling the results costs.
+        index = pd.Index(names)
+        self.fixef = pd.Series(solution.beta, index=index, name="estimate")
         p = len(names)
         cov = fixef_vcov(solution.RX, self.sigma)
         if p and not design.terms and not model.reml:
             # nlme's gls estimates Var(β̂) with σ² n / (n - p) also under ML (its summary's
             # standard errors are REML-like); lme and lme4 do not.
             cov = cov * frame.nobs / (frame.nobs - p)
-        self.vcov = pd.DataFrame(cov, index=names, columns=names)
-        self.fixef_se = pd.Series(np.sqrt(np.diag(cov)), index=names, name="std_error")
+        self.vcov = pd.DataFrame(cov, index=index.copy(), columns=index.copy())
+        self.fixef_se = pd.Series(np.sqrt(np.diag(cov)), index=index.copy(), name="std_error")
         self.ngroups: dict[str, int] = {}
         for term in design.terms:
             self.ngroups.setdefault(term.name, term.factor.nlevels)
@@ -142,9 +146,18 @@ class LmerResult:
         n_bic = n - p if model.reml and residual is not None else n
         self.bic = -2.0 * self.loglik + self.npar * np.log(n_bic)
         self.df_resid = n - self.npar
-        self.ranef = self._ranef()
 
     # -- random effects ----------------------------------------------------------------
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes by grouping factor, a frame of levels x effects each
+        (lme4's ``ranef``).
+
+        Built on first use: a frame per term with a row per level costs more than the
+        rest of the results together on a small model, and most fits never read them.
+        """
+        return self._ranef()
 
     def _ranef(self) -> dict[str, pd.DataFrame]:
         return ranef_frames(self.state)

@@ -1,0 +1,246 @@
+"""The lean front end: a simple fixed part built without formulaic equals formulaic's bit
+for bit, with the same column names; anything else goes to formulaic (None); and a fit
+whose formulaic spec is built lazily gives the same anova, emmeans and predictions as one
+built through formulaic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmeformula as lmf
+import lmeformula.model.design as design_module
+from lmeformula.formula import parse
+from lmeformula.model.design import LazySpec, formula_matrix
+from lmeformula.model.direct_fixed import direct_fixed
+from lmeformula.model.frame import build_frame
+
+
+def _frame_data(dataset: str | pd.DataFrame, rhs: str, group: str) -> pd.DataFrame:
+    data = lmf.datasets.load(dataset) if isinstance(dataset, str) else dataset
+    parsed = parse(f"y ~ {rhs} + (1 | {group})", columns=[*map(str, data.columns), "y"])
+    data = data.assign(y=np.arange(len(data), dtype=float))
+    return build_frame(parsed, data).data
+
+
+def _mixed() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 60
+    return pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "k": rng.integers(-3, 4, n),
+            "f": rng.choice(["b", "a", "c"], n),
+            "c": pd.Categorical(rng.choice(["r", "q", "p"], n), categories=["r", "q", "p", "s"]),
+            "b": rng.random(n) > 0.5,
+            "g": np.repeat([f"g{i}" for i in range(6)], 10),
+        }
+    )
+
+
+# (data, right-hand side, a grouping column): grammar tests as a table.
+SIMPLE = [
+    ("sleepstudy", "Days", "Subject"),
+    ("sleepstudy", "0 + Days", "Subject"),
+    ("sleepstudy", "1", "Subject"),
+    ("penicillin", "1", "plate"),
+    ("exam", "standLRT", "school"),
+    ("exam", "standLRT * sex", "school"),
+    ("exam", "sex * vr + standLRT", "school"),
+    ("exam", "standLRT + schavg + standLRT:schavg", "school"),
+    ("exam", "0 + type + sex", "school"),
+    ("exam", "standLRT:sex", "school"),
+    ("exam", "sex:vr", "school"),
+    ("exam", "0 + sex:vr", "school"),
+    ("exam", "(sex + vr + type)^2", "school"),
+    ("exam", "sex * vr * type", "school"),
+    ("exam", "standLRT * sex * vr", "school"),
+    ("exam", "-1 + intake + schgend", "school"),
+    ("machines", "Machine", "Worker"),
+    ("machines", "0 + Machine", "Worker"),
+    ("cbpp", "period", "herd"),
+    ("cbpp", "period + size", "herd"),
+    ("orthodont", "age * Sex", "Subject"),
+    ("orthodont", "age + age:Sex", "Subject"),
+    ("cake", "recipe * temperature", "replicate"),
+    ("chickweight", "Time * Diet", "Chick"),
+    ("grouseticks", "YEAR * cHEIGHT", "BROOD"),
+    ("owls", "FoodTreatment * SexParent + ArrivalTime", "Nest"),
+    ("salamanders", "spp * mined + cover", "site"),
+    ("verbagg", "Anger + Gender + btype + situ", "id"),
+    ("contraception", "age * urban + livch", "district"),
+    ("wheat2", "variety", "Block"),
+    (_mixed(), "x * f", "g"),
+    (_mixed(), "k * c", "g"),
+    (_mixed(), "x + b + f:b", "g"),
+    (_mixed(), "0 + c:f", "g"),
+    (_mixed(), "x:k:f", "g"),
+    (_mixed(), "f:b + c", "g"),
+    (_mixed(), "`x` + `f`", "g"),
+]
+
+
+def _id(case: tuple) -> str:
+    data, rhs, _ = case
+    return f"{data if isinstance(data, str) else 'mixed'}: {rhs}"
+
+
+@pytest.mark.parametrize(("dataset", "rhs", "group"), SIMPLE, ids=[_id(c) for c in SIMPLE])
+def test_direct_fixed_equals_formulaic(dataset: str | pd.DataFrame, rhs: str, group: str) -> None:
+    data = _frame_data(dataset, rhs, group)
+    ours = direct_fixed(rhs, data)
+    theirs = formula_matrix(rhs, data, "a test")
+    assert ours is not None
+    X, names = ours
+    assert names == [str(c) for c in theirs.columns]
+    assert np.array_equal(X, np.asarray(theirs, dtype=float))
+
+
+NOT_SIMPLE = [
+    "log(x)",
+    "I(x ** 2)",
+    "poly(x, 2)",
+    "C(f, contr.sum)",
+    "relevel(f, ref='b')",
+    "factor(k)",
+    "x + o",  # an ordered factor: contr.poly
+    "x + n",  # a Categorical of numbers: formulaic names its levels
+    "x + s",  # one level in the rows used
+]
+
+
+@pytest.mark.parametrize("rhs", NOT_SIMPLE)
+def test_other_fixed_parts_go_to_formulaic(rhs: str) -> None:
+    data = _mixed()
+    data["o"] = pd.Categorical(data["f"], categories=["a", "b", "c"], ordered=True)
+    data["n"] = pd.Categorical(data["k"])
+    data["s"] = "only"
+    data["f"] = data["f"].astype(object)
+    data["s"] = data["s"].astype(object)
+    assert direct_fixed(rhs, data) is None
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, fit: object) -> tuple[object, object]:
+    """The fit through the direct build, and through formulaic alone."""
+    direct = fit()  # type: ignore[operator]
+    with monkeypatch.context() as m:
+        m.setattr(design_module, "direct_fixed", lambda rhs, data: None)
+        slow = fit()  # type: ignore[operator]
+    return direct, slow
+
+
+FITS = [
+    ("sleepstudy", "Reaction ~ Days + (Days | Subject)", ["Days"]),
+    ("orthodont", "distance ~ age * Sex + (1 | Subject)", ["Sex"]),
+    ("exam", "normexam ~ standLRT * sex + vr + (1 | school)", ["sex", "vr"]),
+    ("machines", "score ~ Machine + (1 | Worker)", ["Machine"]),
+]
+
+
+@pytest.mark.parametrize(("dataset", "formula", "specs"), FITS, ids=[f for _, f, _ in FITS])
+def test_lazy_spec_same_results(
+    monkeypatch: pytest.MonkeyPatch, dataset: str, formula: str, specs: list[str]
+) -> None:
+    data = lmf.datasets.load(dataset)
+    direct, slow = _both(monkeypatch, lambda: lmf.lmer(formula, data))
+    assert isinstance(direct.state.design.fixed_spec, LazySpec)  # type: ignore[attr-defined]
+    assert not isinstance(slow.state.design.fixed_spec, LazySpec)  # type: ignore[attr-defined]
+    pd.testing.assert_series_equal(direct.fixef, slow.fixef)  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(direct.anova(), slow.anova())  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(direct.anova(type=1), slow.anova(type=1))  # type: ignore[attr-defined]
+    for spec in specs:
+        if spec == "Days":
+            at = {"Days": [0, 4, 9]}
+            pd.testing.assert_frame_equal(
+                direct.emmeans(spec, at=at),  # type: ignore[attr-defined]
+                slow.emmeans(spec, at=at),  # type: ignore[attr-defined]
+            )
+        else:
+            pd.testing.assert_frame_equal(direct.emmeans(spec), slow.emmeans(spec))  # type: ignore[attr-defined]
+    new = data.sample(20, random_state=1)
+    np.testing.assert_array_equal(direct.predict(new), slow.predict(new))  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(
+        direct.predict(new, re_form="~0"),  # type: ignore[attr-defined]
+        slow.predict(new, re_form="~0"),  # type: ignore[attr-defined]
+    )
+
+
+def test_glmer_lazy_spec_same_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = lmf.datasets.load("cbpp")
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    direct, slow = _both(monkeypatch, lambda: lmf.glmer(formula, data, family="binomial"))
+    pd.testing.assert_series_equal(direct.fixef, slow.fixef)  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(direct.drop1(), slow.drop1())  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(direct.emmeans("period"), slow.emmeans("period"))  # type: ignore[attr-defined]
+    new = data.iloc[::3]
+    np.testing.assert_array_equal(direct.predict(new), slow.predict(new))  # type: ignore[attr-defined]
+
+
+@pytest.mark.filterwarnings("ignore::lmeformula.errors.RankDeficiencyWarning")
+def test_rank_deficiency_and_missing_rows_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = lmf.datasets.load("sleepstudy").copy()
+    # A copy of Days makes a rank-deficient column; missing values drop their rows.
+    data["Days2"] = data["Days"] * 2.0
+    data.loc[[3, 40, 77], "Reaction"] = np.nan
+    data.loc[[5], "Days2"] = np.nan
+    formula = "Reaction ~ Days + Days2 + (1 | Subject)"
+    direct, slow = _both(monkeypatch, lambda: lmf.lmer(formula, data))
+    d1, d2 = direct.state.design, slow.state.design  # type: ignore[attr-defined]
+    assert d1.fixed_names == d2.fixed_names == ["(Intercept)", "Days"]
+    assert d1.dropped_fixed == d2.dropped_fixed == ["Days2"]
+    assert np.array_equal(d1.X, d2.X)
+    assert direct.state.frame.n_dropped == slow.state.frame.n_dropped == 4  # type: ignore[attr-defined]
+    pd.testing.assert_series_equal(direct.fixef, slow.fixef)  # type: ignore[attr-defined]
+
+
+def test_lazy_spec_pickles_and_resolves_once() -> None:
+    import pickle
+
+    data = _frame_data(_mixed(), "x * f", "g")
+    spec = LazySpec("x * f", data, "the fixed-effects part")
+    first = spec.resolve()
+    assert spec.resolve() is first
+    again = pickle.loads(pickle.dumps(spec))
+    assert [str(t) for t in again.terms] == [str(t) for t in first.terms]
+
+
+def test_caller_frame_untouched() -> None:
+    data = lmf.datasets.load("sleepstudy")
+    before = data.copy()
+    fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", data)
+    fit.state.frame.data.loc[fit.state.frame.data.index[0], "Days"] = 99  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(data, before)
+
+
+@pytest.mark.parametrize("rhs", ["x * f", "0 + f:b", "f + b"])
+def test_direct_fixed_on_unsettled_text(rhs: str) -> None:
+    # pandas 3's default text dtype ("str"; objects before) as formulaic reads it.
+    data = _mixed()
+    data["f"] = data["f"].astype("str")
+    data["b"] = np.where(data["b"], "yes", "no")
+    ours = direct_fixed(rhs, data)
+    theirs = formula_matrix(rhs, data, "a test")
+    assert ours is not None
+    assert ours[1] == [str(c) for c in theirs.columns]
+    assert np.array_equal(ours[0], np.asarray(theirs, dtype=float))
+
+
+def test_nullable_string_goes_to_formulaic() -> None:
+    data = _mixed()
+    data["f"] = data["f"].astype("string")
+    assert direct_fixed("x * f", data) is None
+
+
+def test_frame_with_duplicated_index_and_missing_rows() -> None:
+    data = lmf.datasets.load("sleepstudy").copy()
+    data.index = pd.Index([i // 2 for i in range(len(data))])
+    data.loc[3, "Reaction"] = np.nan
+    fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", data)
+    used = fit.state.frame.data  # type: ignore[attr-defined]
+    expected = data.dropna(subset=["Reaction"])
+    assert fit.state.frame.n_dropped == 2  # type: ignore[attr-defined]
+    assert used.index.equals(expected.index)
+    np.testing.assert_array_equal(used["Reaction"].to_numpy(), expected["Reaction"].to_numpy())
+    assert used["Subject"].tolist() == expected["Subject"].tolist()
+    assert used["Subject"].dtype == object
