@@ -51,18 +51,46 @@ def _family(case: dict) -> lmf.families.Family:
     return lmf.families.as_family(case["call"]["family"], case["call"]["link"])
 
 
+#: The cases where lme4 warns that the Hessian at the optimum has a very large eigenvalue
+#: (I(age^2) in years²): R, m@optinfo$conv$lme4$messages of glmer(use ~ age + I(age^2) +
+#: urban + livch + (urban | district), Contraception, binomial) and of the nAGQ = 9 fit:
+#: "Model is nearly unidentifiable: very large eigenvalue - Rescale variables?" (largest
+#: eigenvalues 6.709238e+06 and 6.700415e+06). lme4 warns on no other reference case.
+LME4_HESSIAN_WARNINGS = {"contraception_rs", "contraception_ri_agq9"}
+
+_warned: dict[str, list[str]] = {}
+
+
 @cache
 def fit_of(cid: str) -> lmf.GlmerResult:
     case = CASES[cid]
     call = case["call"]
     data = lmf.datasets.load(case["dataset"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # none of the reference fits warns in lme4
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         if call["fn"] == "glmer_nb":
-            return lmf.glmer_nb(call["formula"], data, nagq=call["nagq"], weights=call["weights"])
-        return lmf.glmer(
-            call["formula"], data, family=_family(case), nagq=call["nagq"], weights=call["weights"]
-        )
+            fit = lmf.glmer_nb(call["formula"], data, nagq=call["nagq"], weights=call["weights"])
+        else:
+            fit = lmf.glmer(
+                call["formula"],
+                data,
+                family=_family(case),
+                nagq=call["nagq"],
+                weights=call["weights"],
+            )
+    _warned[cid] = [str(w.message) for w in caught]
+    return fit
+
+
+@pytest.mark.parametrize("cid", sorted(CASES))
+def test_warnings_are_lme4s(cid: str) -> None:
+    fit_of(cid)
+    expected = (
+        ["Model is nearly unidentifiable: very large eigenvalue"]
+        if cid in LME4_HESSIAN_WARNINGS
+        else []
+    )
+    assert [m.split(" of the")[0] for m in _warned[cid]] == expected
 
 
 def _r_params(case: dict) -> np.ndarray:

@@ -1,15 +1,20 @@
 """lme4's warnings after a fit, for every fitting function: rank deficiency of X,
-failed convergence, a singular fit."""
+failed convergence, a singular fit, and lme4's Hessian checks (``check.conv.hess``)."""
 
 from __future__ import annotations
 
 import warnings
 from typing import Any
 
+import numpy as np
+
 from lmeformula.errors import ConvergenceWarning, RankDeficiencyWarning, SingularFitWarning
 from lmeformula.model.design import Design
 
-__all__ = ["warn_fit", "warn_rank_deficiency"]
+__all__ = ["HESSIAN_TOL", "hessian_messages", "warn_fit", "warn_rank_deficiency"]
+
+#: lme4's ``check.conv.hess`` tolerance (lmerControl and glmerControl: 1e-6).
+HESSIAN_TOL = 1e-6
 
 
 def warn_rank_deficiency(design: Design, stacklevel: int = 4) -> None:
@@ -24,9 +29,78 @@ def warn_rank_deficiency(design: Design, stacklevel: int = 4) -> None:
         )
 
 
+def hessian_messages(H: np.ndarray, tol: float = HESSIAN_TOL, kind: str = "") -> list[str]:
+    """lme4's ``checkHess``: what the eigenvalues of the Hessian at the optimum say.
+
+    Negative ones (below -tol): no minimum; near zero (or no Cholesky factor): the
+    parameters are not determined; the largest above 1/tol, or smallest / largest below
+    tol: nearly unidentifiable, usually covariates on very different scales.
+
+    Parameters
+    ----------
+    H
+        The Hessian of the deviance (-2 log L) at the optimum.
+    tol
+        lme4's tolerance.
+    kind
+        ``"fixed-effect"`` for the fixed effects' block, as lme4 words it.
+
+    Returns
+    -------
+    list of str
+        lme4's messages, empty when the Hessian passes.
+
+    Examples
+    --------
+    >>> hessian_messages(np.diag([2.0, 3e7]))[0].split(":")[0]
+    'Model is nearly unidentifiable'
+    >>> hessian_messages(np.eye(2))
+    []
+    """
+    what = f"{kind} Hessian" if kind else "Hessian"
+    if H.size == 0:
+        return []
+    if not np.all(np.isfinite(H)):
+        return ["Problem with Hessian check (infinite or missing values?)"]
+    ev = np.linalg.eigvalsh(0.5 * (H + H.T))
+    negative = int(np.sum(ev < -tol))
+    if negative:
+        return [f"Model failed to converge: degenerate {what} with {negative} negative eigenvalues"]
+    try:
+        np.linalg.cholesky(H)
+        factored = True
+    except np.linalg.LinAlgError:
+        factored = False
+    if np.any(np.abs(ev) < tol) or not factored:
+        return [f"{what} is numerically singular: parameters are not uniquely determined"]
+    out = []
+    rescale = "rescale the covariates (center them, or change their units) and refit"
+    if ev.max() * tol > 1:
+        out.append(
+            f"Model is nearly unidentifiable: very large eigenvalue of the {what}; {rescale}"
+        )
+    if ev.min() / ev.max() < tol:
+        out.append(
+            f"Model is nearly unidentifiable: large eigenvalue ratio of the {what}; {rescale}"
+        )
+    return out
+
+
+def _hessian_checks(result: Any) -> list[str]:
+    """lme4's Hessian check at the optimum, on the whole Hessian (lme4's fixed-effect block
+    check never runs for glmer, whose bounds cover β too; lmer's parameters are θ alone),
+    and skipped for singular fits as lme4 skips it."""
+    derivs = result.optinfo.derivs
+    if derivs is None or result.singular or derivs.free.size != derivs.par.size:
+        return []
+    return hessian_messages(np.asarray(derivs.hessian, dtype=float))
+
+
 def warn_fit(result: Any, stacklevel: int = 4) -> None:
-    """lme4's convergence and singular-fit warnings for a fitted model."""
+    """lme4's convergence, Hessian and singular-fit warnings for a fitted model."""
     optinfo = result.optinfo
+    for message in _hessian_checks(result):
+        warnings.warn(message + ".", ConvergenceWarning, stacklevel=stacklevel)
     if not optinfo.converged:
         warnings.warn(
             f"{optinfo.messages[0]} ({optinfo.optimizer}); the "

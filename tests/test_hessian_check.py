@@ -1,0 +1,48 @@
+"""lme4's ``checkHess`` (lme4:::checkHess, tol = 1e-6 as lmerControl()$checkConv$
+check.conv.hess$tol and glmerControl's): what each kind of Hessian at an optimum says, as a
+table; the reference fits where lme4 warns are in tests/test_glmer_reference.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmeformula.fitting.checks import hessian_messages
+
+CASES = [
+    # (eigenvalues, lme4's message start, or None where lme4 is silent)
+    ([1.0, 2.0, 3.0], None),
+    ([20.35301, 6.709238e6], "Model is nearly unidentifiable: very large eigenvalue"),
+    ([0.7816606, 3.028366e7], "Model is nearly unidentifiable: very large eigenvalue"),
+    ([1e-4, 1e3], "Model is nearly unidentifiable: large eigenvalue ratio"),
+    ([-1.0, 2.0, 3.0], "Model failed to converge: degenerate Hessian with 1 negative"),
+    ([-1.0, -2.0, 3.0], "Model failed to converge: degenerate Hessian with 2 negative"),
+    ([1e-9, 1.0], "Hessian is numerically singular"),
+    ([-1e-8, 1.0], "Hessian is numerically singular"),  # within -tol: zero, not negative
+]
+
+
+@pytest.mark.parametrize(("eigenvalues", "message"), CASES)
+def test_hessian_check_as_lme4(eigenvalues: list[float], message: str | None) -> None:
+    rng = np.random.default_rng(len(eigenvalues))
+    Q, _ = np.linalg.qr(rng.normal(size=(len(eigenvalues), len(eigenvalues))))
+    H = Q @ np.diag(eigenvalues) @ Q.T
+    out = hessian_messages(H)
+    if message is None:
+        assert out == []
+    else:
+        assert out and out[0].startswith(message)
+
+
+def test_both_conditions_give_both_messages() -> None:
+    # R: checkHess(diag(c(1e-1, 1e7)), 1e-6)$messages: very large eigenvalue, and
+    # large eigenvalue ratio.
+    out = hessian_messages(np.diag([1e-1, 1e7]))
+    assert [m.split(" of the")[0] for m in out] == [
+        "Model is nearly unidentifiable: very large eigenvalue",
+        "Model is nearly unidentifiable: large eigenvalue ratio",
+    ]
+
+
+def test_infinite_hessian() -> None:
+    assert hessian_messages(np.array([[np.inf, 0.0], [0.0, 1.0]]))[0].startswith("Problem")
