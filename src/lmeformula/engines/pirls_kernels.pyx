@@ -293,6 +293,32 @@ cdef class _Dense(_System):
         dtrsv(&lo, &tr, &nd, &q, &self.L[0, 0], &m, &coef[0], &one)
 
 
+cdef inline int _level_cholesky(
+    double[:, :, ::1] Lj, int j, int k, double* logdet
+) noexcept nogil:
+    """The lower Cholesky factor of block j plus the identity, in place (its lower
+    triangle holds Σ w a a'), each log L_bb² added to ``logdet`` in turn; 2 where the block
+    is not positive definite."""
+    cdef int b, c, d
+    cdef double s
+    for b in range(k):
+        Lj[j, b, b] += 1.0
+    for b in range(k):
+        s = Lj[j, b, b]
+        for c in range(b):
+            s -= Lj[j, b, c] * Lj[j, b, c]
+        if not s > 0:
+            return 2
+        Lj[j, b, b] = sqrt(s)
+        logdet[0] += 2.0 * log(Lj[j, b, b])
+        for d in range(b + 1, k):
+            s = Lj[j, d, b]
+            for c in range(b):
+                s -= Lj[j, d, c] * Lj[j, b, c]
+            Lj[j, d, b] = s / Lj[j, b, b]
+    return 0
+
+
 cdef class _OneFactor(_System):
     """One random-effects term: per level j the k x k block M_j = Σ w a_i a_i' + I (a_i the
     row's ZΛ entries), its coupling C_j = Σ w a_i [x_i z_i]' and the Schur complement
@@ -358,21 +384,8 @@ cdef class _OneFactor(_System):
         self.logdet = 0.0
         for j in range(self.nlev):
             # Cholesky of M_j = Σ w a a' + I in place (lower), then Y_j = L_j⁻¹ C_j.
-            for b in range(k):
-                self.Lj[j, b, b] += 1.0
-            for b in range(k):
-                s = self.Lj[j, b, b]
-                for c in range(b):
-                    s -= self.Lj[j, b, c] * self.Lj[j, b, c]
-                if not s > 0:
-                    return 2
-                self.Lj[j, b, b] = sqrt(s)
-                self.logdet += 2.0 * log(self.Lj[j, b, b])
-                for d in range(b + 1, k):
-                    s = self.Lj[j, d, b]
-                    for c in range(b):
-                        s -= self.Lj[j, d, c] * self.Lj[j, b, c]
-                    self.Lj[j, d, b] = s / self.Lj[j, b, b]
+            if _level_cholesky(self.Lj, j, k, &self.logdet):
+                return 2
             for c in range(r):
                 for b in range(k):
                     s = self.Y[j, b, c]
@@ -541,21 +554,8 @@ cdef class _Crossed(_System):
         for j in range(self.nlev):
             # L_j of Λ_1'Z_j'WZ_jΛ_1 + I in place; Y1_j = L_j⁻¹ C_j; L_21's entries of level
             # j: B_j L_j⁻ᵀ; then their part of L_21 L_21' and of L_21 Y1.
-            for b in range(k):
-                self.Lj[j, b, b] += 1.0
-            for b in range(k):
-                s = self.Lj[j, b, b]
-                for c in range(b):
-                    s -= self.Lj[j, b, c] * self.Lj[j, b, c]
-                if not s > 0:
-                    return 2
-                self.Lj[j, b, b] = sqrt(s)
-                self.logdet += 2.0 * log(self.Lj[j, b, b])
-                for d in range(b + 1, k):
-                    s = self.Lj[j, d, b]
-                    for c in range(b):
-                        s -= self.Lj[j, d, c] * self.Lj[j, b, c]
-                    self.Lj[j, d, b] = s / self.Lj[j, b, b]
+            if _level_cholesky(self.Lj, j, k, &self.logdet):
+                return 2
             for c in range(r):
                 for b in range(k):
                     s = self.Y1[j * k + b, c]
