@@ -204,10 +204,3 @@ def test_kenward_roger_needs_reml_and_no_residual_structure() -> None:
         _fit("sleepstudy_ml").emmeans_contrasts("Days", at={"Days": [0, 9]}, ddf="kenward-roger")
     with pytest.raises(lmf.NotExpressibleError, match="satterthwaite"):
         _fit("orthodont_gls_ar1").emmeans("Sex", ddf="kenward-roger")
-
-
-def test_offsets_refused() -> None:
-    sleep = lmf.datasets.load("sleepstudy")
-    fit = lmf.lmer("Reaction ~ Days + offset(Days) + (1 | Subject)", sleep)
-    with pytest.raises(lmf.NotExpressibleError, match="offset"):
-        fit.emmeans("Days", at={"Days": [1]})

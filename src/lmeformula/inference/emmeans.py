@@ -34,8 +34,14 @@ for it, the ``"dunnettx"`` approximation to Dunnett's adjustment. Confidence lim
 adjusted as emmeans' ``confint``: Tukey, Šidák, Bonferroni (also for ``"holm"``, which is
 for P values only) or dunnettx critical values.
 
+Offsets: as emmeans 1.8 with lme4, the grid carries the mean of the fit's offset vector
+(``ref_grid(m)@grid$.offset.``; ``offset()`` terms and ``offset=`` alike, whatever ``at``
+says of the offset's variables), added to every mean on the link scale; ``offset=``
+replaces it (``offset=0``: rates per unit of exposure). Differences on the link scale
+do not depend on it; regridded differences do.
+
 Not available: weights other than ``"equal"``, emmeans' automatic detection of nested
-fixed factors, models with ``offset()`` terms, back-transformation of an lmer fit's
+fixed factors, back-transformation of an lmer fit's
 response transformation, contrast methods other than pairwise (and trt.vs.ctrl for glmer
 fits), and the Scheffé and ``mvt`` (exact Dunnett) adjustments.
 """
@@ -394,11 +400,17 @@ _RESPONSE_NAMES = {"binomial": "prob", "poisson": "rate"}
 
 
 def _glmm_emmeans(
-    result: Any, table: pd.DataFrame, L: np.ndarray, cols: list[str], level: float, type: str
+    result: Any,
+    table: pd.DataFrame,
+    L: np.ndarray,
+    cols: list[str],
+    level: float,
+    type: str,
+    shift: float,
 ) -> pd.DataFrame:
     res = _glmm_tests(result, L, cols)
     z = stats.norm.ppf(0.5 + level / 2)
-    est, se = res["estimate"], res["std_error"]
+    est, se = res["estimate"] + shift, res["std_error"]
     lower, upper = est - z * se, est + z * se
     name = "emmean"
     if type == "response":
@@ -422,11 +434,32 @@ def _check(result: LmerResult, ddf: str) -> None:
         check_ddf(ddf, result.reml)
     if not len(result.fixef):
         raise DataError("the model has no fixed effects; there are no marginal means to estimate.")
-    if result.state.parsed.offsets:
-        raise NotExpressibleError(
-            "marginal means of a model with offset() terms are not available; emmeans adds "
-            "the offset at the grid's covariate means, which is not implemented here."
+
+
+def grid_offset(result: LmerResult, offset: Any = None) -> float:
+    """The offset of every grid row on the link scale: emmeans' ``.offset.``.
+
+    The mean of the fit's offset vector (zero without one), or ``offset`` where given, as
+    emmeans' ``offset =`` argument.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.lmer("distance ~ Sex + offset(age / 2) + (1 | Subject)",
+    ...                lmf.datasets.load("orthodont"))
+    >>> grid_offset(fit), grid_offset(fit, 0)  # R: ref_grid(m)@grid$.offset.
+    (5.5, 0.0)
+    """
+    if offset is None:
+        return float(np.mean(result.state.offset))
+    if isinstance(offset, (bool, np.bool_)) or not isinstance(offset, (int, float, np.number)):
+        raise ArgumentTypeError(
+            f"offset must be a number (the link-scale offset of every grid row, e.g. 0 or "
+            f"np.log(2)), got {type(offset).__name__} {offset!r}."
         )
+    if not np.isfinite(offset):
+        raise ArgumentTypeError(f"offset must be finite, got {offset!r}.")
+    return float(offset)
 
 
 def emmeans(
@@ -437,6 +470,7 @@ def emmeans(
     level: float = 0.95,
     at: dict[str, Any] | None = None,
     type: str = "link",
+    offset: float | None = None,
 ) -> pd.DataFrame:
     """Estimated marginal means, as ``as.data.frame(emmeans(m, specs, by = by, at = at))``.
 
@@ -460,10 +494,11 @@ def emmeans(
     level = check_level("level", level)
     if type not in ("link", "response"):
         raise ArgumentTypeError(f"type must be 'link' or 'response', got {type!r}.")
+    shift = grid_offset(result, offset)
     spec_names, by_names = parse_specs(specs, by)
     table, L, cols = linear_functions(result, spec_names + by_names, at)
     if getattr(result, "family", None) is not None:
-        return _glmm_emmeans(result, table, L, cols, level, type)
+        return _glmm_emmeans(result, table, L, cols, level, type, shift)
     if type == "response":
         raise NotExpressibleError(
             "type='response' back-transforms a generalized model's means; an lmer fit's "
@@ -471,11 +506,12 @@ def emmeans(
         )
     res = _tests(result, L, cols, ddf)
     q = stats.t.ppf(0.5 + level / 2, res["df"])
-    table["emmean"] = res["estimate"]
+    est = res["estimate"] + shift
+    table["emmean"] = est
     table["std_error"] = res["std_error"]
     table["df"] = res["df"]
-    table["lower_cl"] = res["estimate"] - q * res["std_error"]
-    table["upper_cl"] = res["estimate"] + q * res["std_error"]
+    table["lower_cl"] = est - q * res["std_error"]
+    table["upper_cl"] = est + q * res["std_error"]
     return table
 
 
@@ -662,7 +698,12 @@ def critical_values(
 
 
 def _glmm_contrasts(
-    result: Any, Lg: np.ndarray, pairs: list[tuple[int, int]], cols: list[str], regrid: bool
+    result: Any,
+    Lg: np.ndarray,
+    pairs: list[tuple[int, int]],
+    cols: list[str],
+    regrid: bool,
+    shift: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Estimates and SEs of one group's contrasts of a glmer fit: of the link-scale
     means, or (``regrid``) of the response-scale means by the delta method, as emmeans'
@@ -673,7 +714,7 @@ def _glmm_contrasts(
         return res["estimate"], res["std_error"]
     keep = [cols.index(n) for n in result.state.design.fixed_names]
     Lk = Lg[:, keep]
-    eta = Lk @ result.fixef.to_numpy()
+    eta = Lk @ result.fixef.to_numpy() + shift
     link = result.family.link
     mu = np.asarray(link.inverse(eta.copy()), dtype=float)
     grad = np.asarray(link.mu_eta(eta.copy()), dtype=float)[:, None] * Lk
@@ -697,12 +738,14 @@ def emmeans_contrasts(
     at: dict[str, Any] | None = None,
     level: float = 0.95,
     type: str = "link",
+    offset: float | None = None,
 ) -> pd.DataFrame:
     """Pairwise comparisons of marginal means, as ``as.data.frame(pairs(emmeans(m, specs)))``.
 
     See :meth:`lmeformula.LmerResult.emmeans_contrasts` and
-    :meth:`lmeformula.GlmerResult.emmeans_contrasts` for the arguments; ``level`` and
-    ``type`` are a glmer fit's (its table has confidence limits).
+    :meth:`lmeformula.GlmerResult.emmeans_contrasts` for the arguments; ``level``,
+    ``type`` and ``offset`` are a glmer fit's (its table has confidence limits; the
+    offset moves only differences regridded to the response scale).
 
     Examples
     --------
@@ -745,8 +788,16 @@ def emmeans_contrasts(
     labels = _labels(table.iloc[:k], spec_names)
     pairs = _pairs(k, method)
     if glmm:
+        shift = grid_offset(result, offset)
         return _glmm_contrast_table(
-            result, table, L, cols, labels, pairs, by_names, n_groups, adjust, method, level, type
+            result,
+            table,
+            L,
+            cols,
+            labels,
+            pairs,
+            (by_names, n_groups),
+            (adjust, method, level, type, shift),
         )
     blocks = []
     for g in range(n_groups):
@@ -772,15 +823,15 @@ def _glmm_contrast_table(
     cols: list[str],
     labels: list[str],
     pairs: list[tuple[int, int]],
-    by_names: list[str],
-    n_groups: int,
-    adjust: str,
-    method: str,
-    level: float,
-    type: str,
+    groups: tuple[list[str], int],
+    options: tuple[str, str, float, str, float],
 ) -> pd.DataFrame:
     """A glmer fit's contrasts: z tests and limits on the link scale, then, with
-    ``type="response"``, ratios (log link), odds ratios (logit) or regridded differences."""
+    ``type="response"``, ratios (log link), odds ratios (logit) or regridded differences.
+    ``groups`` is (by names, number of by groups); ``options`` (adjust, method, level,
+    type, grid offset)."""
+    by_names, n_groups = groups
+    adjust, method, level, type, shift = options
     link = result.family.link.name
     ratio = RATIO_NAMES.get(link) if type == "response" else None
     regrid = type == "response" and ratio is None
@@ -790,7 +841,7 @@ def _glmm_contrast_table(
     k = len(table) // n_groups
     blocks = []
     for g in range(n_groups):
-        est, se = _glmm_contrasts(result, L[g * k : (g + 1) * k], pairs, cols, regrid)
+        est, se = _glmm_contrasts(result, L[g * k : (g + 1) * k], pairs, cols, regrid, shift)
         z = est / se
         df = np.full(len(pairs), np.inf)
         cv = critical_values(level, df, adjust, k, len(pairs))

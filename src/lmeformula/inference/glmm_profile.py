@@ -8,6 +8,13 @@ has one (canonical links), else by BOBYQA as lme4; ζ(x) = sign(x - x̂) √(d(x
 points are stepped as lme4 steps them (:class:`lmeformula.inference.profile.ProfileWalk`); intervals
 read x(±z) off the interpolating spline (:func:`lmeformula.inference.profile.profile_confint`).
 glmer.nb's θ is held at its estimate, as lme4 profiles the last glmer of ``glmer.nb``.
+
+A family with a dispersion (Gamma, inverse.gaussian, gaussian with a link), which lme4
+refuses to profile ("can't (yet) profile GLMMs with non-fixed scale parameters"): its
+Laplace deviance is lme4's, a function of (θ, β) with the dispersion profiled out, so the
+same walk applies. The standard deviations are on VarCorr's scale, θ σ̂ with the fit's
+σ̂ held; σ̂ itself, a moment estimate rather than a parameter of that deviance, is not
+profiled (no ``.sigma`` row).
 """
 
 from __future__ import annotations
@@ -79,9 +86,11 @@ class _BetaScale:
         return lo, hi
 
 
-def _sdcor_jacobian(design: Any, sdcor: np.ndarray, low: np.ndarray, up: np.ndarray) -> np.ndarray:
+def _sdcor_jacobian(
+    design: Any, sdcor: np.ndarray, low: np.ndarray, up: np.ndarray, sigma: float
+) -> np.ndarray:
     """d θ / d (σ, ρ) by central differences (one-sided at a bound) of the closed-form map."""
-    base = sdcor_to_theta(design, sdcor, 1.0)
+    base = sdcor_to_theta(design, sdcor, sigma)
     jac = np.empty((base.size, sdcor.size))
     for i in range(sdcor.size):
         h = 1e-7 * max(1.0, abs(sdcor[i]))
@@ -89,7 +98,8 @@ def _sdcor_jacobian(design: Any, sdcor: np.ndarray, low: np.ndarray, up: np.ndar
         lo = max(sdcor[i] - h, low[i])
         a, b = sdcor.copy(), sdcor.copy()
         a[i], b[i] = hi, lo
-        jac[:, i] = (sdcor_to_theta(design, a, 1.0) - sdcor_to_theta(design, b, 1.0)) / (hi - lo)
+        step = sdcor_to_theta(design, a, sigma) - sdcor_to_theta(design, b, sigma)
+        jac[:, i] = step / (hi - lo)
     return jac
 
 
@@ -113,11 +123,6 @@ def glmm_profile(
     """
     if not isinstance(fit, GlmerResult):
         raise ArgumentTypeError(f"expected a glmer fit, got {type(fit).__name__}.")
-    if fit.family.has_dispersion:
-        raise NotExpressibleError(
-            f"likelihood profiles of a {fit.family.name} glmer fit (a family with a "
-            "dispersion) are not available; use confint(method='Wald')."
-        )
     if fit.nagq == 0:
         raise NotExpressibleError(
             "a fit with nagq=0 has no likelihood in β to profile; refit with nagq=1."
@@ -133,25 +138,27 @@ def glmm_profile(
     engine = make_engine(model, fast=False)
     layout, design = engine.layout, model.design
     vnames, vlow, vup = _variance_names(fit)
+    # The standard deviations on VarCorr's scale, θ σ̂ (σ̂ = 1 without a dispersion).
+    sigma = fit.sigma
     nvp = len(vnames)
     names = vnames + list(design.fixed_names)
-    opt = np.r_[theta_to_sdcor(design, fit.theta, 1.0), fit.fixef.to_numpy()]
+    opt = np.r_[theta_to_sdcor(design, fit.theta, sigma), fit.fixef.to_numpy()]
     lower = np.r_[vlow, np.full(len(fit.fixef), -np.inf)]
     upper = np.r_[vup, np.full(len(fit.fixef), np.inf)]
 
     def deviance(x: np.ndarray) -> float:
         if not np.all(np.isfinite(x)):
             return np.inf
-        theta = sdcor_to_theta(design, x[:nvp], 1.0)
+        theta = sdcor_to_theta(design, x[:nvp], sigma)
         return engine.deviance(layout.join(theta=theta, beta=x[nvp:]))
 
     def gradient(x: np.ndarray) -> np.ndarray | None:
-        theta = sdcor_to_theta(design, x[:nvp], 1.0)
+        theta = sdcor_to_theta(design, x[:nvp], sigma)
         g = engine.gradient(layout.join(theta=theta, beta=x[nvp:]))
         if g is None:
             return None
         # The chain rule through (σ, ρ) -> θ, whose Jacobian costs no deviance.
-        jac = _sdcor_jacobian(design, x[:nvp], vlow, vup)
+        jac = _sdcor_jacobian(design, x[:nvp], vlow, vup, sigma)
         return np.r_[jac.T @ layout.get(g, "theta"), layout.get(g, "beta")]
 
     base = deviance(opt)

@@ -351,7 +351,10 @@ class GlmerResult:
         pandas.DataFrame
             Indexed by parameter (``.sig01``, ..., ``.sigma`` for a family with a
             dispersion, then the fixed effects), with R's column labels (``"2.5 %"``,
-            ``"97.5 %"``); Wald's variance-parameter rows are NaN, as lme4's.
+            ``"97.5 %"``); Wald's variance-parameter rows are NaN, as lme4's. For a family
+            with a dispersion, which lme4 refuses to profile, the profile has no
+            ``.sigma`` row (lme4's σ there is a moment estimate, not a parameter of the
+            Laplace deviance) and its ``.sig`` limits are θ's times the fit's σ.
 
         Examples
         --------
@@ -400,11 +403,17 @@ class GlmerResult:
         type: str = "link",
         level: float = 0.95,
         at: dict[str, Any] | None = None,
+        offset: float | None = None,
     ) -> pd.DataFrame:
         """Estimated marginal means as ``emmeans(m, specs, type = type)``: asymptotic,
         on the link scale or, with ``type="response"``, back-transformed (columns ``prob``
         for binomial, ``rate`` for Poisson, then ``std_error``, ``df``, ``lower_cl``,
         ``upper_cl``).
+
+        A model with an offset (``offset()`` in the formula or ``offset=``) has the mean
+        of its offset vector added to every mean on the link scale, as emmeans does
+        with lme4 (``ref_grid(m)@grid$.offset.``); ``offset`` replaces it, as emmeans'
+        ``offset =`` (``offset=0``: rates per unit of exposure).
 
         Examples
         --------
@@ -413,10 +422,28 @@ class GlmerResult:
         ...                 lmf.datasets.load("cbpp"))
         >>> fit.emmeans("period", type="response")["prob"].round(2).tolist()
         [0.2, 0.08, 0.07, 0.05]
+
+        Counts with an exposure: the rate at the mean log brood size, and per chick.
+
+        >>> owls = lmf.glmer(
+        ...     "SiblingNegotiation ~ FoodTreatment + offset(log(BroodSize)) + (1 | Nest)",
+        ...     lmf.datasets.load("owls"), family="poisson")
+        >>> owls.emmeans("FoodTreatment", type="response")["rate"].round(2).tolist()
+        [7.95, 4.46]
+        >>> owls.emmeans("FoodTreatment", type="response", offset=0)["rate"].round(2).tolist()
+        [1.89, 1.06]
         """
         from lmeformula.inference.emmeans import emmeans
 
-        return emmeans(self, specs, by=by, level=level, at=at, type=type)  # type: ignore[arg-type]
+        return emmeans(
+            self,  # type: ignore[arg-type]
+            specs,
+            by=by,
+            level=level,
+            at=at,
+            type=type,
+            offset=offset,
+        )
 
     def emmeans_contrasts(
         self,
@@ -427,6 +454,7 @@ class GlmerResult:
         at: dict[str, Any] | None = None,
         level: float = 0.95,
         type: str = "link",
+        offset: float | None = None,
     ) -> pd.DataFrame:
         """Contrasts of estimated marginal means, as emmeans'
         ``summary(contrast(emmeans(m, ~ specs | by), method, adjust = adjust),
@@ -458,6 +486,9 @@ class GlmerResult:
             the response-scale means with delta-method SEs, tests and limits, as
             ``pairs(regrid(emmeans(m, specs)))``; emmeans' own ``type = "response"``
             leaves those contrasts on the link scale (``type="link"`` here).
+        offset
+            The grid's offset, as in :meth:`emmeans`; only regridded differences depend
+            on it.
 
         Returns
         -------
@@ -488,6 +519,7 @@ class GlmerResult:
             at=at,
             level=level,
             type=type,
+            offset=offset,
         )
 
     def simulate(self, nsim: int = 1, seed: Any = None, re_form: Any = "~0") -> pd.DataFrame:

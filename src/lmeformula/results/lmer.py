@@ -552,6 +552,7 @@ class LmerResult:
         ddf: str = "satterthwaite",
         level: float = 0.95,
         at: dict[str, Any] | None = None,
+        offset: float | None = None,
     ) -> pd.DataFrame:
         """Estimated marginal means, as ``as.data.frame(emmeans(m, ~ specs | by, at = at))``.
 
@@ -590,6 +591,11 @@ class LmerResult:
         at
             Values for grid variables, e.g. ``{"age": [8, 14]}`` (a covariate's values, or
             a subset of a factor's levels).
+        offset
+            The offset added to every mean. By default the mean of the fit's offset vector
+            (zero without one), as emmeans with lme4 (``ref_grid(m)@grid$.offset.``),
+            whatever ``at`` says of the offset's variables; a number replaces it, as
+            emmeans' ``offset =``.
 
         Returns
         -------
@@ -612,7 +618,7 @@ class LmerResult:
         """
         from lmeformula.inference.emmeans import emmeans
 
-        return emmeans(self, specs, by=by, ddf=ddf, level=level, at=at)
+        return emmeans(self, specs, by=by, ddf=ddf, level=level, at=at, offset=offset)
 
     def emmeans_contrasts(
         self,
