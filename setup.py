@@ -14,6 +14,11 @@ extensions = [
         ["src/lmeformula/engines/pirls_kernels.pyx"],
         extra_compile_args=["-O2"],
     ),
+    Extension(
+        "lmeformula.engines.lmm_kernels",
+        ["src/lmeformula/engines/lmm_kernels.pyx"],
+        extra_compile_args=["-O2"],
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}))

@@ -185,12 +185,3 @@ def test_what_is_not_expressible() -> None:
     fit = lmf.lmer("score ~ Machine + (1 | Worker)", lmf.datasets.load("machines"))
     with pytest.raises(lmf.NotExpressibleError, match="type='response'"):
         emmeans_contrasts(fit, "Machine", type="response")
-    # emmeans adds an offset at the grid's means; not implemented.
-    owls = lmf.datasets.load("owls")
-    off = lmf.glmer(
-        "SiblingNegotiation ~ FoodTreatment + offset(log(BroodSize)) + (1 | Nest)",
-        owls,
-        family="poisson",
-    )
-    with pytest.raises(lmf.NotExpressibleError, match="offset"):
-        off.emmeans_contrasts("FoodTreatment", type="response")

@@ -44,6 +44,11 @@ class BlockedPLS:
         self.n, self.p = design.X.shape
         self.largest_dense_block = self.factor.largest_dense_block
 
+    @property
+    def has_gradient(self) -> bool:
+        """Whether :meth:`gradient` is exact (else None, finite differences)."""
+        return bool(self.factor.has_gradient)
+
     def with_response(self, y: np.ndarray) -> BlockedPLS:
         """The same model for another response (the factor's X and Z products shared)."""
         factor = self.factor.with_response(y)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -498,8 +499,6 @@ class BlockedFactor:
         t0 = terms[0]
         self._codes0, self._l0, self._p0 = t0.factor.codes, t0.factor.nlevels, t0.p
         self._diag0 = np.arange(t0.p)
-        # Unweighted Z blocks: the patterns every weighting shares.
-        self._Z = [t.z_block() for t in terms]
         self.scalar = t0.p == 1 and all(t.p == 1 for t in terms)
         self.q = sum(t.q for t in terms)
         self.largest_dense_block = max((t.q for t in terms[1:]), default=0)
@@ -508,7 +507,8 @@ class BlockedFactor:
         # Set when a small system's reweight left the blocked products behind.
         self._stale: tuple[np.ndarray, np.ndarray, _WeightPlan] | None = None
         self._fill(w, design.y - design.offset)
-        self._small = self._small_system() if self.q <= SMALL_Q else None
+        # The small dense system, made on first use (a one-term LMM never asks for it).
+        self._small_built: _SmallSystem | bool | None = False
         # Where each symbolic Schur map's products come from: made on the first reweight.
         self._plans: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
         # Where each weighted cross-product's entries come from: made on the first reweight.
@@ -532,11 +532,12 @@ class BlockedFactor:
         X0 = sw[:, None] * design.terms[0].X
         # The first term's diagonal block: one p x p cross-product per level.
         self._first_term_products(X0, Xy)
-        Zs = [sp.csc_matrix(sp.diags(sw) @ Z) for Z in self._Z]
         # Kept for with_response: a new response changes only its own cross-products.
         self._sw, self._X, self._X0 = sw, X, X0
-        self._Zs: list[sp.csc_matrix] | None = Zs
+        # One term needs no sparse products: W^½ Z waits until something asks for it.
+        self._Zs: list[sp.csc_matrix] | None = None
         K = self.K
+        Zs = self._weighted_Z if K > 1 else []
         Ak0 = [sp.csr_matrix(Zs[k].T @ Zs[0]) for k in range(1, K)]
         if not first and any(
             a.nnz != b.nnz or not np.array_equal(a.indices, b.indices)
@@ -571,7 +572,7 @@ class BlockedFactor:
         self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, K)]
         self.XyXy = Xy.T @ Xy
         if not first and self._small is not None:
-            Z = sp.hstack(Zs, format="csc")
+            Z = sp.hstack(self._weighted_Z, format="csc")
             self._small.ZtZ = np.asarray((Z.T @ Z).toarray())
             self._small.ZtXy = np.asarray(Z.T @ Xy)
 
@@ -741,6 +742,22 @@ class BlockedFactor:
         }
         self.XyZ = [np.asarray(ZT @ WXy).T for ZT in plan.ZT[1:]]
         self.XyXy = Xy.T @ Xy
+
+    @cached_property
+    def _Z(self) -> list[sp.csc_matrix]:
+        """The unweighted Z blocks: the patterns every weighting shares."""
+        return [t.z_block() for t in self.design.terms]
+
+    @property
+    def _small(self) -> _SmallSystem | None:
+        """The whole system dense, where it is small (:data:`SMALL_Q`), else None."""
+        if self._small_built is False:
+            self._small_built = self._small_system() if self.q <= SMALL_Q else None
+        return self._small_built  # type: ignore[return-value]
+
+    @_small.setter
+    def _small(self, value: _SmallSystem | None) -> None:
+        self._small_built = value
 
     @property
     def _weighted_Z(self) -> list[sp.csc_matrix]:

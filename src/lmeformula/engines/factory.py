@@ -26,7 +26,6 @@ from dataclasses import replace
 import numpy as np
 
 from lmeformula.engines.blocked import BlockedPLS
-from lmeformula.engines.factor import SMALL_Q
 from lmeformula.engines.laplace import LaplaceDeviance
 from lmeformula.engines.marginal import MarginalDeviance
 from lmeformula.engines.onefactor import OneFactorPLS
@@ -98,7 +97,6 @@ def make_engine(
         )
     if model.residual is not None:
         return MarginalDeviance(model.design, model.reml, model.residual)
-    terms = model.design.terms
-    if len(terms) == 1 and (terms[0].p <= 2 or terms[0].q > SMALL_Q):
+    if len(model.design.terms) == 1:
         return OneFactorPLS(model.design, model.reml)
     return BlockedPLS(model.design, model.reml)

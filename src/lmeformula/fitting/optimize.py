@@ -591,14 +591,16 @@ def _uses_gradient(engine: Engine) -> bool:
     (each small-system gradient costs several of its deviances). InstEval (a large
     system, :func:`~.lmm_gradient.lmm_gradient` at 100 ms against 24 ms a deviance) took
     2.9 s by L-BFGS-B against BOBYQA's 2.8 s: BOBYQA there. So: the small dense systems
-    with an exact gradient and at least :data:`GRADIENT_MIN_THETA` parameters.
+    with an exact gradient and at least :data:`GRADIENT_MIN_THETA` parameters, and one-term
+    models (:class:`~lmeformula.engines.onefactor.OneFactorPLS`, compiled) likewise.
     """
     # Imported here: the optimizer otherwise knows engines by their contract only.
     from lmeformula.engines.blocked import BlockedPLS
+    from lmeformula.engines.onefactor import OneFactorPLS
 
     return (
-        isinstance(engine, BlockedPLS)
-        and engine.factor.has_gradient
+        isinstance(engine, (BlockedPLS, OneFactorPLS))
+        and engine.has_gradient
         and engine.layout.size >= GRADIENT_MIN_THETA
     )
 

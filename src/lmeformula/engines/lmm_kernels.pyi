@@ -1,0 +1,9 @@
+import numpy as np
+
+def onefactor_pieces(
+    lam: np.ndarray, A: np.ndarray, B: np.ndarray, XyXy: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray] | None: ...
+def onefactor_gradient(
+    lam: np.ndarray, A: np.ndarray, B: np.ndarray, XyXy: np.ndarray, n: int, reml: bool
+) -> np.ndarray | None: ...
+def onefactor_inverses(Lw: np.ndarray) -> np.ndarray: ...

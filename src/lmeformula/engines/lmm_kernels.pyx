@@ -1,0 +1,272 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""lme4's profiled deviance of a linear mixed model with one random-effects term, and its
+gradient, compiled (see :class:`lmeformula.engines.onefactor.OneFactorPLS`).
+
+Per level l of the term, with A_l = Z_l'WZ_l (k x k) and B_l = Z_l'W[X y] (k x r,
+r = p + 1), the factor of M_l = Λ'A_lΛ + I is L_l, Y_l = L_l⁻¹Λ'B_l, and
+
+    log|L|² = Σ_l log det M_l,    S = [X y]'W[X y] - Σ_l Y_l'Y_l = L_S L_S'.
+
+The gradient along E = ∂Λ/∂θ_i is 2 Σ_ab E_ab G_ab with K_l = M_l⁻¹Λ', R_l = I - A_lΛK_l,
+C_l = B_l Φ B_l' and G = Σ_l (A_l - R_l C_l) K_l', where Φ = m z z' (+ S_XX⁻¹ for REML),
+z the last row of L_S⁻¹ and m = n (ML) or n - p (REML). An evaluation costs
+O(levels (k³ + k² r + k r²)) and no NumPy call per level: a few microseconds on
+sleepstudy's 18 levels, where the array expressions it replaces cost about 30.
+"""
+
+import numpy as np
+
+from libc.math cimport log, sqrt
+
+
+cdef int _forward(
+    const double[:, ::1] lam,
+    const double[:, :, ::1] A,
+    const double[:, :, ::1] B,
+    const double[:, ::1] XyXy,
+    double[:, :, ::1] Lw,
+    double[:, :, ::1] Yw,
+    double[:, ::1] S,
+    double* logdet,
+) noexcept nogil:
+    """Lw[l] = chol(Λ'A_lΛ + I), Yw[l] = Lw[l]⁻¹Λ'B_l, S = chol(XyXy - Σ Y'Y) (lower, in
+    place); 1 where some M_l or S is not positive definite."""
+    cdef Py_ssize_t nlev = A.shape[0], k = A.shape[1], r = B.shape[2]
+    cdef Py_ssize_t l, a, b, c, d
+    cdef double s, t
+    for a in range(r):
+        for b in range(a + 1):
+            S[a, b] = XyXy[a, b]
+    logdet[0] = 0.0
+    for l in range(nlev):
+        # M = Λ'AΛ + I (lower triangle), Λ lower triangular: (Λ'AΛ)_ab = Σ_cd λ_ca A_cd λ_db.
+        for a in range(k):
+            for b in range(a + 1):
+                s = 0.0
+                for c in range(a, k):
+                    t = 0.0
+                    for d in range(b, k):
+                        t += A[l, c, d] * lam[d, b]
+                    s += lam[c, a] * t
+                Lw[l, a, b] = s
+            Lw[l, a, a] += 1.0
+        for b in range(k):
+            s = Lw[l, b, b]
+            for c in range(b):
+                s -= Lw[l, b, c] * Lw[l, b, c]
+            if not s > 0:
+                return 1
+            Lw[l, b, b] = sqrt(s)
+            logdet[0] += 2.0 * log(Lw[l, b, b])
+            for d in range(b + 1, k):
+                s = Lw[l, d, b]
+                for c in range(b):
+                    s -= Lw[l, d, c] * Lw[l, b, c]
+                Lw[l, d, b] = s / Lw[l, b, b]
+        # Y = L⁻¹ Λ' B.
+        for c in range(r):
+            for a in range(k):
+                s = 0.0
+                for d in range(a, k):
+                    s += lam[d, a] * B[l, d, c]
+                for d in range(a):
+                    s -= Lw[l, a, d] * Yw[l, d, c]
+                Yw[l, a, c] = s / Lw[l, a, a]
+        for c in range(r):
+            for d in range(c + 1):
+                s = 0.0
+                for a in range(k):
+                    s += Yw[l, a, c] * Yw[l, a, d]
+                S[c, d] -= s
+    for b in range(r):
+        s = S[b, b]
+        for c in range(b):
+            s -= S[b, c] * S[b, c]
+        if not s > 0:
+            return 1
+        S[b, b] = sqrt(s)
+        for d in range(b + 1, r):
+            s = S[d, b]
+            for c in range(b):
+                s -= S[d, c] * S[b, c]
+            S[d, b] = s / S[b, b]
+    for b in range(r):
+        for d in range(b + 1, r):
+            S[b, d] = 0.0
+    return 0
+
+
+def onefactor_pieces(lam, A, B, XyXy):
+    """log|L|², L_S and the levels' factors L_l at Λ (see the module).
+
+    Parameters
+    ----------
+    lam
+        Λ's k x k block, lower triangular.
+    A, B
+        The levels' Z_l'WZ_l (levels x k x k) and Z_l'W[X y] (levels x k x (p + 1)).
+    XyXy
+        [X y]'W[X y].
+
+    Returns
+    -------
+    (float, ndarray, ndarray) or None
+        log|L|², L_S (lower) and the levels' lower factors; None where a factor is not
+        positive definite.
+    """
+    cdef const double[:, ::1] lam_v = np.ascontiguousarray(lam, dtype=float)
+    cdef const double[:, :, ::1] A_v = A
+    cdef const double[:, :, ::1] B_v = B
+    cdef Py_ssize_t nlev = A_v.shape[0], k = A_v.shape[1], r = B_v.shape[2]
+    Lw = np.empty((nlev, k, k))
+    Yw = np.empty((nlev, k, r))
+    S = np.empty((r, r))
+    cdef double logdet = 0.0
+    cdef int status
+    cdef double[:, :, ::1] Lw_v = Lw
+    cdef double[:, :, ::1] Yw_v = Yw
+    cdef double[:, ::1] S_v = S
+    cdef const double[:, ::1] XyXy_v = XyXy
+    with nogil:
+        status = _forward(lam_v, A_v, B_v, XyXy_v, Lw_v, Yw_v, S_v, &logdet)
+    if status:
+        return None
+    return logdet, S, Lw
+
+
+def onefactor_gradient(lam, A, B, XyXy, Py_ssize_t n, bint reml):
+    """G = Σ_l (A_l - R_l C_l) K_l' (see the module); None where a factor is not positive
+    definite."""
+    cdef const double[:, ::1] lam_v = np.ascontiguousarray(lam, dtype=float)
+    cdef const double[:, :, ::1] A_v = A
+    cdef const double[:, :, ::1] B_v = B
+    cdef const double[:, ::1] XyXy_v = XyXy
+    cdef Py_ssize_t nlev = A_v.shape[0], k = A_v.shape[1], r = B_v.shape[2], p = r - 1
+    Lw = np.empty((nlev, k, k))
+    Yw = np.empty((nlev, k, r))
+    S = np.empty((r, r))
+    G = np.zeros((k, k))
+    work = np.empty((5, max(k, r), max(k, r)))
+    Phi = np.zeros((r, r))
+    cdef double[:, :, ::1] Lw_v = Lw
+    cdef double[:, :, ::1] Yw_v = Yw
+    cdef double[:, ::1] S_v = S
+    cdef double[:, ::1] G_v = G
+    cdef double[:, :, ::1] W = work
+    cdef double[:, ::1] Ph = Phi
+    cdef double logdet = 0.0, s, m
+    cdef Py_ssize_t l, a, b, c, d
+    cdef int status
+    with nogil:
+        status = _forward(lam_v, A_v, B_v, XyXy_v, Lw_v, Yw_v, S_v, &logdet)
+        if status == 0:
+            # W[0] = L_S⁻¹ (lower), row by row of the identity's forward substitution.
+            for a in range(r):
+                for b in range(r):
+                    W[0, a, b] = 0.0
+            for b in range(r):
+                W[0, b, b] = 1.0 / S_v[b, b]
+                for a in range(b + 1, r):
+                    s = 0.0
+                    for c in range(b, a):
+                        s += S_v[a, c] * W[0, c, b]
+                    W[0, a, b] = -s / S_v[a, a]
+            m = <double>(n - p) if reml else <double>n
+            for a in range(r):
+                for b in range(r):
+                    Ph[a, b] = m * W[0, p, a] * W[0, p, b]
+            if reml:
+                # S_XX⁻¹ = L_X⁻ᵀ L_X⁻¹, L_X⁻¹ the leading p x p block of L_S⁻¹.
+                for a in range(p):
+                    for b in range(p):
+                        s = 0.0
+                        for c in range(max(a, b), p):
+                            s += W[0, c, a] * W[0, c, b]
+                        Ph[a, b] += s
+            for l in range(nlev):
+                # W[1] = L_l⁻¹ (lower).
+                for a in range(k):
+                    for b in range(k):
+                        W[1, a, b] = 0.0
+                for b in range(k):
+                    W[1, b, b] = 1.0 / Lw_v[l, b, b]
+                    for a in range(b + 1, k):
+                        s = 0.0
+                        for c in range(b, a):
+                            s += Lw_v[l, a, c] * W[1, c, b]
+                        W[1, a, b] = -s / Lw_v[l, a, a]
+                # W[2] = K = M⁻¹Λ' = L⁻ᵀ (L⁻¹ Λ'); W[3] = L⁻¹Λ' first.
+                for a in range(k):
+                    for b in range(k):
+                        s = 0.0
+                        for c in range(a + 1):
+                            if b >= c:
+                                s += W[1, a, c] * lam_v[b, c]
+                        W[3, a, b] = s
+                for a in range(k):
+                    for b in range(k):
+                        s = 0.0
+                        for c in range(a, k):
+                            s += W[1, c, a] * W[3, c, b]
+                        W[2, a, b] = s
+                # W[3] = R = I - A Λ K.
+                for a in range(k):
+                    for b in range(k):
+                        s = 0.0
+                        for c in range(k):
+                            for d in range(c + 1):
+                                s += A_v[l, a, c] * lam_v[c, d] * W[2, d, b]
+                        W[3, a, b] = (1.0 if a == b else 0.0) - s
+                # W[4] = C = B Φ B' (k x k), then A - R C into W[1].
+                for a in range(k):
+                    for b in range(k):
+                        s = 0.0
+                        for c in range(r):
+                            for d in range(r):
+                                s += B_v[l, a, c] * Ph[c, d] * B_v[l, b, d]
+                        W[4, a, b] = s
+                for a in range(k):
+                    for b in range(k):
+                        s = A_v[l, a, b]
+                        for c in range(k):
+                            s -= W[3, a, c] * W[4, c, b]
+                        W[1, a, b] = s
+                # G += (A - R C) K'.
+                for a in range(k):
+                    for b in range(k):
+                        s = 0.0
+                        for c in range(k):
+                            s += W[1, a, c] * W[2, b, c]
+                        G_v[a, b] += s
+    if status:
+        return None
+    return G
+
+
+def onefactor_inverses(Lw):
+    """M_l⁻¹ = L_l⁻ᵀ L_l⁻¹ for each level's lower factor (levels x k x k)."""
+    cdef const double[:, :, ::1] L = Lw
+    cdef Py_ssize_t nlev = L.shape[0], k = L.shape[1], l, a, b, c
+    out = np.empty((nlev, k, k))
+    inv = np.zeros((k, k))
+    cdef double[:, :, ::1] O = out
+    cdef double[:, ::1] V = inv
+    cdef double s
+    with nogil:
+        for l in range(nlev):
+            for b in range(k):
+                V[b, b] = 1.0 / L[l, b, b]
+                for a in range(b + 1, k):
+                    s = 0.0
+                    for c in range(b, a):
+                        s += L[l, a, c] * V[c, b]
+                    V[a, b] = -s / L[l, a, a]
+            for a in range(k):
+                for b in range(a + 1):
+                    s = 0.0
+                    for c in range(a, k):
+                        s += V[c, a] * V[c, b]
+                    O[l, a, b] = s
+                    O[l, b, a] = s
+    return out
