@@ -762,6 +762,9 @@ class BlockedFactor:
     @property
     def _weighted_Z(self) -> list[sp.csc_matrix]:
         """W^½ Z_k, term by term."""
+        if self._Zs is None and self.weights is None:
+            # Unit weights: Z itself (nothing here writes into a Z block's values).
+            self._Zs = list(self._Z)
         if self._Zs is None:
             sw = self._sw
             Zs = []

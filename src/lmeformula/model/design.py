@@ -199,11 +199,27 @@ class ReTerm:
         return self.p * self.factor.nlevels
 
     def z_block(self) -> sp.csc_matrix:
-        """The n x q block of Z, level-major (all p columns of level 1, then level 2, ...)."""
+        """The n x q block of Z, level-major (all p columns of level 1, then level 2, ...),
+        in canonical CSC form (rows ascending in each column).
+
+        Built from the rows sorted by level, without the COO detour (sorting and summing
+        n p triplets cost sleepstudy's terms 0.25 ms each, most of a small fit's set-up).
+        """
         n, p = self.X.shape
-        rows = np.repeat(np.arange(n), p)
-        cols = (self.factor.codes[:, None] * p + np.arange(p)[None, :]).ravel()
-        return sp.csc_matrix((self.X.ravel(), (rows, cols)), shape=(n, self.q))
+        nlev = self.factor.nlevels
+        codes = self.factor.codes
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes, minlength=nlev)
+        if p == 1:
+            indptr = np.concatenate([[0], np.cumsum(counts)])
+            return sp.csc_matrix((self.X[order, 0], order, indptr), shape=(n, self.q))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        lengths = np.repeat(counts, p)  # column l p + j holds level l's rows
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        within = np.arange(indptr[-1]) - np.repeat(indptr[:-1], lengths)
+        rows = order[np.repeat(np.repeat(starts, p), lengths) + within]
+        cols = np.repeat(np.tile(np.arange(p), nlev), lengths)
+        return sp.csc_matrix((self.X[rows, cols], rows, indptr), shape=(n, self.q))
 
 
 @dataclass(frozen=True)
