@@ -7,3 +7,12 @@ def onefactor_gradient(
     lam: np.ndarray, A: np.ndarray, B: np.ndarray, XyXy: np.ndarray, n: int, reml: bool
 ) -> np.ndarray | None: ...
 def onefactor_inverses(Lw: np.ndarray) -> np.ndarray: ...
+def onefactor_deviance(
+    lam: np.ndarray,
+    A: np.ndarray,
+    B: np.ndarray,
+    XyXy: np.ndarray,
+    n: int,
+    reml: bool,
+    log_weights: float,
+) -> float: ...

@@ -17,7 +17,7 @@ sleepstudy's 18 levels, where the array expressions it replaces cost about 30.
 
 import numpy as np
 
-from libc.math cimport log, sqrt
+from libc.math cimport INFINITY as INF, log, sqrt
 
 
 cdef int _forward(
@@ -270,3 +270,38 @@ def onefactor_inverses(Lw):
                     O[l, a, b] = s
                     O[l, b, a] = s
     return out
+
+
+cdef double LOG_2PI = 1.8378770664093453
+
+
+def onefactor_deviance(lam, A, B, XyXy, Py_ssize_t n, bint reml, double log_weights):
+    """The profiled deviance (REML criterion for ``reml``) at Λ, as
+    :func:`lmeformula.engines.solution.criteria_from_factor` computes it from the pieces;
+    inf where a factor is not positive definite."""
+    cdef const double[:, ::1] lam_v = np.ascontiguousarray(lam, dtype=float)
+    cdef const double[:, :, ::1] A_v = A
+    cdef const double[:, :, ::1] B_v = B
+    cdef const double[:, ::1] XyXy_v = XyXy
+    cdef Py_ssize_t nlev = A_v.shape[0], k = A_v.shape[1], r = B_v.shape[2], p = r - 1, b
+    Lw = np.empty((nlev, k, k))
+    Yw = np.empty((nlev, k, r))
+    S = np.empty((r, r))
+    cdef double[:, :, ::1] Lw_v = Lw
+    cdef double[:, :, ::1] Yw_v = Yw
+    cdef double[:, ::1] S_v = S
+    cdef double logdet = 0.0, logdet_rx = 0.0, pwrss, m
+    cdef int status
+    with nogil:
+        status = _forward(lam_v, A_v, B_v, XyXy_v, Lw_v, Yw_v, S_v, &logdet)
+    if status or not (logdet < INF):
+        return INF
+    pwrss = S_v[p, p] * S_v[p, p]
+    if pwrss < 1e-300:
+        pwrss = 1e-300
+    if not reml:
+        return logdet - log_weights + n * (1.0 + LOG_2PI + log(pwrss / n))
+    for b in range(p):
+        logdet_rx += log(S_v[b, b])
+    m = <double>(n - p)
+    return logdet - log_weights + 2.0 * logdet_rx + m * (1.0 + LOG_2PI + log(pwrss / m))

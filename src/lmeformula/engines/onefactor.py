@@ -29,6 +29,7 @@ import scipy.linalg as la
 from lmeformula.engines.factor import BlockedFactor
 from lmeformula.engines.layout import layout_of
 from lmeformula.engines.lmm_kernels import (
+    onefactor_deviance,
     onefactor_gradient,
     onefactor_inverses,
     onefactor_pieces,
@@ -107,7 +108,7 @@ class OneFactorPLS:
         """
         if self._positions is None:
             return None
-        lam = self._structure.lambda_block(np.asarray(par, dtype=float))
+        lam = self._lambda(np.asarray(par, dtype=float))
         G = onefactor_gradient(lam, self._A, self._B, self._XyXy, self.n, self.reml)
         if G is None:
             return None
@@ -116,9 +117,19 @@ class OneFactorPLS:
 
     # -- the pieces at θ (one code path for deviance and solve) --------------------------
 
+    def _lambda(self, theta: np.ndarray) -> np.ndarray:
+        """Λ's block at θ: θ written into zeros where its entries are Λ's (UN, DIAG; the
+        structure's own map costs more than the whole deviance here), else the map."""
+        if self._positions is None:
+            return self._structure.lambda_block(theta)
+        rows, cols, which = self._positions
+        lam = np.zeros((self._p0, self._p0))
+        lam[rows, cols] = theta[which]
+        return lam
+
     def _pieces(self, theta: np.ndarray) -> tuple[float, np.ndarray, Any] | None:
         """log|L|², the factor of S and (Λ, the levels' factors of M_l)."""
-        lam = self._structure.lambda_block(theta)
+        lam = self._lambda(theta)
         out = onefactor_pieces(lam, self._A, self._B, self._XyXy)
         # M_l >= I, so log|L|² >= 0 in exact arithmetic; a non-finite one flags overflow.
         if out is None or not math.isfinite(out[0]):
@@ -127,13 +138,18 @@ class OneFactorPLS:
 
     def deviance(self, par: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""
-        theta = par if isinstance(par, np.ndarray) else np.asarray(par)
-        pieces = self._pieces(theta)
-        if pieces is None:
-            return math.inf
-        return criteria_from_factor(
-            pieces[1], pieces[0], self.n, self.reml, self.factor.log_weights
-        ).deviance
+        theta = par if isinstance(par, np.ndarray) else np.asarray(par, dtype=float)
+        return float(
+            onefactor_deviance(
+                self._lambda(theta),
+                self._A,
+                self._B,
+                self._XyXy,
+                self.n,
+                self.reml,
+                self.factor.log_weights,
+            )
+        )
 
     def criteria(self, par: np.ndarray) -> Criteria:
         """The criteria at θ, without solving for β and u."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from lmeformula.errors import ArgumentTypeError
 from lmeformula.formula.expand import (
@@ -71,7 +72,7 @@ def parse(formula: str, columns: Sequence[str] | None = None) -> ParsedFormula:
         )
     column_list = _check_columns(columns)
     try:
-        return _parse(formula, column_list)
+        return _parse(formula, None if column_list is None else tuple(column_list))
     except RecursionError:
         # Python's stack, not the grammar, sets this limit (R's parser has one as well).
         raise Source(formula).error(
@@ -83,7 +84,11 @@ def parse(formula: str, columns: Sequence[str] | None = None) -> ParsedFormula:
         ) from None
 
 
-def _parse(formula: str, column_list: list[str] | None) -> ParsedFormula:
+# A parse is a pure function of the text and the columns, and its result is immutable:
+# refits, bootstrap replicates and many models on one formula parse it once (a small fit
+# spent 0.2 of its 3.5 ms here).
+@lru_cache(maxsize=256)
+def _parse(formula: str, column_list: tuple[str, ...] | None) -> ParsedFormula:
     source = Source(formula)
     tree = parse_formula(source)
 
