@@ -69,7 +69,7 @@ class BlockedPLS:
         """The profiled deviance (REML criterion for REML) at θ; inf where the system is
         not positive definite."""
         try:
-            return self.criteria(par).deviance
+            return self.factor.deviance(par, self.n, self.reml)
         except (la.LinAlgError, np.linalg.LinAlgError):
             return np.inf
 

@@ -35,6 +35,7 @@ LAPACK call costs less than the blocked scheme's many small ones there).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -43,6 +44,7 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
+from lmeformula.engines.lmm_kernels import dense_deviance, dense_factor, dense_gradient
 from lmeformula.engines.solution import Criteria, criteria_from_factor, profiled_deviance
 from lmeformula.model.design import Design
 
@@ -386,13 +388,21 @@ class DenseFactorization:
     lam: np.ndarray  # q x q Λ at θ
 
     def criteria(self, n: int, reml: bool, log_weights: float) -> Criteria:
-        """lme4's criteria from the diagonal of L."""
-        logd = np.log(self.L.diagonal())
+        """lme4's criteria from the diagonal of L, summed in order as the compiled
+        :func:`~lmeformula.engines.lmm_kernels.dense_deviance` sums them (the deviance
+        and the solution's criteria agree to the last bit)."""
+        diag = self.L.diagonal().tolist()
         q = self.q
-        r = float(self.L[-1, -1])
+        logdet_L = 0.0
+        for v in diag[:q]:
+            logdet_L += 2.0 * math.log(v)
+        logdet_rx = 0.0
+        for v in diag[q:-1]:
+            logdet_rx += math.log(abs(v))
+        r = diag[-1]
         return profiled_deviance(
-            logdet_L=2.0 * float(logd[:q].sum()),
-            logdet_RX=2.0 * float(logd[q:-1].sum()),
+            logdet_L=logdet_L,
+            logdet_RX=2.0 * logdet_rx,
             pwrss=max(r * r, 1e-300),
             n=n,
             p=self.L.shape[0] - q - 1,
@@ -987,33 +997,27 @@ class BlockedFactor:
         if not self.has_gradient:
             return None
         s = self._small
-        assert s is not None and s.theta_flat is not None and s.theta_src is not None
-        src = s.theta_src
-        fac = self._dense(np.asarray(theta, dtype=float), keep=False)
-        q, p = self.q, self.p
-        W, info = la.lapack.dtrtri(fac.L, lower=1)
-        if info != 0:
-            raise np.linalg.LinAlgError("singular factor")
-        # dtrtri leaves the upper triangle as it found it: the work array's leftovers.
-        W = np.tril(W)
+        assert s is not None and s.theta_src is not None
+        assert s.theta_rows is not None and s.theta_cols is not None
         # Row r of W = L⁻¹ adds U[r]'U[r] (U = W[:, :q]) to A_k⁻¹'s Z block for every k > r,
         # and, below the Z rows, W[r, q:] to its X-Z block: so G_k(a, b) = Σ_{r<k} M[r, a]
         # U[r, b] with M = U (Z'ZΛ)' plus, below the Z rows, W[q:, q:] (Z'[X y])'. Only the
-        # entries at Λ's θ positions (a, b) are needed.
-        U = W[:, :q]
-        M = U @ (s.ZtZ @ fac.lam).T
-        M[q:] += W[q:, q:] @ s.ZtXy.T
-        assert s.theta_rows is not None and s.theta_cols is not None
-        E = M[:, s.theta_rows] * U[:, s.theta_cols]
-        zz, x, y = E[:q].sum(axis=0), E[q : q + p].sum(axis=0), E[q + p]
-        # REML: log|A_{q+p}| + (n - p) log r²; ML: log|A_q| + n log r².
-        per_entry = zz + x + (n - p) * y if reml else zz + n * y
-        return 2.0 * np.bincount(src, per_entry, minlength=len(self.design.start))
+        # entries at Λ's θ positions (a, b) are needed (the compiled kernel's loop).
+        per_entry = dense_gradient(
+            *self._dense_inputs(np.asarray(theta, dtype=float)),
+            n,
+            reml,
+            s.theta_rows,
+            s.theta_cols,
+        )
+        if per_entry is None:
+            raise np.linalg.LinAlgError("the system is not positive definite")
+        return 2.0 * np.bincount(s.theta_src, per_entry, minlength=len(self.design.start))
 
-    def _dense(self, theta: np.ndarray, keep: bool) -> DenseFactorization:
+    def _dense_lambda(self, theta: np.ndarray) -> np.ndarray:
+        """Λ (q x q, row-major) at θ, written into the small system's buffer."""
         s = self._small
         assert s is not None
-        q = self.q
         if s.theta_flat is not None:
             s.lam.flat[s.theta_flat] = theta[s.theta_src]
         else:
@@ -1022,18 +1026,41 @@ class BlockedFactor:
                 lams[0].ravel() if len(lams) == 1 else np.concatenate([m.ravel() for m in lams])
             )
             s.lam.flat[s.lam_flat] = raveled[s.lam_src]
+        return s.lam
+
+    def _dense_inputs(
+        self, theta: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        s = self._small
+        assert s is not None
+        lam = self._dense_lambda(theta)
+        return lam, s.ZtZ, np.ascontiguousarray(s.ZtXy), np.ascontiguousarray(self.XyXy)
+
+    def deviance(self, theta: np.ndarray, n: int, reml: bool) -> float:
+        """The profiled deviance at θ (REML criterion for ``reml``): a small system's from
+        the compiled dense factor (:func:`~lmeformula.engines.lmm_kernels.dense_deviance`,
+        inf where it is not positive definite), else the blocked factor's.
+
+        Raises
+        ------
+        numpy.linalg.LinAlgError
+            Where the blocked system is not positive definite.
+        """
+        theta = theta if isinstance(theta, np.ndarray) else np.asarray(theta, dtype=float)
+        if self._small is not None:
+            return float(dense_deviance(*self._dense_inputs(theta), n, reml, self.log_weights))
+        return self._blocked(theta).criteria(n, reml, self.log_weights).deviance
+
+    def _dense(self, theta: np.ndarray, keep: bool) -> DenseFactorization:
+        s = self._small
+        assert s is not None
         A = s.work
-        # Lower triangle only: dpotrf reads no more.
-        A[:q, :q] = s.lam.T @ (s.ZtZ @ s.lam)
-        A.flat[: q * (A.shape[0] + 1) : A.shape[0] + 1] += 1.0
-        A[q:, :q] = (s.lam.T @ s.ZtXy).T
-        A[q:, q:] = self.XyXy
-        L, info = la.lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
-        if info != 0:
+        # Only the lower triangle is written (and read: the factor is lower).
+        if dense_factor(*self._dense_inputs(theta), A) != 0:
             raise np.linalg.LinAlgError("the system is not positive definite")
         if keep:
-            return DenseFactorization(np.tril(L), q, s.lam.copy())
-        return DenseFactorization(L, q, s.lam)
+            return DenseFactorization(np.tril(A), self.q, s.lam.copy())
+        return DenseFactorization(A, self.q, s.lam)
 
     def _blocked(self, theta: np.ndarray) -> BlockedFactorization:
         self.catch_up()

@@ -16,3 +16,25 @@ def onefactor_deviance(
     reml: bool,
     log_weights: float,
 ) -> float: ...
+def dense_factor(
+    lam: np.ndarray, ZtZ: np.ndarray, ZtXy: np.ndarray, XyXy: np.ndarray, work: np.ndarray
+) -> int: ...
+def dense_deviance(
+    lam: np.ndarray,
+    ZtZ: np.ndarray,
+    ZtXy: np.ndarray,
+    XyXy: np.ndarray,
+    n: int,
+    reml: bool,
+    log_weights: float,
+) -> float: ...
+def dense_gradient(
+    lam: np.ndarray,
+    ZtZ: np.ndarray,
+    ZtXy: np.ndarray,
+    XyXy: np.ndarray,
+    n: int,
+    reml: bool,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> np.ndarray | None: ...

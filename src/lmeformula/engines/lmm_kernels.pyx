@@ -17,7 +17,9 @@ sleepstudy's 18 levels, where the array expressions it replaces cost about 30.
 
 import numpy as np
 
-from libc.math cimport INFINITY as INF, log, sqrt
+from libc.math cimport INFINITY as INF, fabs, log, sqrt
+from scipy.linalg.cython_blas cimport dgemm
+from scipy.linalg.cython_lapack cimport dpotrf, dtrtri
 
 
 cdef int _forward(
@@ -305,3 +307,149 @@ def onefactor_deviance(lam, A, B, XyXy, Py_ssize_t n, bint reml, double log_weig
         logdet_rx += log(S_v[b, b])
     m = <double>(n - p)
     return logdet - log_weights + 2.0 * logdet_rx + m * (1.0 + LOG_2PI + log(pwrss / m))
+
+
+# -- a small system, dense ------------------------------------------------------------
+#
+# The whole system of a small model (q <= SMALL_Q random effects,
+# :class:`lmeformula.engines.factor.BlockedFactor`'s dense path) as one (q + r) square
+# array, column-major: [Λ'Z'ZΛ + I, .; [X y]'ZΛ, [X y]'[X y]], factored by LAPACK's potrf
+# in place. Λ comes as its row-major q x q buffer, which BLAS reads as Λ'; Z'[X y] as its
+# row-major q x r buffer, read as [X y]'Z.
+
+
+cdef int _dense_factor(
+    double* lamT, double* ZtZ, double* XyZ, const double[:, ::1] XyXy, double* T,
+    double* work, int q, int r,
+) noexcept nogil:
+    cdef int N = q + r, info = 0, i, j
+    cdef double one = 1.0, zero = 0.0
+    cdef char* nn = b"N"
+    cdef char* nt = b"T"
+    cdef char* lo = b"L"
+    # T = Z'Z Λ = Z'Z (Λ')'.
+    dgemm(nn, nt, &q, &q, &q, &one, ZtZ, &q, lamT, &q, &zero, T, &q)
+    # The leading block Λ'Z'ZΛ = Λ' T, then + I.
+    dgemm(nn, nn, &q, &q, &q, &one, lamT, &q, T, &q, &zero, work, &N)
+    for i in range(q):
+        work[i + i * N] += 1.0
+    # Below it, [X y]'ZΛ = ([X y]'Z) (Λ')'.
+    dgemm(nn, nt, &r, &q, &q, &one, XyZ, &r, lamT, &q, &zero, &work[q], &N)
+    for j in range(r):
+        for i in range(j, r):
+            work[(q + i) + (q + j) * N] = XyXy[i, j]
+    dpotrf(lo, &N, work, &N, &info)
+    return info
+
+
+def dense_factor(lam, ZtZ, ZtXy, XyXy, work):
+    """Factor the small system at Λ into ``work`` ((q + r) square, Fortran order; its
+    lower triangle then holds L). Returns LAPACK's info (0: positive definite)."""
+    cdef double[:, ::1] lam_v = lam
+    cdef double[:, ::1] ZtZ_v = ZtZ
+    cdef double[:, ::1] XyZ_v = ZtXy
+    cdef const double[:, ::1] XyXy_v = XyXy
+    cdef double[::1, :] W = work
+    cdef int q = lam_v.shape[0], r = XyXy_v.shape[0], info
+    T = np.empty(q * q)
+    cdef double[::1] T_v = T
+    with nogil:
+        info = _dense_factor(&lam_v[0, 0], &ZtZ_v[0, 0], &XyZ_v[0, 0], XyXy_v, &T_v[0],
+                             &W[0, 0], q, r)
+    return info
+
+
+cdef double _deviance_from(double* L, int N, int q, int r, Py_ssize_t n, bint reml,
+                           double log_weights) noexcept nogil:
+    cdef double logdet = 0.0, logdet_rx = 0.0, pwrss, m, d
+    cdef int i, p = r - 1
+    for i in range(q):
+        logdet += 2.0 * log(L[i + i * N])
+    d = L[(N - 1) + (N - 1) * N]
+    pwrss = d * d
+    if pwrss < 1e-300:
+        pwrss = 1e-300
+    if not reml:
+        return logdet - log_weights + n * (1.0 + LOG_2PI + log(pwrss / n))
+    for i in range(q, q + p):
+        logdet_rx += log(fabs(L[i + i * N]))
+    m = <double>(n - p)
+    return logdet - log_weights + 2.0 * logdet_rx + m * (1.0 + LOG_2PI + log(pwrss / m))
+
+
+def dense_deviance(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_weights):
+    """The profiled deviance (REML criterion for ``reml``) of the small system at Λ, as
+    :func:`lmeformula.engines.solution.criteria_from_factor` reads it off the factor; inf
+    where the system is not positive definite."""
+    cdef double[:, ::1] lam_v = lam
+    cdef double[:, ::1] ZtZ_v = ZtZ
+    cdef double[:, ::1] XyZ_v = ZtXy
+    cdef const double[:, ::1] XyXy_v = XyXy
+    cdef int q = lam_v.shape[0], r = XyXy_v.shape[0], N = q + r, info
+    buf = np.empty(N * N + q * q)
+    cdef double[::1] B = buf
+    cdef double out = INF
+    with nogil:
+        info = _dense_factor(&lam_v[0, 0], &ZtZ_v[0, 0], &XyZ_v[0, 0], XyXy_v, &B[N * N],
+                             &B[0], q, r)
+        if info == 0:
+            out = _deviance_from(&B[0], N, q, r, n, reml, log_weights)
+    if not (out < INF):
+        return INF
+    return out
+
+
+def dense_gradient(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, rows, cols):
+    """∂ deviance / ∂Λ_ab at the positions (rows[t], cols[t]) of θ's entries, for the
+    small system (see :meth:`lmeformula.engines.factor.BlockedFactor.gradient`); None
+    where the system is not positive definite.
+
+    With W = L⁻¹, U = W[:, :q], M = U (Z'ZΛ)' plus, below the Z rows, W[q:, q:] ([X y]'Z),
+    entry t sums E = M[:, a_t] U[:, b_t] over the Z rows (log|A_q|), the X rows (log|R_X|²)
+    and takes the y row (log r²), weighted as the criterion weighs them.
+    """
+    cdef double[:, ::1] lam_v = lam
+    cdef double[:, ::1] ZtZ_v = ZtZ
+    cdef double[:, ::1] XyZ_v = ZtXy
+    cdef const double[:, ::1] XyXy_v = XyXy
+    cdef const long long[::1] rw = rows
+    cdef const long long[::1] cl = cols
+    cdef int q = lam_v.shape[0], r = XyXy_v.shape[0], N = q + r, p = r - 1, info = 0
+    cdef Py_ssize_t t, i, nt = rw.shape[0]
+    buf = np.empty(N * N + q * q + N * q)
+    cdef double[::1] B = buf
+    cdef double* L = &B[0]
+    cdef double* T = &B[N * N]
+    cdef double* M = &B[N * N + q * q]
+    out = np.empty(nt)
+    cdef double[::1] g = out
+    cdef double one = 1.0, zero = 0.0, zz, xx, yy, e, wy
+    cdef char* nn = b"N"
+    cdef char* ntr = b"T"
+    cdef char* lo = b"L"
+    with nogil:
+        info = _dense_factor(&lam_v[0, 0], &ZtZ_v[0, 0], &XyZ_v[0, 0], XyXy_v, T, L, q, r)
+        if info == 0:
+            dtrtri(lo, nn, &N, L, &N, &info)
+        if info == 0:
+            for t in range(N):
+                for i in range(t):
+                    L[i + t * N] = 0.0
+            # M = U T' (N x q), T = Z'ZΛ as the factor left it.
+            dgemm(nn, ntr, &N, &q, &q, &one, L, &N, T, &q, &zero, M, &N)
+            # Below the Z rows: + W[q:, q:] ([X y]'Z).
+            dgemm(nn, nn, &r, &q, &r, &one, &L[q + q * N], &N, &XyZ_v[0, 0], &r, &one,
+                  &M[q], &N)
+            wy = <double>(n - p) if reml else <double>n
+            for t in range(nt):
+                zz = 0.0
+                xx = 0.0
+                for i in range(q):
+                    zz += M[i + rw[t] * N] * L[i + cl[t] * N]
+                for i in range(q, q + p):
+                    xx += M[i + rw[t] * N] * L[i + cl[t] * N]
+                yy = M[(N - 1) + rw[t] * N] * L[(N - 1) + cl[t] * N]
+                g[t] = zz + wy * yy + (xx if reml else 0.0)
+    if info != 0:
+        return None
+    return out
