@@ -335,11 +335,7 @@ class ManyFits:
         data = model.frame.data.rename(columns={pattern.column: name})
         data[name] = problem.design.y
         data.index = self._data_index[pattern.positions]
-        frame = replace(
-            model.frame,
-            data=data,
-            dropped_index=self._data_index.delete(pattern.positions),
-        )
+        frame = model.frame.with_data(data, self._data_index.delete(pattern.positions))
         model = replace(model, parsed=parse(self._spec.formula(name)), frame=frame)
         with limit_blas(1):
             fit = make_result(model, problem, record.optinfo)

@@ -279,7 +279,7 @@ class GlmmWorker:
         data = model.frame.data.rename(columns={pattern.column: name})
         data[name] = values.set_axis(data.index)
         data.index = index[pattern.positions]
-        frame = replace(model.frame, data=data, dropped_index=index.delete(pattern.positions))
+        frame = model.frame.with_data(data, index.delete(pattern.positions))
         return replace(model, parsed=parse(formula), frame=frame)
 
     def fit(self, name: str, column: pd.Series) -> GlmerResult:

@@ -133,10 +133,10 @@ def refit_response(
     optinfo = optimize(new, start=state.params if start is None else start)
     model = state.model
     response = (model.parsed.response or "").strip("`")
-    if response in model.frame.data.columns:
+    if response in model.frame.columns.columns:
         data = model.frame.data.copy()
         data[response] = new.design.y
-        model = replace(model, frame=replace(model.frame, data=data))
+        model = replace(model, frame=model.frame.with_data(data))
     fit = make_result(model, new, optinfo, data_name=result.data_name)
     assert isinstance(fit, LmerResult)
     return fit

@@ -25,6 +25,8 @@ import formulaic
 import numpy as np
 import pandas as pd
 
+from lmeformula.model.frame import Columns
+
 __all__ = ["direct_fixed"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -115,7 +117,7 @@ def _scoped_terms(
     return out
 
 
-def _column(data: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str] | None] | None:
+def _column(data: Columns, name: str) -> tuple[np.ndarray, list[str] | None] | None:
     """A column's values (numbers) or codes and levels (a factor), None when formulaic
     must code it."""
     col = data[name]
@@ -143,7 +145,7 @@ def _column(data: pd.DataFrame, name: str) -> tuple[np.ndarray, list[str] | None
     return None
 
 
-def direct_fixed(rhs: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]] | None:
+def direct_fixed(rhs: str, data: Columns) -> tuple[np.ndarray, list[str]] | None:
     """The fixed-effects matrix of ``rhs`` on ``data`` and its formulaic column names
     (``Intercept``, ``sex[T.M]``), or None when ``rhs`` is not simple (see the module).
 

@@ -8,7 +8,9 @@ Grouping factors are coded here, with lme4's level order and lme4's checks.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,7 @@ from lmeformula.model.datacheck import (
     missing_columns,
 )
 
-__all__ = ["GroupingFactor", "ModelFrame", "build_frame", "code_factor"]
+__all__ = ["Columns", "FrameColumns", "GroupingFactor", "ModelFrame", "build_frame", "code_factor"]
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,57 @@ class GroupingFactor:
         return len(self.levels)
 
 
+class FrameColumns:
+    """The model frame's columns by name, read without a DataFrame.
+
+    The stages that build the design read a few columns each; a new DataFrame's first
+    lookup builds its column index (0.1 ms) and each later one costs more than what is
+    done with the column. This answers the lookups a DataFrame answers there:
+    ``columns[name]``, ``name in columns.columns``, ``columns.get(name)``, ``len(columns)``
+    (rows) and ``columns.index``.
+
+    Examples
+    --------
+    >>> cols = FrameColumns({"y": pd.Series([1.0, 2.0])}, pd.RangeIndex(2))
+    >>> "y" in cols.columns, len(cols), cols["y"].tolist()
+    (True, 2, [1.0, 2.0])
+    """
+
+    __slots__ = ("_columns", "index")
+
+    def __init__(self, columns: dict[str, pd.Series], index: pd.Index) -> None:
+        self._columns = columns
+        self.index = index
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The column names, in order."""
+        return tuple(self._columns)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self._columns[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The column, or ``default``."""
+        return self._columns.get(name, default)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+#: What the design's direct builders read columns from: a DataFrame or the frame's columns.
+Columns = pd.DataFrame | FrameColumns
+
+
 @dataclass(frozen=True)
 class ModelFrame:
     """The rows a model is fitted on.
 
     Attributes
     ----------
-    data
-        The used columns of the complete rows (a copy, lazy under pandas 3's copy-on-write;
-        original index kept).
+    columns
+        The used columns of the complete rows by name (:class:`FrameColumns`; shared with
+        the caller's data under pandas 3's copy-on-write, copies before it).
     n_dropped
         Number of rows dropped for missing values.
     dropped_index
@@ -69,16 +113,35 @@ class ModelFrame:
         Prior weights of the rows used (None when not given).
     """
 
-    data: pd.DataFrame
+    columns: FrameColumns
     n_dropped: int
     dropped_index: pd.Index
     groups: dict[str, GroupingFactor]
     weights: np.ndarray | None = None
 
+    @cached_property
+    def data(self) -> pd.DataFrame:
+        """The used columns of the complete rows as a DataFrame (original index kept),
+        made on first use: a fit reads its columns by name, the results' tables here."""
+        # Series, not their arrays, keep text as objects (pandas 3 reads an array of
+        # strings as its "str" dtype). Copy-on-write (pandas 3) makes sharing them safe.
+        cols = {name: self.columns[name] for name in self.columns.columns}
+        return pd.DataFrame(cols, index=self.columns.index, copy=False)
+
     @property
     def nobs(self) -> int:
         """Number of rows used."""
-        return len(self.data)
+        return len(self.columns)
+
+    def with_data(self, data: pd.DataFrame, dropped_index: pd.Index | None = None) -> ModelFrame:
+        """The same frame over other columns of the same rows (a renamed or replaced
+        response), and optionally other dropped rows."""
+        columns = FrameColumns({str(c): data[c] for c in data.columns}, data.index)
+        return replace(
+            self,
+            columns=columns,
+            dropped_index=self.dropped_index if dropped_index is None else dropped_index,
+        )
 
 
 def level_label(value: object) -> str:
@@ -221,10 +284,10 @@ def build_frame(
         _check_grouping(factor, len(index), observation_level)
         groups[name] = factor
     w = None if w_all is None else w_all[complete]
-    # Series, not their arrays, keep text as objects (pandas 3 reads an array of strings
-    # as its "str" dtype). Copy-on-write (pandas 3) makes sharing them safe.
-    used = pd.DataFrame(columns, index=index, copy=not COPY_ON_WRITE)
-    return ModelFrame(used, n_dropped, dropped_index, groups, w)
+    if not COPY_ON_WRITE:
+        # pandas 2 shares a Series' values with the caller's frame: copies, as before.
+        columns = {name: series.copy() for name, series in columns.items()}
+    return ModelFrame(FrameColumns(columns, index), n_dropped, dropped_index, groups, w)
 
 
 def _missing(series: pd.Series) -> np.ndarray | None:

@@ -17,6 +17,8 @@ from typing import Any, ClassVar, cast
 import numpy as np
 import pandas as pd
 
+from lmeformula.model.frame import Columns
+
 __all__ = ["SimpleSpec", "simple_lhs", "simple_spec"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -42,7 +44,7 @@ class SimpleSpec:
             out += [fmt.format(self.factor, lev) for lev in kept]
         return out + list(self.numeric)
 
-    def matrix(self, data: pd.DataFrame) -> np.ndarray:
+    def matrix(self, data: Columns) -> np.ndarray:
         """The n x p matrix of these columns on ``data``."""
         n = len(data)
         cols = [np.ones(n)] if self.intercept else []
@@ -82,7 +84,7 @@ def _is_number(col: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
-def simple_spec(text: str, data: pd.DataFrame) -> SimpleSpec | None:
+def simple_spec(text: str, data: Columns) -> SimpleSpec | None:
     """The spec of a random term's left side when it is simple (see the module), else None.
 
     Examples
