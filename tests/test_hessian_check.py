@@ -4,9 +4,12 @@ table; the reference fits where lme4 warns are in tests/test_glmer_reference.py.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
+import lmeformula as lmf
 from lmeformula.fitting.checks import hessian_messages
 
 CASES = [
@@ -46,3 +49,27 @@ def test_both_conditions_give_both_messages() -> None:
 
 def test_infinite_hessian() -> None:
     assert hessian_messages(np.array([[np.inf, 0.0], [0.0, 1.0]]))[0].startswith("Problem")
+
+
+@pytest.mark.parametrize(
+    "fit",
+    [
+        # A singular lmer fit, a singular glmer fit: each warning names the caller's line.
+        lambda: lmf.lmer(
+            "Reaction ~ Days + (Days | Subject) + (1 | Days)", lmf.datasets.load("sleepstudy")
+        ),
+        lambda: lmf.glmer(
+            "cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | period)",
+            lmf.datasets.load("cbpp"),
+            family="binomial",
+        ),
+    ],
+    ids=["lmer", "glmer"],
+)
+def test_warnings_point_at_the_caller(fit) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    ours = [w for w in caught if issubclass(w.category, lmf.SingularFitWarning)]
+    assert ours, [str(w.message) for w in caught]
+    assert all(w.filename == __file__ for w in ours), [w.filename for w in ours]

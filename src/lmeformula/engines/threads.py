@@ -9,11 +9,15 @@ refits, profiles and parallel workers run their evaluations inside :func:`blas_t
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, TypeVar
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["LARGE_DENSE_BLOCK", "blas_threads", "limit_blas"]
+__all__ = ["LARGE_DENSE_BLOCK", "blas_threads", "limit_blas", "one_blas_thread"]
 
 #: Dense blocks at least this large are factored with all BLAS threads (10,000 levels: 8.3 s
 #: on two threads against 11.5 s on one).
@@ -42,6 +46,49 @@ def blas_threads(largest_dense_block: int) -> Any:
     return limit_blas(None if largest_dense_block >= LARGE_DENSE_BLOCK else 1)
 
 
+# The limit in force in this thread's innermost limit_blas, if any: a nested context with
+# the same limit changes nothing, and threadpoolctl's costs 20 us to enter and leave (a
+# small fit entered three).
+_ACTIVE = threading.local()
+_UNSET = object()
+
+
 def limit_blas(threads: int | None) -> Any:
-    """A context in which BLAS uses ``threads`` threads (None: as many as it has)."""
-    return _controller().limit(limits=threads, user_api="blas")
+    """A context in which BLAS uses ``threads`` threads (None: as many as it has).
+
+    Examples
+    --------
+    >>> with limit_blas(1), limit_blas(1):  # the inner one is free
+    ...     pass
+    """
+    if getattr(_ACTIVE, "threads", _UNSET) == threads:
+        return nullcontext()
+    return _limited(threads)
+
+
+@contextmanager
+def _limited(threads: int | None) -> Iterator[None]:
+    outer = getattr(_ACTIVE, "threads", _UNSET)
+    with _controller().limit(limits=threads, user_api="blas"):
+        _ACTIVE.threads = threads
+        try:
+            yield
+        finally:
+            _ACTIVE.threads = outer
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_blas_thread(fn: F) -> F:
+    """Run ``fn`` with one BLAS thread: a fit's stages inside it (the front end, the
+    optimizer, the results) enter their own :func:`blas_threads` for free where they ask
+    for the same, and a model with a large dense block still gets every thread where it
+    factors it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with limit_blas(1):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
+from lmeformula.engines.threads import limit_blas
 from lmeformula.errors import ArgumentTypeError, NotExpressibleError
 from lmeformula.fitting.checks import warn_fit, warn_rank_deficiency
 from lmeformula.fitting.stages import (
@@ -194,17 +195,23 @@ def lmer(
     check_args(formula, reml, data_name)
     if not isinstance(engine, str) or engine not in _ENGINES:
         raise ArgumentTypeError(f"engine must be one of {_ENGINES}, got {engine!r}.")
-    model = build_model(
-        formula, data, reml=reml, weights=weights, residual=residual, variance=variance
-    )
-    if engine == "statsmodels" and (model.design.weights is not None or model.residual is not None):
-        raise NotExpressibleError(
-            "statsmodels' MixedLM has no prior weights, residual structures or variance "
-            "functions; use engine='auto'."
+    # One BLAS thread throughout (the stages' own limits are then free; a large dense
+    # block still gets every thread where it is factored). A with, not a decorator: the
+    # warnings' stack levels count the frames to the caller.
+    with limit_blas(1):
+        model = build_model(
+            formula, data, reml=reml, weights=weights, residual=residual, variance=variance
         )
-    name = data_name if data_name is not None else data_name_of(data)
-    optimizer = "statsmodels" if engine == "statsmodels" else "bobyqa"
-    return _fit(model, optimizer, name)
+        if engine == "statsmodels" and (
+            model.design.weights is not None or model.residual is not None
+        ):
+            raise NotExpressibleError(
+                "statsmodels' MixedLM has no prior weights, residual structures or variance "
+                "functions; use engine='auto'."
+            )
+        name = data_name if data_name is not None else data_name_of(data)
+        optimizer = "statsmodels" if engine == "statsmodels" else "bobyqa"
+        return _fit(model, optimizer, name)
 
 
 def gls(
@@ -257,17 +264,18 @@ def gls(
     """
     reject_unknown("gls", unexpected, _GLS_ARGS)
     check_args(formula, reml, data_name)
-    model = build_model(
-        formula,
-        data,
-        reml=reml,
-        weights=weights,
-        residual=residual,
-        variance=variance,
-        marginal=True,
-    )
-    name = data_name if data_name is not None else data_name_of(data)
-    return _fit(model, "bobyqa", name)
+    with limit_blas(1):  # as lmer
+        model = build_model(
+            formula,
+            data,
+            reml=reml,
+            weights=weights,
+            residual=residual,
+            variance=variance,
+            marginal=True,
+        )
+        name = data_name if data_name is not None else data_name_of(data)
+        return _fit(model, "bobyqa", name)
 
 
 def _fit(model: Model, optimizer: str, data_name: str | None) -> LmerResult:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lmeformula.engines.laplace import LaplaceDeviance, has_exact_gradient
+from lmeformula.engines.threads import limit_blas
 from lmeformula.errors import ArgumentTypeError, FormulaError
 from lmeformula.families import Family, Gaussian, NegativeBinomial, as_family, negative_binomial
 from lmeformula.fitting.api import check_args, data_name_of
@@ -123,14 +124,15 @@ def _glmer(
     offset: Any,
     name: str | None,
 ) -> GlmerResult:
-    model = build_model(formula, data, reml=False, weights=weights, family=fam, offset=offset)
-    nagq = _check_nagq(nagq, model.design.terms, formula)
-    if nagq != model.nagq:
-        model = replace(model, nagq=nagq)
-    warn_rank_deficiency(model.design, stacklevel=4)
-    result = fit_glmm(model, name)
-    warn_fit(result, stacklevel=4)
-    return result
+    with limit_blas(1):  # as lmer
+        model = build_model(formula, data, reml=False, weights=weights, family=fam, offset=offset)
+        nagq = _check_nagq(nagq, model.design.terms, formula)
+        if nagq != model.nagq:
+            model = replace(model, nagq=nagq)
+        warn_rank_deficiency(model.design, stacklevel=4)
+        result = fit_glmm(model, name)
+        warn_fit(result, stacklevel=4)
+        return result
 
 
 def fit_glmm(model: Model, data_name: str | None = None) -> GlmerResult:

@@ -21,8 +21,7 @@ Examples
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +30,7 @@ import pandas as pd
 
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.protocol import Engine
-from lmeformula.engines.threads import blas_threads, limit_blas
+from lmeformula.engines.threads import blas_threads, one_blas_thread
 from lmeformula.errors import ArgumentTypeError, DataError, FormulaError
 from lmeformula.families import Family
 from lmeformula.fitting.optimize import (
@@ -110,20 +109,10 @@ def _no_random(formula: str) -> FormulaError:
     )
 
 
-def _one_blas_thread(build: Callable[..., Model]) -> Callable[..., Model]:
-    """The front end's BLAS calls (the rank check's QR of [X y], cross-products) are of n x p
-    arrays with p small, where threads only cost: on two cores shared with other work the QR
-    of Contraception's 1,934 x 7 [X y] took 15 ms with two threads and 0.07 ms with one."""
-
-    @functools.wraps(build)
-    def wrapper(*args: Any, **kwargs: Any) -> Model:
-        with limit_blas(1):
-            return build(*args, **kwargs)
-
-    return wrapper
-
-
-@_one_blas_thread
+# The front end's BLAS calls (the rank check's QR of [X y], cross-products) are of n x p
+# arrays with p small, where threads only cost: on two cores shared with other work the QR
+# of Contraception's 1,934 x 7 [X y] took 15 ms with two threads and 0.07 ms with one.
+@one_blas_thread
 def build_model(
     formula: str,
     data: Any,

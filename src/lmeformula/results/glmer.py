@@ -26,6 +26,7 @@ from lmeformula.results.estimates import (
     is_singular,
     variance_components,
 )
+from lmeformula.results.fixed import FixedEffectTables
 from lmeformula.results.modes import coef_frames, ranef_frames, ranef_long
 from lmeformula.results.prediction import linear_predictor
 from lmeformula.results.state import ModelState
@@ -56,7 +57,7 @@ class GlmerSummary:
         return format_summary_html(self.result)
 
 
-class GlmerResult:
+class GlmerResult(FixedEffectTables):
     """A fitted generalized linear mixed model, with lme4's accessors.
 
     Attributes
@@ -124,13 +125,6 @@ class GlmerResult:
         self.theta = state.theta
         self.sigma = float(solution.sigma) if self.family.has_dispersion else 1.0
         names = design.fixed_names
-        # One Index of the names, shallow copies for the rest: pandas 3 turns each list of
-        # text into an Arrow array, a quarter of what assembling the results costs.
-        index = pd.Index(names)
-        self.fixef = pd.Series(solution.beta, index=index, name="estimate")
-        cov = self._fixef_cov()
-        self.vcov = pd.DataFrame(cov, index=index.copy(), columns=index.copy())
-        self.fixef_se = pd.Series(np.sqrt(np.diag(cov)), index=index.copy(), name="std_error")
         self.ngroups: dict[str, int] = {}
         for term in design.terms:
             self.ngroups.setdefault(term.name, term.factor.nlevels)
@@ -147,6 +141,10 @@ class GlmerResult:
         self._cond_var: np.ndarray | None = None
 
     # -- estimates -----------------------------------------------------------------------
+
+    def fixed_arrays(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """The coefficient names, β̂ and Var(β̂) (``fixef``, ``vcov`` as arrays)."""
+        return tuple(self.state.design.fixed_names), self.state.solution.beta, self._fixef_cov()
 
     def _fixef_cov(self) -> np.ndarray:
         state = self.state

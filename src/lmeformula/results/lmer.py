@@ -22,6 +22,7 @@ from lmeformula.results.estimates import (
     is_singular,
     variance_components,
 )
+from lmeformula.results.fixed import FixedEffectTables
 from lmeformula.results.modes import coef_frames, ranef_frames, ranef_long
 from lmeformula.results.state import ModelState
 from lmeformula.validate import (
@@ -54,7 +55,7 @@ class Summary:
         return format_summary_html(self.result, ddf=self.ddf)
 
 
-class LmerResult:
+class LmerResult(FixedEffectTables):
     """A fitted linear mixed model, with lme4's accessors.
 
     Attributes
@@ -118,18 +119,13 @@ class LmerResult:
         self.theta = state.theta
         self.sigma = solution.sigma
         names = design.fixed_names
-        # One Index of the names, shallow copies for the rest: pandas 3 turns each list of
-        # text into an Arrow array, a quarter of what assembling the results costs.
-        index = pd.Index(names)
-        self.fixef = pd.Series(solution.beta, index=index, name="estimate")
         p = len(names)
         cov = fixef_vcov(solution.RX, self.sigma)
         if p and not design.terms and not model.reml:
             # nlme's gls estimates Var(β̂) with σ² n / (n - p) also under ML (its summary's
             # standard errors are REML-like); lme and lme4 do not.
             cov = cov * frame.nobs / (frame.nobs - p)
-        self.vcov = pd.DataFrame(cov, index=index.copy(), columns=index.copy())
-        self.fixef_se = pd.Series(np.sqrt(np.diag(cov)), index=index.copy(), name="std_error")
+        self._vcov_array = cov
         self.ngroups: dict[str, int] = {}
         for term in design.terms:
             self.ngroups.setdefault(term.name, term.factor.nlevels)
@@ -146,6 +142,10 @@ class LmerResult:
         n_bic = n - p if model.reml and residual is not None else n
         self.bic = -2.0 * self.loglik + self.npar * np.log(n_bic)
         self.df_resid = n - self.npar
+
+    def fixed_arrays(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+        """The coefficient names, β̂ and Var(β̂) (``fixef``, ``vcov`` as arrays)."""
+        return tuple(self.state.design.fixed_names), self.state.solution.beta, self._vcov_array
 
     # -- random effects ----------------------------------------------------------------
 
