@@ -75,8 +75,9 @@ SCOUT_XTOL = 1e-2
 START_XTOL = 5e-2
 FOLLOW = 2
 
-#: From this many parameters on, an LMM with a compiled gradient starts by SLSQP on it (:func:`_uses_gradient`: Machines' 6 and 7 pay, sleepstudy's 4 and
-#: Penicillin's 2 do not).
+#: From this many parameters on, an LMM with a compiled gradient starts by SLSQP on it
+#: (:func:`_uses_gradient`: Machines' 6 and 7 pay, sleepstudy's 4 and Penicillin's 2 do
+#: not).
 GRADIENT_MIN_THETA = 6
 
 #: Where SLSQP ends closer than this to a bound, BOBYQA fits the model instead.
