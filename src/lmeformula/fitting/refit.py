@@ -130,13 +130,11 @@ def refit_response(
     y = np.asarray(y, dtype=float).ravel()
     state = result.state
     new = (make_engine(state.model) if engine is None else engine).with_response(y)
-    optinfo = optimize(new, start=state.params if start is None else start)
+    optinfo = optimize(new, start=state.params if start is None else start, optimizer="refit")
     model = state.model
     response = (model.parsed.response or "").strip("`")
     if response in model.frame.columns.columns:
-        data = model.frame.data.copy()
-        data[response] = new.design.y
-        model = replace(model, frame=model.frame.with_data(data))
+        model = replace(model, frame=model.frame.with_column(response, new.design.y))
     fit = make_result(model, new, optinfo, data_name=result.data_name)
     assert isinstance(fit, LmerResult)
     return fit

@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 #: What :func:`optimize` can minimise with.
-OPTIMIZERS = ("bobyqa", "newton", "statsmodels")
+OPTIMIZERS = ("bobyqa", "refit", "newton", "statsmodels")
 
 
 def _residual_columns(residual: Any, variance: Any) -> list[str]:
@@ -283,7 +283,9 @@ def optimize(
         Where to start, or a list of starts (:func:`starting_points`); by default the
         engine's layout's starts (lme4's).
     optimizer
-        ``"bobyqa"`` (lme4's default, then Newton steps), ``"newton"`` (Newton steps from
+        ``"bobyqa"`` (lme4's default, then Newton steps), ``"refit"`` (the same from
+        ``start``, the optimum of a model with a nearby response, BOBYQA's first steps
+        sized to it), ``"newton"`` (Newton steps from
         ``start``, near the optimum, with BOBYQA where they fail: a generalized model's
         second stage) or ``"statsmodels"``
         (statsmodels' MixedLM finds the optimum, checked and polished on the engine's
@@ -293,8 +295,8 @@ def optimize(
     -------
     OptInfo
     """
-    if optimizer == "bobyqa":
-        return bobyqa(engine, start)
+    if optimizer in ("bobyqa", "refit"):
+        return bobyqa(engine, start, near=optimizer == "refit")
     if optimizer == "newton":
         if not isinstance(start, np.ndarray):
             raise ArgumentTypeError("optimizer='newton' needs one start near the optimum.")

@@ -91,13 +91,13 @@ def _draw_glmm(fit: Any, rng: np.random.Generator, nsim: int, use_modes: bool) -
     modes), then each row drawn from the family at μ = g⁻¹(η), on the scale the model
     reads it (a binomial's proportion of its trials)."""
     d = fit.state.design
-    eta = d.X @ fit.fixef.to_numpy() + d.offset
+    eta = d.X @ fit.state.beta + d.offset
     if use_modes:
         eta = eta + np.asarray(d.Z @ fit.state.b).ravel()
     eta = np.repeat(eta[:, None], nsim, axis=1)
     if not use_modes and d.terms:
         u = rng.standard_normal((d.Z.shape[1], nsim))
-        eta = eta + np.asarray((d.Z @ d.lambda_matrix(fit.theta)) @ u)
+        eta = eta + np.asarray(fit.state.Z_Lambda @ u)
     family = fit.family
     wt = d.weights if d.weights is not None else np.ones(d.y.size)
     trials = fit.state.model.trials
@@ -124,11 +124,10 @@ def draw_responses(
     if use_modes:
         mean = result.fitted()
     else:
-        mean = d.X @ result.fixef.to_numpy() + d.offset
+        mean = d.X @ result.state.beta + d.offset
         if d.terms:
             u = rng.standard_normal((d.Z.shape[1], nsim))
-            zl = d.Z @ d.lambda_matrix(result.theta)
-            reff = result.sigma * np.asarray(zl @ u)
+            reff = result.sigma * np.asarray(result.state.Z_Lambda @ u)
     return mean[:, None] + reff + _residual_draws(result, rng, nsim)
 
 

@@ -133,6 +133,13 @@ class ModelFrame:
         """Number of rows used."""
         return len(self.columns)
 
+    def with_column(self, name: str, values: np.ndarray) -> ModelFrame:
+        """The same frame with one column's values replaced (a refit's response), the
+        others shared."""
+        columns = {n: self.columns[n] for n in self.columns.columns}
+        columns[name] = pd.Series(values, index=self.columns.index, name=name)
+        return replace(self, columns=FrameColumns(columns, self.columns.index))
+
     def with_data(self, data: pd.DataFrame, dropped_index: pd.Index | None = None) -> ModelFrame:
         """The same frame over other columns of the same rows (a renamed or replaced
         response), and optionally other dropped rows."""

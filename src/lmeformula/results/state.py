@@ -150,10 +150,16 @@ class ModelState:
             [self.layout.get(self.params, "residual"), self.layout.get(self.params, "variance")]
         )
 
-    @property
+    @cached_property
     def Lambda(self) -> sp.csc_matrix:
         """Λ(θ̂), the relative covariance factor, q x q sparse."""
         return self.design.lambda_matrix(self.theta)
+
+    @cached_property
+    def Z_Lambda(self) -> sp.csc_matrix:
+        """Z Λ(θ̂), n x q sparse: what simulated random effects u enter the linear predictor
+        through (made once: a bootstrap draws from it at every replicate)."""
+        return self.design.Z @ self.Lambda
 
     @property
     def beta(self) -> np.ndarray:

@@ -89,11 +89,11 @@ def default_statistics(result: LmerResult) -> pd.Series:
     if family is not None and not family.has_dispersion:
         # A glmer fit without a dispersion has no σ (lme4's confint drops .sigma).
         values, names = values[:-1], names[:-1]
-    parts: list[pd.Series] = [pd.Series(values, index=names)]
+    # One Series of the arrays: a bootstrap takes this at every replicate, where pandas'
+    # concatenation of three Series cost more than the refit's optimisation.
     extra = result.residual_params() if family is None else {}
-    if extra:
-        parts.append(pd.Series(extra, dtype=float))
-    parts.append(result.fixef)
-    out = pd.concat(parts)
-    out.name = "estimate"
-    return out
+    return pd.Series(
+        np.r_[values, np.asarray(list(extra.values()), dtype=float), result.state.beta],
+        index=[*names, *extra, *design.fixed_names],
+        name="estimate",
+    )
