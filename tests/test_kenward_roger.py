@@ -8,9 +8,8 @@ tests/reference/make_kenward_roger.R.
 
 from __future__ import annotations
 
-import warnings
-
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
