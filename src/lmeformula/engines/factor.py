@@ -481,6 +481,25 @@ class BlockedFactorization:
         return _cond_var(self.D0, self.Lk0, self.Ldense, self.lams)
 
 
+class _Blocked:
+    """One of the blocked products (couplings, later terms' blocks, symbolic maps): read,
+    it makes a small system's deferred products first (:meth:`BlockedFactor._ensure_blocked`).
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_blocked_" + name
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        if obj._blocked_response is not None:
+            obj._ensure_blocked()
+        return obj.__dict__[self.slot]
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value
+
+
 class BlockedFactor:
     """The cross-products of [Z X y] with weights, and their blocked Cholesky factor.
 
@@ -501,6 +520,16 @@ class BlockedFactor:
     1743.6283
     """
 
+    # The later terms' products, deferred for small systems (see :class:`_Blocked`).
+    Ak0 = _Blocked()
+    Ak0_cols = _Blocked()
+    Ak0_dense = _Blocked()
+    dense_coupling = _Blocked()
+    symbolic = _Blocked()
+    Adiag = _Blocked()
+    Adense = _Blocked()
+    XyZ = _Blocked()
+
     def __init__(self, design: Design, weights: np.ndarray | None = None) -> None:
         self.design = design
         terms = design.terms
@@ -513,9 +542,12 @@ class BlockedFactor:
         self.q = sum(t.q for t in terms)
         self.largest_dense_block = max((t.q for t in terms[1:]), default=0)
         w = design.weights if weights is None else np.asarray(weights, dtype=float)
-        self.Ak0: list[sp.csr_matrix] = []
+        self.Ak0 = []
         # Set when a small system's reweight left the blocked products behind.
         self._stale: tuple[np.ndarray, np.ndarray, _WeightPlan] | None = None
+        # The response of a small system whose blocked products wait for a first reader
+        # (:meth:`_ensure_blocked`); None once they are made.
+        self._blocked_response: np.ndarray | None = None
         self._fill(w, design.y - design.offset)
         # The small dense system, made on first use (a one-term LMM never asks for it).
         self._small_built: _SmallSystem | bool | None = False
@@ -532,7 +564,10 @@ class BlockedFactor:
     # -- values: the weighted cross-products ---------------------------------------------
 
     def _fill(self, w: np.ndarray | None, resp: np.ndarray, *, first: bool = True) -> None:
-        """Every cross-product of [Z X y] with the weights w (None: all 1)."""
+        """Every cross-product of [Z X y] with the weights w (None: all 1); a small
+        system's blocked ones on first use (:meth:`_ensure_blocked`)."""
+        if not first:
+            self._ensure_blocked()  # the patterns the new products are checked against
         design = self.design
         sw = np.ones(self.n) if w is None else np.sqrt(w)
         self.weights = w
@@ -546,6 +581,29 @@ class BlockedFactor:
         self._sw, self._X, self._X0 = sw, X, X0
         # One term needs no sparse products: W^½ Z waits until something asks for it.
         self._Zs: list[sp.csc_matrix] | None = None
+        self.XyXy = Xy.T @ Xy
+        if first and self.q <= SMALL_Q:
+            # A small system factors its dense products: the blocked ones (sparse products
+            # that cost a two-term model's set-up 0.6 ms) wait until something reads them.
+            self._blocked_response = np.asarray(resp, dtype=float)
+            return
+        self._blocked_fill(Xy, first)
+        if not first and self._small is not None:
+            Z = sp.hstack(self._weighted_Z, format="csc")
+            self._small.ZtZ = np.asarray((Z.T @ Z).toarray())
+            self._small.ZtXy = np.asarray(Z.T @ Xy)
+
+    def _ensure_blocked(self) -> None:
+        """The blocked products a small system deferred, at its weights and response."""
+        resp = self._blocked_response
+        if resp is None:
+            return
+        self._blocked_response = None
+        self._blocked_fill(np.column_stack([self._X, self._sw * resp]), True)
+
+    def _blocked_fill(self, Xy: np.ndarray, first: bool) -> None:
+        """The later terms' cross-products (couplings to the first term, their own blocks,
+        with [X y]) and the symbolic Schur maps, at the factor's weights."""
         K = self.K
         Zs = self._weighted_Z if K > 1 else []
         Ak0 = [sp.csr_matrix(Zs[k].T @ Zs[0]) for k in range(1, K)]
@@ -580,11 +638,6 @@ class BlockedFactor:
             if not (self.symbolic and i == j)
         }
         self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, K)]
-        self.XyXy = Xy.T @ Xy
-        if not first and self._small is not None:
-            Z = sp.hstack(self._weighted_Z, format="csc")
-            self._small.ZtZ = np.asarray((Z.T @ Z).toarray())
-            self._small.ZtXy = np.asarray(Z.T @ Xy)
 
     def _symbolic(self, Ak0: list[sp.csr_matrix]) -> dict[tuple[int, int], Any]:
         # Scalar terms with sparse couplings (crossed factors at scale): the Schur complement
@@ -650,6 +703,8 @@ class BlockedFactor:
             raise ValueError(f"reweight takes {self.n} positive finite weights.")
         resp = self.design.y - self.design.offset if response is None else np.asarray(response)
         resp = np.asarray(resp, dtype=float)
+        # Deferred products are made at the weights they were deferred at, before any moves.
+        self._ensure_blocked()
         if self._weight_plan is None:
             self._weight_plan = _WeightPlan.of(self)
         if self._weight_plan is None:
@@ -799,9 +854,13 @@ class BlockedFactor:
         new.XyZ0 = self.XyZ0.copy()
         for a in range(self._p0):
             new.XyZ0[p, :, a] = np.bincount(codes, weights=yw * self._X0[:, a], minlength=l0)
-        new.XyZ = [m.copy() for m in self.XyZ]
-        for k in range(1, self.K):
-            new.XyZ[k - 1][p, :] = np.asarray(self._weighted_Z[k].T @ yw).ravel()
+        if self._blocked_response is not None:
+            # Still deferred: the copy makes its own from its response when asked.
+            new._blocked_response = design.y - design.offset
+        else:
+            new.XyZ = [m.copy() for m in self.XyZ]
+            for k in range(1, self.K):
+                new.XyZ[k - 1][p, :] = np.asarray(self._weighted_Z[k].T @ yw).ravel()
         new.XyXy = self.XyXy.copy()
         col = np.append(self._X.T @ yw, yw @ yw)
         new.XyXy[p, :] = col
