@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from scipy.linalg import lapack
 
 __all__ = [
     "AR1",
@@ -740,8 +741,18 @@ def psd_sqrt(cov: np.ndarray) -> np.ndarray:
 
 def psd_cholesky(cov: np.ndarray) -> np.ndarray:
     """A lower-triangular L with L L' = cov for a semi-definite cov: column by column, the
-    zero columns kept (where numpy's Cholesky would fail)."""
+    zero columns kept (where numpy's Cholesky would fail).
+
+    LAPACK's factor first: where every pivot clears the threshold below it is the same
+    factor (profiles convert (σ, ρ) to θ at every deviance, where the loop cost more than
+    the deviance).
+    """
     p = cov.shape[0]
+    lam, info = lapack.dpotrf(np.asarray(cov, dtype=float), lower=1, clean=1)
+    if info == 0:
+        diag = np.diag(cov)
+        if np.all(np.diag(lam) ** 2 > 1e-14 * np.maximum(1.0, np.abs(diag))):
+            return lam
     lam = np.zeros_like(cov, dtype=float)
     for j in range(p):
         d = cov[j, j] - lam[j, :j] @ lam[j, :j]
