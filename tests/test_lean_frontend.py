@@ -70,6 +70,8 @@ SIMPLE = [
     ("salamanders", "spp * mined + cover", "site"),
     ("verbagg", "Anger + Gender + btype + situ", "id"),
     ("contraception", "age * urban + livch", "district"),
+    ("contraception", "age + I(age ** 2) + urban + livch", "district"),
+    ("contraception", "urban * I(age ** 2)", "district"),
     ("wheat2", "variety", "Block"),
     (_mixed(), "x * f", "g"),
     (_mixed(), "k * c", "g"),
@@ -78,6 +80,8 @@ SIMPLE = [
     (_mixed(), "x:k:f", "g"),
     (_mixed(), "f:b + c", "g"),
     (_mixed(), "`x` + `f`", "g"),
+    (_mixed(), "k + I(k ** 3)", "g"),  # an integer column's power stays exact
+    (_mixed(), "x + I(x ** 2) + I(x ** 3):f", "g"),
 ]
 
 
@@ -99,7 +103,9 @@ def test_direct_fixed_equals_formulaic(dataset: str | pd.DataFrame, rhs: str, gr
 
 NOT_SIMPLE = [
     "log(x)",
-    "I(x ** 2)",
+    "I(x ** 0.5)",
+    "I(x * 2)",
+    "I(f ** 2)",
     "poly(x, 2)",
     "C(f, contr.sum)",
     "relevel(f, ref='b')",

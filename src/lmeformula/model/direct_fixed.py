@@ -1,9 +1,10 @@
 """The fixed-effects matrix of a simple right-hand side, built without formulaic's
 materializer.
 
-A right-hand side is simple when every term is an intercept, a plain column or an
-interaction of plain columns, each column numeric or an unordered factor (text, or a
-Categorical of text) coded with treatment contrasts. Those are most fixed parts
+A right-hand side is simple when every term is an intercept, a plain column, a whole
+power of a numeric column (R's ``I(age^2)``, formulaic's ``I(age ** 2)``) or an
+interaction of those, each column numeric or an unordered factor (text, or a Categorical
+of text) coded with treatment contrasts. Those are most fixed parts
 (``Days``, ``period``, ``Machine``, ``a * b``), and formulaic spends 2 to 3 ms materializing
 them where the matrix itself takes tens of microseconds: a third of a small model's fit.
 
@@ -30,6 +31,8 @@ from lmeformula.model.frame import Columns
 __all__ = ["direct_fixed"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: A whole power of a plain column as formulaic writes R's I(x^k): I(x ** k).
+_POWER = re.compile(r"^I\(([A-Za-z_][A-Za-z0-9_]*) \*\* ([0-9]+)\)$")
 
 #: A scoped factor: its column name and whether it is coded in reduced rank.
 _Scoped = tuple[str, bool]
@@ -53,7 +56,8 @@ def _terms(rhs: str) -> tuple[tuple[str, ...], ...] | None:
             method = factor.eval_method.value
             if method == "literal" and factor.expr == "1" and len(term.factors) == 1:
                 continue
-            if method != "lookup" or not _NAME.match(factor.expr):
+            plain = method == "lookup" and _NAME.match(factor.expr)
+            if not plain and not (method == "python" and _POWER.match(factor.expr)):
                 return None
             names.append(factor.expr)
         out.append(tuple(names))
@@ -168,6 +172,8 @@ def direct_fixed(rhs: str, data: Columns) -> tuple[np.ndarray, list[str]] | None
     ['Intercept', 'x', 'f[T.b]', 'x:f[T.b]']
     >>> X[:, 3].tolist()
     [1.0, 0.0, 3.0]
+    >>> direct_fixed("x + I(x ** 2)", d)[1]
+    ['Intercept', 'x', 'I(x ** 2)']
     >>> direct_fixed("log(x)", d) is None
     True
     """
@@ -176,11 +182,19 @@ def direct_fixed(rhs: str, data: Columns) -> tuple[np.ndarray, list[str]] | None
         return None
     columns: dict[str, tuple[np.ndarray, list[str] | None]] = {}
     for name in {n for term in terms for n in term}:
-        if name not in data.columns:
+        power = _POWER.match(name)
+        base = power.group(1) if power else name
+        if base not in data.columns:
             return None
-        found = _column(data, name)
+        found = _column(data, base)
         if found is None:
             return None
+        if power:
+            raw, levels = found
+            if levels is not None:  # a power of a factor: formulaic's error to raise
+                return None
+            # As formulaic evaluates it: the column's own dtype to the power.
+            found = (raw ** int(power.group(2)), None)
         columns[name] = found
     categorical = {n for n, (_, levels) in columns.items() if levels is not None}
     n = len(data)
