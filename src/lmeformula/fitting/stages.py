@@ -193,7 +193,7 @@ def build_model(
         parsed, data, weights, [*read, *extra, *offset_column], observation_level=family is not None
     )
     if family is not None:
-        resp = glm_response(parsed.response, formula, frame.data, family, frame.weights)
+        resp = glm_response(parsed.response, formula, frame, family, frame.weights)
         design = build_design(parsed, frame, response=resp.y, weights=resp.weights)
     else:
         design = build_design(parsed, frame)

@@ -19,6 +19,7 @@ import pandas as pd
 from lmeformula.errors import DataError, FormulaError
 from lmeformula.families import Binomial, Family
 from lmeformula.model.design import formula_matrix
+from lmeformula.model.frame import ModelFrame
 
 __all__ = ["GlmResponse", "glm_response"]
 
@@ -66,7 +67,8 @@ _NAME = r"(`[^`]+`|[A-Za-z.][A-Za-z0-9._]*)"
 _BINARY = re.compile(rf"^\s*{_NAME}\s*([-+*])\s*{_NAME}\s*$")
 
 
-def _numeric(expr: str, data: pd.DataFrame, where: str) -> np.ndarray:
+def _numeric(expr: str, frame: pd.DataFrame | ModelFrame, where: str) -> np.ndarray:
+    data = frame.columns if isinstance(frame, ModelFrame) else frame
     name = expr.strip("`")
     if name in data.columns:
         col = data[name]
@@ -88,7 +90,8 @@ def _numeric(expr: str, data: pd.DataFrame, where: str) -> np.ndarray:
         ):
             a, b = data[left].to_numpy(dtype=float), data[right].to_numpy(dtype=float)
             return {"+": a + b, "-": a - b, "*": a * b}[op]
-    mm = formula_matrix(f"0 + I({expr})", data, where)
+    full = frame.data if isinstance(frame, ModelFrame) else frame
+    mm = formula_matrix(f"0 + I({expr})", full, where)
     if mm.shape[1] != 1:
         raise DataError(f"{where} '{expr}' gives {mm.shape[1]} columns; it must be one.")
     return np.asarray(mm, dtype=float).ravel()
@@ -103,7 +106,7 @@ def _levels(col: pd.Series) -> list[str]:
 def glm_response(
     response: str | None,
     formula: str,
-    data: pd.DataFrame,
+    frame: pd.DataFrame | ModelFrame,
     family: Family,
     prior: np.ndarray | None,
 ) -> GlmResponse:
@@ -115,8 +118,8 @@ def glm_response(
         The left of '~' as parsed.
     formula
         The formula, for messages.
-    data
-        The model frame's rows.
+    frame
+        The model frame (its columns are read by name), or a DataFrame of its rows.
     family
         The family.
     prior
@@ -142,6 +145,7 @@ def glm_response(
     """
     if response is None:
         raise FormulaError(f"the formula '{formula}' has no response; write it as 'y ~ terms'.")
+    data = frame.columns if isinstance(frame, ModelFrame) else frame
     n = len(data)
     w0 = np.ones(n) if prior is None else np.asarray(prior, dtype=float)
     binom = isinstance(family, Binomial)
@@ -161,8 +165,8 @@ def glm_response(
                 f"cbind() of the response takes two arguments, successes and failures, got "
                 f"{len(args)} in '{response}'; write cbind(successes, trials - successes)."
             )
-        s = _numeric(args[0], data, "the successes")
-        f = _numeric(args[1], data, "the failures")
+        s = _numeric(args[0], frame, "the successes")
+        f = _numeric(args[1], frame, "the failures")
         for what, v, expr in (("successes", s, args[0]), ("failures", f, args[1])):
             bad = (v < 0) | (np.abs(v - np.round(v)) > 1e-7 * np.maximum(1.0, np.abs(v)))
             if bad.any():
@@ -203,7 +207,7 @@ def glm_response(
             y = (col.astype(str).to_numpy() != levels[0]).astype(float)
             success = (levels[0], ", ".join(levels[1:]))
         return GlmResponse(y, w0, np.ones(n), success)
-    y = _numeric(response, data, "the response")
+    y = _numeric(response, frame, "the response")
     if not np.all(np.isfinite(y)):
         raise DataError(f"the response '{response}' has non-finite values; drop those rows.")
     trials = w0 if binom else np.ones(n)
