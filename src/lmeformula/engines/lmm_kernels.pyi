@@ -4,8 +4,14 @@ def onefactor_pieces(
     lam: np.ndarray, A: np.ndarray, B: np.ndarray, XyXy: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray] | None: ...
 def onefactor_gradient(
-    lam: np.ndarray, A: np.ndarray, B: np.ndarray, XyXy: np.ndarray, n: int, reml: bool
-) -> np.ndarray | None: ...
+    lam: np.ndarray,
+    A: np.ndarray,
+    B: np.ndarray,
+    XyXy: np.ndarray,
+    n: int,
+    reml: bool,
+    log_weights: float = 0.0,
+) -> tuple[float, np.ndarray] | None: ...
 def onefactor_inverses(Lw: np.ndarray) -> np.ndarray: ...
 def onefactor_deviance(
     lam: np.ndarray,

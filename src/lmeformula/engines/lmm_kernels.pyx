@@ -22,6 +22,26 @@ from scipy.linalg.cython_blas cimport dgemm
 from scipy.linalg.cython_lapack cimport dpotrf, dtrtri
 
 
+cdef double LOG_2PI = 1.8378770664093453
+
+
+cdef double _deviance_of(double[:, ::1] S, double logdet, Py_ssize_t n, bint reml,
+                         double log_weights):
+    """The criterion from log|L|² and the factor of S, as criteria_from_factor sums it."""
+    cdef Py_ssize_t p = S.shape[0] - 1, b
+    cdef double pwrss = S[p, p] * S[p, p], logdet_rx = 0.0, m
+    if not (logdet < INF):
+        return INF
+    if pwrss < 1e-300:
+        pwrss = 1e-300
+    if not reml:
+        return logdet - log_weights + n * (1.0 + LOG_2PI + log(pwrss / n))
+    for b in range(p):
+        logdet_rx += log(S[b, b])
+    m = <double>(n - p)
+    return logdet - log_weights + 2.0 * logdet_rx + m * (1.0 + LOG_2PI + log(pwrss / m))
+
+
 cdef int _forward(
     const double[:, ::1] lam,
     const double[:, :, ::1] A,
@@ -137,9 +157,9 @@ def onefactor_pieces(lam, A, B, XyXy):
     return logdet, S, Lw
 
 
-def onefactor_gradient(lam, A, B, XyXy, Py_ssize_t n, bint reml):
-    """G = Σ_l (A_l - R_l C_l) K_l' (see the module); None where a factor is not positive
-    definite."""
+def onefactor_gradient(lam, A, B, XyXy, Py_ssize_t n, bint reml, double log_weights=0.0):
+    """(deviance, G) with G = Σ_l (A_l - R_l C_l) K_l' (see the module), from one forward
+    pass; None where a factor is not positive definite."""
     cdef const double[:, ::1] lam_v = np.ascontiguousarray(lam, dtype=float)
     cdef const double[:, :, ::1] A_v = A
     cdef const double[:, :, ::1] B_v = B
@@ -243,7 +263,7 @@ def onefactor_gradient(lam, A, B, XyXy, Py_ssize_t n, bint reml):
                         G_v[a, b] += s
     if status:
         return None
-    return G
+    return _deviance_of(S_v, logdet, n, reml, log_weights), G
 
 
 def onefactor_inverses(Lw):
@@ -274,8 +294,6 @@ def onefactor_inverses(Lw):
     return out
 
 
-cdef double LOG_2PI = 1.8378770664093453
-
 
 def onefactor_deviance(lam, A, B, XyXy, Py_ssize_t n, bint reml, double log_weights):
     """The profiled deviance (REML criterion for ``reml``) at Λ, as
@@ -285,28 +303,22 @@ def onefactor_deviance(lam, A, B, XyXy, Py_ssize_t n, bint reml, double log_weig
     cdef const double[:, :, ::1] A_v = A
     cdef const double[:, :, ::1] B_v = B
     cdef const double[:, ::1] XyXy_v = XyXy
-    cdef Py_ssize_t nlev = A_v.shape[0], k = A_v.shape[1], r = B_v.shape[2], p = r - 1, b
+    cdef Py_ssize_t nlev = A_v.shape[0], k = A_v.shape[1], r = B_v.shape[2]
     Lw = np.empty((nlev, k, k))
     Yw = np.empty((nlev, k, r))
     S = np.empty((r, r))
     cdef double[:, :, ::1] Lw_v = Lw
     cdef double[:, :, ::1] Yw_v = Yw
     cdef double[:, ::1] S_v = S
-    cdef double logdet = 0.0, logdet_rx = 0.0, pwrss, m
+    cdef double logdet = 0.0
     cdef int status
     with nogil:
         status = _forward(lam_v, A_v, B_v, XyXy_v, Lw_v, Yw_v, S_v, &logdet)
     if status or not (logdet < INF):
         return INF
-    pwrss = S_v[p, p] * S_v[p, p]
-    if pwrss < 1e-300:
-        pwrss = 1e-300
-    if not reml:
-        return logdet - log_weights + n * (1.0 + LOG_2PI + log(pwrss / n))
-    for b in range(p):
-        logdet_rx += log(S_v[b, b])
-    m = <double>(n - p)
-    return logdet - log_weights + 2.0 * logdet_rx + m * (1.0 + LOG_2PI + log(pwrss / m))
+    return _deviance_of(S_v, logdet, n, reml, log_weights)
+
+
 
 
 # -- a small system, dense ------------------------------------------------------------

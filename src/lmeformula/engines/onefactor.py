@@ -109,11 +109,11 @@ class OneFactorPLS:
         if self._positions is None:
             return None
         lam = self._lambda(np.asarray(par, dtype=float))
-        G = onefactor_gradient(lam, self._A, self._B, self._XyXy, self.n, self.reml)
-        if G is None:
+        out = onefactor_gradient(lam, self._A, self._B, self._XyXy, self.n, self.reml)
+        if out is None:
             return None
         rows, cols, which = self._positions
-        return 2.0 * np.bincount(which, G[rows, cols], minlength=len(self.design.start))
+        return 2.0 * np.bincount(which, out[1][rows, cols], minlength=len(self.design.start))
 
     # -- the pieces at θ (one code path for deviance and solve) --------------------------
 

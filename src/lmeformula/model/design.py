@@ -585,6 +585,15 @@ def estimable_columns(
     # Q is orthonormal: the columns of R have the scaled columns' norms.
     norms = np.sqrt(np.einsum("ij,ij->j", R, R))
     m = R.shape[0]
+    diag = np.abs(np.diagonal(R))
+    if m > p and np.all(diag[:p] > 1e-7 * norms[:p]):
+        # Full rank: each column's residual on the ones before it is |R_jj| (QR without
+        # pivoting), above the threshold for all, and y's residual on them all is R_pp.
+        # The loop below would keep every column and find the same residuals.
+        if p < len(y) and float(R[p, p]) ** 2 <= 1e-20 * tss:
+            raise _exact_fit(response)
+        # Row-major, as the loop's X[:, keep] gives it (products with X add up in order).
+        return np.ascontiguousarray(X), list(names), []
     basis = np.zeros((m, m))
     keep: list[int] = []
 
@@ -606,13 +615,17 @@ def estimable_columns(
     rss = float(np.sum(residual(R[:, -1]) ** 2))
     # (As many columns as rows is reported by the caller, as such.)
     if len(keep) < len(y) and rss <= 1e-20 * tss:
-        raise DataError(
-            f"the fixed effects reproduce the response '{response}' exactly (residual sum of "
-            "squares 0), so no variance can be estimated; check that the response is not "
-            "also a predictor."
-        )
+        raise _exact_fit(response)
     dropped = [names[j] for j in range(X.shape[1]) if j not in keep]
     return X[:, keep], [names[j] for j in keep], dropped
+
+
+def _exact_fit(response: str) -> DataError:
+    return DataError(
+        f"the fixed effects reproduce the response '{response}' exactly (residual sum of "
+        "squares 0), so no variance can be estimated; check that the response is not "
+        "also a predictor."
+    )
 
 
 def _time_lhs(term: Any, data: Columns) -> tuple[str, np.ndarray | None]:
