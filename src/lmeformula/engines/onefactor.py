@@ -75,6 +75,7 @@ class OneFactorPLS:
         # Where θ's entries sit in Λ, when Λ is θ among zeros: then the gradient is exact.
         self._positions = self._structure.theta_positions()
         self._A = np.ascontiguousarray(self.factor.A00)
+        self._last: tuple[bytes, float] | None = None
         self._p0 = self._A.shape[1]
         self._set_response_products()
 
@@ -94,6 +95,7 @@ class OneFactorPLS:
         new = OneFactorPLS.__new__(OneFactorPLS)
         new.__dict__.update(self.__dict__)
         new.design, new.factor = factor.design, factor
+        new._last = None
         new._set_response_products()
         return new
 
@@ -108,10 +110,21 @@ class OneFactorPLS:
         """
         if self._positions is None:
             return None
-        lam = self._lambda(np.asarray(par, dtype=float))
-        out = onefactor_gradient(lam, self._A, self._B, self._XyXy, self.n, self.reml)
+        par = np.asarray(par, dtype=float)
+        out = onefactor_gradient(
+            self._lambda(par),
+            self._A,
+            self._B,
+            self._XyXy,
+            self.n,
+            self.reml,
+            self.factor.log_weights,
+        )
         if out is None:
             return None
+        # The forward pass's deviance, for a deviance asked for at the same point next (a
+        # quasi-Newton method asks for both): the same kernel arithmetic, bit for bit.
+        self._last = (par.tobytes(), float(out[0]))
         rows, cols, which = self._positions
         return 2.0 * np.bincount(which, out[1][rows, cols], minlength=len(self.design.start))
 
@@ -139,6 +152,9 @@ class OneFactorPLS:
     def deviance(self, par: np.ndarray) -> float:
         """The profiled deviance (REML criterion for REML) at θ."""
         theta = par if isinstance(par, np.ndarray) else np.asarray(par, dtype=float)
+        last = self._last
+        if last is not None and theta.dtype == float and last[0] == theta.tobytes():
+            return last[1]
         return float(
             onefactor_deviance(
                 self._lambda(theta),

@@ -496,11 +496,13 @@ def _slsqp(box: _Box, start: np.ndarray, log: list[float]) -> np.ndarray | None:
         pass
 
     def objective(x: np.ndarray, g: np.ndarray) -> float:
+        # The gradient first: an engine whose gradient pass also gives the deviance then
+        # answers the deviance without a second pass.
+        exact = grad(x) if g.size else None
         value = box.fn(x)
         log.append(value)
         if g.size:
-            exact = grad(x) if np.isfinite(value) else None
-            if exact is None:
+            if exact is None or not np.isfinite(value):
                 raise _NoGradient
             g[:] = exact
         return value
