@@ -21,6 +21,8 @@ from libc.math cimport INFINITY as INF, fabs, log, sqrt
 from scipy.linalg.cython_blas cimport dgemm
 from scipy.linalg.cython_lapack cimport dpotrf, dtrtri
 
+from .kernels_common cimport level_cholesky
+
 
 cdef double LOG_2PI = 1.8378770664093453
 
@@ -72,20 +74,8 @@ cdef int _forward(
                         t += A[l, c, d] * lam[d, b]
                     s += lam[c, a] * t
                 Lw[l, a, b] = s
-            Lw[l, a, a] += 1.0
-        for b in range(k):
-            s = Lw[l, b, b]
-            for c in range(b):
-                s -= Lw[l, b, c] * Lw[l, b, c]
-            if not s > 0:
-                return 1
-            Lw[l, b, b] = sqrt(s)
-            logdet[0] += 2.0 * log(Lw[l, b, b])
-            for d in range(b + 1, k):
-                s = Lw[l, d, b]
-                for c in range(b):
-                    s -= Lw[l, d, c] * Lw[l, b, c]
-                Lw[l, d, b] = s / Lw[l, b, b]
+        if level_cholesky(Lw, <int>l, <int>k, logdet):
+            return 1
         # Y = L⁻¹ Λ' B.
         for c in range(r):
             for a in range(k):

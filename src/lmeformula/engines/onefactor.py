@@ -111,15 +111,7 @@ class OneFactorPLS:
         if self._positions is None:
             return None
         par = np.asarray(par, dtype=float)
-        out = onefactor_gradient(
-            self._lambda(par),
-            self._A,
-            self._B,
-            self._XyXy,
-            self.n,
-            self.reml,
-            self.factor.log_weights,
-        )
+        out = onefactor_gradient(self._lambda(par), *self._products())
         if out is None:
             return None
         # The forward pass's deviance, for a deviance asked for at the same point next (a
@@ -129,6 +121,10 @@ class OneFactorPLS:
         return 2.0 * np.bincount(which, out[1][rows, cols], minlength=len(self.design.start))
 
     # -- the pieces at θ (one code path for deviance and solve) --------------------------
+
+    def _products(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool, float]:
+        """What the kernels take after Λ: A, B, [X y]'W[X y], n, the criterion, Σ log w."""
+        return self._A, self._B, self._XyXy, self.n, self.reml, self.factor.log_weights
 
     def _lambda(self, theta: np.ndarray) -> np.ndarray:
         """Λ's block at θ: θ written into zeros where its entries are Λ's (UN, DIAG; the
@@ -155,17 +151,7 @@ class OneFactorPLS:
         last = self._last
         if last is not None and theta.dtype == float and last[0] == theta.tobytes():
             return last[1]
-        return float(
-            onefactor_deviance(
-                self._lambda(theta),
-                self._A,
-                self._B,
-                self._XyXy,
-                self.n,
-                self.reml,
-                self.factor.log_weights,
-            )
-        )
+        return float(onefactor_deviance(self._lambda(theta), *self._products()))
 
     def criteria(self, par: np.ndarray) -> Criteria:
         """The criteria at θ, without solving for β and u."""

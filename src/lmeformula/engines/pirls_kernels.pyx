@@ -27,6 +27,8 @@ from libc.math cimport atan, erfc, exp, expm1, fabs, isfinite, log, sqrt, pow, I
 from scipy.linalg.cython_blas cimport dgemm, dgemv, dsyrk, dtrsm, dtrsv
 from scipy.linalg.cython_lapack cimport dpotrf
 
+from .kernels_common cimport level_cholesky
+
 cdef double EPS = 2.220446049250313e-16
 cdef double THRESH = 30.0
 cdef double PI = 3.141592653589793
@@ -293,30 +295,6 @@ cdef class _Dense(_System):
         dtrsv(&lo, &tr, &nd, &q, &self.L[0, 0], &m, &coef[0], &one)
 
 
-cdef inline int _level_cholesky(
-    double[:, :, ::1] Lj, int j, int k, double* logdet
-) noexcept nogil:
-    """The lower Cholesky factor of block j plus the identity, in place (its lower
-    triangle holds Σ w a a'), each log L_bb² added to ``logdet`` in turn; 2 where the block
-    is not positive definite."""
-    cdef int b, c, d
-    cdef double s
-    for b in range(k):
-        Lj[j, b, b] += 1.0
-    for b in range(k):
-        s = Lj[j, b, b]
-        for c in range(b):
-            s -= Lj[j, b, c] * Lj[j, b, c]
-        if not s > 0:
-            return 2
-        Lj[j, b, b] = sqrt(s)
-        logdet[0] += 2.0 * log(Lj[j, b, b])
-        for d in range(b + 1, k):
-            s = Lj[j, d, b]
-            for c in range(b):
-                s -= Lj[j, d, c] * Lj[j, b, c]
-            Lj[j, d, b] = s / Lj[j, b, b]
-    return 0
 
 
 cdef class _OneFactor(_System):
@@ -384,7 +362,7 @@ cdef class _OneFactor(_System):
         self.logdet = 0.0
         for j in range(self.nlev):
             # Cholesky of M_j = Σ w a a' + I in place (lower), then Y_j = L_j⁻¹ C_j.
-            if _level_cholesky(self.Lj, j, k, &self.logdet):
+            if level_cholesky(self.Lj, j, k, &self.logdet):
                 return 2
             for c in range(r):
                 for b in range(k):
@@ -554,7 +532,7 @@ cdef class _Crossed(_System):
         for j in range(self.nlev):
             # L_j of Λ_1'Z_j'WZ_jΛ_1 + I in place; Y1_j = L_j⁻¹ C_j; L_21's entries of level
             # j: B_j L_j⁻ᵀ; then their part of L_21 L_21' and of L_21 Y1.
-            if _level_cholesky(self.Lj, j, k, &self.logdet):
+            if level_cholesky(self.Lj, j, k, &self.logdet):
                 return 2
             for c in range(r):
                 for b in range(k):

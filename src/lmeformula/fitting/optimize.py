@@ -321,6 +321,17 @@ NEAR_STEP = 0.2
 NEAR_STEP_MIN = 0.05
 
 
+def _nlopt(algorithm: int, box: _Box, objective: Callable[..., float]) -> Any:
+    """An NLopt optimizer of ``algorithm`` over the box's parameters, minimising
+    ``objective`` (NLopt's (x, grad) signature) within its bounds."""
+    opt = nlopt.opt(algorithm, box.lower.size)
+    opt.set_lower_bounds(box.lower)
+    if np.isfinite(box.upper).any():
+        opt.set_upper_bounds(box.upper)
+    opt.set_min_objective(objective)
+    return opt
+
+
 def _minimize(
     box: _Box,
     start: np.ndarray,
@@ -338,11 +349,7 @@ def _minimize(
         # refuses a zero-dimensional problem.
         objective(start, start)
         return start, 1
-    opt = nlopt.opt(nlopt.LN_BOBYQA, start.size)
-    opt.set_lower_bounds(box.lower)
-    if np.isfinite(box.upper).any():
-        opt.set_upper_bounds(box.upper)
-    opt.set_min_objective(objective)
+    opt = _nlopt(nlopt.LN_BOBYQA, box, objective)
     # lme4's nloptwrap defaults, plus nloptr's own default xtol_rel = 1e-4 that lme4 runs
     # with (InstEval: 68 evaluations with it, 113 without).
     opt.set_xtol_abs(1e-8)
@@ -507,11 +514,7 @@ def _slsqp(box: _Box, start: np.ndarray, log: list[float]) -> np.ndarray | None:
             g[:] = exact
         return value
 
-    opt = nlopt.opt(nlopt.LD_SLSQP, start.size)
-    opt.set_lower_bounds(box.lower)
-    if np.isfinite(box.upper).any():
-        opt.set_upper_bounds(box.upper)
-    opt.set_min_objective(objective)
+    opt = _nlopt(nlopt.LD_SLSQP, box, objective)
     opt.set_ftol_rel(1e-12)
     opt.set_xtol_rel(1e-8)
     opt.set_maxeval(2000)
