@@ -12,9 +12,9 @@ and the conditional variances (lme4's ``condVar``).
 A :class:`BlockedFactor` splits what is fixed from what is not:
 
 - its *structure* follows from the design alone and is built once: the terms sorted by
-  number of levels, the sparsity patterns of the blocks of Z'Z, the symbolic maps of the
-  Schur complements of crossed factors, the positions of Λ's entries in a small dense
-  system;
+  number of levels, the sparsity patterns of the blocks of Z'Z, the crossed factors'
+  couplings by the first term's levels (their Schur complements' summands), the
+  positions of Λ's entries in a small dense system;
 - its *values* are the cross-products of [Z X y] with the weights. :meth:`reweight`
   refreshes them for new weights (and a new working response) without rebuilding the
   structure, which is what penalised iteratively reweighted least squares does at every
@@ -44,7 +44,12 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
-from lmeformula.engines.lmm_kernels import dense_deviance, dense_factor, dense_gradient
+from lmeformula.engines.lmm_kernels import (
+    dense_deviance,
+    dense_factor,
+    dense_gradient,
+    schur_products,
+)
 from lmeformula.engines.solution import Criteria, criteria_from_factor, profiled_deviance
 from lmeformula.model.design import Design
 
@@ -122,85 +127,46 @@ def _cholesky(A: np.ndarray) -> np.ndarray:
     return L
 
 
-#: Above this many products a_il a_jl the symbolic Schur complement is not precomputed
-#: (its map holds one entry per product: 12 bytes each).
-_MAX_PAIR_PRODUCTS = 60_000_000
-#: Products generated at a time while building it (bounds the temporary arrays: about 50
-#: bytes a product, so 50 MB; 4 million took 200 MB at the peak and saved nothing).
-_PAIR_CHUNK = 1 << 20
+@dataclass
+class _SchurColumns:
+    """A scalar later term's coupling to the first term, A_k0, by the first term's levels
+    (CSC, rows sorted): what :func:`~.lmm_kernels.schur_products` reads to form the Schur
+    complement λ_i λ_j A_i0 diag(d0²) A_j0' without a sparse product."""
 
+    indptr: np.ndarray  # intp
+    indices: np.ndarray  # intp
+    #: Where each of these values sits among the coupling's CSR values (for reweights).
+    order: np.ndarray
+    data: np.ndarray
 
-def _pair_products(
-    Ai: sp.csc_matrix, Aj: sp.csc_matrix, lower: bool, fortran: bool, plan: bool = False
-) -> Any:
-    """Ai diag(w) Aj' as a linear map of w, for a pattern fixed once: a sparse P (one column
-    per entry of w) with P @ w the dense (rows of Ai) x (rows of Aj) block, flattened in C
-    order, or in Fortran order with ``fortran``. ``lower`` keeps the lower triangle only
-    (i == j, symmetric). Built column by column, in the order the products arise, then
-    transposed in linear time: no sort; products landing on one entry are summed by P @ w.
-
-    With ``plan`` it returns ``(P, (a, b))`` instead, where ``P.data == Ai.data[a] *
-    Aj.data[b]``: new values of Ai and Aj (new weights, same pattern) refresh P's values
-    without generating its pattern again. Returns None when the product has more than
-    ``_MAX_PAIR_PRODUCTS`` terms.
-    """
-    ci, cj = np.diff(Ai.indptr), np.diff(Aj.indptr)
-    # The lower triangle of a symmetric block: the pairs a >= b of each column's sorted rows,
-    # read from one table of triangular indices (no products above the diagonal made).
-    per_col = ci * (ci + 1) // 2 if lower else ci * cj
-    if int(per_col.sum()) > _MAX_PAIR_PRODUCTS:
-        return None
-    if lower:
-        Ai = Ai.sorted_indices() if not Ai.has_sorted_indices else Ai
-        tri_a, tri_b = np.tril_indices(int(ci.max(initial=0)))
-        order = np.lexsort((tri_b, tri_a))
-        tri_a, tri_b = tri_a[order], tri_b[order]
-    mi, mj = Ai.shape[0], Aj.shape[0]
-    index_type = np.int32 if mi * mj < np.iinfo(np.int32).max else np.int64
-    ends = np.cumsum(per_col)
-    # Filled in place, chunk by chunk: lists of chunks joined at the end would hold every
-    # product twice (on a 300,000-row crossed design, 7.5 million products: 90 MB more at
-    # the peak).
-    total = int(ends[-1]) if ends.size else 0
-    data = np.empty(total)
-    index = np.empty(total, dtype=index_type)
-    src_a = np.empty(total if plan else 0, dtype=np.int64)
-    src_b = np.empty(total if plan else 0, dtype=np.int64)
-    start = 0
-    while start < per_col.size:
-        stop = max(
-            int(np.searchsorted(ends, ends[start] - per_col[start] + _PAIR_CHUNK)), start + 1
+    @classmethod
+    def of(cls, a: sp.csr_matrix) -> _SchurColumns:
+        # The CSR values' positions carried through the conversion as values.
+        tagged = sp.csr_matrix((np.arange(a.nnz, dtype=float), a.indices, a.indptr), a.shape)
+        tagged = tagged.tocsc()
+        tagged.sort_indices()
+        order = tagged.data.astype(np.intp)
+        return cls(
+            tagged.indptr.astype(np.intp), tagged.indices.astype(np.intp), order, a.data[order]
         )
-        pc = per_col[start:stop]
-        col = np.repeat(np.arange(start, stop), pc)
-        k = np.arange(col.size) - np.repeat(np.cumsum(pc) - pc, pc)
-        if lower:
-            a, b = Ai.indptr[col] + tri_a[k], Ai.indptr[col] + tri_b[k]
-        else:
-            width = cj[col]
-            a, b = Ai.indptr[col] + k // width, Aj.indptr[col] + k % width
-        r = Ai.indices[a].astype(index_type)
-        c = Aj.indices[b].astype(index_type)
-        lo, hi = int(ends[start] - per_col[start]), int(ends[stop - 1])
-        index[lo:hi] = c * mi + r if fortran else r * mj + c
-        data[lo:hi] = Ai.data[a] * Aj.data[b]
-        if plan:
-            src_a[lo:hi], src_b[lo:hi] = a, b
-        start = stop
-    indptr = np.r_[0, ends]
-    P = sp.csc_matrix((data, index, indptr), shape=(mi * mj, per_col.size))
-    del data, index
-    # By rows (block positions), P @ w writes its output in order: 2.5 times faster than
-    # the scattered writes of the column layout (7.5 million entries: 16 ms against 40).
-    if not plan:
-        return P.tocsr()
-    # The conversion reorders the entries: follow it with their numbers as values.
-    P.data = np.arange(P.nnz, dtype=float)
-    P = P.tocsr()
-    order = P.data.astype(np.int64)
-    a_all, b_all = src_a[order], src_b[order]
-    P.data = Ai.data[a_all] * Aj.data[b_all]
-    return P, (a_all, b_all)
+
+    def refresh(self, a: sp.csr_matrix) -> None:
+        """The coupling's new values (same pattern)."""
+        self.data = a.data[self.order]
+
+
+def _schur(ci: _SchurColumns, cj: _SchurColumns, w: np.ndarray, shape: tuple[int, int]) -> Any:
+    """A_i0 diag(w) A_j0' dense: C order, or for i == j (``ci is cj``) its lower triangle
+    in Fortran order (what LAPACK factors without a copy)."""
+    if ci is cj:
+        out = np.zeros(shape, order="F")
+        schur_products(
+            ci.indptr, ci.indices, ci.data, ci.indptr, ci.indices, ci.data, w, out.T, True
+        )
+        return out
+    out = np.zeros(shape)
+    schur_products(ci.indptr, ci.indices, ci.data, cj.indptr, cj.indices, cj.data, w, out, False)
+    return out
 
 
 def _dense(m: Any) -> np.ndarray:
@@ -357,6 +323,11 @@ SMALL_Q = 60
 DENSE_ROWS = 250_000
 
 
+def _tile(a: np.ndarray, reps: int) -> np.ndarray:
+    # np.tile's copies cost more than the few entries it tiles.
+    return np.broadcast_to(a, (reps, a.size)).ravel()
+
+
 @dataclass
 class _SmallSystem:
     """The dense cross-products of a small model and the work arrays of its factorisations."""
@@ -482,7 +453,7 @@ class BlockedFactorization:
 
 
 class _Blocked:
-    """One of the blocked products (couplings, later terms' blocks, symbolic maps): read,
+    """One of the blocked products (couplings, later terms' blocks, Schur columns): read,
     it makes a small system's deferred products first (:meth:`BlockedFactor._ensure_blocked`).
     """
 
@@ -525,7 +496,7 @@ class BlockedFactor:
     Ak0_cols = _Blocked()
     Ak0_dense = _Blocked()
     dense_coupling = _Blocked()
-    symbolic = _Blocked()
+    schur = _Blocked()
     Adiag = _Blocked()
     Adense = _Blocked()
     XyZ = _Blocked()
@@ -551,8 +522,6 @@ class BlockedFactor:
         self._fill(w, design.y - design.offset)
         # The small dense system, made on first use (a one-term LMM never asks for it).
         self._small_built: _SmallSystem | bool | None = False
-        # Where each symbolic Schur map's products come from: made on the first reweight.
-        self._plans: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] | None = None
         # Where each weighted cross-product's entries come from: made on the first reweight.
         self._weight_plan: _WeightPlan | None = None
         # [Z X] dense for the compiled PIRLS (dense_system), made on first use.
@@ -603,7 +572,7 @@ class BlockedFactor:
 
     def _blocked_fill(self, Xy: np.ndarray, first: bool) -> None:
         """The later terms' cross-products (couplings to the first term, their own blocks,
-        with [X y]) and the symbolic Schur maps, at the factor's weights."""
+        with [X y]) and the couplings' Schur columns, at the factor's weights."""
         K = self.K
         Zs = self._weighted_Z if K > 1 else []
         Ak0 = [sp.csr_matrix(Zs[k].T @ Zs[0]) for k in range(1, K)]
@@ -625,9 +594,10 @@ class BlockedFactor:
         )
         self.Ak0_dense = [a.toarray() for a in Ak0] if self.dense_coupling else []
         if first:
-            self.symbolic = self._symbolic(Ak0)
-        elif self.symbolic:
-            self._refresh_symbolic(Ak0)
+            self.schur = self._schur_columns(Ak0)
+        else:
+            for k, cols in self.schur.items():
+                cols.refresh(Ak0[k - 1])
         self.Adiag = {
             j: np.asarray((Zs[j].multiply(Zs[j])).sum(axis=0)).ravel() for j in range(1, K)
         }
@@ -635,54 +605,17 @@ class BlockedFactor:
             (i, j): np.asarray((Zs[i].T @ Zs[j]).toarray())
             for i in range(1, K)
             for j in range(1, i + 1)
-            if not (self.symbolic and i == j)
+            if not (self.schur and i == j)
         }
         self.XyZ = [np.asarray((Zs[k].T @ Xy).T) for k in range(1, K)]
 
-    def _symbolic(self, Ak0: list[sp.csr_matrix]) -> dict[tuple[int, int], Any]:
+    def _schur_columns(self, Ak0: list[sp.csr_matrix]) -> dict[int, _SchurColumns]:
         # Scalar terms with sparse couplings (crossed factors at scale): the Schur complement
-        # λ_i λ_j A_i0 diag(d0²) A_j0' is a fixed linear map of d0², precomputed here, so an
-        # evaluation is one sparse matrix-vector product per block instead of a sparse-sparse
-        # product, and a scalar term's own A_jj (diagonal) is never stored dense.
+        # λ_i λ_j A_i0 diag(d0²) A_j0' is summed level by level from the couplings' columns
+        # (:func:`_schur`), and a scalar term's own A_jj (diagonal) is never stored dense.
         if not self.scalar or self.dense_coupling:
             return {}
-        csc = [a.tocsc() for a in Ak0]
-        out: dict[tuple[int, int], Any] = {}
-        for i in range(1, self.K):
-            for j in range(1, i + 1):
-                # The diagonal block comes out in Fortran order (what LAPACK factors without a
-                # copy), the others in C order.
-                sym = _pair_products(csc[i - 1], csc[j - 1], lower=i == j, fortran=i == j)
-                if sym is None:
-                    return {}
-                out[(i, j)] = sym
-        return out
-
-    def _refresh_symbolic(self, Ak0: list[sp.csr_matrix]) -> None:
-        if self._plans is None:
-            # The first refresh records where each product's factors sit (the maps' pattern
-            # is not generated again after that), as positions in the couplings' own (CSR)
-            # values, so that later refreshes convert nothing.
-            csc = [a.tocsc() for a in Ak0]
-            order = []
-            for a in Ak0:
-                # Where each CSC value sits among the CSR values.
-                tagged = sp.csr_matrix(
-                    (np.arange(a.nnz, dtype=float), a.indices, a.indptr), a.shape
-                )
-                order.append(tagged.tocsc().data.astype(np.intp))
-            plans = {}
-            for (i, j), P in self.symbolic.items():
-                new, (a, b) = _pair_products(
-                    csc[i - 1], csc[j - 1], lower=i == j, fortran=i == j, plan=True
-                )
-                if new.nnz != P.nnz or not np.array_equal(new.indices, P.indices):
-                    raise ValueError("the new weights changed a Schur map's pattern.")
-                plans[(i, j)] = (order[i - 1][a], order[j - 1][b])
-            self._plans = plans
-        for (i, j), P in self.symbolic.items():
-            a, b = self._plans[(i, j)]
-            P.data = Ak0[i - 1].data[a] * Ak0[j - 1].data[b]
+        return {k: _SchurColumns.of(a) for k, a in enumerate(Ak0, start=1)}
 
     def reweight(self, weights: np.ndarray, response: np.ndarray | None = None) -> None:
         """New weights (and optionally a new working response, offsets subtracted): the
@@ -799,8 +732,8 @@ class BlockedFactor:
         self.Ak0 = plan.couplings
         if self.dense_coupling:
             self.Ak0_dense = [a.toarray() for a in self.Ak0]
-        if self.symbolic:
-            self._refresh_symbolic(self.Ak0)
+        for k, cols in self.schur.items():
+            cols.refresh(self.Ak0[k - 1])
         self.Adiag = {j: plan.sum(("diag", j), w) for j in range(1, self.K)}
         self.Adense = {
             key: plan.sum(("dense", key), w).reshape(self.Adense[key].shape) for key in self.Adense
@@ -882,7 +815,6 @@ class BlockedFactor:
     def _small_system(self) -> _SmallSystem:
         """The whole system [Z X y]'W[Z X y] dense, and where each Λ_k entry goes in Λ."""
         design = self.design
-        Z = sp.hstack(self._weighted_Z, format="csc")
         q = self.q
         flat, src, start, offset = [], [], 0, 0
         for t in design.terms:
@@ -891,7 +823,7 @@ class BlockedFactor:
             cols = (base[:, None, None] + np.arange(t.p)[None, None, :]).repeat(t.p, axis=1)
             flat.append((rows * q + cols).ravel())
             # Entry (a, b) of Λ_k, for every level: positions in the raveled Λ blocks.
-            src.append(np.tile(offset + np.arange(t.p * t.p), t.factor.nlevels))
+            src.append(_tile(offset + np.arange(t.p * t.p), t.factor.nlevels))
             start += t.q
             offset += t.p * t.p
         # When every Λ_k is θ placed among zeros (UN, DIAG), θ is written straight into Λ.
@@ -904,14 +836,15 @@ class BlockedFactor:
                 rows, cols, which = pos
                 base = start + t.p * np.arange(t.factor.nlevels)[:, None]
                 tf.append(((base + rows) * q + base + cols).ravel())
-                ts.append(np.tile(sl.start + which, t.factor.nlevels))
+                ts.append(_tile(sl.start + which, t.factor.nlevels))
                 start += t.q
             theta_flat, theta_src = np.concatenate(tf), np.concatenate(ts)
             theta_rows, theta_cols = np.divmod(theta_flat, q)
         yw = self._sw * (design.y - design.offset)
+        ZtZ, ZtXy = self._small_products(np.column_stack([self._X, yw]))
         return _SmallSystem(
-            ZtZ=np.asarray((Z.T @ Z).toarray()),
-            ZtXy=np.asarray(Z.T @ np.column_stack([self._X, yw])),
+            ZtZ=ZtZ,
+            ZtXy=ZtXy,
             lam_flat=np.concatenate(flat),
             lam_src=np.concatenate(src),
             theta_flat=theta_flat,
@@ -921,6 +854,33 @@ class BlockedFactor:
             lam=np.zeros((q, q)),
             work=np.zeros((q + self.p + 1, q + self.p + 1), order="F"),
         )
+
+    def _small_products(self, Xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Z'WZ and (W^½ Z)' ``Xy`` dense, as sums over the rows' levels: one count per pair
+        of Z's column kinds and per kind and column of ``Xy`` (sparse products and the
+        hstack of Z's blocks cost Penicillin's 144 rows 0.3 ms of a 4 ms fit)."""
+        design, q = self.design, self.q
+        # Each column kind (term t, its column a): every row's Z column and W^½ Z value.
+        kinds = []
+        start = 0
+        for t in design.terms:
+            for a in range(t.p):
+                kinds.append((start + t.factor.codes * t.p + a, self._sw * t.X[:, a]))
+            start += t.q
+        # A kind paired with itself or an earlier one lands on or below the diagonal
+        # (a term's columns come after an earlier term's; within a level, a after b).
+        flat = np.zeros(q * q)
+        for i, (ci, vi) in enumerate(kinds):
+            for cj, vj in kinds[: i + 1]:
+                flat += np.bincount(ci * q + cj, weights=vi * vj, minlength=q * q)
+        lower = flat.reshape(q, q)
+        ZtZ = lower + lower.T
+        ZtZ.flat[:: q + 1] = lower.flat[:: q + 1]
+        ZtXy = np.zeros((q, Xy.shape[1]))
+        for ci, vi in kinds:
+            for j in range(Xy.shape[1]):
+                ZtXy[:, j] += np.bincount(ci, weights=vi * Xy[:, j], minlength=q)
+        return ZtZ, ZtXy
 
     # -- the factorisation at θ ---------------------------------------------------------
 
@@ -1160,19 +1120,17 @@ class BlockedFactor:
                 lam_t = sp.kron(sp.identity(nlev), sp.csr_matrix(lams[k].T))
                 Lk0.append(sp.csr_matrix(lam_t @ self.Ak0[k - 1] @ D0s))
         Lk0T = (
-            []
-            if self.symbolic
-            else [m.T if isinstance(m, np.ndarray) else m.T.tocsr() for m in Lk0]
+            [] if self.schur else [m.T if isinstance(m, np.ndarray) else m.T.tocsr() for m in Lk0]
         )
         Ldense: dict[tuple[int, int], np.ndarray] = {}
         Ly: list[np.ndarray] = [Ly0]
-        w0 = D0[:, 0, 0] ** 2 if self.symbolic else None
+        w0 = D0[:, 0, 0] ** 2
         for j in range(1, self.K):
             lj = lams[j]
-            if self.symbolic:
+            if self.schur:
                 # Lower triangle only: dpotrf reads no more.
                 qj = self.Adiag[j].size
-                Ljj = (self.symbolic[(j, j)] @ w0).reshape(qj, qj).T
+                Ljj = _schur(self.schur[j], self.schur[j], w0, (qj, qj))
                 Ljj *= -(lj[0, 0] ** 2)
                 Ljj.flat[:: qj + 1] += lj[0, 0] ** 2 * self.Adiag[j] + 1.0
             else:
@@ -1186,8 +1144,8 @@ class BlockedFactor:
             Ldense[(j, j)] = Ljj
             for i in range(j + 1, self.K):
                 Bij = _scale_dense(self.Adense[(i, j)], lams[i], lj)
-                if self.symbolic:
-                    S = (self.symbolic[(i, j)] @ w0).reshape(Bij.shape)
+                if self.schur:
+                    S = _schur(self.schur[i], self.schur[j], w0, Bij.shape)
                     Bij -= (lams[i][0, 0] * lj[0, 0]) * S
                 else:
                     Bij -= _dense(Lk0[i - 1] @ Lk0T[j - 1])

@@ -44,3 +44,14 @@ def dense_gradient(
     rows: np.ndarray,
     cols: np.ndarray,
 ) -> np.ndarray | None: ...
+def schur_products(
+    indptr_i: np.ndarray,
+    indices_i: np.ndarray,
+    data_i: np.ndarray,
+    indptr_j: np.ndarray,
+    indices_j: np.ndarray,
+    data_j: np.ndarray,
+    w: np.ndarray,
+    out: np.ndarray,
+    symmetric: bool,
+) -> None: ...

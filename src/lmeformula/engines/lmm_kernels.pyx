@@ -455,3 +455,61 @@ def dense_gradient(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, rows, cols):
     if info != 0:
         return None
     return out
+
+
+#: Bytes of ``out``'s rows one sweep of :func:`schur_products` writes to (a core's L2 cache;
+#: on 2 shared cores 512 KB ran a 1,500-square block in 14.4 ms, 256 KB and 1 MB in 16).
+cdef Py_ssize_t TILE_BYTES = 512 * 1024
+
+
+def schur_products(
+    const Py_ssize_t[::1] indptr_i,
+    const Py_ssize_t[::1] indices_i,
+    const double[::1] data_i,
+    const Py_ssize_t[::1] indptr_j,
+    const Py_ssize_t[::1] indices_j,
+    const double[::1] data_j,
+    const double[::1] w,
+    double[:, ::1] out,
+    bint symmetric,
+):
+    """out += A_i diag(w) A_j' for two couplings of later terms to the first (scalar terms),
+    each in CSC form with sorted rows (columns: the first term's levels).
+
+    With ``symmetric`` (i == j; A_j is then A_i) only the entries (a, b) with b >= a are
+    summed: ``out``'s upper triangle, the lower triangle of its transpose (a Fortran-ordered
+    block, as LAPACK factors it). The crossed factors' Schur complement then needs no map
+    of where each product lands (a 300,000-row design's: 100 MB held) and no sparse
+    product. The levels are swept once per band of ``out``'s rows that fits in a core's
+    cache (:data:`TILE_BYTES`), each level's rows in the band found by a moving pointer:
+    scattered writes over all of a 1,500-square block ran three times slower.
+    """
+    cdef Py_ssize_t nlev = indptr_i.shape[0] - 1, nrow = out.shape[0], l, pa, pb, end
+    cdef Py_ssize_t band = max(1, TILE_BYTES // (8 * max(1, out.shape[1]))), lo, hi
+    cdef Py_ssize_t[::1] cur = np.array(indptr_i[:nlev], dtype=np.intp)
+    cdef double wv
+    cdef double* row
+    lo = 0
+    with nogil:
+        while lo < nrow:
+            hi = min(nrow, lo + band)
+            for l in range(nlev):
+                end = indptr_i[l + 1]
+                pa = cur[l]
+                if w[l] == 0.0:
+                    while pa < end and indices_i[pa] < hi:
+                        pa += 1
+                    cur[l] = pa
+                    continue
+                while pa < end and indices_i[pa] < hi:
+                    row = &out[indices_i[pa], 0]
+                    wv = w[l] * data_i[pa]
+                    if symmetric:
+                        for pb in range(pa, end):
+                            row[indices_i[pb]] += wv * data_i[pb]
+                    else:
+                        for pb in range(indptr_j[l], indptr_j[l + 1]):
+                            row[indices_j[pb]] += wv * data_j[pb]
+                    pa += 1
+                cur[l] = pa
+            lo = hi
