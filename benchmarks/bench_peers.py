@@ -23,7 +23,8 @@ under the table say when a peer could not fit a model, needed its data rewritten
 ``--quick`` leaves out InstEval and the 300k, 100k and 200k simulated models; ``--ml``
 fits the linear models by maximum likelihood on every side (a check for a peer whose REML
 criterion is on another scale). A peer fit that runs past ``--timeout`` seconds is stopped
-and noted.
+and noted. A second table gives each Python side's peak memory per model: the fit's peak
+resident memory over what the process held before it (libraries and data loaded).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from typing import Any
 import bench_glmer
 import bench_lmer
 import pandas as pd
+from peer_runner import FitPeak
 from rtiming import time_in_r
 
 import lmeformula as lmf
@@ -209,14 +211,17 @@ def run_peer(python: str, peer: str, jobs: list[dict[str, Any]], timeout: float)
 
 def time_lmer(
     case: Case, data: pd.DataFrame, repeat: int, reml: bool, work: Path, have_r: bool
-) -> tuple[tuple[float, float], tuple[float, float] | None]:
-    """lmeformula and lme4 on a linear model; by ML on both when ``reml`` is False."""
+) -> tuple[tuple[float, float], tuple[float, float] | None, FitPeak]:
+    """lmeformula and lme4 on a linear model (and lmeformula's peak memory, as the peers'
+    :class:`~peer_runner.FitPeak`); by ML on both when ``reml`` is False."""
     if reml:
-        ours = bench_lmer.time_ours(data, case.source.formula, repeat)
-        return ours, bench_lmer.time_lme4(case.source, data, repeat, work) if have_r else None
+        with FitPeak() as peak:
+            ours = bench_lmer.time_ours(data, case.source.formula, repeat)
+        r = bench_lmer.time_lme4(case.source, data, repeat, work) if have_r else None
+        return ours, r, peak
     # As bench_lmer's timings, with reml=False / REML = FALSE.
     times = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), FitPeak() as peak:
         warnings.simplefilter("ignore")
         for _ in range(repeat):
             start = time.perf_counter()
@@ -224,14 +229,14 @@ def time_lmer(
             times.append(time.perf_counter() - start)
     ours = statistics.median(times), fit.loglik
     if not have_r:
-        return ours, None
+        return ours, None, peak
     csv = work / "data.csv"
     data.to_csv(csv, index=False)
     cls = ", ".join(f'{c} = "character"' for c in case.source.labels if c in data.columns)
     setup = f"""suppressMessages(library(lme4))
 d <- read.csv("{csv}", colClasses = c({cls}))"""
     fit_r = f"lmer({case.source.formula}, d, REML = FALSE)"
-    return ours, time_in_r(setup, fit_r, repeat, work, "lme4")
+    return ours, time_in_r(setup, fit_r, repeat, work, "lme4"), peak
 
 
 def cell(res: dict[str, Any] | None) -> str:
@@ -243,6 +248,12 @@ def cell(res: dict[str, Any] | None) -> str:
     # Milliseconds below 0.1 s: the Rust peers fit the small models in well under 1 ms.
     shown = f"{t * 1000:.2f}ms" if t < 0.1 else f"{t:.3f}s"
     return f"{shown} ({res['loglik']:.4f})"
+
+
+def _peak(res: dict[str, Any] | None) -> str:
+    if res is None or "error" in res or res.get("peak_mb") is None:
+        return "-"
+    return f"{res['peak_mb']:.0f} / {res.get('process_mb', float('nan')):.0f}"
 
 
 def main() -> None:
@@ -294,11 +305,17 @@ def main() -> None:
             repeat = 1 if case.large else args.repeat
             row: dict[str, Any] = {}
             if case.family is None:
-                (t, ll), r = time_lmer(case, data, repeat, not args.ml, work, have_r)
+                (t, ll), r, peak = time_lmer(case, data, repeat, not args.ml, work, have_r)
             else:
-                t, ll = bench_glmer.time_ours(case.source, data, repeat)
+                with FitPeak() as peak:
+                    t, ll = bench_glmer.time_ours(case.source, data, repeat)
                 r = bench_glmer.time_lme4(case.source, data, repeat, work) if have_r else None
-            row["lmeformula"] = {"time": t, "loglik": ll}
+            row["lmeformula"] = {
+                "time": t,
+                "loglik": ll,
+                "peak_mb": peak.mb,
+                "process_mb": peak.total_mb,
+            }
             row["lme4"] = {"time": r[0], "loglik": r[1]} if r else None
             frame, labels = peer_frame(case, data)
             csv = work / f"{len(jobs)}.csv"
@@ -353,6 +370,15 @@ def main() -> None:
     crit = "ML log-likelihood" if args.ml else "REML criterion"
     print("cells: median wall time of the fit call (large models: one fit) and logLik")
     print(f"({crit} for the lmer models, Laplace for the glmer models)")
+    py_sides = sides[1:]
+    print(f"\n{'peak MB':15s} " + " ".join(f"{s:>12s}" for s in py_sides))
+    for name, row in rows.items():
+        print(f"{name:15s} " + " ".join(f"{_peak(row.get(s)):>12s}" for s in py_sides))
+    print(
+        "peak MB: the fit's peak resident memory over the process's before it (libraries "
+        "and data loaded) / the process's peak during the fit (Linux's VmHWM, reset before "
+        "it); lme4 runs in R, not measured"
+    )
     for n in notes:
         print("  note:", n)
     if args.json:

@@ -5,7 +5,8 @@ Usage: ``PEERS_PYTHON benchmarks/peer_runner.py PEER < models.json``, where PEER
 (``name``, ``csv``, ``labels``, ``formula``, ``family`` or null for a linear model,
 ``reml``, ``repeat``, ``offset`` column or null, ``alt`` formula or null). For each model
 it prints ``{"start": name}`` and then one JSON line with the median fit time, the
-log-likelihood, the number of evaluations when the package reports it, or ``error``.
+log-likelihood, the number of evaluations when the package reports it and the first fit's
+peak memory (:class:`FitPeak`), or ``error``.
 
 This file runs in the peers' own interpreter, so it imports nothing from lmeformula and
 only the standard library, NumPy, pandas and polars (dependencies of the peers).
@@ -13,6 +14,7 @@ only the standard library, NumPy, pandas and polars (dependencies of the peers).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import statistics
@@ -95,6 +97,37 @@ def loglik_and_evals(peer: str, fit: Any) -> tuple[float, int | None]:
     return float(fit.llf), None
 
 
+def _status_mb(key: str) -> float:
+    # /proc/self/status: VmRSS (resident now) and VmHWM (its peak since the last reset), kB.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class FitPeak:
+    """The peak resident memory of the fits inside a ``with`` block over what the process
+    held before it (its libraries and the data), ``mb``, and the process's own peak during
+    the block, ``total_mb``: Linux's high-water mark, reset on entry
+    (``/proc/self/clear_refs``). NaN where that is not available."""
+
+    def __enter__(self) -> FitPeak:
+        self.mb = self.total_mb = float("nan")
+        try:
+            with open("/proc/self/clear_refs", "w") as refs:
+                refs.write("5")
+            self._base = _status_mb("VmRSS")
+        except OSError:
+            self._base = float("nan")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.total_mb = _status_mb("VmHWM")
+            self.mb = self.total_mb - self._base
+
+
 def short(err: BaseException) -> str:
     """The exception's type and the first line of its message, shortened."""
     first_line = (str(err).strip().splitlines() or [""])[0]
@@ -110,11 +143,13 @@ def run_model(peer: str, model: dict[str, Any]) -> dict[str, Any]:
         # polars is its native frame; read it directly (pandas -> polars needs pyarrow).
         data = pl.read_csv(model["csv"], schema_overrides=dict.fromkeys(model["labels"], pl.Utf8))
     formula = model["formula"]
+    peak = FitPeak()
     try:
         fit_once = make_fit(peer, model, formula, data)
-        first_t = time.perf_counter()
-        fit = fit_once()
-        first = time.perf_counter() - first_t
+        with peak:
+            first_t = time.perf_counter()
+            fit = fit_once()
+            first = time.perf_counter() - first_t
     except Exception as err:
         if not model["alt"]:
             raise
@@ -123,9 +158,10 @@ def run_model(peer: str, model: dict[str, Any]) -> dict[str, Any]:
         formula = model["alt"]
         try:
             fit_once = make_fit(peer, model, formula, data)
-            first_t = time.perf_counter()
-            fit = fit_once()
-            first = time.perf_counter() - first_t
+            with peak:
+                first_t = time.perf_counter()
+                fit = fit_once()
+                first = time.perf_counter() - first_t
         except Exception as err2:
             # Report both: the model as written is what a user would try first.
             raise RuntimeError(f"{short(err)} | rewritten: {short(err2)}") from err2
@@ -140,7 +176,14 @@ def run_model(peer: str, model: dict[str, Any]) -> dict[str, Any]:
         fit = fit_once()
         times.append(time.perf_counter() - start)
     ll, evals = loglik_and_evals(peer, fit)
-    return {"time": statistics.median(times), "loglik": ll, "evals": evals, "note": note}
+    return {
+        "time": statistics.median(times),
+        "loglik": ll,
+        "evals": evals,
+        "note": note,
+        "peak_mb": peak.mb,
+        "process_mb": peak.total_mb,
+    }
 
 
 def main() -> None:

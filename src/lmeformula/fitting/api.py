@@ -18,6 +18,7 @@ from lmeformula.fitting.stages import (
     make_result,
     optimize,
     starting_points,
+    warm_start,
 )
 from lmeformula.model.model import Model
 from lmeformula.results.lmer import LmerResult
@@ -282,8 +283,12 @@ def _fit(model: Model, optimizer: str, data_name: str | None) -> LmerResult:
     """The stages after the model, and lme4's warnings."""
     warn_rank_deficiency(model.design)
     engine = make_engine(model)
-    start = starting_points(model, engine) if optimizer == "bobyqa" else None
-    optinfo = optimize(engine, start=start, optimizer=optimizer)
+    warm = warm_start(model) if optimizer == "bobyqa" else None
+    if warm is not None:
+        optinfo = optimize(engine, start=warm, optimizer="refit")
+    else:
+        start = starting_points(model, engine) if optimizer == "bobyqa" else None
+        optinfo = optimize(engine, start=start, optimizer=optimizer)
     result = make_result(model, engine, optinfo, data_name=data_name)
     assert isinstance(result, LmerResult)
     warn_fit(result)

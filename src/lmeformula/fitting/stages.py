@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lmeformula.engines.factor import SMALL_Q
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.protocol import Engine
 from lmeformula.engines.threads import blas_threads, one_blas_thread
@@ -62,6 +63,7 @@ __all__ = [
     "optimize",
     "result_at",
     "starting_points",
+    "warm_start",
 ]
 
 #: What :func:`optimize` can minimise with.
@@ -267,6 +269,44 @@ def starting_points(model: Model, engine: Engine) -> list[np.ndarray]:
     return starts + warm
 
 
+def warm_start(model: Model) -> np.ndarray | None:
+    """A start near the optimum for a large linear mixed model of several terms: each
+    term's θ where the model with that term alone ends; None for other models.
+
+    Each one-term model is fitted by the compiled one-term deviance, a few milliseconds
+    against tens of milliseconds for one evaluation of the whole system, and BOBYQA then
+    starts from their θ with steps sized to it (``optimizer="refit"``), as a refit does.
+    The optimum is the same (the Newton finish and lme4's checks follow as ever); the
+    evaluations fewer: InstEval from lme4's start 121 deviance evaluations, 3.0 s, from
+    this one 54 and 1.4 s (its terms alone give θ = 0.244, 0.423, 0.120 against the joint
+    optimum's 0.276, 0.435, 0.093). Small systems (at most ``SMALL_Q`` random effects), whose
+    evaluations cost microseconds, keep lme4's start.
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> model = build_model("y ~ service + (1 | s) + (1 | d)", lmf.datasets.load("insteval"))
+    >>> warm_start(model).round(2).tolist()
+    [0.24, 0.42]
+    """
+    d = model.design
+    if (
+        model.family is not None
+        or model.residual is not None
+        or len(d.terms) < 2
+        or sum(t.q for t in d.terms) <= SMALL_Q
+    ):
+        return None
+    parts = []
+    for term in d.terms:
+        alone = make_engine(replace(model, design=replace(d, terms=[term])))
+        info = bobyqa(alone)
+        if not np.all(np.isfinite(info.par)):
+            return None
+        parts.append(info.par)
+    return np.concatenate(parts)
+
+
 def optimize(
     engine: Engine,
     *,
@@ -284,8 +324,8 @@ def optimize(
         engine's layout's starts (lme4's).
     optimizer
         ``"bobyqa"`` (lme4's default, then Newton steps), ``"refit"`` (the same from
-        ``start``, the optimum of a model with a nearby response, BOBYQA's first steps
-        sized to it), ``"newton"`` (Newton steps from
+        ``start`` near the optimum, BOBYQA's first steps sized to it: a refit's from the
+        fit's optimum, a large model's from :func:`warm_start`), ``"newton"`` (Newton steps from
         ``start``, near the optimum, with BOBYQA where they fail: a generalized model's
         second stage) or ``"statsmodels"``
         (statsmodels' MixedLM finds the optimum, checked and polished on the engine's
