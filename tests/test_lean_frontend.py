@@ -250,3 +250,26 @@ def test_frame_with_duplicated_index_and_missing_rows() -> None:
     np.testing.assert_array_equal(used["Reaction"].to_numpy(), expected["Reaction"].to_numpy())
     assert used["Subject"].tolist() == expected["Subject"].tolist()
     assert used["Subject"].dtype == object
+
+
+#: Integer grouping columns: coded by a table of the values present where their range is
+#: narrow, by pandas' sorted factorize where it is not; the same codes and levels either way.
+INTEGER_GROUPS = {
+    "narrow": np.array([308, 309, 308, 372, 309], dtype=np.int64),
+    "negative": np.array([-3, 5, -3, 0, 5, 2], dtype=np.int64),
+    "unsigned": np.array([7, 1, 7, 4], dtype=np.uint32),
+    "one level": np.array([4, 4, 4], dtype=np.int64),
+    "sparse range": np.array([0, 10**12, 5, 10**12], dtype=np.int64),
+}
+
+
+@pytest.mark.parametrize("case", list(INTEGER_GROUPS))
+def test_integer_groups_coded_as_sorted_factorize(case: str) -> None:
+    from lmeformula.model.frame import code_factor
+
+    values = pd.Series(INTEGER_GROUPS[case])
+    codes, levels = code_factor(values)
+    expected_codes, uniques = pd.factorize(values.to_numpy(), sort=True)
+    assert codes.dtype == np.int64
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert levels == tuple(str(u) for u in uniques)

@@ -257,6 +257,11 @@ def clean_columns(
     >>> list(clean_columns(df, ["g", "y"]))
     ['g', 'y']
     """
+    labels_of = data.columns
+    if labels_of.is_unique and labels_of.dtype != object and all(c in labels_of for c in columns):
+        # Text labels, each once (the common frame): looked up directly, without listing
+        # the labels twice (a listing of pandas 3's text labels costs 10 us).
+        return {name: clean_column(name, data[name]) for name in columns}
     missing_columns(columns, data, what)
     labels: dict[str, list[Any]] = {}
     for label in data.columns.tolist():

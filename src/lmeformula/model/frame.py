@@ -182,12 +182,31 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
         return np.asarray(cat.cat.codes, dtype=np.int64), tuple(
             level_label(c) for c in cat.cat.categories
         )
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu" and len(values):
+        coded = _code_integers(values.to_numpy())
+        if coded is not None:
+            return coded[0], tuple(str(u) for u in coded[1].tolist())
     # Hash-based coding: np.unique on a million strings sorts them all (seconds). Text on
     # its array, as pandas' Series wrapper costs as much again on small data.
     codes, uniques = pd.factorize(
         values.to_numpy() if values.dtype == object else values, sort=True
     )
     return np.asarray(codes, dtype=np.int64), tuple(level_label(u) for u in uniques)
+
+
+def _code_integers(v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes and sorted levels of integers spanning a range of at most a few times their
+    count, by a table of the values present (linear, no hashing: pandas' sorted factorize
+    cost a 180-row sleepstudy fit 60 us of its 2.5 ms); None for a sparser range."""
+    lo, hi = int(v.min()), int(v.max())
+    if hi - lo > 4 * v.size + 1024:
+        return None
+    offset = v - lo
+    present = np.zeros(hi - lo + 1, dtype=bool)
+    present[offset] = True
+    lookup = np.cumsum(present) - 1
+    return lookup[offset].astype(np.int64, copy=False), np.flatnonzero(present) + lo
 
 
 def interaction_factor(
