@@ -1,13 +1,15 @@
-"""The LMM optimizer's exact-gradient path (issue 15, part 1).
+"""The LMM optimizer's exact-gradient paths (issue 15, part 1).
 
-LMMs with a compiled gradient and at least ``GRADIENT_MIN_THETA`` θ entries start by SLSQP
-on the exact gradient (:func:`lmeformula.fitting.optimize._uses_gradient`); every other LMM keeps
-BOBYQA. Both paths end with the same Newton finish. Each case here is fitted both ways
-(the choice forced by patching ``_uses_gradient``): the gradient path must reach a
-deviance no higher than BOBYQA's (+1e-7, the rounding of a flat optimum) and lme4's value
-stored in tests/reference/reference.json (within the reference README's 1e-3 on the
-log-likelihood; and never more than 1e-6 above it: both paths finish by Newton steps, to a
-tighter optimum than lme4's BOBYQA tolerance).
+One-term LMMs whose deviance and gradient are one compiled function are minimised by
+compiled Newton steps (:func:`lmeformula.fitting.optimize._compiled_newton`); other LMMs
+with a compiled gradient and at least ``GRADIENT_MIN_THETA`` θ entries start by SLSQP on the
+exact gradient (:func:`lmeformula.fitting.optimize._uses_gradient`); every other LMM keeps
+BOBYQA, and the last two end with the same Newton finish. Each case here is fitted by each
+path that applies (the choice forced by patching): a gradient path must reach a deviance no
+higher than BOBYQA's (+1e-7, the rounding of a flat optimum) and lme4's value stored in
+tests/reference/reference.json (within the reference README's 1e-3 on the log-likelihood;
+and never more than 1e-6 above it: every path ends at a tighter optimum than lme4's BOBYQA
+tolerance).
 """
 
 from __future__ import annotations
@@ -45,48 +47,64 @@ ABOVE_LME4 = 1e-6
 LME4_ABS = 1e-3
 
 
-def _fit(case_id: str, gradient: bool, monkeypatch: pytest.MonkeyPatch) -> opt.OptInfo:
+#: The optimizer paths: the compiled Newton (where it applies), SLSQP, BOBYQA.
+PATHS = ["compiled", "slsqp"]
+
+
+def _fit(case_id: str, path: str, monkeypatch: pytest.MonkeyPatch) -> opt.OptInfo:
     case = CASES[case_id]
-    monkeypatch.setattr(opt, "_uses_gradient", lambda engine: gradient)
+    if path != "compiled":
+        monkeypatch.setattr(opt, "_compiled_newton", lambda engine, box, starts: None)
+    monkeypatch.setattr(opt, "_uses_gradient", lambda engine: path != "bobyqa")
     model = stages.build_model(
         case["call"]["formula"], lmf.datasets.load(case["dataset"]), reml=case["call"]["reml"]
     )
     return stages.optimize(stages.make_engine(model))
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("case_id", IDS)
-def test_gradient_path_no_worse_than_bobyqa(case_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    grad = _fit(case_id, True, monkeypatch)
-    bob = _fit(case_id, False, monkeypatch)
+def test_gradient_path_no_worse_than_bobyqa(
+    case_id: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grad = _fit(case_id, path, monkeypatch)
+    bob = _fit(case_id, "bobyqa", monkeypatch)
     assert grad.converged and bob.converged
     assert grad.deviance <= bob.deviance + ABOVE_BOBYQA
     # The same optimum: θ to the digits a flat likelihood determines.
     np.testing.assert_allclose(grad.par, bob.par, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("case_id", IDS)
-def test_gradient_path_matches_lme4(case_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gradient_path_matches_lme4(
+    case_id: str, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     case = CASES[case_id]
-    info = _fit(case_id, True, monkeypatch)
+    info = _fit(case_id, path, monkeypatch)
     ref = -2.0 * case["loglik"]  # the REML criterion or the ML deviance
     assert info.deviance <= ref + ABOVE_LME4
     assert abs(info.deviance - ref) < LME4_ABS
 
 
 def test_default_choice() -> None:
-    """Machines' unstructured 3 x 3 term takes the gradient path; the models where it
-    was measured slower (one factor, two θ) keep BOBYQA."""
-    machines = lmf.datasets.load("machines")
-    fit = lmf.lmer("score ~ Machine + (0 + Machine | Worker)", machines)
-    assert fit.state.optinfo.optimizer.startswith("SLSQP")
-    # 327 evaluations by BOBYQA before the gradient path; 31 measured with SLSQP.
-    assert fit.state.optinfo.evaluations < 60
-    for formula, name in [
-        ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
-        ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin"),
+    """One-term models with unstructured or diagonal blocks take the compiled Newton path;
+    a two-term model with 7 θ takes SLSQP; the small crossed model keeps BOBYQA."""
+    for formula, name, most in [
+        # 327 evaluations by BOBYQA before the gradient paths; 71 measured compiled.
+        ("score ~ Machine + (0 + Machine | Worker)", "machines", 120),
+        ("Reaction ~ Days + (Days | Subject)", "sleepstudy", 60),
+        ("Reaction ~ Days + (Days || Subject)", "sleepstudy", 60),
     ]:
         fit = lmf.lmer(formula, lmf.datasets.load(name))
-        assert fit.state.optinfo.optimizer.startswith("bobyqa")
+        assert fit.state.optinfo.optimizer.startswith("Newton, compiled")
+        assert fit.state.optinfo.evaluations < most
+        assert fit.state.optinfo.converged
+    machines = lmf.datasets.load("machines")
+    fit = lmf.lmer("score ~ Machine + (Machine | Worker) + (1 | Worker:Machine)", machines)
+    assert fit.state.optinfo.optimizer.startswith(("SLSQP", "bobyqa"))
+    fit = lmf.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", lmf.datasets.load("penicillin"))
+    assert fit.state.optinfo.optimizer.startswith("bobyqa")
 
 
 @pytest.mark.parametrize("seed", [1, 3])
@@ -110,3 +128,20 @@ def test_singular_fit_on_gradient_path(seed: int, monkeypatch: pytest.MonkeyPatc
     assert out[True][1] == out[False][1]
     np.testing.assert_array_equal(out[True][2], out[False][2])
     assert out[True][3] <= out[False][3] + ABOVE_BOBYQA
+
+
+def test_compiled_newton_leaves_singular_fits_to_bobyqa() -> None:
+    """A variance whose optimum is 0: the compiled steps come within BOUNDARY_GAP of the
+    bound and stop (status 1); BOBYQA fits the model as lme4 does, θ exactly 0."""
+    data = lmf.datasets.load("sleepstudy")
+    data["noise"] = np.random.default_rng(1).normal(size=len(data))
+    model = stages.build_model("noise ~ 1 + (1 | Subject)", data)
+    engine = stages.make_engine(model)
+    out = engine.objective.newton(
+        engine.layout.starts()[0], engine.layout.lower, engine.layout.upper, gap=opt.BOUNDARY_GAP
+    )
+    assert out["status"] == 1
+    with pytest.warns(lmf.SingularFitWarning):
+        fit = lmf.lmer("noise ~ 1 + (1 | Subject)", data)
+    assert fit.state.optinfo.optimizer.startswith("bobyqa")
+    assert fit.theta[0] == 0.0

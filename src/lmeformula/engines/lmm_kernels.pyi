@@ -1,17 +1,10 @@
+from typing import Any
+
 import numpy as np
 
 def onefactor_pieces(
     lam: np.ndarray, A: np.ndarray, B: np.ndarray, XyXy: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray] | None: ...
-def onefactor_gradient(
-    lam: np.ndarray,
-    A: np.ndarray,
-    B: np.ndarray,
-    XyXy: np.ndarray,
-    n: int,
-    reml: bool,
-    log_weights: float = 0.0,
-) -> tuple[float, np.ndarray] | None: ...
 def onefactor_inverses(Lw: np.ndarray) -> np.ndarray: ...
 def onefactor_deviance(
     lam: np.ndarray,
@@ -55,3 +48,34 @@ def schur_products(
     out: np.ndarray,
     symmetric: bool,
 ) -> None: ...
+
+class Objective:
+    size: int
+    evaluations: int
+    def deviance(self, theta: np.ndarray) -> float: ...
+    def gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray] | None: ...
+    def newton(
+        self,
+        start: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        step_tol: float = 1e-9,
+        gap: float = 1e-3,
+        max_iter: int = 100,
+        max_evals: int = 1000,
+    ) -> dict[str, Any]: ...
+
+class OneTermObjective(Objective):
+    def __init__(
+        self,
+        A: np.ndarray,
+        B: np.ndarray,
+        XyXy: np.ndarray,
+        n: int,
+        reml: bool,
+        log_weights: float,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        which: np.ndarray,
+        size: int,
+    ) -> None: ...

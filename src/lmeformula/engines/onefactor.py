@@ -29,8 +29,8 @@ import scipy.linalg as la
 from lmeformula.engines.factor import BlockedFactor
 from lmeformula.engines.layout import layout_of
 from lmeformula.engines.lmm_kernels import (
+    OneTermObjective,
     onefactor_deviance,
-    onefactor_gradient,
     onefactor_inverses,
     onefactor_pieces,
 )
@@ -80,6 +80,14 @@ class OneFactorPLS:
         self._set_response_products()
 
     @property
+    def objective(self) -> OneTermObjective | None:
+        """The deviance and its exact gradient as one compiled function of θ, which the
+        optimizer minimises without calling back into Python
+        (:meth:`~lmeformula.engines.lmm_kernels.Objective.newton`); None where θ's entries
+        are not Λ's (patterned structures)."""
+        return self._objective
+
+    @property
     def has_gradient(self) -> bool:
         """Whether :meth:`gradient` is exact (unstructured and diagonal terms)."""
         return self._positions is not None
@@ -88,6 +96,20 @@ class OneFactorPLS:
         # B_l = Z_l'W[X y] as (levels, p0, p + 1), and [X y]'W[X y], as the kernels read them.
         self._B = np.ascontiguousarray(self.factor.XyZ0.transpose(1, 2, 0))
         self._XyXy = np.ascontiguousarray(self.factor.XyXy)
+        self._objective = (
+            None
+            if self._positions is None
+            else OneTermObjective(
+                self._A,
+                self._B,
+                self._XyXy,
+                self.n,
+                self.reml,
+                self.factor.log_weights,
+                *self._positions,
+                len(self.design.start),
+            )
+        )
 
     def with_response(self, y: np.ndarray) -> OneFactorPLS:
         """The same model for another response (the factor's X and Z products shared)."""
@@ -108,17 +130,16 @@ class OneFactorPLS:
         combined as the criterion weighs log|S| and log|R_X|²), the derivative along
         E = ∂Λ/∂θ_i is 2 Σ_ab E_ab G_ab with G = Σ_l (A_l - R_l C_l) K_l'.
         """
-        if self._positions is None:
+        if self._objective is None:
             return None
         par = np.asarray(par, dtype=float)
-        out = onefactor_gradient(self._lambda(par), *self._products())
+        out = self._objective.gradient(par)
         if out is None:
             return None
         # The forward pass's deviance, for a deviance asked for at the same point next (a
         # quasi-Newton method asks for both): the same kernel arithmetic, bit for bit.
-        self._last = (par.tobytes(), float(out[0]))
-        rows, cols, which = self._positions
-        return 2.0 * np.bincount(which, out[1][rows, cols], minlength=len(self.design.start))
+        self._last = (par.tobytes(), out[0])
+        return out[1]
 
     # -- the pieces at θ (one code path for deviance and solve) --------------------------
 
@@ -151,6 +172,8 @@ class OneFactorPLS:
         last = self._last
         if last is not None and theta.dtype == float and last[0] == theta.tobytes():
             return last[1]
+        if self._objective is not None:
+            return float(self._objective.deviance(theta))
         return float(onefactor_deviance(self._lambda(theta), *self._products()))
 
     def criteria(self, par: np.ndarray) -> Criteria:

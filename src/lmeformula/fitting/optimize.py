@@ -7,6 +7,10 @@
   NLopt's SLSQP on the exact gradient instead (:func:`_uses_gradient`,
   :func:`_quasi_newton`): 31 deviance evaluations where BOBYQA takes 327; one that ends
   near a bound is refitted by BOBYQA.
+- One-term models whose deviance and exact gradient are one compiled function are
+  minimised by :func:`_compiled_newton` first (damped Newton steps in C from lme4's
+  start, no Python call until the optimum); BOBYQA as above where it does not converge in
+  the interior.
 - :func:`newton_finish`: Newton steps from BOBYQA's point, accepted only when they lower
   the objective, until the next step is below 1e-7 (relative). BOBYQA stops on a loose
   tolerance (nloptr's ``xtol_rel = 1e-4``): on a flat likelihood such as Machines' its last
@@ -642,6 +646,48 @@ def scout(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
     )
 
 
+def _compiled_newton(engine: Engine, box: _Box, starts: list[np.ndarray]) -> OptInfo | None:
+    """The whole minimisation in compiled code, where the engine's deviance and exact
+    gradient are one C function (one-term models with unstructured or diagonal blocks,
+    :attr:`~lmeformula.engines.onefactor.OneFactorPLS.objective`): damped Newton steps on
+    the exact gradient from lme4's start to the optimum itself (steps below
+    :data:`STEP_TOL`), with the Hessian the convergence check reads. None where it does
+    not apply or does not converge in the interior (a singular fit comes within
+    :data:`BOUNDARY_GAP` of a bound): BOBYQA then fits the model as before.
+
+    No call returns to Python until the end: sleepstudy's optimum in 30 evaluations and
+    0.1 ms, where BOBYQA's 43 and the Newton finish took 0.9 ms (Exam 45 evaluations,
+    0.47 against 1.1 ms; Machines 71, 0.18 against 1.1 ms), at the same point (θ within
+    2e-9, the deviance within 2e-11).
+    """
+    # Imported here: the optimizer otherwise knows engines by their contract only.
+    from lmeformula.engines.onefactor import OneFactorPLS
+
+    if not isinstance(engine, OneFactorPLS) or engine.objective is None or len(starts) != 1:
+        return None
+    start = box.clip(starts[0])
+    out = engine.objective.newton(start, box.lower, box.upper, step_tol=STEP_TOL, gap=BOUNDARY_GAP)
+    if out["status"] != 0:
+        return None
+    par = out["par"]
+    derivs = Derivatives(par, out["gradient"], out["hessian"], np.arange(par.size))
+    grad = derivs.scaled_gradient()
+    if not grad < GRADIENT_TOL:
+        return None
+    return OptInfo(
+        optimizer=f"Newton, compiled ({out['iterations']} step(s), exact gradient)",
+        converged=True,
+        par_start=start,
+        par=par,
+        deviance=float(out["deviance"]),
+        max_gradient=grad,
+        evaluations=int(out["evaluations"]),
+        newton_steps=int(out["iterations"]),
+        history=out["history"],
+        derivs=derivs,
+    )
+
+
 def _uses_gradient(engine: Engine) -> bool:
     """Whether an LMM's fit starts by a quasi-Newton method (:func:`_slsqp`) on the exact
     gradient instead of BOBYQA.
@@ -739,6 +785,9 @@ def bobyqa(
     # Many small BLAS calls: more threads only add synchronisation (2.5x slower on 2 cores);
     # a dense block of thousands of levels is one big factorisation, where threads pay.
     with blas_threads(engine.largest_dense_block):
+        compiled = _compiled_newton(engine, box, starts)
+        if compiled is not None:
+            return compiled
         quasi = _quasi_newton(engine, box, starts, log)
         if quasi is not None:
             par, code = quasi, 1
