@@ -17,6 +17,7 @@ import scipy.linalg as la
 
 from lmeformula.engines.factor import BlockedFactor
 from lmeformula.engines.layout import layout_of
+from lmeformula.engines.lmm_kernels import DenseObjective
 from lmeformula.engines.solution import Criteria, PLSSolution
 from lmeformula.model.design import Design
 
@@ -48,6 +49,13 @@ class BlockedPLS:
     def has_gradient(self) -> bool:
         """Whether :meth:`gradient` is exact (else None, finite differences)."""
         return bool(self.factor.has_gradient)
+
+    @property
+    def objective(self) -> DenseObjective | None:
+        """The deviance and its exact gradient as one compiled function of θ, where the
+        system is small and Λ is θ among zeros
+        (:meth:`~lmeformula.engines.factor.BlockedFactor.objective`), else None."""
+        return self.factor.objective(self.n, self.reml)
 
     def with_response(self, y: np.ndarray) -> BlockedPLS:
         """The same model for another response (the factor's X and Z products shared)."""

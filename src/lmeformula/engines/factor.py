@@ -45,9 +45,9 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from lmeformula.engines.lmm_kernels import (
+    DenseObjective,
     dense_deviance,
     dense_factor,
-    dense_gradient,
     schur_products,
 )
 from lmeformula.engines.solution import Criteria, criteria_from_factor, profiled_deviance
@@ -522,6 +522,9 @@ class BlockedFactor:
         self._fill(w, design.y - design.offset)
         # The small dense system, made on first use (a one-term LMM never asks for it).
         self._small_built: _SmallSystem | bool | None = False
+        # The small system's compiled objective, with the arrays and criterion it was
+        # made for (:meth:`objective`).
+        self._objective_cache: tuple[Any, ...] | None = None
         # Where each weighted cross-product's entries come from: made on the first reweight.
         self._weight_plan: _WeightPlan | None = None
         # [Z X] dense for the compiled PIRLS (dense_system), made on first use.
@@ -1013,25 +1016,52 @@ class BlockedFactor:
         with P = A_k⁻¹ = L_k⁻ᵀ L_k⁻¹, read off the inverse of the one factor L. None where
         the structure is not θ among zeros, or the system is not small.
         """
-        if not self.has_gradient:
-            return None
-        s = self._small
-        assert s is not None and s.theta_src is not None
-        assert s.theta_rows is not None and s.theta_cols is not None
         # Row r of W = L⁻¹ adds U[r]'U[r] (U = W[:, :q]) to A_k⁻¹'s Z block for every k > r,
         # and, below the Z rows, W[r, q:] to its X-Z block: so G_k(a, b) = Σ_{r<k} M[r, a]
         # U[r, b] with M = U (Z'ZΛ)' plus, below the Z rows, W[q:, q:] (Z'[X y])'. Only the
         # entries at Λ's θ positions (a, b) are needed (the compiled kernel's loop).
-        per_entry = dense_gradient(
-            *self._dense_inputs(np.asarray(theta, dtype=float)),
-            n,
-            reml,
-            s.theta_rows,
-            s.theta_cols,
-        )
-        if per_entry is None:
+        objective = self.objective(n, reml)
+        if objective is None:
+            return None
+        out = objective.gradient(np.asarray(theta, dtype=float))
+        if out is None:
             raise np.linalg.LinAlgError("the system is not positive definite")
-        return 2.0 * np.bincount(s.theta_src, per_entry, minlength=len(self.design.start))
+        return out[1]
+
+    def objective(self, n: int, reml: bool) -> DenseObjective | None:
+        """The small system's deviance and exact gradient as one compiled function of θ
+        (:class:`~lmeformula.engines.lmm_kernels.DenseObjective`, which the optimizer
+        minimises without calling back into Python), made once for the current products;
+        None where :attr:`has_gradient` is False."""
+        if not self.has_gradient:
+            return None
+        s = self._small
+        assert s is not None and s.theta_src is not None and s.theta_flat is not None
+        assert s.theta_rows is not None and s.theta_cols is not None
+        key = (n, reml, self.log_weights)
+        c = self._objective_cache
+        if (
+            c is None
+            or c[0] is not s.ZtZ
+            or c[1] is not s.ZtXy
+            or c[2] is not self.XyXy
+            or (c[3] != key)
+        ):
+            obj = DenseObjective(
+                s.ZtZ,
+                s.ZtXy,
+                self.XyXy,
+                n,
+                reml,
+                self.log_weights,
+                s.theta_flat,
+                s.theta_src,
+                s.theta_rows,
+                s.theta_cols,
+                len(self.design.start),
+            )
+            c = self._objective_cache = (s.ZtZ, s.ZtXy, self.XyXy, key, obj)
+        return c[4]
 
     def _dense_lambda(self, theta: np.ndarray) -> np.ndarray:
         """Λ (q x q, row-major) at θ, written into the small system's buffer."""
@@ -1067,6 +1097,9 @@ class BlockedFactor:
         """
         theta = theta if isinstance(theta, np.ndarray) else np.asarray(theta, dtype=float)
         if self._small is not None:
+            objective = self.objective(n, reml)
+            if objective is not None:
+                return float(objective.deviance(theta))
             return float(dense_deviance(*self._dense_inputs(theta), n, reml, self.log_weights))
         return self._blocked(theta).criteria(n, reml, self.log_weights).deviance
 

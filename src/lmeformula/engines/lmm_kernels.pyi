@@ -27,16 +27,6 @@ def dense_deviance(
     reml: bool,
     log_weights: float,
 ) -> float: ...
-def dense_gradient(
-    lam: np.ndarray,
-    ZtZ: np.ndarray,
-    ZtXy: np.ndarray,
-    XyXy: np.ndarray,
-    n: int,
-    reml: bool,
-    rows: np.ndarray,
-    cols: np.ndarray,
-) -> np.ndarray | None: ...
 def schur_products(
     indptr_i: np.ndarray,
     indices_i: np.ndarray,
@@ -77,5 +67,21 @@ class OneTermObjective(Objective):
         rows: np.ndarray,
         cols: np.ndarray,
         which: np.ndarray,
+        size: int,
+    ) -> None: ...
+
+class DenseObjective(Objective):
+    def __init__(
+        self,
+        ZtZ: np.ndarray,
+        ZtXy: np.ndarray,
+        XyXy: np.ndarray,
+        n: int,
+        reml: bool,
+        log_weights: float,
+        flat: np.ndarray,
+        src: np.ndarray,
+        rows: np.ndarray,
+        cols: np.ndarray,
         size: int,
     ) -> None: ...

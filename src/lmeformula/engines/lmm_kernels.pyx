@@ -392,60 +392,46 @@ def dense_deviance(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_wei
     return out
 
 
-def dense_gradient(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, rows, cols):
-    """∂ deviance / ∂Λ_ab at the positions (rows[t], cols[t]) of θ's entries, for the
-    small system (see :meth:`lmeformula.engines.factor.BlockedFactor.gradient`); None
-    where the system is not positive definite.
+cdef int _dense_gradient_from(
+    double* L, double* T, double* M, double* XyZ, int q, int r, Py_ssize_t n, bint reml,
+    const long long* rw, const long long* cl, Py_ssize_t nt, double* g,
+) noexcept nogil:
+    """∂ deviance / ∂Λ_ab at the positions (rw[t], cl[t]) of θ's entries, for the small
+    system factored in L by :func:`_dense_factor` (T as it left it; L is overwritten by
+    L⁻¹, M is N x q work space); LAPACK's info (0: done).
 
     With W = L⁻¹, U = W[:, :q], M = U (Z'ZΛ)' plus, below the Z rows, W[q:, q:] ([X y]'Z),
     entry t sums E = M[:, a_t] U[:, b_t] over the Z rows (log|A_q|), the X rows (log|R_X|²)
-    and takes the y row (log r²), weighted as the criterion weighs them.
+    and takes the y row (log r²), weighted as the criterion weighs them (see
+    :meth:`lmeformula.engines.factor.BlockedFactor.gradient`).
     """
-    cdef double[:, ::1] lam_v = lam
-    cdef double[:, ::1] ZtZ_v = ZtZ
-    cdef double[:, ::1] XyZ_v = ZtXy
-    cdef const double[:, ::1] XyXy_v = XyXy
-    cdef const long long[::1] rw = rows
-    cdef const long long[::1] cl = cols
-    cdef int q = lam_v.shape[0], r = XyXy_v.shape[0], N = q + r, p = r - 1, info = 0
-    cdef Py_ssize_t t, i, nt = rw.shape[0]
-    buf = np.empty(N * N + q * q + N * q)
-    cdef double[::1] B = buf
-    cdef double* L = &B[0]
-    cdef double* T = &B[N * N]
-    cdef double* M = &B[N * N + q * q]
-    out = np.empty(nt)
-    cdef double[::1] g = out
-    cdef double one = 1.0, zero = 0.0, zz, xx, yy, e, wy
+    cdef int N = q + r, p = r - 1, info = 0
+    cdef Py_ssize_t t, i
+    cdef double one = 1.0, zero = 0.0, zz, xx, yy, wy
     cdef char* nn = b"N"
     cdef char* ntr = b"T"
     cdef char* lo = b"L"
-    with nogil:
-        info = _dense_factor(&lam_v[0, 0], &ZtZ_v[0, 0], &XyZ_v[0, 0], XyXy_v, T, L, q, r)
-        if info == 0:
-            dtrtri(lo, nn, &N, L, &N, &info)
-        if info == 0:
-            for t in range(N):
-                for i in range(t):
-                    L[i + t * N] = 0.0
-            # M = U T' (N x q), T = Z'ZΛ as the factor left it.
-            dgemm(nn, ntr, &N, &q, &q, &one, L, &N, T, &q, &zero, M, &N)
-            # Below the Z rows: + W[q:, q:] ([X y]'Z).
-            dgemm(nn, nn, &r, &q, &r, &one, &L[q + q * N], &N, &XyZ_v[0, 0], &r, &one,
-                  &M[q], &N)
-            wy = <double>(n - p) if reml else <double>n
-            for t in range(nt):
-                zz = 0.0
-                xx = 0.0
-                for i in range(q):
-                    zz += M[i + rw[t] * N] * L[i + cl[t] * N]
-                for i in range(q, q + p):
-                    xx += M[i + rw[t] * N] * L[i + cl[t] * N]
-                yy = M[(N - 1) + rw[t] * N] * L[(N - 1) + cl[t] * N]
-                g[t] = zz + wy * yy + (xx if reml else 0.0)
+    dtrtri(lo, nn, &N, L, &N, &info)
     if info != 0:
-        return None
-    return out
+        return info
+    for t in range(N):
+        for i in range(t):
+            L[i + t * N] = 0.0
+    # M = U T' (N x q), T = Z'ZΛ as the factor left it.
+    dgemm(nn, ntr, &N, &q, &q, &one, L, &N, T, &q, &zero, M, &N)
+    # Below the Z rows: + W[q:, q:] ([X y]'Z).
+    dgemm(nn, nn, &r, &q, &r, &one, &L[q + q * N], &N, XyZ, &r, &one, &M[q], &N)
+    wy = <double>(n - p) if reml else <double>n
+    for t in range(nt):
+        zz = 0.0
+        xx = 0.0
+        for i in range(q):
+            zz += M[i + rw[t] * N] * L[i + cl[t] * N]
+        for i in range(q, q + p):
+            xx += M[i + rw[t] * N] * L[i + cl[t] * N]
+        yy = M[(N - 1) + rw[t] * N] * L[(N - 1) + cl[t] * N]
+        g[t] = zz + wy * yy + (xx if reml else 0.0)
+    return 0
 
 
 #: Bytes of ``out``'s rows one sweep of :func:`schur_products` writes to (a core's L2 cache;
@@ -805,4 +791,64 @@ cdef class OneTermObjective(Objective):
                 g[j] = 0.0
             for j in range(self.rows.shape[0]):
                 g[self.which[j]] += 2.0 * self.G[self.rows[j], self.cols[j]]
+        return dev
+
+
+cdef class DenseObjective(Objective):
+    """The small system's profiled deviance (:func:`dense_deviance`) and its exact gradient
+    as a C function of θ, where θ's entries are Λ's: θ[src[t]] goes to the flat position
+    ``flat[t]`` of the q x q Λ (row-major), row ``rows[t]`` and column ``cols[t]``."""
+
+    cdef double[:, ::1] ZtZ
+    cdef double[:, ::1] XyZ
+    cdef const double[:, ::1] XyXy
+    cdef const long long[::1] flat
+    cdef const long long[::1] src
+    cdef const long long[::1] rows
+    cdef const long long[::1] cols
+    cdef Py_ssize_t n
+    cdef bint reml
+    cdef double log_weights
+    cdef double[::1] lam
+    cdef double[::1] buf
+    cdef double[::1] per
+
+    def __init__(self, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_weights, flat,
+                 src, rows, cols, Py_ssize_t size):
+        self.ZtZ = np.ascontiguousarray(ZtZ, dtype=float)
+        self.XyZ = np.ascontiguousarray(ZtXy, dtype=float)
+        self.XyXy = np.ascontiguousarray(XyXy, dtype=float)
+        self.flat = np.ascontiguousarray(flat, dtype=np.int64)
+        self.src = np.ascontiguousarray(src, dtype=np.int64)
+        self.rows = np.ascontiguousarray(rows, dtype=np.int64)
+        self.cols = np.ascontiguousarray(cols, dtype=np.int64)
+        self.n, self.reml, self.log_weights, self.size = n, reml, log_weights, size
+        cdef Py_ssize_t q = self.ZtZ.shape[0], N = q + self.XyXy.shape[0]
+        self.lam = np.zeros(q * q)
+        self.buf = np.empty(N * N + q * q + N * q)
+        self.per = np.empty(self.flat.shape[0])
+
+    cdef double _eval(self, const double* x, double* g) noexcept nogil:
+        cdef int q = <int>self.ZtZ.shape[0], r = <int>self.XyXy.shape[0], N = q + r
+        cdef Py_ssize_t t
+        cdef double dev
+        cdef double* L = &self.buf[0]
+        cdef double* T = &self.buf[N * N]
+        for t in range(self.flat.shape[0]):
+            self.lam[self.flat[t]] = x[self.src[t]]
+        self.evaluations += 1
+        if _dense_factor(&self.lam[0], &self.ZtZ[0, 0], &self.XyZ[0, 0], self.XyXy, T, L, q, r):
+            return INF
+        dev = _deviance_from(L, N, q, r, self.n, self.reml, self.log_weights)
+        if not (dev < INF):
+            return INF
+        if g != NULL:
+            if _dense_gradient_from(L, T, &self.buf[N * N + q * q], &self.XyZ[0, 0], q, r,
+                                    self.n, self.reml, &self.rows[0], &self.cols[0],
+                                    self.flat.shape[0], &self.per[0]):
+                return INF
+            for t in range(self.size):
+                g[t] = 0.0
+            for t in range(self.flat.shape[0]):
+                g[self.src[t]] += 2.0 * self.per[t]
         return dev

@@ -649,7 +649,8 @@ def scout(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
 def _compiled_newton(engine: Engine, box: _Box, starts: list[np.ndarray]) -> OptInfo | None:
     """The whole minimisation in compiled code, where the engine's deviance and exact
     gradient are one C function (one-term models with unstructured or diagonal blocks,
-    :attr:`~lmeformula.engines.onefactor.OneFactorPLS.objective`): damped Newton steps on
+    :attr:`~lmeformula.engines.onefactor.OneFactorPLS.objective`, and small systems of
+    such terms, :attr:`~lmeformula.engines.blocked.BlockedPLS.objective`): damped Newton steps on
     the exact gradient from lme4's start to the optimum itself (steps below
     :data:`STEP_TOL`), with the Hessian the convergence check reads. None where it does
     not apply or does not converge in the interior (a singular fit comes within
@@ -661,12 +662,16 @@ def _compiled_newton(engine: Engine, box: _Box, starts: list[np.ndarray]) -> Opt
     2e-9, the deviance within 2e-11).
     """
     # Imported here: the optimizer otherwise knows engines by their contract only.
+    from lmeformula.engines.blocked import BlockedPLS
     from lmeformula.engines.onefactor import OneFactorPLS
 
-    if not isinstance(engine, OneFactorPLS) or engine.objective is None or len(starts) != 1:
+    if not isinstance(engine, (OneFactorPLS, BlockedPLS)) or len(starts) != 1:
+        return None
+    objective = engine.objective
+    if objective is None:
         return None
     start = box.clip(starts[0])
-    out = engine.objective.newton(start, box.lower, box.upper, step_tol=STEP_TOL, gap=BOUNDARY_GAP)
+    out = objective.newton(start, box.lower, box.upper, step_tol=STEP_TOL, gap=BOUNDARY_GAP)
     if out["status"] != 0:
         return None
     par = out["par"]
