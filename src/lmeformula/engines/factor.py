@@ -48,6 +48,7 @@ from lmeformula.engines.lmm_kernels import (
     DenseObjective,
     dense_deviance,
     dense_factor,
+    level_products,
     schur_products,
 )
 from lmeformula.engines.solution import Criteria, criteria_from_factor, profiled_deviance
@@ -544,9 +545,12 @@ class BlockedFactor:
         sw = np.ones(self.n) if w is None else np.sqrt(w)
         self.weights = w
         self.log_weights = 0.0 if w is None else float(np.sum(np.log(w)))
-        X = sw[:, None] * design.X
-        Xy = np.column_stack([X, sw * resp])
-        X0 = sw[:, None] * design.terms[0].X
+        # Unit weights weigh nothing: X and the first term's columns as they are (read only).
+        X = design.X if w is None else sw[:, None] * design.X
+        Xy = np.empty((self.n, self.p + 1))
+        Xy[:, : self.p] = X
+        Xy[:, self.p] = resp if w is None else sw * resp
+        X0 = design.terms[0].X if w is None else sw[:, None] * design.terms[0].X
         # The first term's diagonal block: one p x p cross-product per level.
         self._first_term_products(X0, Xy)
         # Kept for with_response: a new response changes only its own cross-products.
@@ -649,17 +653,7 @@ class BlockedFactor:
             self._refill(w, resp, self._weight_plan)
 
     def _first_term_products(self, X0: np.ndarray, Xy: np.ndarray) -> None:
-        codes, l0, p0 = self._codes0, self._l0, self._p0
-        self.A00 = np.empty((l0, p0, p0))
-        for a in range(p0):
-            for b in range(a, p0):
-                v = np.bincount(codes, weights=X0[:, a] * X0[:, b], minlength=l0)
-                self.A00[:, a, b] = v
-                self.A00[:, b, a] = v
-        self.XyZ0 = np.empty((self.p + 1, l0, p0))
-        for c in range(self.p + 1):
-            for a in range(p0):
-                self.XyZ0[c, :, a] = np.bincount(codes, weights=Xy[:, c] * X0[:, a], minlength=l0)
+        self.A00, self.XyZ0 = level_products(self._codes0, X0, Xy, self._l0)
 
     def _refill(self, w: np.ndarray, resp: np.ndarray, plan: _WeightPlan) -> None:
         """The cross-products at new weights by the plan: each a weighted sum of fixed

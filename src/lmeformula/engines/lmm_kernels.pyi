@@ -85,3 +85,7 @@ class DenseObjective(Objective):
         cols: np.ndarray,
         size: int,
     ) -> None: ...
+
+def level_products(
+    codes: np.ndarray, X0: np.ndarray, Xy: np.ndarray, nlev: int
+) -> tuple[np.ndarray, np.ndarray]: ...

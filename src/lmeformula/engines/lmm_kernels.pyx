@@ -852,3 +852,32 @@ cdef class DenseObjective(Objective):
             for t in range(self.flat.shape[0]):
                 g[self.src[t]] += 2.0 * self.per[t]
         return dev
+
+
+def level_products(const long long[::1] codes, X0, Xy, Py_ssize_t nlev):
+    """The first term's cross-products per level in one pass over the rows: A[l] = Σ x x'
+    (levels x k x k) and XyZ0[c, l] = Σ [X y]_c x (r x levels x k), x the row's term
+    columns (X0: n x k, Xy: n x r, either order). Nine bincounts over strided columns cost
+    Exam's 4,059 rows 0.2 ms; this pass 20 us."""
+    cdef const double[:, :] x0 = X0
+    cdef const double[:, :] xy = Xy
+    cdef Py_ssize_t n = codes.shape[0], k = x0.shape[1], r = xy.shape[1], i, a, b, c, l
+    A = np.zeros((nlev, k, k))
+    XyZ0 = np.zeros((r, nlev, k))
+    cdef double[:, :, ::1] Av = A
+    cdef double[:, :, ::1] Bv = XyZ0
+    cdef double xa
+    with nogil:
+        for i in range(n):
+            l = codes[i]
+            for a in range(k):
+                xa = x0[i, a]
+                for b in range(a + 1):
+                    Av[l, a, b] += xa * x0[i, b]
+                for c in range(r):
+                    Bv[c, l, a] += xy[i, c] * xa
+        for l in range(nlev):
+            for a in range(k):
+                for b in range(a):
+                    Av[l, b, a] = Av[l, a, b]
+    return A, XyZ0
