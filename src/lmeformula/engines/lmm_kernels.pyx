@@ -628,8 +628,8 @@ cdef class Objective:
         cdef double* gh = &wk[2 * n]
         cdef double* d = &wk[3 * n]
         cdef double* M = &wk[4 * n]
-        cdef int it, i, j, attempt, ls, accepted
-        cdef double h, fh, fn = INF, mu, scale, tmax, t, gd, size, gmax, gnmax
+        cdef int it, i, j, attempt, ls, accepted, chord, fresh = 1
+        cdef double h, fh, fn = INF, mu, scale, tmax, t, gd, size, gmax, gnmax, last = INF
         for i in range(n):
             if x[i] < lo[i]:
                 x[i] = lo[i]
@@ -644,8 +644,23 @@ cdef class Objective:
             for i in range(n):
                 if lo[i] > -INF and x[i] - lo[i] < gap:
                     return BOUNDARY
+            # Near the optimum a chord step (the last Hessian kept) does when it is under a
+            # tenth of the last step: the Hessian has hardly moved, and taking it anew
+            # would cost n evaluations.
+            chord = 0
+            if not fresh and last < 1e-2:
+                for i in range(n):
+                    for j in range(n):
+                        M[i + j * n] = H[i * n + j]
+                    d[i] = -g[i]
+                if not _cholesky_solve(M, d, n):
+                    size = 0.0
+                    for i in range(n):
+                        size = max(size, fabs(d[i]) / (fabs(x[i]) if fabs(x[i]) > 1.0 else 1.0))
+                    chord = size <= 0.1 * last
+            fresh = 1
             # The Hessian, column by column from the gradient at x + h e_i.
-            for i in range(n):
+            for i in range(n if not chord else 0):
                 h = 1e-4 * (fabs(x[i]) if fabs(x[i]) > 1.0 else 1.0)
                 if x[i] + h > up[i]:
                     h = -h
@@ -678,6 +693,8 @@ cdef class Objective:
                     M[i + i * n] += mu
                     d[i] = -g[i]
                 if _cholesky_solve(M, d, n):
+                    if chord:
+                        break
                     mu = max(4.0 * mu, 1e-8 * (1.0 + scale))
                     continue
                 size = 0.0
@@ -715,10 +732,15 @@ cdef class Objective:
                     if accepted:
                         break
                     t *= 0.5
-                if accepted:
+                if accepted or chord:
                     break
                 mu = max(10.0 * mu, 1e-4 * (1.0 + scale))
             if not accepted:
+                if chord:
+                    # The kept Hessian misled: take it anew from the same point.
+                    fresh = 1
+                    last = INF
+                    continue
                 return STUCK
             size = 0.0
             for i in range(n):
@@ -729,6 +751,9 @@ cdef class Objective:
             steps[0] += 1
             if size < step_tol:
                 return CONVERGED
+            # A full, undamped step: the Newton region, where the next may be a chord step.
+            fresh = not (t == 1.0 and mu == 0.0)
+            last = size
         return STUCK
 
 
