@@ -335,8 +335,10 @@ class _SmallSystem:
 
     ZtZ: np.ndarray  # q x q
     ZtXy: np.ndarray  # q x (p + 1)
-    lam_flat: np.ndarray  # flat positions of every Λ_k entry in the q x q Λ
-    lam_src: np.ndarray  # which entry of the raveled Λ_k blocks goes to each position
+    # Flat positions of every Λ_k entry in the q x q Λ, and which entry of the raveled Λ_k
+    # blocks goes to each (None where θ is placed directly: theta_flat).
+    lam_flat: np.ndarray | None
+    lam_src: np.ndarray | None
     theta_flat: np.ndarray | None  # where θ's entries go in Λ, when Λ is θ among zeros
     theta_src: np.ndarray | None  # which θ entry goes to each of those positions
     lam: np.ndarray  # q x q, rewritten at each θ (its zeros never change)
@@ -813,19 +815,10 @@ class BlockedFactor:
         """The whole system [Z X y]'W[Z X y] dense, and where each Λ_k entry goes in Λ."""
         design = self.design
         q = self.q
-        flat, src, start, offset = [], [], 0, 0
-        for t in design.terms:
-            base = start + t.p * np.arange(t.factor.nlevels)
-            rows = (base[:, None, None] + np.arange(t.p)[None, :, None]).repeat(t.p, axis=2)
-            cols = (base[:, None, None] + np.arange(t.p)[None, None, :]).repeat(t.p, axis=1)
-            flat.append((rows * q + cols).ravel())
-            # Entry (a, b) of Λ_k, for every level: positions in the raveled Λ blocks.
-            src.append(_tile(offset + np.arange(t.p * t.p), t.factor.nlevels))
-            start += t.q
-            offset += t.p * t.p
-        # When every Λ_k is θ placed among zeros (UN, DIAG), θ is written straight into Λ.
+        # When every Λ_k is θ placed among zeros (UN, DIAG), θ is written straight into Λ;
+        # else each Λ_k entry goes to its positions (a patterned structure's map).
         placed = [t.structure.theta_positions() for t in design.terms]
-        theta_flat = theta_src = theta_rows = theta_cols = None
+        theta_flat = theta_src = theta_rows = theta_cols = lam_flat = lam_src = None
         if all(pos is not None for pos in placed):
             tf, ts, start = [], [], 0
             for t, sl, pos in zip(design.terms, design.theta_slices, placed, strict=True):
@@ -837,13 +830,25 @@ class BlockedFactor:
                 start += t.q
             theta_flat, theta_src = np.concatenate(tf), np.concatenate(ts)
             theta_rows, theta_cols = np.divmod(theta_flat, q)
+        else:
+            flat, src, start, offset = [], [], 0, 0
+            for t in design.terms:
+                base = start + t.p * np.arange(t.factor.nlevels)
+                rows = (base[:, None, None] + np.arange(t.p)[None, :, None]).repeat(t.p, axis=2)
+                cols = (base[:, None, None] + np.arange(t.p)[None, None, :]).repeat(t.p, axis=1)
+                flat.append((rows * q + cols).ravel())
+                # Entry (a, b) of Λ_k, for every level: positions in the raveled Λ blocks.
+                src.append(_tile(offset + np.arange(t.p * t.p), t.factor.nlevels))
+                start += t.q
+                offset += t.p * t.p
+            lam_flat, lam_src = np.concatenate(flat), np.concatenate(src)
         yw = self._sw * (design.y - design.offset)
         ZtZ, ZtXy = self._small_products(np.column_stack([self._X, yw]))
         return _SmallSystem(
             ZtZ=ZtZ,
             ZtXy=ZtXy,
-            lam_flat=np.concatenate(flat),
-            lam_src=np.concatenate(src),
+            lam_flat=lam_flat,
+            lam_src=lam_src,
             theta_flat=theta_flat,
             theta_src=theta_src,
             theta_rows=theta_rows,
@@ -980,12 +985,7 @@ class BlockedFactor:
             Z = sp.hstack(self._Z, format="csc")
             self._dense_rows = np.asfortranarray(np.column_stack([Z.toarray(), self.design.X]))
         q = self.q
-        lam = np.zeros((q, q))
-        if s.theta_flat is not None:
-            lam.flat[s.theta_flat] = theta[s.theta_src]
-        else:
-            lams = self.design.lambda_blocks(theta)
-            lam.flat[s.lam_flat] = np.concatenate([m.ravel() for m in lams])[s.lam_src]
+        lam = self._dense_lambda(np.asarray(theta, dtype=float)).copy()
         A = self._dense_rows.copy(order="F")
         A[:, :q] = self._dense_rows[:, :q] @ lam
         return A, lam
@@ -1053,6 +1053,7 @@ class BlockedFactor:
                 s.theta_rows,
                 s.theta_cols,
                 len(self.design.start),
+                self.scalar,
             )
             c = self._objective_cache = (s.ZtZ, s.ZtXy, self.XyXy, key, obj)
         return c[4]
@@ -1064,6 +1065,7 @@ class BlockedFactor:
         if s.theta_flat is not None:
             s.lam.flat[s.theta_flat] = theta[s.theta_src]
         else:
+            assert s.lam_flat is not None and s.lam_src is not None
             lams = self.design.lambda_blocks(theta)
             raveled = (
                 lams[0].ravel() if len(lams) == 1 else np.concatenate([m.ravel() for m in lams])
@@ -1094,7 +1096,9 @@ class BlockedFactor:
             objective = self.objective(n, reml)
             if objective is not None:
                 return float(objective.deviance(theta))
-            return float(dense_deviance(*self._dense_inputs(theta), n, reml, self.log_weights))
+            return float(
+                dense_deviance(*self._dense_inputs(theta), n, reml, self.log_weights, self.scalar)
+            )
         return self._blocked(theta).criteria(n, reml, self.log_weights).deviance
 
     def _dense(self, theta: np.ndarray, keep: bool) -> DenseFactorization:
@@ -1102,7 +1106,7 @@ class BlockedFactor:
         assert s is not None
         A = s.work
         # Only the lower triangle is written (and read: the factor is lower).
-        if dense_factor(*self._dense_inputs(theta), A) != 0:
+        if dense_factor(*self._dense_inputs(theta), A, self.scalar) != 0:
             raise np.linalg.LinAlgError("the system is not positive definite")
         if keep:
             return DenseFactorization(np.tril(A), self.q, s.lam.copy())

@@ -16,7 +16,12 @@ def onefactor_deviance(
     log_weights: float,
 ) -> float: ...
 def dense_factor(
-    lam: np.ndarray, ZtZ: np.ndarray, ZtXy: np.ndarray, XyXy: np.ndarray, work: np.ndarray
+    lam: np.ndarray,
+    ZtZ: np.ndarray,
+    ZtXy: np.ndarray,
+    XyXy: np.ndarray,
+    work: np.ndarray,
+    diagonal: bool = False,
 ) -> int: ...
 def dense_deviance(
     lam: np.ndarray,
@@ -26,6 +31,7 @@ def dense_deviance(
     n: int,
     reml: bool,
     log_weights: float,
+    diagonal: bool = False,
 ) -> float: ...
 def schur_products(
     indptr_i: np.ndarray,
@@ -84,6 +90,7 @@ class DenseObjective(Objective):
         rows: np.ndarray,
         cols: np.ndarray,
         size: int,
+        diagonal: bool = False,
     ) -> None: ...
 
 def level_products(

@@ -313,21 +313,33 @@ def onefactor_deviance(lam, A, B, XyXy, Py_ssize_t n, bint reml, double log_weig
 
 cdef int _dense_factor(
     double* lamT, double* ZtZ, double* XyZ, const double[:, ::1] XyXy, double* T,
-    double* work, int q, int r,
+    double* work, int q, int r, bint diagonal,
 ) noexcept nogil:
+    """The small system at Λ into ``work`` and factored; with ``diagonal`` (every term
+    scalar: Λ diagonal) its products by scaling, O(q²) where the products cost O(q³)."""
     cdef int N = q + r, info = 0, i, j
-    cdef double one = 1.0, zero = 0.0
+    cdef double one = 1.0, zero = 0.0, lj
     cdef char* nn = b"N"
     cdef char* nt = b"T"
     cdef char* lo = b"L"
-    # T = Z'Z Λ = Z'Z (Λ')'.
-    dgemm(nn, nt, &q, &q, &q, &one, ZtZ, &q, lamT, &q, &zero, T, &q)
-    # The leading block Λ'Z'ZΛ = Λ' T, then + I.
-    dgemm(nn, nn, &q, &q, &q, &one, lamT, &q, T, &q, &zero, work, &N)
+    if diagonal:
+        for j in range(q):
+            lj = lamT[j + j * q]
+            for i in range(q):
+                T[i + j * q] = ZtZ[i + j * q] * lj
+            for i in range(q):
+                work[i + j * N] = lamT[i + i * q] * T[i + j * q]
+            for i in range(r):
+                work[q + i + j * N] = XyZ[i + j * r] * lj
+    else:
+        # T = Z'Z Λ = Z'Z (Λ')'.
+        dgemm(nn, nt, &q, &q, &q, &one, ZtZ, &q, lamT, &q, &zero, T, &q)
+        # The leading block Λ'Z'ZΛ = Λ' T.
+        dgemm(nn, nn, &q, &q, &q, &one, lamT, &q, T, &q, &zero, work, &N)
+        # Below it, [X y]'ZΛ = ([X y]'Z) (Λ')'.
+        dgemm(nn, nt, &r, &q, &q, &one, XyZ, &r, lamT, &q, &zero, &work[q], &N)
     for i in range(q):
         work[i + i * N] += 1.0
-    # Below it, [X y]'ZΛ = ([X y]'Z) (Λ')'.
-    dgemm(nn, nt, &r, &q, &q, &one, XyZ, &r, lamT, &q, &zero, &work[q], &N)
     for j in range(r):
         for i in range(j, r):
             work[(q + i) + (q + j) * N] = XyXy[i, j]
@@ -335,7 +347,7 @@ cdef int _dense_factor(
     return info
 
 
-def dense_factor(lam, ZtZ, ZtXy, XyXy, work):
+def dense_factor(lam, ZtZ, ZtXy, XyXy, work, bint diagonal=False):
     """Factor the small system at Λ into ``work`` ((q + r) square, Fortran order; its
     lower triangle then holds L). Returns LAPACK's info (0: positive definite)."""
     cdef double[:, ::1] lam_v = lam
@@ -348,7 +360,7 @@ def dense_factor(lam, ZtZ, ZtXy, XyXy, work):
     cdef double[::1] T_v = T
     with nogil:
         info = _dense_factor(&lam_v[0, 0], &ZtZ_v[0, 0], &XyZ_v[0, 0], XyXy_v, &T_v[0],
-                             &W[0, 0], q, r)
+                             &W[0, 0], q, r, diagonal)
     return info
 
 
@@ -370,7 +382,8 @@ cdef double _deviance_from(double* L, int N, int q, int r, Py_ssize_t n, bint re
     return logdet - log_weights + 2.0 * logdet_rx + m * (1.0 + LOG_2PI + log(pwrss / m))
 
 
-def dense_deviance(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_weights):
+def dense_deviance(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_weights,
+                   bint diagonal=False):
     """The profiled deviance (REML criterion for ``reml``) of the small system at Λ, as
     :func:`lmeformula.engines.solution.criteria_from_factor` reads it off the factor; inf
     where the system is not positive definite."""
@@ -384,7 +397,7 @@ def dense_deviance(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_wei
     cdef double out = INF
     with nogil:
         info = _dense_factor(&lam_v[0, 0], &ZtZ_v[0, 0], &XyZ_v[0, 0], XyXy_v, &B[N * N],
-                             &B[0], q, r)
+                             &B[0], q, r, diagonal)
         if info == 0:
             out = _deviance_from(&B[0], N, q, r, n, reml, log_weights)
     if not (out < INF):
@@ -837,9 +850,11 @@ cdef class DenseObjective(Objective):
     cdef double[::1] lam
     cdef double[::1] buf
     cdef double[::1] per
+    cdef bint diagonal
 
     def __init__(self, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_weights, flat,
-                 src, rows, cols, Py_ssize_t size):
+                 src, rows, cols, Py_ssize_t size, bint diagonal=False):
+        self.diagonal = diagonal
         self.ZtZ = np.ascontiguousarray(ZtZ, dtype=float)
         self.XyZ = np.ascontiguousarray(ZtXy, dtype=float)
         self.XyXy = np.ascontiguousarray(XyXy, dtype=float)
@@ -862,7 +877,8 @@ cdef class DenseObjective(Objective):
         for t in range(self.flat.shape[0]):
             self.lam[self.flat[t]] = x[self.src[t]]
         self.evaluations += 1
-        if _dense_factor(&self.lam[0], &self.ZtZ[0, 0], &self.XyZ[0, 0], self.XyXy, T, L, q, r):
+        if _dense_factor(&self.lam[0], &self.ZtZ[0, 0], &self.XyZ[0, 0], self.XyXy, T, L, q, r,
+                         self.diagonal):
             return INF
         dev = _deviance_from(L, N, q, r, self.n, self.reml, self.log_weights)
         if not (dev < INF):
