@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy.linalg import lapack
 
 from lmeformula.errors import ConvergenceWarning, RankDeficiencyWarning, SingularFitWarning
 from lmeformula.model.design import Design
@@ -60,26 +61,25 @@ def hessian_messages(H: np.ndarray, tol: float = HESSIAN_TOL, kind: str = "") ->
     what = f"{kind} Hessian" if kind else "Hessian"
     if H.size == 0:
         return []
-    if not np.all(np.isfinite(H)):
+    if not np.isfinite(H).all():
         return ["Problem with Hessian check (infinite or missing values?)"]
-    ev = np.linalg.eigvalsh(0.5 * (H + H.T))
-    negative = int(np.sum(ev < -tol))
+    # The eigenvalues as floats: a few, and numpy's reductions on them cost more than the
+    # decomposition (every fit runs this check).
+    ev = np.linalg.eigvalsh(0.5 * (H + H.T)).tolist()
+    negative = sum(e < -tol for e in ev)
     if negative:
         return [f"Model failed to converge: degenerate {what} with {negative} negative eigenvalues"]
-    try:
-        np.linalg.cholesky(H)
-        factored = True
-    except np.linalg.LinAlgError:
-        factored = False
-    if np.any(np.abs(ev) < tol) or not factored:
+    factored = lapack.dpotrf(H, lower=1)[1] == 0
+    if any(abs(e) < tol for e in ev) or not factored:
         return [f"{what} is numerically singular: parameters are not uniquely determined"]
     out = []
     rescale = "rescale the covariates (center them, or change their units) and refit"
-    if ev.max() * tol > 1:
+    top, bottom = max(ev), min(ev)
+    if top * tol > 1:
         out.append(
             f"Model is nearly unidentifiable: very large eigenvalue of the {what}; {rescale}"
         )
-    if ev.min() / ev.max() < tol:
+    if bottom / top < tol:
         out.append(
             f"Model is nearly unidentifiable: large eigenvalue ratio of the {what}; {rescale}"
         )

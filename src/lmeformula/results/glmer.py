@@ -229,7 +229,7 @@ class GlmerResult(FixedEffectTables):
         """lme4's ``isSingular``."""
         return is_singular(self.state.design, self.theta, tol)
 
-    @property
+    @cached_property
     def singular(self) -> bool:
         """Whether the fit is singular (lme4's ``isSingular`` with its tolerance)."""
         return self.is_singular()

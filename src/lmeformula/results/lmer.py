@@ -235,7 +235,7 @@ class LmerResult(FixedEffectTables):
         or a structured correlation within ``tol`` of its bound."""
         return is_singular(self.state.design, self.theta, check_positive("tol", tol))
 
-    @property
+    @cached_property
     def singular(self) -> bool:
         """Whether the fit is singular (``is_singular()`` with lme4's tolerance)."""
         return self.is_singular()
