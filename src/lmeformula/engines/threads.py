@@ -23,15 +23,20 @@ __all__ = ["LARGE_DENSE_BLOCK", "blas_threads", "limit_blas", "one_blas_thread"]
 #: on two threads against 11.5 s on one).
 LARGE_DENSE_BLOCK = 2000
 
-# Discovering the loaded BLAS libraries takes milliseconds: do it once per process.
-_CONTROLLER: ThreadpoolController | None = None
+# Discovering the loaded BLAS libraries takes milliseconds: do it once per process, with
+# each library's own thread count then (what "all threads" restores).
+_BLAS: list[tuple[Any, int]] | None = None
 
 
-def _controller() -> ThreadpoolController:
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER
+def _blas_libraries() -> list[tuple[Any, int]]:
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = [
+            (lib, lib.get_num_threads())
+            for lib in ThreadpoolController().lib_controllers
+            if lib.user_api == "blas"
+        ]
+    return _BLAS
 
 
 def blas_threads(largest_dense_block: int) -> Any:
@@ -68,13 +73,20 @@ def limit_blas(threads: int | None) -> Any:
 
 @contextmanager
 def _limited(threads: int | None) -> Iterator[None]:
+    # The libraries' own calls: threadpoolctl's limit() context costs 16 us to enter and
+    # leave, these 3 (every fit enters one). None restores each library's own count.
     outer = getattr(_ACTIVE, "threads", _UNSET)
-    with _controller().limit(limits=threads, user_api="blas"):
-        _ACTIVE.threads = threads
-        try:
-            yield
-        finally:
-            _ACTIVE.threads = outer
+    libs = _blas_libraries()
+    before = [lib.get_num_threads() for lib, _ in libs]
+    for lib, own in libs:
+        lib.set_num_threads(own if threads is None else threads)
+    _ACTIVE.threads = threads
+    try:
+        yield
+    finally:
+        _ACTIVE.threads = outer
+        for (lib, _), count in zip(libs, before, strict=True):
+            lib.set_num_threads(count)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
