@@ -3,10 +3,10 @@
 - :func:`bobyqa`: lme4's default optimizer (NLopt's LN_BOBYQA with lme4's tolerances), with
   lme4's ``restart_edge`` and boundary checks, then :func:`newton_finish`, then lme4's
   convergence check.
-  LMMs with many θ entries and a compiled gradient (Machines' 3 x 3 term) start by
-  NLopt's SLSQP on the exact gradient instead (:func:`_uses_gradient`,
-  :func:`_quasi_newton`): 31 deviance evaluations where BOBYQA takes 327; one that ends
-  near a bound is refitted by BOBYQA.
+  LMMs with many θ entries and a compiled gradient start by NLopt's SLSQP on the exact
+  gradient instead (:func:`_uses_gradient`, :func:`_quasi_newton`; Machines' 3 x 3 term:
+  31 deviance evaluations where BOBYQA takes 327); one that ends near a bound is refitted
+  by BOBYQA.
 - One-term models whose deviance and exact gradient are one compiled function are
   minimised by :func:`_compiled_newton` first (damped Newton steps in C from lme4's
   start, no Python call until the optimum); BOBYQA as above where it does not converge in
