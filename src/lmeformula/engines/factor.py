@@ -567,9 +567,7 @@ class BlockedFactor:
             return
         self._blocked_fill(Xy, first)
         if not first and self._small is not None:
-            Z = sp.hstack(self._weighted_Z, format="csc")
-            self._small.ZtZ = np.asarray((Z.T @ Z).toarray())
-            self._small.ZtXy = np.asarray(Z.T @ Xy)
+            self._small.ZtZ, self._small.ZtXy = self._small_products(Xy)
 
     def _ensure_blocked(self) -> None:
         """The blocked products a small system deferred, at its weights and response."""
@@ -1155,7 +1153,8 @@ class BlockedFactor:
         )
         Ldense: dict[tuple[int, int], np.ndarray] = {}
         Ly: list[np.ndarray] = [Ly0]
-        w0 = D0[:, 0, 0] ** 2
+        # The Schur columns' weights d0² (only they read them).
+        w0 = D0[:, 0, 0] ** 2 if self.schur else np.zeros(0)
         for j in range(1, self.K):
             lj = lams[j]
             if self.schur:

@@ -549,12 +549,34 @@ cdef int _cholesky_solve(double* M, double* b, int n) noexcept nogil:
     return 0
 
 
+cdef double _direction(const double* H, const double* g, double mu, const double* x,
+                       double* M, double* d, int n) noexcept nogil:
+    """d = -(H + μI)⁻¹ g (H row-major, M work space) and the step's size relative to
+    max(1, |x_i|); -1 where H + μI is not positive definite."""
+    cdef int i, j
+    cdef double size = 0.0
+    for i in range(n):
+        for j in range(n):
+            M[i + j * n] = H[i * n + j]
+        M[i + i * n] += mu
+        d[i] = -g[i]
+    if _cholesky_solve(M, d, n):
+        return -1.0
+    for i in range(n):
+        size = max(size, fabs(d[i]) / (fabs(x[i]) if fabs(x[i]) > 1.0 else 1.0))
+    return size
+
+
 cdef class Objective:
     """A deviance with its exact gradient as a C function of θ, and its compiled Newton
-    minimiser (:meth:`newton`). Subclasses define ``_eval``."""
+    minimiser (:meth:`newton`). Subclasses define ``_eval``; the criterion (n, REML or
+    ML, Σ log w) is every subclass's."""
 
     cdef public Py_ssize_t size
     cdef public Py_ssize_t evaluations
+    cdef Py_ssize_t n
+    cdef bint reml
+    cdef double log_weights
 
     cdef double _eval(self, const double* x, double* g) noexcept nogil:
         return INF
@@ -662,15 +684,8 @@ cdef class Objective:
             # would cost n evaluations.
             chord = 0
             if not fresh and last < 1e-2:
-                for i in range(n):
-                    for j in range(n):
-                        M[i + j * n] = H[i * n + j]
-                    d[i] = -g[i]
-                if not _cholesky_solve(M, d, n):
-                    size = 0.0
-                    for i in range(n):
-                        size = max(size, fabs(d[i]) / (fabs(x[i]) if fabs(x[i]) > 1.0 else 1.0))
-                    chord = size <= 0.1 * last
+                size = _direction(H, g, 0.0, x, M, d, n)
+                chord = 0.0 <= size <= 0.1 * last
             fresh = 1
             # The Hessian, column by column from the gradient at x + h e_i.
             for i in range(n if not chord else 0):
@@ -700,19 +715,12 @@ cdef class Objective:
             mu = 0.0
             accepted = 0
             for attempt in range(30):
-                for i in range(n):
-                    for j in range(n):
-                        M[i + j * n] = H[i * n + j]
-                    M[i + i * n] += mu
-                    d[i] = -g[i]
-                if _cholesky_solve(M, d, n):
-                    if chord:
-                        break
-                    mu = max(4.0 * mu, 1e-8 * (1.0 + scale))
-                    continue
-                size = 0.0
-                for i in range(n):
-                    size = max(size, fabs(d[i]) / (fabs(x[i]) if fabs(x[i]) > 1.0 else 1.0))
+                # A chord step's direction is already in d (mu = 0 there).
+                if not (chord and attempt == 0):
+                    size = _direction(H, g, mu, x, M, d, n)
+                    if size < 0:
+                        mu = max(4.0 * mu, 1e-8 * (1.0 + scale))
+                        continue
                 if size < step_tol and mu == 0.0:
                     return CONVERGED
                 # Inside the bounds: at most 0.9 of the way to the nearest one.
@@ -781,9 +789,6 @@ cdef class OneTermObjective(Objective):
     cdef const long long[::1] rows
     cdef const long long[::1] cols
     cdef const long long[::1] which
-    cdef Py_ssize_t n
-    cdef bint reml
-    cdef double log_weights
     cdef double[:, ::1] lam
     cdef double[:, :, ::1] Lw
     cdef double[:, :, ::1] Yw
@@ -844,9 +849,6 @@ cdef class DenseObjective(Objective):
     cdef const long long[::1] src
     cdef const long long[::1] rows
     cdef const long long[::1] cols
-    cdef Py_ssize_t n
-    cdef bint reml
-    cdef double log_weights
     cdef double[::1] lam
     cdef double[::1] buf
     cdef double[::1] per
