@@ -48,13 +48,15 @@ def test_gradient_path_is_bobyqas_profile(slope_fit, monkeypatch) -> None:
     # minimised over the other parameters is BOBYQA's or lower (ζ² = d - d̂). At σ₀ = 0,
     # where ρ has no effect, BOBYQA stops 0.11 above the minimum that L-BFGS-B reaches
     # (ζ -2.294 against -2.269): the one point where they differ by more than their
-    # tolerances.
+    # tolerances. Elsewhere either may stop a little above the other's minimum: at the walk's
+    # far end (ζ = 4.1) L-BFGS-B stopped 2.5e-5 above BOBYQA in deviance under scipy 1.17.1,
+    # within the 1e-4 that both minimisers' tolerances allow there.
     paired = (fast["parameter"] == slow["parameter"]) & (
         (fast["value"] - slow["value"]).abs() < 1e-5
     )
     assert paired.mean() >= 0.7
     f, s = fast[paired], slow[paired]
-    assert np.all(f["zeta"] ** 2 <= s["zeta"] ** 2 + 1e-5)
+    assert np.all(f["zeta"] ** 2 <= s["zeta"] ** 2 + 1e-4)
     same = ~((f["parameter"] == ".sig01") & (f["value"] < 1e-3))
     assert np.allclose(f["zeta"][same], s["zeta"][same], rtol=0, atol=1e-4)
 

@@ -119,7 +119,7 @@ class LaplaceDeviance:
         self._warm: PirlsResult | None = None
         self._rough = False
         self._last: tuple[np.ndarray, PirlsResult] | None = None
-        exact = not fast and has_exact_gradient(design, data.family, self.nagq)
+        exact = has_exact_gradient(design, data.family, self.nagq)
         self._pattern = RowPattern(design) if exact else None
         blocks = [theta_block(design)]
         # glmer.nb's θ, on the log scale, when the fit estimates it.
@@ -171,15 +171,20 @@ class LaplaceDeviance:
         )
 
     def gradient(self, par: np.ndarray) -> np.ndarray | None:
-        """The exact gradient in (θ, β) where :mod:`~lmeformula.engines.laplace_gradient`
-        has one (canonical links, no dispersion, Laplace); None elsewhere, and the
-        optimizer takes finite differences."""
+        """The exact gradient in (θ, β), or in θ alone for ``fast`` (β inside PIRLS), where
+        :mod:`~lmeformula.engines.laplace_gradient` has one (canonical links, no
+        dispersion, Laplace); None elsewhere, and the optimizer takes finite differences."""
         if self._pattern is None:
             return None
         try:
             r = self.modes(par)
             return laplace_gradient(
-                self.design, self.data, r, self.layout.get(par, "theta"), self._pattern
+                self.design,
+                self.data,
+                r,
+                self.layout.get(par, "theta"),
+                self._pattern,
+                joint=self.fast,
             )
         except (la.LinAlgError, np.linalg.LinAlgError, FloatingPointError):
             return None

@@ -17,13 +17,22 @@ With v = h w', g = P A'v and e = -2s + v - WAg:
 
 Each term is a sum over rows of products of n-vectors with P at the random effects the
 row touches, so an evaluation costs O(n r²) beyond the factor, r the random effects per
-row. Elsewhere (non-canonical links, an estimated dispersion, quadrature, Λ not θ among
+row.
+
+With β inside PIRLS too (nAGQ = 0: the modes γ* = (u*, β*) of [A X] together), the modes
+move by the joint system's inverse: g is the solve of H = [A'WA + I, A'WX; X'WA, X'WX]
+against [A'v; X'v], by its Schur complement R_X'R_X (the factor's last block), and e takes
+X g_β as well, e = -2s + v - W(A g_u + X g_β). The θ components keep their form; β's,
+X'e, vanish (β is at its mode).
+
+Elsewhere (non-canonical links, an estimated dispersion, quadrature, Λ not θ among
 zeros) there is no gradient here and the optimiser takes finite differences.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as la
 
 from lmeformula.engines.pirls import GlmData, PirlsResult
 from lmeformula.engines.selinv import pattern_inverse
@@ -75,6 +84,7 @@ def laplace_gradient(
     r: PirlsResult,
     theta: np.ndarray,
     pattern: RowPattern,
+    joint: bool = False,
 ) -> np.ndarray | None:
     """∂d/∂(θ, β) at the modes ``r`` (see the module), or None where it is not exact here.
 
@@ -90,11 +100,14 @@ def laplace_gradient(
         θ.
     pattern
         The design's :class:`RowPattern`.
+    joint
+        β was found inside PIRLS with u (nAGQ = 0): the gradient of θ alone, the modes of
+        both moving with it.
 
     Returns
     -------
     numpy.ndarray or None
-        The gradient, θ's components first, then β's.
+        The gradient, θ's components first, then β's (θ's alone with ``joint``).
     """
     fam = data.family
     slope = fam.weight_slope(r.mu)
@@ -116,8 +129,17 @@ def laplace_gradient(
     Atv = np.bincount(cols.ravel(), weights=(A * v[:, None]).ravel(), minlength=q)
     g = P.solve(Atv)
     Ag = np.einsum("na,na->n", A, g[cols])
+    X = design.X
+    if joint:
+        # g_β from the Schur complement R_X'R_X = L_X L_X', then g_u = P(A'v - A'WX g_β).
+        p = X.shape[1]
+        Lx = r.fac.Lyy[:p, :p]
+        g_beta = la.cho_solve((Lx, True), X.T @ (v - w * Ag))
+        xb = X @ g_beta
+        Atx = np.bincount(cols.ravel(), weights=(A * (w * xb)[:, None]).ravel(), minlength=q)
+        g = g - P.solve(Atx)
+        Ag = np.einsum("na,na->n", A, g[cols]) + xb
     e = -2.0 * s + v - w * Ag
-    grad_beta = design.X.T @ e
     grad_theta = np.zeros(theta.size)
     u = r.u
     for k, rows, cols_k, which in pattern.places:
@@ -127,4 +149,6 @@ def laplace_gradient(
             x = pattern.x[:, ca]
             inner = e * u[cols[:, cb]] + s * g[cols[:, cb]] + 2.0 * w * m[:, cb]
             grad_theta[j] += float(x @ inner)
-    return np.concatenate([grad_theta, grad_beta])
+    if joint:
+        return grad_theta
+    return np.concatenate([grad_theta, X.T @ e])

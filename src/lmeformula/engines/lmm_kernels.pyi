@@ -96,3 +96,9 @@ class DenseObjective(Objective):
 def level_products(
     codes: np.ndarray, X0: np.ndarray, Xy: np.ndarray, nlev: int
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def coupling_inverse_products(
+    ptr: np.ndarray, rows: np.ndarray, m: np.ndarray, P11: np.ndarray, P00: np.ndarray
+) -> np.ndarray: ...
+def pattern_positions(
+    ptr: np.ndarray, rows: np.ndarray, level: np.ndarray, row: np.ndarray
+) -> np.ndarray: ...

@@ -14,8 +14,9 @@ term's ``p`` columns of its level), and P b for a few vectors b. Neither needs P
   P_11 = Q'Q = (L_11 L_11')⁻¹ (LAPACK's dpotri).
   Only the first term's diagonal blocks of P_00 are formed. Where the couplings are
   dense, P_10 is too (q_1 x q_0, which bounds the models this serves: :data:`MAX_CROSS`);
-  where they are sparse (scalar terms), P_00's blocks and the P_10 entries a row asks for
-  are sums over L_10's entries, and nothing of size q_1 x q_0 is formed (fresh arrays of
+  where they are sparse, P_00's blocks and P_10 at L_10's pattern are sums over each
+  level's entries (compiled: ``lmm_kernels.coupling_inverse_products``), and nothing of
+  size q_1 x q_0 is formed (fresh arrays of
   a megabyte cost more in page faults than their arithmetic at these sizes).
 """
 
@@ -27,6 +28,7 @@ import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
+from lmeformula.engines import lmm_kernels
 from lmeformula.engines.factor import BlockedFactorization, DenseFactorization, inverse_later
 
 __all__ = ["MAX_CROSS", "PatternInverse", "pattern_inverse"]
@@ -79,35 +81,11 @@ class _BlockedInverse:
         sizes = [m.shape[0] for m in fac.Lk0]
         self.P11 = inverse_later(fac.Ldense, sizes)
         # M = L_10 L_00⁻¹ level by level; then Q'H' = P_11 M, and H_c H_c' = M_c' P_11 M_c
-        # is M's columns against Q'H''s: one q_1 x q_1 x q_0 product, or nnz(L_10) x q_1
-        # flops where the couplings are sparse (scalar terms).
-        self._entries: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        if self.p0 == 1 and all(sp.issparse(m) for m in fac.Lk0):
-            # L_10's entries as arrays (rows, columns, values), sorted by column. P's blocks
-            # are then read entry by entry: P_00,c += Σ m_e m_f P_11[r_e, r_f] over the
-            # pairs of column c's entries, and P_10[j, c] = -Σ_e P_11[j, r_e] m_e at the
-            # pairs a row asks for (:meth:`at_rows`), with no q_1 x q_0 array formed.
-            rows, cols, vals, q1 = [], [], [], 0
-            for m in fac.Lk0:
-                m = m.tocsr()
-                rows.append(np.repeat(np.arange(m.shape[0]) + q1, np.diff(m.indptr)))
-                cols.append(m.indices)
-                vals.append(m.data)
-                q1 += m.shape[0]
-            r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-            order = np.argsort(c, kind="stable")
-            r, c, v = r[order], c[order], v[order]
-            self._entries = (r, c, v)
-            self._mval = v * L0inv[c, 0, 0]
-            count = np.bincount(c, minlength=self.q0)
-            self._count = count
-            self._start = np.concatenate([[0], np.cumsum(count)[:-1]])
-            e, f = self._column_entries(c)  # pairs in one column
-            self.P00[:, 0, 0] += np.bincount(
-                c[e],
-                weights=self._mval[e] * self._mval[f] * self.P11[r[e], r[f]],
-                minlength=self.q0,
-            )
+        # is M's columns against Q'H''s: one q_1 x q_1 x q_0 product where the couplings
+        # are dense, Σ_levels (entries)² p_0 flops where they are sparse.
+        self._pattern: np.ndarray | None = None
+        if all(sp.issparse(m) for m in fac.Lk0):
+            self._sparse(fac)
             return
         parts = [m.toarray() if sp.issparse(m) else np.asarray(m) for m in fac.Lk0]
         L10 = parts[0] if len(parts) == 1 else np.vstack(parts)
@@ -125,21 +103,48 @@ class _BlockedInverse:
             Hr = self.QtH.reshape(q1, self.l0, self.p0).transpose(1, 0, 2)
             self.P00 += Mr @ Hr
 
-    def _column_entries(self, col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each i, every entry of L_10's column col_i: pairs (i, entry), entries being
-        sorted by column."""
-        k = self._count[col]
-        i = np.repeat(np.arange(col.size), k)
-        within = np.arange(i.size) - np.repeat(np.cumsum(k) - k, k)
-        return i, np.repeat(self._start[col], k) + within
+    def _sparse(self, fac: BlockedFactorization) -> None:
+        """P_00's blocks and P_10 at L_10's pattern from L_10's entries (each first-term
+        level's later rows, with its p_0 columns' values there), no q_1 x q_0 array."""
+        rows, cols, vals, q1 = [], [], [], 0
+        for m in fac.Lk0:
+            m = m.tocoo()
+            rows.append(m.row.astype(np.int64) + q1)
+            cols.append(m.col.astype(np.int64))
+            vals.append(m.data)
+            q1 += m.shape[0]
+        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+        self._entries = (r, c, v)  # L_10 = Σ v e_r e_c' (:meth:`solve`)
+        p0 = self.p0
+        key = (c // p0) * q1 + r
+        keys, where = np.unique(key, return_inverse=True)
+        level = keys // q1
+        m_at = np.zeros((keys.size, p0))
+        np.add.at(m_at, (where, c % p0), v)
+        m_at = np.einsum("eb,eba->ea", m_at, self.L0inv[level])  # M's entries
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(level, minlength=self.l0))])
+        at = keys % q1
+        T = lmm_kernels.coupling_inverse_products(ptr, at, m_at, self.P11, self.P00)
+        self._pattern = -T  # P_10 at the pattern
+        self._ptr, self._at, self._m = ptr, at, m_at
 
     def _p10(self, j: np.ndarray, col: np.ndarray) -> np.ndarray:
-        """P_10[j_i, col_i] for pairs i, from L_10's entries in column col_i."""
-        assert self._entries is not None
-        r, _, _ = self._entries
-        pair, ent = self._column_entries(col)
-        terms = self.P11[j[pair], r[ent]] * self._mval[ent]
-        return -np.bincount(pair, weights=terms, minlength=col.size)
+        """P_10[j_i, col_i] for pairs i: at L_10's pattern from its table, elsewhere (an
+        entry that is zero, say at a variance of 0) as -Σ_f P_11[j_i, r_f] m_f."""
+        assert self._pattern is not None
+        P10 = self._pattern
+        level, b = col // self.p0, col % self.p0
+        e = lmm_kernels.pattern_positions(self._ptr, self._at, level, j)
+        out = P10[e, b]
+        missing = np.flatnonzero(e < 0)
+        if missing.size:
+            lo, hi = self._ptr[level[missing]], self._ptr[level[missing] + 1]
+            pair = np.repeat(np.arange(missing.size), hi - lo)
+            f = np.arange(pair.size) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)
+            f += np.repeat(lo, hi - lo)
+            terms = self.P11[j[missing][pair], self._at[f]] * self._m[f, b[missing][pair]]
+            out[missing] = -np.bincount(pair, weights=terms, minlength=missing.size)
+        return out
 
     def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
         n, r = cols.shape
@@ -153,7 +158,7 @@ class _BlockedInverse:
                     assert level is not None
                     v = self.P00[level, ca % p0, cb % p0]
                 elif a < first:
-                    if self._entries is not None:
+                    if self._pattern is not None:
                         v = self._p10(cb - q0, ca)
                     else:
                         v = -self.QtH[cb - q0, ca]
@@ -170,7 +175,7 @@ class _BlockedInverse:
         if self.K == 1:
             return np.einsum("lba,lb->la", self.L0inv, x0.reshape(self.l0, self.p0)).ravel()
         q1 = self.P11.shape[0]
-        if self._entries is not None:
+        if self._pattern is not None:
             r, c, v = self._entries
             g1 = self.P11 @ (b[q0:] - np.bincount(r, weights=v * x0[c], minlength=q1))
             back = np.bincount(c, weights=v * g1[r], minlength=q0)
