@@ -421,6 +421,11 @@ class BlockedFactorization:
     Ly: list[np.ndarray]  # the [X y] row: L_y0 (p+1 x q_1), L_yj (p+1 x q_j)
     Lyy: np.ndarray  # (p+1) x (p+1) lower factor of the last block
     logdet_L: float
+    # L_10 at its pattern where the crossed PIRLS made it: (ptr, rows, values, pos), each
+    # first-term level's later rows ascending, rows[ptr[c]:ptr[c + 1]], its p_1 columns'
+    # values there (entries x p_1) and where each design row's later entries are in it
+    # (:attr:`BlockedFactor.coupling_pattern`); the selected inverse reads it as it is.
+    coupling: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def criteria(self, n: int, reml: bool, log_weights: float) -> Criteria:
         """lme4's criteria from the last block's factor."""
@@ -453,6 +458,33 @@ class BlockedFactorization:
     def cond_var(self) -> np.ndarray:
         """lme4's condVar relative to σ² (see :func:`_cond_var`)."""
         return _cond_var(self.D0, self.Lk0, self.Ldense, self.lams)
+
+
+@dataclass(frozen=True)
+class CrossedRows:
+    """A blocked factor's rows sorted by the first term's level, then by the first later
+    column, for the compiled crossed PIRLS (:mod:`~lmeformula.engines.pirls`). Its sums
+    into each level's blocks and each coupling entry then run along memory instead of
+    jumping: a Poisson model's run on 200k rows (5,000 sites × 40 years, in random order)
+    64 -> 52 ms, a binary one's with slopes 37 -> 32 ms.
+
+    Attributes
+    ----------
+    order
+        The rows' order (a permutation of the design's rows).
+    codes, X0, later_X, later_columns, pos, X
+        In that order: the first term's level codes and columns, each later term's
+        columns, each row's later columns and their places in the coupling's pattern
+        (:attr:`BlockedFactor.coupling_pattern`), and the fixed effects' X.
+    """
+
+    order: np.ndarray
+    codes: np.ndarray
+    X0: np.ndarray
+    later_X: list[np.ndarray]
+    later_columns: np.ndarray
+    pos: np.ndarray
+    X: np.ndarray
 
 
 class _Blocked:
@@ -949,6 +981,29 @@ class BlockedFactor:
             work = int(np.sum(counts.astype(float) ** 2) * self._p0 + q2**3 / 3)
             self._pattern = (pos, ptr, np.ascontiguousarray(uniq % q2, dtype=np.int64), work)
         return self._pattern
+
+    @cached_property
+    def crossed_rows(self) -> CrossedRows:
+        """The crossed PIRLS kernel's row arrays in the order of the first term's levels,
+        then of the first later column (:class:`CrossedRows`)."""
+        pos = self.coupling_pattern[0]
+        codes, later = self.level_codes, self.later_columns
+        first = later[:, 0] if later.shape[1] else np.zeros(self.n, dtype=np.int64)
+        order = np.lexsort((first, codes))
+        terms = self.design.terms
+
+        def take(a: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(a[order])
+
+        return CrossedRows(
+            order=order,
+            codes=take(codes),
+            X0=take(terms[0].X),
+            later_X=[take(t.X) for t in terms[1:]],
+            later_columns=take(later),
+            pos=take(pos),
+            X=take(self.X_rows),
+        )
 
     def _row_arrays(self) -> None:
         cols: list[np.ndarray] = []

@@ -121,7 +121,7 @@ def laplace_gradient(
     cols = pattern.cols
     w = r.weights
     s = data.wt * (data.y - r.mu)
-    Pi = P.at_rows(cols, pattern.first)  # (n, r, r)
+    Pi = P.at_rows(cols, pattern.first, design_rows=True)  # (n, r, r)
     m = np.einsum("nab,nb->na", Pi, A)  # (P a_i) at the row's own columns
     h = np.einsum("na,na->n", A, m)
     v = h * w * slope

@@ -933,8 +933,9 @@ def coupling_inverse_products(
     (:mod:`lmeformula.engines.selinv`): with M = L_10 L_00⁻¹ held at its pattern (level
     c's entries ptr[c]:ptr[c + 1], at later rows ``rows``, each a k-vector m_e), T_e =
     Σ_f P_11[r_e, r_f] m_f over the entries f of e's level, so that P_10 at the pattern is
-    -T; and P00[c] += Σ_e m_e T_e' (M_c'P_11M_c) in place. Σ_levels (entries)² k flops:
-    a q_1 x q_1 x q_0 product only where every pair occurs."""
+    -T; and P00[c] += Σ_e m_e T_e' (M_c'P_11M_c) in place. Σ_levels (entries)² k / 2
+    flops (each pair's P_11 entry read once, P_11 being symmetric): a q_1 x q_1 x q_0
+    product only where every pair occurs."""
     cdef const double[:, ::1] mv = m
     cdef const double[:, ::1] P = P11
     cdef double[:, :, ::1] P0 = P00
@@ -946,10 +947,15 @@ def coupling_inverse_products(
         for c in range(nlev):
             for e in range(ptr[c], ptr[c + 1]):
                 re = rows[e]
-                for f in range(ptr[c], ptr[c + 1]):
+                s = P[re, re]
+                for b in range(k):
+                    Tv[e, b] += s * mv[e, b]
+                for f in range(e + 1, ptr[c + 1]):
                     s = P[re, rows[f]]
                     for b in range(k):
                         Tv[e, b] += s * mv[f, b]
+                        Tv[f, b] += s * mv[e, b]
+            for e in range(ptr[c], ptr[c + 1]):
                 for a in range(k):
                     for b in range(k):
                         P0[c, a, b] += mv[e, a] * Tv[e, b]

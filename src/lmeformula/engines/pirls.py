@@ -164,29 +164,38 @@ CROSSED_WORK = 200_000_000
 def _crossed(
     factor: BlockedFactor, theta: np.ndarray, rows: tuple[Any, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int, bool, BlockedFactorization]:
-    """The crossed kernel's run, its pieces cut into a BlockedFactorization's per-term
-    blocks (the later terms' block factored whole is the same factor)."""
+    """The crossed kernel's run on the rows sorted by level
+    (:attr:`~lmeformula.engines.factor.BlockedFactor.crossed_rows`), its pieces cut into a
+    BlockedFactorization's per-term blocks (the later terms' block factored whole is the
+    same factor) and its row vectors put back in the design's order."""
     design = factor.design
     terms = design.terms
     lams = design.lambda_blocks(theta)
     t0 = terms[0]
-    later = [t.X @ lam for t, lam in zip(terms[1:], lams[1:], strict=True)]
+    sorted_rows = factor.crossed_rows
+    order = sorted_rows.order
+    later = [X @ lam for X, lam in zip(sorted_rows.later_X, lams[1:], strict=True)]
     p = design.X.shape[1]
     pos, ptr, pat, _ = factor.coupling_pattern
+    y, wt, off = (np.ascontiguousarray(v[order]) for v in rows[:3])
+    eta0 = rows[10]
+    rows = (y, wt, off, *rows[3:10], None if eta0 is None else eta0[order], *rows[11:])
     out = pirls_kernels.run_crossed(
-        factor.level_codes,
+        sorted_rows.codes,
         t0.factor.nlevels,
-        t0.X @ lams[0],
-        factor.later_columns,
-        pos,
+        sorted_rows.X0 @ lams[0],
+        sorted_rows.later_columns,
+        sorted_rows.pos,
         ptr,
         pat,
         later[0] if len(later) == 1 else np.column_stack(later),
         sum(t.q for t in terms[1:]),
-        factor.X_rows,
+        sorted_rows.X,
         *rows,
     )
-    coef, eta, mu, w, dev, steps, converged, L0inv, Y1, Bv, L22, Y2, Lyy, logdet = out
+    coef, eta_s, mu_s, w_s, dev, steps, converged, L0inv, Y1, Bv, L22, Y2, Lyy, logdet = out
+    eta, mu, w = np.empty_like(eta_s), np.empty_like(mu_s), np.empty_like(w_s)
+    eta[order], mu[order], w[order] = eta_s, mu_s, w_s
     edges = np.cumsum([0] + [t.q for t in terms[1:]])
     K = len(terms)
     # L_21 from its pattern: column j k + b holds Bv[ptr[j]:ptr[j+1], b] at rows pat[...]
@@ -220,6 +229,7 @@ def _crossed(
         Ly=[Y1.T] + [Y2[edges[k - 1] : edges[k]].T for k in range(1, K)],
         Lyy=Lyy,
         logdet_L=float(logdet),
+        coupling=None if factor.dense_coupling else (ptr, pat, Bv, pos),
     )
     assert p == Y1.shape[1] - 1
     return coef, eta, mu, w, dev, steps, converged, fac

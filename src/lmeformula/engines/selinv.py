@@ -40,10 +40,11 @@ MAX_CROSS = 8_000_000
 class PatternInverse(Protocol):
     """P = (L L')⁻¹ at row patterns and applied to vectors."""
 
-    def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
+    def at_rows(self, cols: np.ndarray, first: int, design_rows: bool = False) -> np.ndarray:
         """P[cols[i, a], cols[i, b]] for every row i: an (n, r, r) array. ``cols`` holds
         each row's r random-effect columns, its first ``first`` those of the first term
-        (all at one level of it)."""
+        (all at one level of it), then each later term's in order; ``design_rows``: one
+        row of ``cols`` per row of the design, in its order."""
         ...
 
     def solve(self, b: np.ndarray) -> np.ndarray:
@@ -60,7 +61,7 @@ class _DenseInverse:
         P = np.tril(P)
         self.P = P + np.tril(P, -1).T
 
-    def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
+    def at_rows(self, cols: np.ndarray, first: int, design_rows: bool = False) -> np.ndarray:
         return self.P[cols[:, :, None], cols[:, None, :]]
 
     def solve(self, b: np.ndarray) -> np.ndarray:
@@ -76,6 +77,8 @@ class _BlockedInverse:
         # L_00,c⁻ᵀ L_00,c⁻¹ per level; H's part is added below.
         self.P00 = L0inv.transpose(0, 2, 1) @ L0inv
         self.K = len(fac.lams)
+        self._pattern: np.ndarray | None = None
+        self._pos: np.ndarray | None = None
         if self.K == 1:
             return
         sizes = [m.shape[0] for m in fac.Lk0]
@@ -83,7 +86,6 @@ class _BlockedInverse:
         # M = L_10 L_00⁻¹ level by level; then Q'H' = P_11 M, and H_c H_c' = M_c' P_11 M_c
         # is M's columns against Q'H''s: one q_1 x q_1 x q_0 product where the couplings
         # are dense, Σ_levels (entries)² p_0 flops where they are sparse.
-        self._pattern: np.ndarray | None = None
         if all(sp.issparse(m) for m in fac.Lk0):
             self._sparse(fac)
             return
@@ -106,66 +108,82 @@ class _BlockedInverse:
     def _sparse(self, fac: BlockedFactorization) -> None:
         """P_00's blocks and P_10 at L_10's pattern from L_10's entries (each first-term
         level's later rows, with its p_0 columns' values there), no q_1 x q_0 array."""
-        rows, cols, vals, q1 = [], [], [], 0
-        for m in fac.Lk0:
-            m = m.tocoo()
-            rows.append(m.row.astype(np.int64) + q1)
-            cols.append(m.col.astype(np.int64))
-            vals.append(m.data)
-            q1 += m.shape[0]
-        r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-        self._entries = (r, c, v)  # L_10 = Σ v e_r e_c' (:meth:`solve`)
         p0 = self.p0
-        key = (c // p0) * q1 + r
-        keys, where = np.unique(key, return_inverse=True)
-        level = keys // q1
-        m_at = np.zeros((keys.size, p0))
-        np.add.at(m_at, (where, c % p0), v)
-        m_at = np.einsum("eb,eba->ea", m_at, self.L0inv[level])  # M's entries
-        ptr = np.concatenate([[0], np.cumsum(np.bincount(level, minlength=self.l0))])
-        at = keys % q1
+        if fac.coupling is not None:
+            ptr, at, values, self._pos = fac.coupling
+            level = np.repeat(np.arange(self.l0), np.diff(ptr))
+            columns = level[:, None] * p0 + np.arange(p0)
+            self._entries = (np.repeat(at, p0), columns.ravel(), values.ravel())
+        else:
+            rows, cols, vals, q1 = [], [], [], 0
+            for m in fac.Lk0:
+                m = m.tocoo()
+                rows.append(m.row.astype(np.int64) + q1)
+                cols.append(m.col.astype(np.int64))
+                vals.append(m.data)
+                q1 += m.shape[0]
+            r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+            self._entries = (r, c, v)
+            keys, where = np.unique((c // p0) * q1 + r, return_inverse=True)
+            level = keys // q1
+            values = np.zeros((keys.size, p0))
+            np.add.at(values, (where, c % p0), v)
+            ptr = np.concatenate([[0], np.cumsum(np.bincount(level, minlength=self.l0))])
+            at = keys % q1
+        m_at = np.einsum("eb,eba->ea", values, self.L0inv[level])  # M's entries
         T = lmm_kernels.coupling_inverse_products(ptr, at, m_at, self.P11, self.P00)
         self._pattern = -T  # P_10 at the pattern
         self._ptr, self._at, self._m = ptr, at, m_at
 
-    def _p10(self, j: np.ndarray, col: np.ndarray) -> np.ndarray:
-        """P_10[j_i, col_i] for pairs i: at L_10's pattern from its table, elsewhere (an
-        entry that is zero, say at a variance of 0) as -Σ_f P_11[j_i, r_f] m_f."""
+    def _p10(
+        self, j: np.ndarray, level: np.ndarray, bs: range, e: np.ndarray | None = None
+    ) -> list[np.ndarray]:
+        """P_10[j_i, level_i p_0 + b] for pairs i and each b in ``bs``: at L_10's pattern
+        from its table (at places ``e`` when known), elsewhere (an entry that is zero, say
+        at a variance of 0) as -Σ_f P_11[j_i, r_f] m_f,b over the level's entries f."""
         assert self._pattern is not None
-        P10 = self._pattern
-        level, b = col // self.p0, col % self.p0
-        e = lmm_kernels.pattern_positions(self._ptr, self._at, level, j)
-        out = P10[e, b]
+        if e is None:
+            e = lmm_kernels.pattern_positions(self._ptr, self._at, level, j)
         missing = np.flatnonzero(e < 0)
         if missing.size:
             lo, hi = self._ptr[level[missing]], self._ptr[level[missing] + 1]
             pair = np.repeat(np.arange(missing.size), hi - lo)
             f = np.arange(pair.size) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)
             f += np.repeat(lo, hi - lo)
-            terms = self.P11[j[missing][pair], self._at[f]] * self._m[f, b[missing][pair]]
-            out[missing] = -np.bincount(pair, weights=terms, minlength=missing.size)
+            gathered = self.P11[j[missing][pair], self._at[f]]
+        out = []
+        for b in bs:
+            v = self._pattern[e, b]
+            if missing.size:
+                terms = gathered * self._m[f, b]
+                v[missing] = -np.bincount(pair, weights=terms, minlength=missing.size)
+            out.append(v)
         return out
 
-    def at_rows(self, cols: np.ndarray, first: int) -> np.ndarray:
+    def at_rows(self, cols: np.ndarray, first: int, design_rows: bool = False) -> np.ndarray:
         n, r = cols.shape
+        # The design's rows, whose places in the coupling's pattern the PIRLS kept.
+        places = self._pos if design_rows else None
         out = np.empty((n, r, r))
         q0, p0 = self.q0, self.p0
         level = cols[:, 0] // p0 if first else None
-        for a in range(r):
-            for b in range(a, r):
-                ca, cb = cols[:, a], cols[:, b]
-                if a < first and b < first:
-                    assert level is not None
-                    v = self.P00[level, ca % p0, cb % p0]
-                elif a < first:
-                    if self._pattern is not None:
-                        v = self._p10(cb - q0, ca)
-                    else:
-                        v = -self.QtH[cb - q0, ca]
-                else:
-                    v = self.P11[ca - q0, cb - q0]
-                out[:, a, b] = v
-                out[:, b, a] = v
+        for b in range(first, r):
+            # A row's first-term columns are one level's p_0: ca % p0 is a, its place.
+            cb = cols[:, b]
+            if first and self._pattern is not None:
+                assert level is not None
+                e = None if places is None else places[:, b - first]
+                for a, v in enumerate(self._p10(cb - q0, level, range(first), e)):
+                    out[:, a, b] = out[:, b, a] = v
+            elif first:
+                for a in range(first):
+                    out[:, a, b] = out[:, b, a] = -self.QtH[cb - q0, cols[:, a]]
+            for a in range(first, b + 1):
+                out[:, a, b] = out[:, b, a] = self.P11[cols[:, a] - q0, cb - q0]
+        for a in range(first):
+            assert level is not None
+            for b in range(a, first):
+                out[:, a, b] = out[:, b, a] = self.P00[level, a, b]
         return out
 
     def solve(self, b: np.ndarray) -> np.ndarray:

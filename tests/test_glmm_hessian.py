@@ -1,0 +1,45 @@
+"""A generalized model's Hessian, which its standard errors read, is the Hessian at the
+optimum (lme4's ``vcov`` from ``deriv12`` there), not at the second stage's start: the
+Newton steps take it anew near the optimum (``optimize.HESSIAN_WITHIN``). Taken at the
+start, 3 % away, it had put Contraception's standard errors 0.67 % off."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import lmeformula as lmf
+from lmeformula.engines.derivatives import exact_gradient, gradient_hessian
+from lmeformula.engines.factory import make_engine
+from lmeformula.fitting import optimize as opt
+
+FORMULA = "use ~ age + I(age^2) + urban + livch + (urban | district)"
+
+
+def _fit() -> lmf.GlmerResult:
+    return lmf.glmer(FORMULA, lmf.datasets.load("contraception"))
+
+
+def _se_at_optimum(fit: lmf.GlmerResult) -> np.ndarray:
+    state = fit.state
+    engine = make_engine(state.model)
+    par, layout = state.params, state.layout
+    g = exact_gradient(engine.gradient(par), par, layout.lower, layout.upper, engine.deviance(par))
+    inv = np.linalg.inv(gradient_hessian(engine.gradient, g, layout.upper).hessian)
+    return np.sqrt(np.diag(inv + inv.T)[layout.slice("beta")])
+
+
+def test_standard_errors_read_the_hessian_at_the_optimum() -> None:
+    fit = _fit()
+    ours = np.sqrt(np.diag(fit.fixed_arrays()[2]))
+    # Forward differences of the exact gradient at steps of 1e-4: their own error is of
+    # that order, so the two Hessians' standard errors agree to 1e-4, not to rounding.
+    np.testing.assert_allclose(ours, _se_at_optimum(fit), rtol=1e-4)
+
+
+def test_the_start_hessian_was_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The check above can fail: with the Hessian kept from the start the errors are 0.67 %.
+    monkeypatch.setattr(opt, "HESSIAN_WITHIN", np.inf)
+    fit = _fit()
+    ours = np.sqrt(np.diag(fit.fixed_arrays()[2]))
+    assert np.max(np.abs(ours / _se_at_optimum(fit) - 1)) > 1e-3
