@@ -43,3 +43,29 @@ def test_the_start_hessian_was_off(monkeypatch: pytest.MonkeyPatch) -> None:
     fit = _fit()
     ours = np.sqrt(np.diag(fit.fixed_arrays()[2]))
     assert np.max(np.abs(ours / _se_at_optimum(fit) - 1)) > 1e-3
+
+
+def test_a_known_block_takes_the_place_of_its_differences() -> None:
+    # f = ½ x'Ax + x_0³: the Hessian from differences of the exact gradient, with the block
+    # of components 1 and 2 given instead (as a generalized model's β block, 2 R_X'R_X).
+    A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        return A @ x + np.array([3 * x[0] ** 2, 0.0, 0.0])
+
+    x = np.array([0.3, -0.2, 0.1])
+    lower, upper = np.full(3, -np.inf), np.full(3, np.inf)
+    g = exact_gradient(grad(x), x, lower, upper, 0.0)
+    calls: list[np.ndarray] = []
+
+    def counted(y: np.ndarray) -> np.ndarray:
+        calls.append(y)
+        return grad(y)
+
+    block = np.array([[9.0, 7.0], [7.0, 8.0]])  # not A's: it is taken as given
+    H = gradient_hessian(counted, g, upper, known=(np.array([1, 2]), block)).hessian
+    assert len(calls) == 1  # differences along component 0 only
+    exact = A + np.diag([6 * x[0], 0.0, 0.0])
+    np.testing.assert_allclose(H[0], exact[0], rtol=1e-3)  # its column: the cross terms
+    np.testing.assert_allclose(H[:, 0], exact[:, 0], rtol=1e-3)
+    np.testing.assert_array_equal(H[1:, 1:], block)

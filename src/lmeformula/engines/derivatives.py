@@ -240,15 +240,33 @@ def gradient_hessian(
     grad_fn: Callable[[np.ndarray], np.ndarray],
     g: Gradient,
     upper: np.ndarray,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Derivatives:
     """The Hessian over the free components from forward differences of an exact gradient
     (backward at an upper bound), symmetrised. Its error of O(h) slows a Newton iteration a
-    little but moves none of its fixed points: the gradient it zeroes is exact."""
+    little but moves none of its fixed points: the gradient it zeroes is exact.
+
+    ``known`` (indices, block): the block among those components as given (an
+    approximation good enough for Newton steps), the differences taken along the others
+    only; their columns give the block's cross terms."""
     idx, par, h = g.free, g.par, g.h
     cols = np.zeros((par.size, idx.size))
+    given = np.zeros(par.size, dtype=bool)
+    if known is not None:
+        given[known[0]] = True
     for c, i in enumerate(idx):
+        if given[i]:
+            continue
         e = np.zeros(par.size)
         e[i] = h[i] if par[i] + h[i] <= upper[i] else -h[i]
         cols[:, c] = (grad_fn(par + e) - g.gradient) / e[i]
     hess = cols[idx, :]
+    if known is not None:
+        at = given[idx]
+        hess = np.where(at[None, :], hess.T, hess)  # the known columns' cross terms
+        full = np.zeros((par.size, par.size))
+        full[np.ix_(known[0], known[0])] = known[1]
+        block = full[np.ix_(idx, idx)]
+        both = at[:, None] & at[None, :]
+        hess = np.where(both, block, hess)
     return Derivatives(par, g.gradient, 0.5 * (hess + hess.T), idx)

@@ -189,6 +189,17 @@ class LaplaceDeviance:
         except (la.LinAlgError, np.linalg.LinAlgError, FloatingPointError):
             return None
 
+    def beta_curvature(self, par: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The deviance's curvature in β at ``par`` as the modes' factor gives it,
+        2 R_X'R_X (the log-determinant's part left out), with β's places in the layout;
+        None with β inside PIRLS."""
+        if self.fast:
+            return None
+        p = self.p
+        Lx = self.modes(par).fac.Lyy[:p, :p]
+        where = np.arange(self.layout.size)[self.layout.slice("beta")]
+        return where, 2.0 * (Lx @ Lx.T)
+
     def modes(self, par: np.ndarray) -> PirlsResult:
         """PIRLS at ``par``: the conditional modes (and β for ``fast``).
 

@@ -169,7 +169,8 @@ def fit_glmm(model: Model, data_name: str | None = None) -> GlmerResult:
         engine = make_engine(model, fast=False, warm=warm, share=fast)
         parts = {name: fast.layout.get(first.par, name) for name in fast.layout.names}
         start = engine.layout.join(**parts, beta=warm.beta)
-        optinfo = optimize(engine, start=start, optimizer="newton")
+        assert isinstance(engine, LaplaceDeviance)
+        optinfo = optimize(engine, start=start, optimizer="newton", curvature=engine.beta_curvature)
     result = make_result(model, engine, optinfo, data_name=name)
     assert isinstance(result, GlmerResult)
     return result

@@ -36,6 +36,7 @@ from lmeformula.errors import ArgumentTypeError, DataError, FormulaError
 from lmeformula.families import Family
 from lmeformula.fitting.optimize import (
     GRADIENT_TOL,
+    Curvature,
     OptInfo,
     bobyqa,
     check_gradient,
@@ -312,6 +313,7 @@ def optimize(
     *,
     start: np.ndarray | list[np.ndarray] | None = None,
     optimizer: str = "bobyqa",
+    curvature: Curvature | None = None,
 ) -> OptInfo:
     """Minimise the engine's objective (lme4's ``optimizeLmer``).
 
@@ -330,6 +332,9 @@ def optimize(
         second stage) or ``"statsmodels"``
         (statsmodels' MixedLM finds the optimum, checked and polished on the engine's
         objective; lme4's models without weights or residual structures only).
+    curvature
+        For ``"newton"``: a block of the Hessian the engine gives
+        (:func:`~lmeformula.fitting.optimize.newton`).
 
     Returns
     -------
@@ -340,7 +345,7 @@ def optimize(
     if optimizer == "newton":
         if not isinstance(start, np.ndarray):
             raise ArgumentTypeError("optimizer='newton' needs one start near the optimum.")
-        return newton(engine, start)
+        return newton(engine, start, curvature)
     if optimizer == "statsmodels":
         # statsmodels is imported here only: ``import lmeformula`` does not need it.
         from lmeformula.fitting.statsmodels import fit_mixedlm, mixedlm_spec
