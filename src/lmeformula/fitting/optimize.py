@@ -304,9 +304,14 @@ def _newton_finish(
         # not much smaller than the last, with a fresh Hessian, is driven by the rounding
         # of the finite differences: the point is the optimum as far as they can tell.
         if step is None or size < step_tol or size > 0.5 * last:
-            break
-        cand, cand_dev, cand_g = _newton_candidate(box, par, dev, step, derivs)
+            cand = None
+        else:
+            cand, cand_dev, cand_g = _newton_candidate(box, par, dev, step, derivs)
         if cand is None:
+            if taken is None:
+                # The approximated Hessian gave no step that helps: the whole one may.
+                derivs, fresh, taken = box.hessian(g), True, par
+                continue
             break
         par, dev, last = cand, cand_dev, size
         steps += 1
