@@ -16,8 +16,8 @@ term's ``p`` columns of its level), and P b for a few vectors b. Neither needs P
   dense, P_10 is too (q_1 x q_0, which bounds the models this serves: :data:`MAX_CROSS`);
   where they are sparse, P_00's blocks and P_10 at L_10's pattern are sums over each
   level's entries (compiled: ``lmm_kernels.coupling_inverse_products``), and nothing of
-  size q_1 x q_0 is formed (fresh arrays of
-  a megabyte cost more in page faults than their arithmetic at these sizes).
+  size q_1 x q_0 is formed (fresh arrays of a megabyte cost more in page faults than
+  their arithmetic at these sizes).
 """
 
 from __future__ import annotations
