@@ -263,10 +263,8 @@ def gradient_hessian(
     hess = cols[idx, :]
     if known is not None:
         at = given[idx]
-        hess = np.where(at[None, :], hess.T, hess)  # the known columns' cross terms
+        hess[:, at] = hess[at, :].T  # the given columns' cross terms, from the others'
         full = np.zeros((par.size, par.size))
         full[np.ix_(known[0], known[0])] = known[1]
-        block = full[np.ix_(idx, idx)]
-        both = at[:, None] & at[None, :]
-        hess = np.where(both, block, hess)
+        hess[np.ix_(at, at)] = full[np.ix_(idx[at], idx[at])]
     return Derivatives(par, g.gradient, 0.5 * (hess + hess.T), idx)

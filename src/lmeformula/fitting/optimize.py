@@ -547,7 +547,7 @@ def gradient_minimize(
     return np.asarray(res.x, dtype=float), float(res.fun), count[0]
 
 
-def _slsqp(
+def _nlopt_gradient(
     box: _Box,
     start: np.ndarray,
     log: list[float],
@@ -710,11 +710,10 @@ def scout(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
     box = _Box.of(engine)
     start = engine.layout.starts()[0] if start is None else np.asarray(start, dtype=float)
     log: list[float] = []
-    name = "bobyqa (NLopt, to a start)"
     with blas_threads(engine.largest_dense_block):
         par = None
         if box.grad is not None and start.size >= SCOUT_GRADIENT_MIN_THETA:
-            par = _slsqp(box, start, log, nlopt.LD_LBFGS, 1e-12, SCOUT_XTOL_GRADIENT)
+            par = _nlopt_gradient(box, start, log, nlopt.LD_LBFGS, 1e-12, SCOUT_XTOL_GRADIENT)
             name = "L-BFGS (NLopt, exact gradient, to a start)"
         if par is None:
             par, _ = _minimize(box, start, log, xtol_rel=START_XTOL)
@@ -779,7 +778,7 @@ def _compiled_newton(engine: Engine, box: _Box, starts: list[np.ndarray]) -> Opt
 
 
 def _uses_gradient(engine: Engine) -> bool:
-    """Whether an LMM's fit starts by a quasi-Newton method (:func:`_slsqp`) on the exact
+    """Whether an LMM's fit starts by a quasi-Newton method (:func:`_nlopt_gradient`) on the exact
     gradient instead of BOBYQA.
 
     Measured per fit (best of 5, 2 shared cores; BOBYQA → L-BFGS-B, deviance evaluations
@@ -817,7 +816,7 @@ def _quasi_newton(
     says it pays; None (BOBYQA then runs) elsewhere or where it does not converge."""
     if len(starts) != 1 or not _uses_gradient(engine) or box.grad is None:
         return None
-    par = _slsqp(box, starts[0], log)
+    par = _nlopt_gradient(box, starts[0], log)
     if par is None:
         return None
     # A quasi-Newton method stops at a bound where the projected gradient vanishes, also
