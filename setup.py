@@ -15,6 +15,11 @@ extensions = [
         extra_compile_args=["-O2"],
     ),
     Extension(
+        "lmeformula.engines.laplace_kernels",
+        ["src/lmeformula/engines/laplace_kernels.pyx"],
+        extra_compile_args=["-O2"],
+    ),
+    Extension(
         "lmeformula.engines.lmm_kernels",
         ["src/lmeformula/engines/lmm_kernels.pyx"],
         extra_compile_args=["-O2"],

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as la
 
+from lmeformula.engines import laplace_kernels
 from lmeformula.engines.pirls import GlmData, PirlsResult
 from lmeformula.engines.selinv import pattern_inverse
 from lmeformula.model.design import Design
@@ -53,8 +54,8 @@ class RowPattern:
                 cols.append(base + a)
                 xs.append(t.X[:, a])
             start += t.q
-        self.cols = np.column_stack(cols)
-        self.x = np.column_stack(xs)
+        self.cols = np.ascontiguousarray(np.column_stack(cols), dtype=np.int64)
+        self.x = np.ascontiguousarray(np.column_stack(xs), dtype=float)
         self.q = start
         self.first = design.terms[0].p
         # Which θ entry each Λ_t[a, b] is: (term, a, b, θ index), or None where some Λ is
@@ -68,6 +69,13 @@ class RowPattern:
             rows, cols_, which = pos
             self.places.append((k, rows, cols_, sl.start + which))
         self.offsets = np.cumsum([0] + [t.p for t in design.terms])
+        # The places flattened for the compiled pass: Λ_t[a, b]'s row columns and θ entry.
+        flat: list[tuple[int, int, int]] = [
+            (self.offsets[k] + a, self.offsets[k] + b, j)
+            for k, rows, cols_, which in self.places or []
+            for a, b, j in zip(rows, cols_, which, strict=True)
+        ]
+        self.ca, self.cb, self.which = np.array(flat, dtype=np.int64).reshape(-1, 3).T.copy()
 
     def values(self, lams: list[np.ndarray]) -> np.ndarray:
         """The rows of A = ZΛ at the pattern's columns: x_t' Λ_t per term."""
@@ -75,7 +83,7 @@ class RowPattern:
         for k, lam in enumerate(lams):
             lo, hi = self.offsets[k], self.offsets[k + 1]
             parts.append(self.x[:, lo:hi] @ lam)
-        return np.column_stack(parts) if len(parts) > 1 else parts[0]
+        return np.ascontiguousarray(np.column_stack(parts) if len(parts) > 1 else parts[0])
 
 
 def laplace_gradient(
@@ -121,14 +129,12 @@ def laplace_gradient(
     cols = pattern.cols
     w = r.weights
     s = data.wt * (data.y - r.mu)
-    Pi = P.at_rows(cols, pattern.first, design_rows=True)  # (n, r, r)
-    m = np.einsum("nab,nb->na", Pi, A)  # (P a_i) at the row's own columns
-    h = np.einsum("na,na->n", A, m)
+    Pi = np.ascontiguousarray(P.at_rows(cols, pattern.first, design_rows=True))  # (n, r, r)
+    m, h = laplace_kernels.leverages(Pi, A)  # m_i = P a_i at the row's own columns
     v = h * w * slope
     q = pattern.q
-    Atv = np.bincount(cols.ravel(), weights=(A * v[:, None]).ravel(), minlength=q)
-    g = P.solve(Atv)
-    Ag = np.einsum("na,na->n", A, g[cols])
+    g = P.solve(laplace_kernels.scatter_rows(cols, A, v, q))
+    Ag = laplace_kernels.row_products(cols, A, g)
     X = design.X
     if joint:
         # g_β from the Schur complement R_X'R_X = L_X L_X', then g_u = P(A'v - A'WX g_β).
@@ -136,19 +142,12 @@ def laplace_gradient(
         Lx = r.fac.Lyy[:p, :p]
         g_beta = la.cho_solve((Lx, True), X.T @ (v - w * Ag))
         xb = X @ g_beta
-        Atx = np.bincount(cols.ravel(), weights=(A * (w * xb)[:, None]).ravel(), minlength=q)
-        g = g - P.solve(Atx)
-        Ag = np.einsum("na,na->n", A, g[cols]) + xb
+        g = g - P.solve(laplace_kernels.scatter_rows(cols, A, w * xb, q))
+        Ag = laplace_kernels.row_products(cols, A, g) + xb
     e = -2.0 * s + v - w * Ag
-    grad_theta = np.zeros(theta.size)
-    u = r.u
-    for k, rows, cols_k, which in pattern.places:
-        lo = pattern.offsets[k]
-        for a, b, j in zip(rows, cols_k, which, strict=True):
-            ca, cb = lo + a, lo + b
-            x = pattern.x[:, ca]
-            inner = e * u[cols[:, cb]] + s * g[cols[:, cb]] + 2.0 * w * m[:, cb]
-            grad_theta[j] += float(x @ inner)
+    grad_theta = laplace_kernels.theta_gradient(
+        pattern.x, cols, e, s, w, r.u, g, m, pattern.ca, pattern.cb, pattern.which, theta.size
+    )
     if joint:
         return grad_theta
     return np.concatenate([grad_theta, X.T @ e])

@@ -97,8 +97,13 @@ def level_products(
     codes: np.ndarray, X0: np.ndarray, Xy: np.ndarray, nlev: int
 ) -> tuple[np.ndarray, np.ndarray]: ...
 def coupling_inverse_products(
-    ptr: np.ndarray, rows: np.ndarray, m: np.ndarray, P11: np.ndarray, P00: np.ndarray
-) -> np.ndarray: ...
+    ptr: np.ndarray,
+    rows: np.ndarray,
+    values: np.ndarray,
+    L0inv: np.ndarray,
+    P11: np.ndarray,
+    P00: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]: ...
 def pattern_positions(
     ptr: np.ndarray, rows: np.ndarray, level: np.ndarray, row: np.ndarray
 ) -> np.ndarray: ...

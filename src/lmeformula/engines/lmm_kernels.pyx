@@ -927,39 +927,84 @@ def level_products(const long long[::1] codes, X0, Xy, Py_ssize_t nlev):
 
 
 def coupling_inverse_products(
-    const long long[::1] ptr, const long long[::1] rows, m, P11, P00
+    const long long[::1] ptr, const long long[::1] rows, values, L0inv, P11, P00
 ):
     """The selected inverse's pieces of a first term coupled to a dense later block
-    (:mod:`lmeformula.engines.selinv`): with M = L_10 L_00⁻¹ held at its pattern (level
-    c's entries ptr[c]:ptr[c + 1], at later rows ``rows``, each a k-vector m_e), T_e =
-    Σ_f P_11[r_e, r_f] m_f over the entries f of e's level, so that P_10 at the pattern is
-    -T; and P00[c] += Σ_e m_e T_e' (M_c'P_11M_c) in place. Σ_levels (entries)² k / 2
-    flops (each pair's P_11 entry read once, P_11 being symmetric): a q_1 x q_1 x q_0
-    product only where every pair occurs."""
-    cdef const double[:, ::1] mv = m
+    (:mod:`lmeformula.engines.selinv`), from L_10 at its pattern (level c's entries
+    ptr[c]:ptr[c + 1], at later rows ``rows``, each a k-vector of ``values``): M = L_10
+    L_00⁻¹ at the pattern (m_e = L_00,c⁻ᵀ applied to the entry's values), T_e = Σ_f
+    P_11[r_e, r_f] m_f over the entries f of e's level, so that P_10 at the pattern is -T;
+    and P00[c] += Σ_e m_e T_e' (M_c'P_11M_c) in place. Σ_levels (entries)² k / 2 flops
+    (each pair's P_11 entry read once, P_11 being symmetric and C-ordered), by raw pointers
+    with k = 1 and 2 written out (through memoryviews the indexing cost the binary 100k
+    model's gradient twice the products). Returns (T, M at the pattern)."""
+    cdef const double[:, ::1] vals = values
+    cdef const double[:, :, ::1] Li = L0inv
     cdef const double[:, ::1] P = P11
     cdef double[:, :, ::1] P0 = P00
-    cdef Py_ssize_t nlev = ptr.shape[0] - 1, k = mv.shape[1], c, e, f, a, b, re
-    T = np.zeros((mv.shape[0], k))
+    cdef Py_ssize_t nlev = ptr.shape[0] - 1, k = vals.shape[1], q1 = P.shape[0]
+    cdef Py_ssize_t c, e, f, a, b, lo, hi
+    M = np.empty((vals.shape[0], k))
+    T = np.zeros((vals.shape[0], k))
+    cdef double[:, ::1] mv = M
     cdef double[:, ::1] Tv = T
-    cdef double s
+    cdef double* mp
+    cdef double* tp
+    cdef const double* prow
+    cdef const long long* rp = &rows[0] if rows.shape[0] else NULL
+    cdef double s, t0, t1, m0, m1
+    if vals.shape[0] == 0:
+        return T, M
+    mp, tp = &mv[0, 0], &Tv[0, 0]
     with nogil:
         for c in range(nlev):
-            for e in range(ptr[c], ptr[c + 1]):
-                re = rows[e]
-                s = P[re, re]
-                for b in range(k):
-                    Tv[e, b] += s * mv[e, b]
-                for f in range(e + 1, ptr[c + 1]):
-                    s = P[re, rows[f]]
+            lo, hi = ptr[c], ptr[c + 1]
+            for e in range(lo, hi):
+                for a in range(k):
+                    s = 0.0
                     for b in range(k):
-                        Tv[e, b] += s * mv[f, b]
-                        Tv[f, b] += s * mv[e, b]
-            for e in range(ptr[c], ptr[c + 1]):
+                        s += vals[e, b] * Li[c, b, a]
+                    mp[e * k + a] = s
+            if k == 1:
+                for e in range(lo, hi):
+                    prow = &P[rp[e], 0]
+                    m0 = mp[e]
+                    t0 = tp[e] + prow[rp[e]] * m0
+                    for f in range(e + 1, hi):
+                        s = prow[rp[f]]
+                        t0 += s * mp[f]
+                        tp[f] += s * m0
+                    tp[e] = t0
+            elif k == 2:
+                for e in range(lo, hi):
+                    prow = &P[rp[e], 0]
+                    m0, m1 = mp[2 * e], mp[2 * e + 1]
+                    s = prow[rp[e]]
+                    t0 = tp[2 * e] + s * m0
+                    t1 = tp[2 * e + 1] + s * m1
+                    for f in range(e + 1, hi):
+                        s = prow[rp[f]]
+                        t0 += s * mp[2 * f]
+                        t1 += s * mp[2 * f + 1]
+                        tp[2 * f] += s * m0
+                        tp[2 * f + 1] += s * m1
+                    tp[2 * e], tp[2 * e + 1] = t0, t1
+            else:
+                for e in range(lo, hi):
+                    prow = &P[rp[e], 0]
+                    s = prow[rp[e]]
+                    for b in range(k):
+                        tp[e * k + b] += s * mp[e * k + b]
+                    for f in range(e + 1, hi):
+                        s = prow[rp[f]]
+                        for b in range(k):
+                            tp[e * k + b] += s * mp[f * k + b]
+                            tp[f * k + b] += s * mp[e * k + b]
+            for e in range(lo, hi):
                 for a in range(k):
                     for b in range(k):
-                        P0[c, a, b] += mv[e, a] * Tv[e, b]
-    return T
+                        P0[c, a, b] += mp[e * k + a] * tp[e * k + b]
+    return T, M
 
 
 def pattern_positions(

@@ -436,6 +436,48 @@ cdef inline int _chol_last(double[::1, :] G, int r, int p) noexcept nogil:
     return 0
 
 
+cdef inline void _schur_level(
+    const double* Bv, int k, const long long* pat, int lo, int hi, double* L22, int q2,
+    const double* Y1, int q1, double* Y2, int r,
+) noexcept nogil:
+    """One first-term level's part of the Schur update: L_22 -= B B' and Y2 -= B Y1_j at
+    the level's later columns (``pat[lo:hi]``), B its rows of L_21 (``Bv[lo:hi]``, k each,
+    row-major), L_22 and Y2 column-major (leading dimension q2), Y1_j its k rows of Y1
+    (leading dimension q1). By raw pointers, k = 1 and 2 written out: through memoryviews
+    the indexing cost binary 100k's factor twice the products themselves."""
+    cdef int e, f, b, c
+    cdef double s, b0, b1
+    cdef double* col
+    if k == 1:
+        for f in range(lo, hi):
+            b0 = Bv[f]
+            col = L22 + pat[f] * q2
+            for e in range(f, hi):
+                col[pat[e]] -= Bv[e] * b0
+    elif k == 2:
+        for f in range(lo, hi):
+            b0 = Bv[2 * f]
+            b1 = Bv[2 * f + 1]
+            col = L22 + pat[f] * q2
+            for e in range(f, hi):
+                col[pat[e]] -= Bv[2 * e] * b0 + Bv[2 * e + 1] * b1
+    else:
+        for f in range(lo, hi):
+            col = L22 + pat[f] * q2
+            for e in range(f, hi):
+                s = 0.0
+                for b in range(k):
+                    s += Bv[e * k + b] * Bv[f * k + b]
+                col[pat[e]] -= s
+    for c in range(r):
+        col = Y2 + c * q2
+        for e in range(lo, hi):
+            s = 0.0
+            for b in range(k):
+                s += Bv[e * k + b] * Y1[b + c * q1]
+            col[pat[e]] -= s
+
+
 cdef class _Crossed(_System):
     """Several terms: the first (most levels) by its k x k blocks, the later ones together
     as one dense q2 x q2 block. Their coupling L_21 is kept by its pattern: for each level
@@ -546,21 +588,9 @@ cdef class _Crossed(_System):
                     for d in range(b):
                         s -= self.Bv[e, d] * self.Lj[j, b, d]
                     self.Bv[e, b] = s / self.Lj[j, b, b]
-            # Column by column of L_22 (f outer): the writes run down a column, in order.
-            for f in range(<int>self.ptr[j], <int>self.ptr[j + 1]):
-                t = <int>self.pat[f]
-                for e in range(f, <int>self.ptr[j + 1]):
-                    s = 0.0
-                    for b in range(k):
-                        s += self.Bv[e, b] * self.Bv[f, b]
-                    self.L22[<int>self.pat[e], t] -= s
-            for e in range(<int>self.ptr[j], <int>self.ptr[j + 1]):
-                t = <int>self.pat[e]
-                for c in range(r):
-                    s = 0.0
-                    for b in range(k):
-                        s += self.Bv[e, b] * self.Y1[j * k + b, c]
-                    self.Y2[t, c] -= s
+            _schur_level(&self.Bv[0, 0], k, &self.pat[0], <int>self.ptr[j],
+                         <int>self.ptr[j + 1], &self.L22[0, 0], q2,
+                         &self.Y1[j * k, 0], q1, &self.Y2[0, 0], r)
         dpotrf(&lo, &q2, &self.L22[0, 0], &q2, &info)
         if info != 0:
             return 2

@@ -130,8 +130,14 @@ class _BlockedInverse:
             np.add.at(values, (where, c % p0), v)
             ptr = np.concatenate([[0], np.cumsum(np.bincount(level, minlength=self.l0))])
             at = keys % q1
-        m_at = np.einsum("eb,eba->ea", values, self.L0inv[level])  # M's entries
-        T = lmm_kernels.coupling_inverse_products(ptr, at, m_at, self.P11, self.P00)
+        T, m_at = lmm_kernels.coupling_inverse_products(
+            ptr,
+            at,
+            np.ascontiguousarray(values),
+            np.ascontiguousarray(self.L0inv),
+            self.P11,
+            self.P00,
+        )
         self._pattern = -T  # P_10 at the pattern
         self._ptr, self._at, self._m = ptr, at, m_at
 

@@ -1,0 +1,19 @@
+import numpy as np
+
+def leverages(Pi: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+def scatter_rows(cols: np.ndarray, A: np.ndarray, weight: np.ndarray, q: int) -> np.ndarray: ...
+def row_products(cols: np.ndarray, A: np.ndarray, g: np.ndarray) -> np.ndarray: ...
+def theta_gradient(
+    x: np.ndarray,
+    cols: np.ndarray,
+    e: np.ndarray,
+    s: np.ndarray,
+    w: np.ndarray,
+    u: np.ndarray,
+    g: np.ndarray,
+    m: np.ndarray,
+    ca: np.ndarray,
+    cb: np.ndarray,
+    which: np.ndarray,
+    size: int,
+) -> np.ndarray: ...
