@@ -70,6 +70,9 @@ def _simulated(family: str, link: str, seed: int = 3) -> pd.DataFrame:
             "g": [f"g{k}" for k in g],
             "h": [f"h{k}" for k in h],
             "m": [f"m{k}" for k in many],
+            # 60 x 3, every pair once: the crossed kernel's fully crossed pattern.
+            "f": [f"f{k}" for k in np.arange(g.size) % 60],
+            "c": [f"c{k}" for k in np.arange(g.size) // 60],
         }
     )
 
@@ -93,15 +96,23 @@ CASES = [
 
 
 #: One term (the one-term kernel), two crossed terms of a small system (the dense kernel)
-#: and three terms beyond a small system (the crossed kernel: 45 or 90 effects first).
+#: and three terms beyond a small system (the crossed kernel: 45 or 90 effects first, or
+#: 60 each crossed with all 3 of the later term's, its BLAS update).
 TERMS = {
     "one term": "(1 | g)",
     "slopes": "(x | g)",
     "crossed": "(1 | g) + (1 | h)",
     "crossed, not small": "(1 | m) + (1 | g) + (1 | h)",
     "slopes, not small": "(x | m) + (1 | h)",
+    "fully crossed, not small": "(1 | f) + (1 | c)",
 }
-KERNELS = ["one term", "crossed", "crossed, not small", "slopes, not small"]
+KERNELS = [
+    "one term",
+    "crossed",
+    "crossed, not small",
+    "slopes, not small",
+    "fully crossed, not small",
+]
 
 
 def _setup(make, link: str, sim: str, terms: str = "one term"):  # type: ignore[no-untyped-def]
