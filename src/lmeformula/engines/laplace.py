@@ -119,6 +119,8 @@ class LaplaceDeviance:
         self._warm: PirlsResult | None = None
         self._rough = False
         self._last: tuple[np.ndarray, PirlsResult] | None = None
+        # -2 log p(y | μ) as PIRLS's deviance plus a constant, where the family has one.
+        self._offset = fam.deviance_offset(data.y, data.wt, data.trials)
         exact = has_exact_gradient(design, data.family, self.nagq)
         self._pattern = RowPattern(design) if exact else None
         blocks = [theta_block(design)]
@@ -266,6 +268,8 @@ class LaplaceDeviance:
         uu = float(r.u @ r.u)
         if self.nagq > 1:
             dev = self._quadrature(r, self.layout.get(par, "theta"), d)
+        elif self._offset is not None:
+            dev = r.dev + self._offset + uu + logdet_L
         else:
             dev = fam.minus2loglik(d.y, r.mu, d.wt, d.trials) + uu + logdet_L
         sigma = 1.0
