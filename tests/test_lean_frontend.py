@@ -249,7 +249,8 @@ def test_frame_with_duplicated_index_and_missing_rows() -> None:
     assert used.index.equals(expected.index)
     np.testing.assert_array_equal(used["Reaction"].to_numpy(), expected["Reaction"].to_numpy())
     assert used["Subject"].tolist() == expected["Subject"].tolist()
-    assert used["Subject"].dtype == object
+    # Text stays as the caller's dtype has it (pandas 3's str, pandas 2's objects).
+    assert used["Subject"].dtype == data["Subject"].dtype
 
 
 #: Integer grouping columns: coded by a table of the values present where their range is
@@ -273,3 +274,35 @@ def test_integer_groups_coded_as_sorted_factorize(case: str) -> None:
     assert codes.dtype == np.int64
     np.testing.assert_array_equal(codes, expected_codes)
     assert levels == tuple(str(u) for u in uniques)
+
+
+#: Text in each of pandas' dtypes: pandas 3's default str (kept, coded from its own array),
+#: the nullable "string" and objects (as objects): the same codes, levels and fit.
+TEXT_DTYPES = ["object", "string"] + (["str"] if int(pd.__version__.split(".")[0]) >= 3 else [])
+
+
+@pytest.mark.parametrize("dtype", TEXT_DTYPES)
+def test_text_codes_as_objects_do(dtype: str) -> None:
+    from lmeformula.model.frame import code_factor
+
+    labels = np.array(["b10", "a", "b2", "a", "B", "b10", "é"], dtype=object)
+    codes, levels = code_factor(pd.Series(labels, dtype=dtype))
+    expected_codes, uniques = pd.factorize(labels, sort=True)
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert levels == tuple(uniques)
+
+
+@pytest.mark.parametrize("dtype", TEXT_DTYPES)
+def test_text_dtypes_with_missing_values_fit_alike(dtype: str) -> None:
+    data = lmf.datasets.load("machines").copy()
+    data["Worker"] = data["Worker"].astype(object).astype(dtype)
+    data["Machine"] = data["Machine"].astype(object).astype(dtype)
+    data.loc[[2, 30], "Worker"] = np.nan
+    data.loc[[7], "Machine"] = np.nan
+    fit = lmf.lmer("score ~ Machine + (0 + Machine | Worker)", data)
+    base = data.astype({"Worker": object, "Machine": object})
+    ref = lmf.lmer("score ~ Machine + (0 + Machine | Worker)", base)
+    assert fit.state.frame.n_dropped == 3  # type: ignore[attr-defined]
+    assert fit.fixef.to_dict() == pytest.approx(ref.fixef.to_dict(), rel=1e-10)
+    assert fit.loglik == pytest.approx(ref.loglik, rel=1e-12)
+    assert fit.ranef["Worker"].index.tolist() == ref.ranef["Worker"].index.tolist()

@@ -26,7 +26,8 @@ import formulaic
 import numpy as np
 import pandas as pd
 
-from lmeformula.model.frame import Columns
+from lmeformula.model.datacheck import is_text_dtype
+from lmeformula.model.frame import Columns, code_factor
 
 __all__ = ["direct_fixed"]
 
@@ -134,10 +135,13 @@ def _column(data: Columns, name: str) -> tuple[np.ndarray, list[str] | None] | N
         if len(levels) < 2 or np.unique(codes).size != len(levels):
             return None
         return codes, levels
-    # pandas 3's default text dtype (missing as NaN) formulaic reads as objects; not the
-    # nullable "string" dtype (missing as pd.NA), which it does not read as a factor.
-    text = isinstance(dtype, pd.StringDtype) and getattr(dtype, "na_value", None) is np.nan
-    if pd.api.types.is_object_dtype(dtype) or text:
+    if is_text_dtype(dtype):
+        # pandas 3's default text dtype (missing as NaN), which formulaic reads as objects
+        # (not the nullable "string" dtype, missing as pd.NA, which it does not read as a
+        # factor); the frame has dropped the missing values.
+        text_codes, text_levels = code_factor(col)
+        return (text_codes, list(text_levels)) if len(text_levels) >= 2 else None
+    if pd.api.types.is_object_dtype(dtype):
         if pd.api.types.infer_dtype(col.to_numpy(), skipna=False) != "string":
             return None
         codes, uniques = pd.factorize(col, sort=True)

@@ -187,6 +187,16 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
         coded = _code_integers(values.to_numpy())
         if coded is not None:
             return coded[0], tuple(str(u) for u in coded[1].tolist())
+    if isinstance(dtype, pd.StringDtype):
+        # pandas 3's text by its own array's factorize (Arrow's dictionary encoding), then
+        # the few levels sorted: Exam's 4,059 schools 60 us against 230 as objects, a
+        # million rows 20 ms against 125.
+        codes, uniques = values.array.factorize()
+        labels = np.asarray(uniques, dtype=object)
+        order = np.argsort(labels, kind="stable")
+        rank = np.empty(order.size, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        return rank[np.asarray(codes)], tuple(labels[order].tolist())
     # Hash-based coding: np.unique on a million strings sorts them all (seconds). Text on
     # its array, as pandas' Series wrapper costs as much again on small data.
     codes, uniques = pd.factorize(
@@ -327,6 +337,9 @@ def _missing(series: pd.Series) -> np.ndarray | None:
             return np.isnan(series.to_numpy())
     if isinstance(dtype, pd.CategoricalDtype):
         return series.cat.codes.to_numpy() < 0
+    if isinstance(dtype, pd.StringDtype):
+        # Arrow counts its missing values: no pass over the strings.
+        return np.asarray(series.isna()) if series.hasnans else None
     values = series.to_numpy()
     if (
         pd.api.types.is_object_dtype(dtype)

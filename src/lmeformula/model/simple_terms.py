@@ -17,6 +17,7 @@ from typing import Any, ClassVar, cast
 import numpy as np
 import pandas as pd
 
+from lmeformula.model.datacheck import is_text_dtype
 from lmeformula.model.frame import Columns
 
 __all__ = ["SimpleSpec", "simple_lhs", "simple_spec"]
@@ -74,6 +75,8 @@ class SimpleMatrix(pd.DataFrame):
 def _is_text(col: pd.Series) -> bool:
     if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(col):
         return False
+    if is_text_dtype(col.dtype):
+        return True
     if pd.api.types.is_string_dtype(col):
         # In C, where a map of isinstance over the rows costs a Python call per row.
         return bool(pd.api.types.infer_dtype(col.to_numpy(), skipna=False) == "string")
