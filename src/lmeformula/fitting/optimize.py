@@ -77,16 +77,19 @@ SCOUT_XTOL = 1e-2
 #: tolerance (VerbAgg, Contraception, grouseticks, cbpp: the same 5-6 steps) for 40 %
 #: fewer evaluations; from 0.2 they fail on grouseticks and BOBYQA has to take over.
 START_XTOL = 5e-2
-#: From this many parameters on, :func:`scout` runs L-BFGS on an exact gradient (a
-#: generalized model's nAGQ = 0 stage), to :data:`SCOUT_XTOL_GRADIENT`. PIRLS runs of that
-#: stage, BOBYQA → L-BFGS (at 1e-3): binary 100k's 4 θ 33 → 14 (4.7 → 3.3 s),
-#: Contraception's 3 26 → 16, grouseticks' 3 20 → 15. With 2 θ, VerbAgg 20 → 12 but
-#: Poisson 200k 14 → 35 (its θ's curvatures differ 1000-fold).
-SCOUT_GRADIENT_MIN_THETA = 3
-#: The second stage's optimum is a few per cent from the first's: stopping L-BFGS at 3e-2
-#: instead of 1e-3 costs the Newton steps nothing and saves whole fits' PIRLS runs
-#: (Contraception 35 → 31, binary 100k 31 → 29, grouseticks 46 → 45).
+#: With an exact gradient :func:`scout` takes quasi-Newton steps on it
+#: (:func:`_bfgs_scout`) until a step moves no parameter by more than this (relative):
+#: the second stage's Newton steps converge from there in as many steps as from a tighter
+#: start.
 SCOUT_XTOL_GRADIENT = 3e-2
+#: The quasi-Newton scout's first Hessian: forward differences of the gradient at this
+#: step (relative), well above the rough PIRLS's noise (1e-6).
+SCOUT_HESSIAN_STEP = 1e-2
+#: Its steps move no parameter by more than this times max(1, |θ_i|) at first (a trust
+#: region, halved or doubled as the deviance follows its quadratic model or not): from
+#: lme4's start a full Newton step on the start's curvature overshoots (VerbAgg's item
+#: variance went to 0). 0.25 and 1 took 1-5 more PIRLS runs on every model benchmarked.
+SCOUT_RADIUS = 0.5
 FOLLOW = 2
 
 #: From this many parameters on, an LMM with a compiled gradient starts by SLSQP on it
@@ -688,10 +691,9 @@ def newton(engine: Engine, start: np.ndarray, curvature: Curvature | None = None
 
 
 def scout(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
-    """BOBYQA to a loose tolerance (:data:`START_XTOL`), without the checks and Newton
-    steps of :func:`bobyqa`: a start for another stage, not an optimum to report. With an
-    exact gradient and at least :data:`SCOUT_GRADIENT_MIN_THETA` parameters, NLopt's
-    L-BFGS on it instead (BOBYQA where that fails).
+    """A start for another stage, not an optimum to report (no checks, no Newton finish):
+    with an exact gradient, quasi-Newton steps on it (:func:`_bfgs_scout`); without one,
+    or where it fails, BOBYQA to a loose tolerance (:data:`START_XTOL`).
 
     Parameters
     ----------
@@ -719,9 +721,9 @@ def scout(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
     log: list[float] = []
     with blas_threads(engine.largest_dense_block):
         par = None
-        if box.grad is not None and start.size >= SCOUT_GRADIENT_MIN_THETA:
-            par = _nlopt_gradient(box, start, log, nlopt.LD_LBFGS, 1e-12, SCOUT_XTOL_GRADIENT)
-            name = "L-BFGS (NLopt, exact gradient, to a start)"
+        if box.grad is not None:
+            par = _bfgs_scout(box, start, log)
+            name = "quasi-Newton (exact gradient, to a start)"
         if par is None:
             par, _ = _minimize(box, start, log, xtol_rel=START_XTOL)
             name = "bobyqa (NLopt, to a start)"
@@ -735,6 +737,83 @@ def scout(engine: Engine, start: np.ndarray | None = None) -> OptInfo:
         evaluations=len(log),
         history=np.asarray(log),
     )
+
+
+def _bfgs_scout(box: _Box, start: np.ndarray, log: list[float]) -> np.ndarray | None:
+    """BFGS steps on the exact gradient within a trust region, from the Hessian of forward
+    differences at the start (:data:`SCOUT_HESSIAN_STEP`), until a step moves no parameter
+    by more than :data:`SCOUT_XTOL_GRADIENT`; None where the gradient fails.
+
+    The first Hessian carries the scales: a generalized model's θ entries can differ
+    1000-fold in curvature (Poisson 200k's sites and years), where NLopt's L-BFGS from the
+    identity wandered (35 PIRLS runs against BOBYQA's 14) and BOBYQA's model of a flat
+    direction took many (VerbAgg 21). The region (:data:`SCOUT_RADIUS`, relative) keeps
+    the first steps, far from the optimum, from overshooting. Components at a bound with
+    the gradient pointing out are held there. First-stage PIRLS runs, BOBYQA or L-BFGS →
+    this: VerbAgg 21 → 8, Contraception 13 → 11, grouseticks 15 → 10, cbpp 12 → 8, binary
+    100k 13 → 11, Poisson 200k 15 → 11, the second stage's optimum the same.
+    """
+    grad = box.grad
+    assert grad is not None
+    x = box.clip(np.asarray(start, dtype=float))
+    n = x.size
+    f = box.fn(x)
+    log.append(f)
+    g = grad(x)
+    if g is None or not np.isfinite(f):
+        return None
+    H = np.empty((n, n))
+    for i in range(n):
+        h = SCOUT_HESSIAN_STEP * max(1.0, abs(x[i]))
+        if x[i] + h > box.upper[i]:
+            h = -h
+        e = np.zeros(n)
+        e[i] = h
+        log.append(box.fn(x + e))
+        gh = grad(x + e)
+        if gh is None:
+            return None
+        H[:, i] = (gh - g) / h
+    # Positive definite as BFGS keeps it: the start's curvature, its signs dropped.
+    w, V = np.linalg.eigh(0.5 * (H + H.T))
+    B = (V * np.maximum(np.abs(w), 1e-6 * max(float(np.max(np.abs(w))), 1e-300))) @ V.T
+    radius = SCOUT_RADIUS
+    for _ in range(60):
+        free = ~(((x <= box.lower) & (g > 0)) | ((x >= box.upper) & (g < 0)))
+        p = np.zeros(n)
+        if free.any():
+            p[free] = -np.linalg.solve(B[np.ix_(free, free)], g[free])
+        scale = np.maximum(1.0, np.abs(x))
+        size = float(np.max(np.abs(p) / scale))
+        if size > radius:
+            p *= radius / size
+        cand = box.clip(x + p)
+        step = cand - x
+        predicted = -(float(g @ step) + 0.5 * float(step @ B @ step))
+        fc = box.fn(cand)
+        log.append(fc)
+        ratio = (f - fc) / predicted if predicted > 0 else -1.0
+        moved = float(np.max(np.abs(step) / scale))
+        if ratio < 0.1:
+            radius = moved / 4.0
+            if not fc < f:
+                if radius < 1e-5:
+                    return x
+                continue
+        elif ratio > 0.75 and moved >= 0.99 * radius:
+            radius *= 2.0
+        gc = grad(cand)
+        if gc is None:
+            return None
+        y = gc - g
+        sy = float(step @ y)
+        if sy > 1e-12 * float(np.linalg.norm(step) * np.linalg.norm(y)):
+            Bs = B @ step
+            B = B - np.outer(Bs, Bs) / float(step @ Bs) + np.outer(y, y) / sy
+        x, f, g = cand, fc, gc
+        if moved < SCOUT_XTOL_GRADIENT:
+            break
+    return x
 
 
 def _compiled_newton(engine: Engine, box: _Box, starts: list[np.ndarray]) -> OptInfo | None:
