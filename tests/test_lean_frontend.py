@@ -306,3 +306,12 @@ def test_text_dtypes_with_missing_values_fit_alike(dtype: str) -> None:
     assert fit.fixef.to_dict() == pytest.approx(ref.fixef.to_dict(), rel=1e-10)
     assert fit.loglik == pytest.approx(ref.loglik, rel=1e-12)
     assert fit.ranef["Worker"].index.tolist() == ref.ranef["Worker"].index.tolist()
+
+
+@pytest.mark.parametrize("dtype", [d for d in TEXT_DTYPES if d != "object"])
+def test_text_missing_values_code_as_minus_one(dtype: str) -> None:
+    from lmeformula.model.frame import code_factor
+
+    codes, levels = code_factor(pd.Series(["b", None, "a", "b"], dtype=dtype))
+    assert codes.tolist() == [1, -1, 0, 1]
+    assert levels == ("a", "b")

@@ -291,9 +291,8 @@ def clean_column(name: str, series: pd.Series) -> pd.Series:
     Numbers (numpy's and pandas' nullable dtypes, or numbers stored as objects) become
     floats, booleans stay booleans, pandas 3's default text dtype stays as it is, other text
     (the nullable ``string`` dtype too) becomes objects with ``NaN`` for missing values,
-    categories stay categories. Dates, durations,
-    periods, intervals, complex numbers, containers in cells, and object columns mixing
-    numbers with text are errors.
+    categories stay categories. Dates, durations, periods, intervals, complex numbers,
+    containers in cells, and object columns mixing numbers with text are errors.
 
     Examples
     --------

@@ -196,7 +196,8 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
         order = np.argsort(labels, kind="stable")
         rank = np.empty(order.size, dtype=np.int64)
         rank[order] = np.arange(order.size)
-        return rank[np.asarray(codes)], tuple(labels[order].tolist())
+        codes = np.asarray(codes)
+        return np.where(codes >= 0, rank[codes], -1), tuple(labels[order].tolist())
     # Hash-based coding: np.unique on a million strings sorts them all (seconds). Text on
     # its array, as pandas' Series wrapper costs as much again on small data.
     codes, uniques = pd.factorize(
