@@ -527,7 +527,7 @@ cdef class _Crossed(_System):
         return self.deviance(coef, eta, mu)
 
     cdef int factor(self, double[::1] w) noexcept nogil:
-        cdef int i, j, b, c, d, t, e, f, col, col2, k = self.k, p = self.p, r = self.r
+        cdef int i, j, b, c, d, t, e, col, col2, k = self.k, p = self.p, r = self.r
         cdef int q1 = self.q1, q2 = self.q2, n = self.n, info = 0, nnz = self.Bv.shape[0]
         cdef double wi, wa, v, s, one = 1.0, zero = 0.0, minus = -1.0
         cdef char lo = b"L", tr = b"T", nt = b"N"

@@ -569,17 +569,9 @@ def gradient_minimize(
     return np.asarray(res.x, dtype=float), float(res.fun), count[0]
 
 
-def _nlopt_gradient(
-    box: _Box,
-    start: np.ndarray,
-    log: list[float],
-    algorithm: int = nlopt.LD_SLSQP,
-    ftol_rel: float = 1e-12,
-    xtol_rel: float = 1e-8,
-) -> np.ndarray | None:
-    """NLopt's SLSQP (or another of its gradient methods) on the exact gradient from
-    ``start``, by default to a tight tolerance; None where the gradient is missing or
-    NLopt fails.
+def _nlopt_gradient(box: _Box, start: np.ndarray, log: list[float]) -> np.ndarray | None:
+    """NLopt's SLSQP on the exact gradient from ``start``, to a tight tolerance; None where
+    the gradient is missing or NLopt fails.
 
     A quasi-Newton method run from C: scipy's L-BFGS-B took as few evaluations on Machines'
     6 θ (19 against 31) but three times the wall time, its Python loop costing more per
@@ -603,9 +595,9 @@ def _nlopt_gradient(
             g[:] = exact
         return value
 
-    opt = _nlopt(algorithm, box, objective)
-    opt.set_ftol_rel(ftol_rel)
-    opt.set_xtol_rel(xtol_rel)
+    opt = _nlopt(nlopt.LD_SLSQP, box, objective)
+    opt.set_ftol_rel(1e-12)
+    opt.set_xtol_rel(1e-8)
     opt.set_maxeval(2000)
     try:
         x = opt.optimize(box.clip(start))
