@@ -115,3 +115,67 @@ def test_no_gradient_for_a_dispersion_family() -> None:
     fam = lmf.families.Gamma(link="log")
     model = build_model("y ~ x + (1 | g)", data, family=fam)
     assert not has_exact_gradient(model.design, fam, 1)
+
+
+HESSIAN_CASES = [
+    # (data, formula, family): one random-effects term, where the β block is exact
+    ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial"),
+    ("contraception", "use ~ age + urban + livch + (urban | district)", "binomial"),
+    ("owls", "SiblingNegotiation ~ FoodTreatment + offset(logBroodSize) + (1 | Nest)", "poisson"),
+    ("salamanders", "count ~ spp + mined + (1 | site)", "poisson"),
+]
+
+
+def _beta_block(engine: object, par: np.ndarray) -> np.ndarray | None:
+    curvature = engine.beta_curvature(par)  # type: ignore[attr-defined]
+    assert curvature is not None
+    _, block, exact = curvature
+    return block if exact else None
+
+
+@pytest.mark.parametrize(("dataset", "formula", "family"), HESSIAN_CASES)
+def test_beta_hessian_equals_differences_of_the_gradient(
+    dataset: str, formula: str, family: str
+) -> None:
+    data = _load(dataset)
+    model = build_model(formula, data, family=lmf.families.as_family(family))
+    engine = make_engine(model)
+    fit = lmf.glmer(formula, data, family=family)
+    # Away from the optimum (the log-determinant's terms there are not small) and off
+    # every bound.
+    par = np.concatenate([fit.theta, fit.fixef.to_numpy()]) * 1.05 + 0.02
+    exact = _beta_block(engine, par)
+    assert exact is not None
+    beta = np.arange(par.size)[engine.layout.slice("beta")]
+    numeric = np.column_stack(
+        [_differences(lambda x, j=j: float(engine.gradient(x)[j]), par)[beta] for j in beta]
+    )
+    # The differences' error is ~1e-9 on a gradient exact to the modes' 1e-10; a missing
+    # log-determinant term is of order 1e-2 of the block (the factor's 2 R_X'R_X alone).
+    scale = np.max(np.abs(numeric))
+    assert np.max(np.abs(exact - numeric)) < 1e-6 * scale
+    Lx = engine.modes(par).fac.Lyy[: beta.size, : beta.size]
+    assert np.max(np.abs(2 * Lx @ Lx.T - numeric)) > 1e-4 * scale
+
+
+@pytest.mark.parametrize(
+    ("dataset", "formula", "family"),
+    [
+        ("verbagg", "r2 ~ Anger + btype + (1 | id) + (1 | item)", "binomial"),  # crossed
+        ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial_probit"),
+    ],
+)
+def test_no_exact_beta_hessian_beyond_one_term_and_canonical_links(
+    dataset: str, formula: str, family: str
+) -> None:
+    # The factor's 2 R_X'R_X there, which the Newton steps use and the returned Hessian
+    # replaces by differences.
+    fam = (
+        lmf.families.binomial(link="probit")
+        if family == "binomial_probit"
+        else lmf.families.as_family(family)
+    )
+    model = build_model(formula, lmf.datasets.load(dataset), family=fam)
+    engine = make_engine(model)
+    par = engine.layout.start
+    assert _beta_block(engine, par) is None

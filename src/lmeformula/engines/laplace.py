@@ -27,7 +27,7 @@ import numpy as np
 import scipy.linalg as la
 
 from lmeformula.engines.factor import BlockedFactor
-from lmeformula.engines.laplace_gradient import RowPattern, laplace_gradient
+from lmeformula.engines.laplace_gradient import RowPattern, laplace_beta_hessian, laplace_gradient
 from lmeformula.engines.layout import ParameterBlock, ParameterLayout, theta_block
 from lmeformula.engines.pirls import GlmData, PirlsResult, pirls
 from lmeformula.engines.selinv import MAX_CROSS
@@ -191,16 +191,27 @@ class LaplaceDeviance:
         except (la.LinAlgError, np.linalg.LinAlgError, FloatingPointError):
             return None
 
-    def beta_curvature(self, par: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """The deviance's curvature in β at ``par`` as the modes' factor gives it,
-        2 R_X'R_X (the log-determinant's part left out), with β's places in the layout;
-        None with β inside PIRLS."""
+    def beta_curvature(self, par: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        """The deviance's curvature in β at ``par``, with β's places in the layout and
+        whether it is exact: :func:`~lmeformula.engines.laplace_gradient.laplace_beta_hessian`
+        where there is one, else as the modes' factor gives it, 2 R_X'R_X (the
+        log-determinant's part left out); None with β inside PIRLS."""
         if self.fast:
             return None
-        p = self.p
-        Lx = self.modes(par).fac.Lyy[:p, :p]
         where = np.arange(self.layout.size)[self.layout.slice("beta")]
-        return where, 2.0 * (Lx @ Lx.T)
+        r = self.modes(par)
+        if self._pattern is not None:
+            theta = self.layout.get(par, "theta")
+            try:
+                data = self.data_at(par)
+                exact = laplace_beta_hessian(self.design, data, r, theta, self._pattern)
+            except (la.LinAlgError, np.linalg.LinAlgError, FloatingPointError):
+                exact = None
+            if exact is not None:
+                return where, exact, True
+        p = self.p
+        Lx = r.fac.Lyy[:p, :p]
+        return where, 2.0 * (Lx @ Lx.T), False
 
     def modes(self, par: np.ndarray) -> PirlsResult:
         """PIRLS at ``par``: the conditional modes (and β for ``fast``).

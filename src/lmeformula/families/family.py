@@ -117,6 +117,11 @@ class Family:
         The Laplace objective's exact gradient needs both."""
         return None
 
+    def weight_curvature(self, mu: np.ndarray) -> np.ndarray | None:
+        """(d²w / dη²) / w of the same weights where :meth:`weight_slope` has their slope;
+        the Laplace objective's exact Hessian in β needs it."""
+        return None
+
     def mustart(self, y: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """R's starting means (``family$initialize``)."""
         return np.asarray(y, dtype=float).copy()
@@ -162,6 +167,10 @@ class Binomial(Family):
     def weight_slope(self, mu: np.ndarray) -> np.ndarray | None:
         # w = wt μ(1 - μ) under the logit link.
         return 1.0 - 2.0 * mu if self.link.name == "logit" else None
+
+    def weight_curvature(self, mu: np.ndarray) -> np.ndarray | None:
+        # w'' = w ((1 - 2μ)² - 2μ(1 - μ)) of w = wt μ(1 - μ), dμ/dη = μ(1 - μ).
+        return 1.0 - 6.0 * mu * (1.0 - mu) if self.link.name == "logit" else None
 
     def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:
         return 2.0 * wt * (_ylogy(y, mu) + _ylogy(1.0 - y, 1.0 - mu))
@@ -250,6 +259,9 @@ class Poisson(Family):
 
     def weight_slope(self, mu: np.ndarray) -> np.ndarray | None:
         # w = wt μ under the log link.
+        return np.ones_like(mu) if self.link.name == "log" else None
+
+    def weight_curvature(self, mu: np.ndarray) -> np.ndarray | None:
         return np.ones_like(mu) if self.link.name == "log" else None
 
     def dev_resids(self, y: np.ndarray, mu: np.ndarray, wt: np.ndarray) -> np.ndarray:

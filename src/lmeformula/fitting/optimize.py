@@ -179,8 +179,8 @@ class OptInfo:
 
 
 #: A block of the objective's Hessian at a point as an engine gives it: (the block's
-#: components in the parameter vector, the block), or None.
-Curvature = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray] | None"]
+#: components in the parameter vector, the block, whether it is exact), or None.
+Curvature = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray, bool] | None"]
 
 
 def _last_remembered(fn: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
@@ -299,9 +299,10 @@ def _newton_finish(
         # Nothing to step (gls with independent residuals: the linear model).
         return par, dev, Derivatives(par, par, np.zeros((0, 0)), np.zeros(0, dtype=int)), 0
     first = curvature(par) if curvature is not None and g.f_plus is None else None
-    derivs, fresh = box.hessian(g, first), True
-    # Where the Hessian was taken whole (None: part of it approximated).
-    taken: np.ndarray | None = par if first is None else None
+    derivs, fresh = box.hessian(g, None if first is None else first[:2]), True
+    # Where the Hessian was taken whole or with an exact block (None: part of it
+    # approximated).
+    taken: np.ndarray | None = par if first is None or first[2] else None
     step_tol = STEP_TOL if g.f_plus is None else FD_STEP_TOL
     steps, last = 0, np.inf
     within = np.inf if hessian_within is None or g.f_plus is not None else hessian_within
@@ -316,10 +317,12 @@ def _newton_finish(
             # where it can be. Or near the optimum the Hessian is still that of a point
             # farther away, or approximated: the one returned is taken whole here.
             known = None
-            if not near and curvature is not None and g.f_plus is None:
+            if curvature is not None and g.f_plus is None:
                 known = curvature(par)
-            derivs, fresh = box.hessian(g, known), True
-            taken = par if known is None else None
+                if near and known is not None and not known[2]:
+                    known = None
+            derivs, fresh = box.hessian(g, None if known is None else known[:2]), True
+            taken = par if known is None or known[2] else None
             continue
         # A step this small changes no digit anyone reads: the point is the optimum. One
         # not much smaller than the last, with a fresh Hessian, is driven by the rounding
@@ -343,7 +346,8 @@ def _newton_finish(
             derivs, fresh = box.hessian(g), True
             taken = par
     if _distance(par, taken) > within:
-        derivs = box.hessian(g)
+        known = curvature(par) if curvature is not None and g.f_plus is None else None
+        derivs = box.hessian(g, known[:2] if known is not None and known[2] else None)
     return par, dev, derivs, steps
 
 

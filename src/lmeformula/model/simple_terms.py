@@ -116,7 +116,7 @@ def simple_spec(text: str, data: Columns) -> SimpleSpec | None:
             return None
     levels: tuple[str, ...] = ()
     if factor is not None:
-        levels = tuple(sorted(set(data[factor])))
+        levels = tuple(sorted(data[factor].unique()))  # unique in C, not a set over the rows
     return SimpleSpec(intercept, tuple(numeric), factor, levels)
 
 
