@@ -23,7 +23,7 @@ step costs a few microseconds.
 
 import numpy as np
 
-from libc.math cimport atan, erfc, exp, expm1, fabs, isfinite, log, sqrt, pow, INFINITY
+from libc.math cimport atan, erfc, exp, expm1, fabs, isfinite, isnan, log, sqrt, pow, INFINITY, NAN
 from scipy.linalg.cython_blas cimport dgemm, dgemv, dsyrk, dtrsm, dtrsv
 from scipy.linalg.cython_lapack cimport dpotrf
 
@@ -204,6 +204,10 @@ cdef class _System:
     cdef const double[::1] y, wt, off
     # The working response of the last factor().
     cdef double[::1] z
+    # Σ dev_i of the last deviance() that returned a finite value.
+    cdef double devres
+    # The last factor() was not whole (see factor).
+    cdef bint partial
 
     cdef double deviance(self, double[::1] coef, double[::1] eta, double[::1] mu) noexcept nogil:
         """μ from η, and Σ dev_i + ||u||², or inf where η or μ leaves the domain."""
@@ -216,6 +220,7 @@ cdef class _System:
             if not valid_mu(self.family, mu[i]):
                 return INFINITY
             dev += dev_resid(self.family, self.y[i], mu[i], self.wt[i], self.th)
+        self.devres = dev
         for i in range(self.q):
             dev += coef[i] * coef[i]
         return dev
@@ -237,10 +242,15 @@ cdef class _System:
         """η = offset + ZΛu + Xβ at [u; β] = coef, then :meth:`deviance`."""
         return INFINITY
 
-    cdef int factor(self, double[::1] w) noexcept nogil:
+    cdef int factor(self, double[::1] w, bint whole) noexcept nogil:
         """The factor of the system at the weights w and the response z; 2 where it is
-        not positive definite."""
+        not positive definite. Not ``whole``: a system may factor only what the steps of
+        :meth:`solve` read (with β held), and says so in ``partial``."""
         return 2
+
+    cdef void hold(self, bint fixed, double[::1] coef) noexcept nogil:
+        """Called once before the steps, with β = coef[q:] held where ``fixed``."""
+        pass
 
     cdef void solve(self, bint fixed, double[::1] coef) noexcept nogil:
         """[u; β] from the factor (β kept where fixed)."""
@@ -264,7 +274,7 @@ cdef class _Dense(_System):
         dgemv(&trans, &n, &k, &a, &self.A[0, 0], &n, &coef[0], &one, &b, &eta[0], &one)
         return self.deviance(coef, eta, mu)
 
-    cdef int factor(self, double[::1] w) noexcept nogil:
+    cdef int factor(self, double[::1] w, bint whole) noexcept nogil:
         cdef int i, j, n = self.n, q = self.q, m = self.m, info = 0
         cdef double sw, a = 1.0, b = 0.0
         cdef char lo = b"L", tr = b"T"
@@ -313,6 +323,8 @@ cdef class _OneFactor(_System):
     cdef double[::1, :] R  # W^½ [X z], n x (p + 1): S's cross-products by one syrk
     cdef double[::1, :] G  # (p + 1) x (p + 1), syrk's output (lower)
     cdef double logdet
+    cdef bint held  # β held (see hold)
+    cdef double[::1] xb  # Xβ where held
 
     cdef double predict(self, double[::1] coef, double[::1] eta, double[::1] mu) noexcept nogil:
         cdef int i, c, base, k = self.k, p = self.p, q = self.q
@@ -327,9 +339,23 @@ cdef class _OneFactor(_System):
             eta[i] = e
         return self.deviance(coef, eta, mu)
 
-    cdef int factor(self, double[::1] w) noexcept nogil:
+    cdef void hold(self, bint fixed, double[::1] coef) noexcept nogil:
+        cdef int i, c, p = self.p, q = self.q
+        cdef double e
+        self.held = fixed
+        if fixed:
+            for i in range(self.n):
+                e = 0.0
+                for c in range(p):
+                    e += self.X[i, c] * coef[q + c]
+                self.xb[i] = e
+
+    cdef int factor(self, double[::1] w, bint whole) noexcept nogil:
         cdef int i, j, b, c, d, k = self.k, p = self.p, r = self.r
         cdef double wi, wa, s, x_c
+        self.partial = self.held and not whole
+        if self.partial:
+            return self._factor_held(w)
         for j in range(self.nlev):
             for b in range(k):
                 for c in range(k):
@@ -393,10 +419,49 @@ cdef class _OneFactor(_System):
                 self.S[d, b] = s / self.S[b, b]
         return 0
 
+    cdef int _factor_held(self, double[::1] w) noexcept nogil:
+        # β held: the blocks and L_j⁻¹ Λ'Z_j'W(z - Xβ) alone, in Y's last column (a fifth of
+        # the products a row with p = 7, and no syrk), which is all solve() then reads.
+        cdef int i, j, b, c, d, k = self.k, p = self.p
+        cdef double wi, wa, s, zi
+        for j in range(self.nlev):
+            for b in range(k):
+                for c in range(k):
+                    self.Lj[j, b, c] = 0.0
+                self.Y[j, b, p] = 0.0
+        for i in range(self.n):
+            wi = w[i]
+            j = <int>self.codes[i]
+            zi = self.z[i] - self.xb[i]
+            for b in range(k):
+                wa = wi * self.a[i, b]
+                for c in range(b + 1):
+                    self.Lj[j, b, c] += wa * self.a[i, c]
+                self.Y[j, b, p] += wa * zi
+        self.logdet = 0.0
+        for j in range(self.nlev):
+            if level_cholesky(self.Lj, j, k, &self.logdet):
+                return 2
+            for b in range(k):
+                s = self.Y[j, b, p]
+                for d in range(b):
+                    s -= self.Lj[j, b, d] * self.Y[j, d, p]
+                self.Y[j, b, p] = s / self.Lj[j, b, b]
+        return 0
+
     cdef void solve(self, bint fixed, double[::1] coef) noexcept nogil:
-        # R_X β = r_y from the last block, then L_j' u_j = Y_j[:, p] - Y_j[:, :p] β.
+        # R_X β = r_y from the last block, then L_j' u_j = Y_j[:, p] - Y_j[:, :p] β (with a
+        # partial factor Xβ is in Y_j[:, p] already).
         cdef int j, b, c, k = self.k, p = self.p, q = self.q
         cdef double s
+        if self.partial:
+            for j in range(self.nlev):
+                for b in range(k - 1, -1, -1):
+                    s = self.Y[j, b, p]
+                    for c in range(b + 1, k):
+                        s -= self.Lj[j, c, b] * coef[j * k + c]
+                    coef[j * k + b] = s / self.Lj[j, b, b]
+            return
         if not fixed:
             for b in range(p - 1, -1, -1):
                 s = self.S[p, b]
@@ -526,7 +591,7 @@ cdef class _Crossed(_System):
             eta[i] = e
         return self.deviance(coef, eta, mu)
 
-    cdef int factor(self, double[::1] w) noexcept nogil:
+    cdef int factor(self, double[::1] w, bint whole) noexcept nogil:
         cdef int i, j, b, c, d, t, e, col, col2, k = self.k, p = self.p, r = self.r
         cdef int q1 = self.q1, q2 = self.q2, n = self.n, info = 0, nnz = self.Bv.shape[0]
         cdef double wi, wa, v, s, one = 1.0, zero = 0.0, minus = -1.0
@@ -676,6 +741,8 @@ def _pirls(
     cdef int i, h, steps = 0, status = 0
     cdef double pdev, pdev_t, scale, moved, last, ratio, d, dev = 0.0
     cdef bint converged = False, settled = False, found
+    # Σ dev_i at the current μ, from the deviance() that accepted it (NaN: not taken).
+    cdef double devres = NAN
     if len(coef0) != k:
         raise ValueError("coef0 holds [u; β]: one entry per column of [Z X].")
     coef_np = _aligned_copy(np.asarray(coef0, dtype=float))
@@ -696,14 +763,18 @@ def _pirls(
         if pdev == INFINITY:
             for i in range(n):
                 mu[i] = linkinv(s.link, eta[i], s.pe, s.ce)
+        else:
+            devres = s.devres
 
     last = INFINITY
+    s.partial = False
     with nogil:
+        s.hold(fixed, coef)
         while steps < max_steps:
             steps += 1
             status = s.weights(eta, mu, w)
             if status == 0:
-                status = s.factor(w)
+                status = s.factor(w, False)
             if status:
                 break
             for i in range(k):
@@ -734,6 +805,7 @@ def _pirls(
                 eta[i] = eta_t[i]
                 mu[i] = mu_t[i]
             pdev = pdev_t
+            devres = s.devres
             # Newton's quadratic convergence: once the next step would move by less than
             # the tolerance, the point is the modes (as the Python loop).
             ratio = moved / last if scale == 1.0 and last != INFINITY else 1.0
@@ -746,14 +818,17 @@ def _pirls(
             # The weights reported are the modes' own; the factor is refreshed there unless
             # the last step was too small to move them.
             status = s.weights(eta, mu, w)
-            if status == 0 and not settled:
-                status = s.factor(w)
+            if status == 0 and (not settled or s.partial):
+                status = s.factor(w, True)
     if status == 1:
         raise ValueError(f"reweight takes {n} positive finite weights.")
     if status == 2:
         raise np.linalg.LinAlgError("the system is not positive definite")
-    for i in range(n):
-        dev += dev_resid(s.family, s.y[i], mu[i], s.wt[i], s.th)
+    if isnan(devres):
+        for i in range(n):
+            dev += dev_resid(s.family, s.y[i], mu[i], s.wt[i], s.th)
+    else:
+        dev = devres  # the same sum, already taken where μ was accepted
     return coef_np, eta_np, mu_np, w_np, dev, steps, converged
 
 
@@ -828,6 +903,7 @@ def run_onefactor(
     Y = np.zeros((nlev, k, p + 1))
     S = np.zeros((p + 1, p + 1))
     s.Lj, s.Y, s.S = Lj, Y, S
+    s.xb = _aligned(n)
     out = _pirls(s, coef0, fixed, eta0, tol, rough, max_steps, max_halvings)
     return (*out, _lower_inverses(Lj), Y, np.tril(S), s.logdet)
 
