@@ -32,7 +32,7 @@ zeros) there is no gradient here and the optimiser takes finite differences.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg as la
+from scipy.linalg import lapack
 import scipy.sparse as sp
 
 from lmeformula.engines import laplace_kernels
@@ -129,7 +129,10 @@ def laplace_gradient(
         # g_β from the Schur complement R_X'R_X = L_X L_X', then g_u = P(A'v - A'WX g_β).
         p = X.shape[1]
         Lx = r.fac.Lyy[:p, :p]
-        g_beta = la.cho_solve((Lx, True), X.T @ (v - w * Ag))
+        # LAPACK's potrs directly: SciPy's cho_solve checks cost 80 µs a call on p = 7.
+        g_beta, info = lapack.dpotrs(Lx, X.T @ (v - w * Ag), lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the factor's fixed-effects block is singular")
         xb = X @ g_beta
         g = g - P.solve(laplace_kernels.scatter_rows(cols, A, w * xb, q))
         Ag = laplace_kernels.row_products(cols, A, g) + xb

@@ -168,6 +168,9 @@ class _BlockedInverse:
 
     def at_rows(self, cols: np.ndarray, first: int, design_rows: bool = False) -> np.ndarray:
         n, r = cols.shape
+        if self.K == 1 and first == r:
+            # One term: each row's block is its level's.
+            return np.take(self.P00, cols[:, 0] // self.p0, axis=0)
         # The design's rows, whose places in the coupling's pattern the PIRLS kept.
         places = self._pos if design_rows else None
         out = np.empty((n, r, r))
@@ -195,9 +198,9 @@ class _BlockedInverse:
     def solve(self, b: np.ndarray) -> np.ndarray:
         q0 = self.q0
         b0 = b[:q0].reshape(self.l0, self.p0)
-        x0 = np.einsum("lab,lb->la", self.L0inv, b0).ravel()
         if self.K == 1:
-            return np.einsum("lba,lb->la", self.L0inv, x0.reshape(self.l0, self.p0)).ravel()
+            return np.matmul(self.P00, b0[:, :, None]).ravel()
+        x0 = np.matmul(self.L0inv, b0[:, :, None]).ravel()
         q1 = self.P11.shape[0]
         if self._pattern is not None:
             r, c, v = self._entries
