@@ -32,8 +32,8 @@ zeros) there is no gradient here and the optimiser takes finite differences.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import lapack
 import scipy.sparse as sp
+from scipy.linalg import lapack
 
 from lmeformula.engines import laplace_kernels
 from lmeformula.engines.factor import BlockedFactorization
