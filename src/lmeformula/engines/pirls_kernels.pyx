@@ -905,7 +905,8 @@ def run_onefactor(
     s.Lj, s.Y, s.S = Lj, Y, S
     s.xb = _aligned(n)
     out = _pirls(s, coef0, fixed, eta0, tol, rough, max_steps, max_halvings)
-    return (*out, _lower_inverses(Lj), Y, np.tril(S), s.logdet)
+    # S is written below its diagonal only (its zeros above as allocated): lower as it is.
+    return (*out, _lower_inverses(Lj), Y, S, s.logdet)
 
 
 def _lower_inverses(double[:, :, ::1] L):
