@@ -647,7 +647,9 @@ def newton(engine: Engine, start: np.ndarray, curvature: Curvature | None = None
     the differences taken along the other components only (PIRLS runs: Contraception
     42 -> 35, cbpp 28 -> 24, grouseticks 50 -> 46, binary 100k 33 -> 31, VerbAgg 43 -> 44);
     so is every later Hessian the steps take, all but the one returned (the second stage's
-    runs: VerbAgg 23 -> 18, grouseticks 30 -> 22, Poisson 200k 20 -> 16).
+    runs: VerbAgg 23 -> 18, grouseticks 30 -> 22, Poisson 200k 20 -> 16), and that one too
+    where the block is exact (one random-effects term: Contraception 18 -> 11, cbpp 12 -> 8,
+    owls 11 -> 7, salamanders 15 -> 7).
 
     Parameters
     ----------
@@ -656,7 +658,8 @@ def newton(engine: Engine, start: np.ndarray, curvature: Curvature | None = None
     start
         The point to start from.
     curvature
-        A block of the Hessian at a point: (its components' indices, the block), or None.
+        A block of the Hessian at a point: (its components' indices, the block, whether it
+        is exact), or None.
 
     Returns
     -------
