@@ -298,11 +298,11 @@ def _newton_finish(
     if par.size == 0:
         # Nothing to step (gls with independent residuals: the linear model).
         return par, dev, Derivatives(par, par, np.zeros((0, 0)), np.zeros(0, dtype=int)), 0
-    first = curvature(par) if curvature is not None and g.f_plus is None else None
-    derivs, fresh = box.hessian(g, None if first is None else first[:2]), True
+    derivs, whole = _curved_hessian(box, g, curvature, approximate=True)
+    fresh = True
     # Where the Hessian was taken whole or with an exact block (None: part of it
     # approximated).
-    taken: np.ndarray | None = par if first is None or first[2] else None
+    taken: np.ndarray | None = par if whole else None
     step_tol = STEP_TOL if g.f_plus is None else FD_STEP_TOL
     steps, last = 0, np.inf
     within = np.inf if hessian_within is None or g.f_plus is not None else hessian_within
@@ -316,13 +316,8 @@ def _newton_finish(
             # The chord steps converge slowly: a Hessian here, approximated as the first was
             # where it can be. Or near the optimum the Hessian is still that of a point
             # farther away, or approximated: the one returned is taken whole here.
-            known = None
-            if curvature is not None and g.f_plus is None:
-                known = curvature(par)
-                if near and known is not None and not known[2]:
-                    known = None
-            derivs, fresh = box.hessian(g, None if known is None else known[:2]), True
-            taken = par if known is None or known[2] else None
+            derivs, whole = _curved_hessian(box, g, curvature, approximate=not near)
+            fresh, taken = True, par if whole else None
             continue
         # A step this small changes no digit anyone reads: the point is the optimum. One
         # not much smaller than the last, with a fresh Hessian, is driven by the rounding
@@ -334,7 +329,8 @@ def _newton_finish(
         if cand is None:
             if taken is None:
                 # The approximated Hessian gave no step that helps: the whole one may.
-                derivs, fresh, taken = box.hessian(g), True, par
+                derivs, _ = _curved_hessian(box, g, curvature, approximate=False)
+                fresh, taken = True, par
                 continue
             break
         par, dev, last = cand, cand_dev, size
@@ -346,9 +342,21 @@ def _newton_finish(
             derivs, fresh = box.hessian(g), True
             taken = par
     if _distance(par, taken) > within:
-        known = curvature(par) if curvature is not None and g.f_plus is None else None
-        derivs = box.hessian(g, known[:2] if known is not None and known[2] else None)
+        derivs, _ = _curved_hessian(box, g, curvature, approximate=False)
     return par, dev, derivs, steps
+
+
+def _curved_hessian(
+    box: _Box, g: Gradient, curvature: Curvature | None, approximate: bool
+) -> tuple[Derivatives, bool]:
+    """The Hessian at the gradient's point with the engine's block of ``curvature`` in
+    place of its differences where the block is exact, or where ``approximate`` allows an
+    approximated one; and whether the Hessian is as good as taken whole."""
+    known = curvature(g.par) if curvature is not None and g.f_plus is None else None
+    if known is not None and not (known[2] or approximate):
+        known = None
+    derivs = box.hessian(g, None if known is None else (known[0], known[1]))
+    return derivs, known is None or known[2]
 
 
 def _distance(a: np.ndarray, b: np.ndarray | None) -> float:
