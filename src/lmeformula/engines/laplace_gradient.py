@@ -31,6 +31,8 @@ zeros) there is no gradient here and the optimiser takes finite differences.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
@@ -145,21 +147,22 @@ def laplace_gradient(
     return np.concatenate([grad_theta, X.T @ e])
 
 
+class _RowTerms(NamedTuple):
+    """The row terms both derivatives read (see the module)."""
+
+    P: PatternInverse
+    A: np.ndarray  # (n, r): the rows of ZΛ at the pattern's columns
+    s: np.ndarray  # ∂ log p / ∂η
+    m: np.ndarray  # P a_i at the row's own columns
+    h: np.ndarray  # the leverages a_i' P a_i
+    v: np.ndarray  # h w'
+    g: np.ndarray  # P A'v
+    Ag: np.ndarray
+
+
 def _rows(
     design: Design, data: GlmData, r: PirlsResult, theta: np.ndarray, pattern: RowPattern
-) -> (
-    tuple[
-        PatternInverse,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-    ]
-    | None
-):
+) -> _RowTerms | None:
     """The row terms both derivatives read (see the module): P, A's rows, s, m = P a_i, the
     leverages h, v = h w', g = P A'v and Ag; None where there is no exact derivative."""
     fam = data.family
@@ -177,7 +180,7 @@ def _rows(
     v = h * r.weights * slope
     g = P.solve(laplace_kernels.scatter_rows(cols, A, v, pattern.q))
     Ag = laplace_kernels.row_products(cols, A, g)
-    return P, A, s, m, h, v, g, Ag
+    return _RowTerms(P, A, s, m, h, v, g, Ag)
 
 
 def laplace_beta_hessian(
@@ -223,7 +226,7 @@ def laplace_beta_hessian(
     rows = _rows(design, data, r, theta, pattern)
     if rows is None:
         return None
-    _, A, _, _, h, _, _, Ag = rows
+    A, h, Ag = rows.A, rows.h, rows.Ag
     X, w = design.X, r.weights
     p = X.shape[1]
     codes = design.terms[0].factor.codes
