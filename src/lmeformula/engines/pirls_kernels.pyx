@@ -575,6 +575,19 @@ cdef class _Crossed(_System):
     cdef double[::1, :] G  # r x r: the last block, then its factor
     cdef double[::1] tmp  # q1
     cdef double logdet
+    cdef bint held  # β held (see hold)
+    cdef double[::1] xb  # Xβ where held
+
+    cdef void hold(self, bint fixed, double[::1] coef) noexcept nogil:
+        cdef int i, c, p = self.p, q = self.q
+        cdef double e
+        self.held = fixed
+        if fixed:
+            for i in range(self.n):
+                e = 0.0
+                for c in range(p):
+                    e += self.X[i, c] * coef[q + c]
+                self.xb[i] = e
 
     cdef double predict(self, double[::1] coef, double[::1] eta, double[::1] mu) noexcept nogil:
         cdef int i, c, base, k = self.k, p = self.p, q = self.q, q1 = self.q1
@@ -592,15 +605,21 @@ cdef class _Crossed(_System):
         return self.deviance(coef, eta, mu)
 
     cdef int factor(self, double[::1] w, bint whole) noexcept nogil:
+        # With β held and not ``whole`` (see hold), only the blocks, the coupling and the
+        # z - Xβ column of Y1 and Y2 (c0 = p: cw = 1 column): what solve() then reads.
         cdef int i, j, b, c, d, t, e, col, col2, k = self.k, p = self.p, r = self.r
         cdef int q1 = self.q1, q2 = self.q2, n = self.n, info = 0, nnz = self.Bv.shape[0]
-        cdef double wi, wa, v, s, one = 1.0, zero = 0.0, minus = -1.0
+        cdef int c0, cw
+        cdef double wi, wa, v, s, zi, one = 1.0, zero = 0.0, minus = -1.0
         cdef char lo = b"L", tr = b"T", nt = b"N"
+        self.partial = self.held and not whole
+        c0 = p if self.partial else 0
+        cw = r - c0
         for j in range(self.nlev):
             for b in range(k):
                 for c in range(k):
                     self.Lj[j, b, c] = 0.0
-        for c in range(r):
+        for c in range(c0, r):
             for b in range(q1):
                 self.Y1[b, c] = 0.0
             for t in range(q2):
@@ -614,13 +633,15 @@ cdef class _Crossed(_System):
         for i in range(n):
             wi = w[i]
             j = <int>self.codes[i]
+            zi = self.z[i] - self.xb[i] if self.partial else self.z[i]
             for b in range(k):
                 wa = wi * self.a[i, b]
                 for c in range(b + 1):
                     self.Lj[j, b, c] += wa * self.a[i, c]
-                for c in range(p):
-                    self.Y1[j * k + b, c] += wa * self.X[i, c]
-                self.Y1[j * k + b, p] += wa * self.z[i]
+                if not self.partial:
+                    for c in range(p):
+                        self.Y1[j * k + b, c] += wa * self.X[i, c]
+                self.Y1[j * k + b, p] += wa * zi
             for d in range(self.r2):
                 col = <int>self.cols2[i, d]
                 e = <int>self.pos2[i, d]
@@ -631,14 +652,17 @@ cdef class _Crossed(_System):
                     col2 = <int>self.cols2[i, c]
                     if col2 <= col:
                         self.L22[col, col2] += v * self.a2[i, c]
+                if not self.partial:
+                    for c in range(p):
+                        self.Y2[col, c] += v * self.X[i, c]
+                self.Y2[col, p] += v * zi
+            if not self.partial:
+                wa = sqrt(wi)
                 for c in range(p):
-                    self.Y2[col, c] += v * self.X[i, c]
-                self.Y2[col, p] += v * self.z[i]
-            wa = sqrt(wi)
-            for c in range(p):
-                self.R[i, c] = wa * self.X[i, c]
-            self.R[i, p] = wa * self.z[i]
-        dsyrk(&lo, &tr, &r, &n, &one, &self.R[0, 0], &n, &zero, &self.G[0, 0], &r)
+                    self.R[i, c] = wa * self.X[i, c]
+                self.R[i, p] = wa * self.z[i]
+        if not self.partial:
+            dsyrk(&lo, &tr, &r, &n, &one, &self.R[0, 0], &n, &zero, &self.G[0, 0], &r)
         for t in range(q2):
             self.L22[t, t] += 1.0
         self.logdet = 0.0
@@ -647,7 +671,7 @@ cdef class _Crossed(_System):
             # j: B_j L_j⁻ᵀ; then their part of L_21 L_21' and of L_21 Y1.
             if level_cholesky(self.Lj, j, k, &self.logdet):
                 return 2
-            for c in range(r):
+            for c in range(c0, r):
                 for b in range(k):
                     s = self.Y1[j * k + b, c]
                     for d in range(b):
@@ -662,21 +686,23 @@ cdef class _Crossed(_System):
             if not self.full:
                 _schur_level(&self.Bv[0, 0], k, &self.pat[0], <int>self.ptr[j],
                              <int>self.ptr[j + 1], &self.L22[0, 0], q2,
-                             &self.Y1[j * k, 0], q1, &self.Y2[0, 0], r)
+                             &self.Y1[j * k, c0], q1, &self.Y2[0, c0], cw)
         if self.full:
             # Every level touches every later column (VerbAgg's persons by items): L_21 is
             # Bv as it stands, q2 x q1 column-major, and the update two BLAS calls (by
             # levels it had cost VerbAgg's factor a third of its time).
             dsyrk(&lo, &nt, &q2, &q1, &minus, &self.Bv[0, 0], &q2, &one, &self.L22[0, 0], &q2)
-            dgemm(&nt, &nt, &q2, &r, &q1, &minus, &self.Bv[0, 0], &q2, &self.Y1[0, 0], &q1,
-                  &one, &self.Y2[0, 0], &q2)
+            dgemm(&nt, &nt, &q2, &cw, &q1, &minus, &self.Bv[0, 0], &q2, &self.Y1[0, c0], &q1,
+                  &one, &self.Y2[0, c0], &q2)
         dpotrf(&lo, &q2, &self.L22[0, 0], &q2, &info)
         if info != 0:
             return 2
         for t in range(q2):
             self.logdet += 2.0 * log(self.L22[t, t])
         # Y2 = L_22⁻¹ (C_2 - L_21 Y1); the last block G -= Y1'Y1 + Y2'Y2.
-        dtrsm(&lo, &lo, &nt, &nt, &q2, &r, &one, &self.L22[0, 0], &q2, &self.Y2[0, 0], &q2)
+        dtrsm(&lo, &lo, &nt, &nt, &q2, &cw, &one, &self.L22[0, 0], &q2, &self.Y2[0, c0], &q2)
+        if self.partial:
+            return 0
         dsyrk(&lo, &tr, &r, &q1, &minus, &self.Y1[0, 0], &q1, &one, &self.G[0, 0], &r)
         dsyrk(&lo, &tr, &r, &q2, &minus, &self.Y2[0, 0], &q2, &one, &self.G[0, 0], &r)
         return _chol_last(self.G, r, p)
@@ -694,8 +720,9 @@ cdef class _Crossed(_System):
                 coef[q + b] = s / self.G[b, b]
         for t in range(q2):
             s = self.Y2[t, p]
-            for c in range(p):
-                s -= self.Y2[t, c] * coef[q + c]
+            if not self.partial:  # else Xβ is in z's column already
+                for c in range(p):
+                    s -= self.Y2[t, c] * coef[q + c]
             coef[q1 + t] = s
         dtrsv(&lo, &tr, &nd, &q2, &self.L22[0, 0], &q2, &coef[q1], &one_i)
         # Each level's L_j' u_j = Y1_j[:, p] - Y1_j[:, :p] β - (L_21'u_2)_j.
@@ -707,8 +734,9 @@ cdef class _Crossed(_System):
                 self.tmp[j * k + b] = s
             for b in range(k - 1, -1, -1):
                 s = self.Y1[j * k + b, p] - self.tmp[j * k + b]
-                for c in range(p):
-                    s -= self.Y1[j * k + b, c] * coef[q + c]
+                if not self.partial:
+                    for c in range(p):
+                        s -= self.Y1[j * k + b, c] * coef[q + c]
                 for c in range(b + 1, k):
                     s -= self.Lj[j, c, b] * coef[j * k + c]
                 coef[j * k + b] = s / self.Lj[j, b, b]
@@ -969,5 +997,6 @@ def run_crossed(
     s.Lj, s.Y1, s.Bv, s.L22, s.Y2, s.G = Lj, Y1, Bv, L22, Y2, G
     s.R = _aligned((n, p + 1), "F")
     s.tmp = _aligned(q1)
+    s.xb = _aligned(n)
     out = _pirls(s, coef0, fixed, eta0, tol, rough, max_steps, max_halvings)
     return (*out, _lower_inverses(Lj), Y1, Bv, L22, Y2, np.tril(G), s.logdet)
