@@ -307,7 +307,27 @@ cdef class _Dense(_System):
 
 
 
-cdef class _OneFactor(_System):
+cdef class _Rows(_System):
+    """A system whose rows hold X apart from ZΛ (one term, several): with β held its steps
+    read z - Xβ, Xβ taken once (:meth:`hold`)."""
+
+    cdef double[:, ::1] X  # n x p
+    cdef bint held  # β held (see hold)
+    cdef double[::1] xb  # Xβ where held
+
+    cdef void hold(self, bint fixed, double[::1] coef) noexcept nogil:
+        cdef int i, c, p = self.p, q = self.q
+        cdef double e
+        self.held = fixed
+        if fixed:
+            for i in range(self.n):
+                e = 0.0
+                for c in range(p):
+                    e += self.X[i, c] * coef[q + c]
+                self.xb[i] = e
+
+
+cdef class _OneFactor(_Rows):
     """One random-effects term: per level j the k x k block M_j = Σ w a_i a_i' + I (a_i the
     row's ZΛ entries), its coupling C_j = Σ w a_i [x_i z_i]' and the Schur complement
     S = Σ w [x z][x z]' - Σ_j Y_j'Y_j, Y_j = L_j⁻¹C_j: O(n (k + p)²) a step, no q x q
@@ -316,15 +336,12 @@ cdef class _OneFactor(_System):
     cdef int k, nlev, r
     cdef const long long[::1] codes
     cdef double[:, ::1] a  # n x k: the rows of ZΛ at the row's level
-    cdef double[:, ::1] X  # n x p
     cdef double[:, :, ::1] Lj  # nlev x k x k: the blocks' lower factors
     cdef double[:, :, ::1] Y  # nlev x k x (p + 1)
     cdef double[:, ::1] S  # (p + 1) x (p + 1): the last block's lower factor
     cdef double[::1, :] R  # W^½ [X z], n x (p + 1): S's cross-products by one syrk
     cdef double[::1, :] G  # (p + 1) x (p + 1), syrk's output (lower)
     cdef double logdet
-    cdef bint held  # β held (see hold)
-    cdef double[::1] xb  # Xβ where held
 
     cdef double predict(self, double[::1] coef, double[::1] eta, double[::1] mu) noexcept nogil:
         cdef int i, c, base, k = self.k, p = self.p, q = self.q
@@ -338,17 +355,6 @@ cdef class _OneFactor(_System):
                 e += self.a[i, c] * coef[base + c]
             eta[i] = e
         return self.deviance(coef, eta, mu)
-
-    cdef void hold(self, bint fixed, double[::1] coef) noexcept nogil:
-        cdef int i, c, p = self.p, q = self.q
-        cdef double e
-        self.held = fixed
-        if fixed:
-            for i in range(self.n):
-                e = 0.0
-                for c in range(p):
-                    e += self.X[i, c] * coef[q + c]
-                self.xb[i] = e
 
     cdef int factor(self, double[::1] w, bint whole) noexcept nogil:
         cdef int i, j, b, c, d, k = self.k, p = self.p, r = self.r
@@ -548,7 +554,7 @@ cdef inline void _schur_level(
             col[pat[e]] -= s
 
 
-cdef class _Crossed(_System):
+cdef class _Crossed(_Rows):
     """Several terms: the first (most levels) by its k x k blocks, the later ones together
     as one dense q2 x q2 block. Their coupling L_21 is kept by its pattern: for each level
     of the first term the later columns its rows touch (``ptr`` / ``pat``), so that the
@@ -565,7 +571,6 @@ cdef class _Crossed(_System):
     cdef const long long[::1] pat  # the later columns of each level, ascending
     cdef double[:, ::1] a  # n x k: the rows of Z_1Λ_1 at the row's level
     cdef double[:, ::1] a2  # n x r2: the rows of Z_kΛ_k (k > 1) at cols2
-    cdef double[:, ::1] X  # n x p
     cdef double[:, :, ::1] Lj  # nlev x k x k
     cdef double[::1, :] Y1  # q1 x r: L_11⁻¹ Λ_1'Z_1'W[X z]
     cdef double[:, ::1] Bv  # nnz x k: L_21 at the pattern (row pat[e], columns j k + b)
@@ -575,19 +580,6 @@ cdef class _Crossed(_System):
     cdef double[::1, :] G  # r x r: the last block, then its factor
     cdef double[::1] tmp  # q1
     cdef double logdet
-    cdef bint held  # β held (see hold)
-    cdef double[::1] xb  # Xβ where held
-
-    cdef void hold(self, bint fixed, double[::1] coef) noexcept nogil:
-        cdef int i, c, p = self.p, q = self.q
-        cdef double e
-        self.held = fixed
-        if fixed:
-            for i in range(self.n):
-                e = 0.0
-                for c in range(p):
-                    e += self.X[i, c] * coef[q + c]
-                self.xb[i] = e
 
     cdef double predict(self, double[::1] coef, double[::1] eta, double[::1] mu) noexcept nogil:
         cdef int i, c, base, k = self.k, p = self.p, q = self.q, q1 = self.q1
