@@ -357,57 +357,66 @@ cdef class _OneFactor(_Rows):
         return self.deviance(coef, eta, mu)
 
     cdef int factor(self, double[::1] w, bint whole) noexcept nogil:
-        cdef int i, j, b, c, d, k = self.k, p = self.p, r = self.r
-        cdef double wi, wa, s, x_c
+        # With β held and not ``whole`` (see hold), only the blocks and the z - Xβ column of
+        # Y (c0 = p): a fifth of the products a row at p = 7 and no syrk, all that solve()
+        # then reads.
+        cdef int i, j, b, c, d, c0, k = self.k, p = self.p, r = self.r
+        cdef double wi, wa, s, zi
         self.partial = self.held and not whole
-        if self.partial:
-            return self._factor_held(w)
+        c0 = p if self.partial else 0
         for j in range(self.nlev):
             for b in range(k):
                 for c in range(k):
                     self.Lj[j, b, c] = 0.0
-                for c in range(r):
+                for c in range(c0, r):
                     self.Y[j, b, c] = 0.0
         for i in range(self.n):
             wi = w[i]
             j = <int>self.codes[i]
+            zi = self.z[i] - self.xb[i] if self.partial else self.z[i]
             for b in range(k):
                 wa = wi * self.a[i, b]
                 for c in range(b + 1):
                     self.Lj[j, b, c] += wa * self.a[i, c]
-                for c in range(p):
-                    self.Y[j, b, c] += wa * self.X[i, c]
-                self.Y[j, b, p] += wa * self.z[i]
+                if not self.partial:
+                    for c in range(p):
+                        self.Y[j, b, c] += wa * self.X[i, c]
+                self.Y[j, b, p] += wa * zi
         # [X z]'W[X z] by BLAS: the most products per row.
-        cdef int n = self.n, one_ = 1
+        cdef int n = self.n
         cdef double alpha = 1.0, zero = 0.0
         cdef char lo = b"L", tr = b"T"
-        for i in range(n):
-            wa = sqrt(w[i])
-            for c in range(p):
-                self.R[i, c] = wa * self.X[i, c]
-            self.R[i, p] = wa * self.z[i]
-        dsyrk(&lo, &tr, &r, &n, &alpha, &self.R[0, 0], &n, &zero, &self.G[0, 0], &r)
-        for c in range(r):
-            for d in range(c + 1):
-                self.S[c, d] = self.G[c, d]
+        if not self.partial:
+            for i in range(n):
+                wa = sqrt(w[i])
+                for c in range(p):
+                    self.R[i, c] = wa * self.X[i, c]
+                self.R[i, p] = wa * self.z[i]
+            dsyrk(&lo, &tr, &r, &n, &alpha, &self.R[0, 0], &n, &zero, &self.G[0, 0], &r)
+            for c in range(r):
+                for d in range(c + 1):
+                    self.S[c, d] = self.G[c, d]
         self.logdet = 0.0
         for j in range(self.nlev):
             # Cholesky of M_j = Σ w a a' + I in place (lower), then Y_j = L_j⁻¹ C_j.
             if level_cholesky(self.Lj, j, k, &self.logdet):
                 return 2
-            for c in range(r):
+            for c in range(c0, r):
                 for b in range(k):
                     s = self.Y[j, b, c]
                     for d in range(b):
                         s -= self.Lj[j, b, d] * self.Y[j, d, c]
                     self.Y[j, b, c] = s / self.Lj[j, b, b]
+            if self.partial:
+                continue
             for c in range(r):
                 for d in range(c + 1):
                     s = 0.0
                     for b in range(k):
                         s += self.Y[j, b, c] * self.Y[j, b, d]
                     self.S[c, d] -= s
+        if self.partial:
+            return 0
         # The last block's factor, (p + 1) x (p + 1), in place.
         for b in range(r):
             s = self.S[b, b]
@@ -423,36 +432,6 @@ cdef class _OneFactor(_Rows):
                 for c in range(b):
                     s -= self.S[d, c] * self.S[b, c]
                 self.S[d, b] = s / self.S[b, b]
-        return 0
-
-    cdef int _factor_held(self, double[::1] w) noexcept nogil:
-        # β held: the blocks and L_j⁻¹ Λ'Z_j'W(z - Xβ) alone, in Y's last column (a fifth of
-        # the products a row with p = 7, and no syrk), which is all solve() then reads.
-        cdef int i, j, b, c, d, k = self.k, p = self.p
-        cdef double wi, wa, s, zi
-        for j in range(self.nlev):
-            for b in range(k):
-                for c in range(k):
-                    self.Lj[j, b, c] = 0.0
-                self.Y[j, b, p] = 0.0
-        for i in range(self.n):
-            wi = w[i]
-            j = <int>self.codes[i]
-            zi = self.z[i] - self.xb[i]
-            for b in range(k):
-                wa = wi * self.a[i, b]
-                for c in range(b + 1):
-                    self.Lj[j, b, c] += wa * self.a[i, c]
-                self.Y[j, b, p] += wa * zi
-        self.logdet = 0.0
-        for j in range(self.nlev):
-            if level_cholesky(self.Lj, j, k, &self.logdet):
-                return 2
-            for b in range(k):
-                s = self.Y[j, b, p]
-                for d in range(b):
-                    s -= self.Lj[j, b, d] * self.Y[j, d, p]
-                self.Y[j, b, p] = s / self.Lj[j, b, b]
         return 0
 
     cdef void solve(self, bint fixed, double[::1] coef) noexcept nogil:
