@@ -307,7 +307,10 @@ def clean_column(name: str, series: pd.Series) -> pd.Series:
     if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
         # numpy's numbers, the commonest column, need none of the checks below.
         return series
-    if isinstance(dtype, pd.CategoricalDtype):
+    if isinstance(dtype, pd.CategoricalDtype) or is_text_dtype(dtype):
+        # pandas 3's default text is kept as it is, its levels coded from its own array
+        # (:func:`~lmeformula.model.frame.code_factor`); as objects the conversion and the
+        # hashing of Python strings cost Exam's 4,059 schools 0.37 ms of 0.85.
         return series
     if pd.api.types.is_bool_dtype(dtype):
         if series.hasnans:
@@ -315,11 +318,6 @@ def clean_column(name: str, series: pd.Series) -> pd.Series:
             return series.astype(object).where(series.notna(), np.nan)
         return series.astype(bool)
     if isinstance(dtype, pd.StringDtype):
-        if is_text_dtype(dtype):
-            # pandas 3's default text: kept as it is, its levels coded from its own array
-            # (:func:`~lmeformula.model.frame.code_factor`); as objects the conversion and
-            # the hashing of Python strings cost Exam's 4,059 schools 0.37 ms of 0.85.
-            return series
         # The nullable "string" dtype (missing as pd.NA): one pass to objects with NaN
         # for missing values (astype then where makes two and costs four times as much).
         return pd.Series(

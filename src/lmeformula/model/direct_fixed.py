@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from lmeformula.model.datacheck import is_text_dtype
-from lmeformula.model.frame import Columns, code_factor
+from lmeformula.model.frame import Columns, FrameColumns, code_factor
 
 __all__ = ["direct_fixed"]
 
@@ -139,7 +139,9 @@ def _column(data: Columns, name: str) -> tuple[np.ndarray, list[str] | None] | N
         # pandas 3's default text dtype (missing as NaN), which formulaic reads as objects
         # (not the nullable "string" dtype, missing as pd.NA, which it does not read as a
         # factor); the frame has dropped the missing values.
-        text_codes, text_levels = code_factor(col)
+        text_codes, text_levels = (
+            data.codes(name) if isinstance(data, FrameColumns) else code_factor(col)
+        )
         return (text_codes, list(text_levels)) if len(text_levels) >= 2 else None
     if pd.api.types.is_object_dtype(dtype):
         if pd.api.types.infer_dtype(col.to_numpy(), skipna=False) != "string":

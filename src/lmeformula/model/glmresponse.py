@@ -18,8 +18,9 @@ import pandas as pd
 
 from lmeformula.errors import DataError, FormulaError
 from lmeformula.families import Binomial, Family
+from lmeformula.model.datacheck import is_text_dtype
 from lmeformula.model.design import formula_matrix
-from lmeformula.model.frame import ModelFrame
+from lmeformula.model.frame import FrameColumns, ModelFrame
 
 __all__ = ["GlmResponse", "glm_response"]
 
@@ -197,14 +198,21 @@ def glm_response(
         ):
             y = col.to_numpy(dtype=bool).astype(float)
         else:
-            levels = _levels(col)
+            coded = (
+                data.codes(name)
+                if isinstance(data, FrameColumns) and is_text_dtype(col.dtype)
+                else None
+            )
+            levels = _levels(col) if coded is None else list(coded[1])
             if len(levels) < 2:
                 raise DataError(
                     f"the response {name!r} has one level ({levels[0]!r}) in the rows used; a "
                     "binomial response needs two."
                 )
             # R's binomial: every level but the first is success.
-            y = (col.astype(str).to_numpy() != levels[0]).astype(float)
+            y = (
+                (col.astype(str).to_numpy() != levels[0]) if coded is None else (coded[0] != 0)
+            ).astype(float)
             success = (levels[0], ", ".join(levels[1:]))
         return GlmResponse(y, w0, np.ones(n), success)
     y = _numeric(response, frame, "the response")

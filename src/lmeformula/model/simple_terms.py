@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lmeformula.model.datacheck import is_text_dtype
-from lmeformula.model.frame import Columns
+from lmeformula.model.frame import Columns, FrameColumns
 
 __all__ = ["SimpleSpec", "simple_lhs", "simple_spec"]
 
@@ -48,13 +48,29 @@ class SimpleSpec:
     def matrix(self, data: Columns) -> np.ndarray:
         """The n x p matrix of these columns on ``data``."""
         n = len(data)
-        cols = [np.ones(n)] if self.intercept else []
+        names = self.names
+        out = np.empty((n, len(names)))
+        j = 0
+        if self.intercept:
+            out[:, 0] = 1.0
+            j = 1
         if self.factor is not None:
-            values = data[self.factor].to_numpy()
-            kept = self.levels[1:] if self.intercept else self.levels
-            cols += [(values == lev).astype(float) for lev in kept]
-        cols += [np.asarray(data[c], dtype=float) for c in self.numeric]
-        return np.column_stack(cols) if cols else np.zeros((n, 0))
+            first = 1 if self.intercept else 0
+            coded = data.codes(self.factor) if isinstance(data, FrameColumns) else None
+            if coded is not None and coded[1] == self.levels:
+                # The fit's own rows: their codes, shared with the other stages.
+                for k in range(first, len(self.levels)):
+                    np.equal(coded[0], k, out=out[:, j], casting="unsafe")
+                    j += 1
+            else:
+                values = data[self.factor].to_numpy()
+                for lev in self.levels[first:]:
+                    np.equal(values, lev, out=out[:, j], casting="unsafe")
+                    j += 1
+        for c in self.numeric:
+            out[:, j] = data[c].to_numpy(dtype=float)
+            j += 1
+        return out
 
     def get_model_matrix(self, data: pd.DataFrame, context: Any = None) -> pd.DataFrame:
         """As formulaic's ``ModelSpec.get_model_matrix``."""
@@ -115,7 +131,9 @@ def simple_spec(text: str, data: Columns) -> SimpleSpec | None:
         else:
             return None
     levels: tuple[str, ...] = ()
-    if factor is not None:
+    if isinstance(data, FrameColumns) and factor is not None and is_text_dtype(data[factor].dtype):
+        levels = data.codes(factor)[1]  # sorted as below, and coded once for every stage
+    elif factor is not None:
         levels = tuple(sorted(data[factor].unique()))  # unique in C, not a set over the rows
     return SimpleSpec(intercept, tuple(numeric), factor, levels)
 
