@@ -62,7 +62,8 @@ def make_engine(
         PIRLS's start): the first stage's, for the second.
     share
         An engine of the same model that will not be evaluated again (a generalized
-        model's first stage): its factor is taken over instead of built anew.
+        model's first stage): its factor is taken over instead of built anew, and its
+        rows, start, deviance constant and row pattern where the model is the same.
 
     Returns
     -------
@@ -84,8 +85,12 @@ def make_engine(
     if model.family is not None:
         assert model.trials is not None
         d = model.design
-        wt = d.weights if d.weights is not None else np.ones(d.y.size)
-        data = GlmData(model.family, d.y, wt, model.trials, d.offset)
+        shared = share if isinstance(share, LaplaceDeviance) else None
+        if shared is not None and shared.design is d and shared.data.family is model.family:
+            data = shared.data
+        else:
+            wt = d.weights if d.weights is not None else np.ones(d.y.size)
+            data = GlmData(model.family, d.y, wt, model.trials, d.offset)
         return LaplaceDeviance(
             model.design,
             data,
@@ -93,7 +98,7 @@ def make_engine(
             nagq=max(model.nagq, 1),
             beta0=None if warm is None else warm.beta,
             u0=None if warm is None else warm.u,
-            factor=share.factor if isinstance(share, LaplaceDeviance) else None,
+            share=shared,
         )
     if model.residual is not None:
         return MarginalDeviance(model.design, model.reml, model.residual)

@@ -90,6 +90,10 @@ class LaplaceDeviance:
         Where β starts (the layout's start) and where u starts at every evaluation.
     factor
         The factor of the design's system (built when not given).
+    share
+        An engine of the same design that will not be evaluated again (the first stage's):
+        its factor is taken over, and with the same ``data`` its start, deviance constant
+        and row pattern too.
     """
 
     reml = False
@@ -104,25 +108,38 @@ class LaplaceDeviance:
         beta0: np.ndarray | None = None,
         u0: np.ndarray | None = None,
         factor: BlockedFactor | None = None,
+        share: LaplaceDeviance | None = None,
     ) -> None:
         self.design = design
         self.data = data
         self.fast = fast
         self.nagq = int(nagq)
-        self.factor = BlockedFactor(design) if factor is None else factor
+        if share is not None:
+            factor = share.factor
+        self.factor: BlockedFactor = BlockedFactor(design) if factor is None else factor
         self.n, self.p = design.X.shape
         self.largest_dense_block = self.factor.largest_dense_block
         q = sum(t.q for t in design.terms)
         self.u0 = np.zeros(q) if u0 is None else np.asarray(u0, dtype=float)
         fam = data.family
-        self.eta0 = fam.link.link(fam.mustart(data.y, data.wt))
         self._warm: PirlsResult | None = None
         self._rough = False
         self._last: tuple[np.ndarray, PirlsResult] | None = None
-        # -2 log p(y | μ) as PIRLS's deviance plus a constant, where the family has one.
-        self._offset = fam.deviance_offset(data.y, data.wt, data.trials)
         exact = has_exact_gradient(design, data.family, self.nagq)
-        self._pattern = RowPattern(design) if exact else None
+        self.eta0: np.ndarray
+        self._offset: float | None
+        self._pattern: RowPattern | None
+        if share is not None and share.data is data:
+            # The other stage's engine of the same rows: what depends on them alone.
+            self.eta0, self._offset = share.eta0, share._offset
+            self._pattern = share._pattern if exact else None
+        else:
+            self.eta0 = fam.link.link(fam.mustart(data.y, data.wt))
+            # -2 log p(y | μ) as PIRLS's deviance plus a constant, where the family has one.
+            self._offset = fam.deviance_offset(data.y, data.wt, data.trials)
+            self._pattern = None
+        if exact and self._pattern is None:
+            self._pattern = RowPattern(design)
         blocks = [theta_block(design)]
         # glmer.nb's θ, on the log scale, when the fit estimates it.
         self._nb = fam if isinstance(fam, NegativeBinomial) and fam.estimated else None

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from lmeformula.engines.laplace import LaplaceDeviance, has_exact_gradient
+from lmeformula.engines.solution import PLSSolution
 from lmeformula.engines.threads import limit_blas
 from lmeformula.errors import ArgumentTypeError, FormulaError
 from lmeformula.families import Family, Gaussian, NegativeBinomial, as_family, negative_binomial
@@ -155,17 +156,22 @@ def fit_glmm(model: Model, data_name: str | None = None) -> GlmerResult:
     # With an exact gradient the second stage's Newton steps need only a rough start.
     assert model.family is not None
     rough = nagq > 0 and has_exact_gradient(model.design, model.family, nagq)
+    warm: PLSSolution | None = None
     if rough:
         assert isinstance(fast, LaplaceDeviance)
         fast.rough = True
         first = scout(fast)
+        # The scout's last run, remembered where it ended there: the second stage's Newton
+        # steps start from its modes as well as from a run to full precision.
+        warm = fast.solve(first.par)
         fast.rough = False
     else:
         first = optimize(fast)
     if nagq == 0:
         engine, optinfo = fast, first
     else:
-        warm = fast.solve(first.par)
+        if warm is None:
+            warm = fast.solve(first.par)
         engine = make_engine(model, fast=False, warm=warm, share=fast)
         parts = {name: fast.layout.get(first.par, name) for name in fast.layout.names}
         start = engine.layout.join(**parts, beta=warm.beta)
