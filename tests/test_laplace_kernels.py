@@ -44,3 +44,33 @@ def test_theta_gradient() -> None:
     for a, b, j in zip(ca, cb, which, strict=True):
         want[j] += x[:, a] @ (e * u[COLS[:, b]] + s * G[COLS[:, b]] + 2.0 * W * m[:, b])
     assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+# One term: 20 levels of k = 3 effects, P's blocks L_l⁻ᵀ L_l⁻¹ from random lower triangles.
+LEVELS = np.ascontiguousarray(RNG.integers(0, 20, size=N), dtype=np.int64)
+L0INV = np.tril(RNG.normal(size=(20, R, R))) + 3.0 * np.eye(R)
+P_BLOCKS = np.matmul(L0INV.transpose(0, 2, 1), L0INV)
+
+
+def test_block_leverages() -> None:
+    m, h = laplace_kernels.block_leverages(L0INV, LEVELS, A)
+    want = np.einsum("nab,nb->na", P_BLOCKS[LEVELS], A)
+    assert m == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert h == pytest.approx(np.einsum("na,na->n", A, want), rel=1e-12, abs=1e-12)
+
+
+def test_block_solve_rows() -> None:
+    g, ag = laplace_kernels.block_solve_rows(L0INV, LEVELS, A, W)
+    cols = LEVELS[:, None] * R + np.arange(R)
+    t = np.bincount(cols.ravel(), weights=(A * W[:, None]).ravel(), minlength=20 * R)
+    want = np.einsum("lab,lb->la", P_BLOCKS, t.reshape(20, R)).ravel()
+    assert g == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert ag == pytest.approx(np.einsum("na,na->n", A, want[cols]), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("kernel", ["block_leverages", "block_solve_rows"])
+def test_block_kernels_refuse_wide_levels(kernel: str) -> None:
+    wide = np.zeros((N, 17))
+    args = (np.zeros((20, 17, 17)), LEVELS, wide) + ((W,) if kernel == "block_solve_rows" else ())
+    with pytest.raises(ValueError, match="at most 16"):
+        getattr(laplace_kernels, kernel)(*args)

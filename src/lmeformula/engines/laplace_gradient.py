@@ -31,6 +31,7 @@ zeros) there is no gradient here and the optimiser takes finite differences.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -40,7 +41,7 @@ from scipy.linalg import lapack
 from lmeformula.engines import laplace_kernels
 from lmeformula.engines.factor import BlockedFactorization
 from lmeformula.engines.pirls import GlmData, PirlsResult
-from lmeformula.engines.selinv import PatternInverse, pattern_inverse
+from lmeformula.engines.selinv import pattern_inverse
 from lmeformula.model.design import Design
 
 __all__ = ["RowPattern", "laplace_beta_hessian", "laplace_gradient"]
@@ -62,6 +63,12 @@ class RowPattern:
         self.x = np.ascontiguousarray(np.column_stack(xs), dtype=float)
         self.q = start
         self.first = design.terms[0].p
+        # One term: each row's level, where P is block diagonal (the blocks' own kernels).
+        self.level = (
+            np.ascontiguousarray(design.terms[0].factor.codes, dtype=np.int64)
+            if len(design.terms) == 1
+            else None
+        )
         # Which θ entry each Λ_t[a, b] is: (term, a, b, θ index), or None where some Λ is
         # not θ placed among zeros.
         self.places: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] | None = []
@@ -124,8 +131,8 @@ def laplace_gradient(
     rows = _rows(design, data, r, theta, pattern)
     if rows is None:
         return None
-    P, A, s, m, _, v, g, Ag = rows
-    cols, q, w = pattern.cols, pattern.q, r.weights
+    solve_rows, _, s, m, _, v, g, Ag = rows
+    cols, w = pattern.cols, r.weights
     X = design.X
     if joint:
         # g_β from the Schur complement R_X'R_X = L_X L_X', then g_u = P(A'v - A'WX g_β).
@@ -136,8 +143,9 @@ def laplace_gradient(
         if info != 0:
             raise np.linalg.LinAlgError("the factor's fixed-effects block is singular")
         xb = X @ g_beta
-        g = g - P.solve(laplace_kernels.scatter_rows(cols, A, w * xb, q))
-        Ag = laplace_kernels.row_products(cols, A, g) + xb
+        dg, dAg = solve_rows(w * xb)
+        g = g - dg
+        Ag = Ag - dAg + xb
     e = -2.0 * s + v - w * Ag
     grad_theta = laplace_kernels.theta_gradient(
         pattern.x, cols, e, s, w, r.u, g, m, pattern.ca, pattern.cb, pattern.which, theta.size
@@ -150,7 +158,7 @@ def laplace_gradient(
 class _RowTerms(NamedTuple):
     """The row terms both derivatives read (see the module)."""
 
-    P: PatternInverse
+    solve_rows: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # c -> P A'c, A P A'c
     A: np.ndarray  # (n, r): the rows of ZΛ at the pattern's columns
     s: np.ndarray  # ∂ log p / ∂η
     m: np.ndarray  # P a_i at the row's own columns
@@ -163,24 +171,40 @@ class _RowTerms(NamedTuple):
 def _rows(
     design: Design, data: GlmData, r: PirlsResult, theta: np.ndarray, pattern: RowPattern
 ) -> _RowTerms | None:
-    """The row terms both derivatives read (see the module): P, A's rows, s, m = P a_i, the
-    leverages h, v = h w', g = P A'v and Ag; None where there is no exact derivative."""
+    """The row terms both derivatives read (see the module): solves by P at the rows, A's
+    rows, s, m = P a_i, the leverages h, v = h w', g = P A'v and Ag; None where there is no
+    exact derivative."""
     fam = data.family
     slope = fam.weight_slope(r.mu)
     if slope is None or fam.has_dispersion or pattern.places is None:
         return None
-    P = pattern_inverse(r.fac)
-    if P is None:
-        return None
     A = pattern.values(design.lambda_blocks(theta))  # (n, r)
-    cols = pattern.cols
+    fac = r.fac
+    solve_rows: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+    if pattern.level is not None and isinstance(fac, BlockedFactorization):
+        # One term: P's blocks are the levels' L_l⁻ᵀ L_l⁻¹, applied as such row by row.
+        L0inv, level = np.ascontiguousarray(fac.L0inv), pattern.level
+        m, h = laplace_kernels.block_leverages(L0inv, level, A)
+
+        def solve_rows(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return laplace_kernels.block_solve_rows(L0inv, level, A, c)
+
+    else:
+        P = pattern_inverse(fac)
+        if P is None:
+            return None
+        cols, q = pattern.cols, pattern.q
+        Pi = np.ascontiguousarray(P.at_rows(cols, pattern.first, design_rows=True))  # (n, r, r)
+        m, h = laplace_kernels.leverages(Pi, A)  # m_i = P a_i at the row's own columns
+
+        def solve_rows(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            g = P.solve(laplace_kernels.scatter_rows(cols, A, c, q))
+            return g, laplace_kernels.row_products(cols, A, g)
+
     s = data.wt * (data.y - r.mu)
-    Pi = np.ascontiguousarray(P.at_rows(cols, pattern.first, design_rows=True))  # (n, r, r)
-    m, h = laplace_kernels.leverages(Pi, A)  # m_i = P a_i at the row's own columns
     v = h * r.weights * slope
-    g = P.solve(laplace_kernels.scatter_rows(cols, A, v, pattern.q))
-    Ag = laplace_kernels.row_products(cols, A, g)
-    return _RowTerms(P, A, s, m, h, v, g, Ag)
+    g, Ag = solve_rows(v)
+    return _RowTerms(solve_rows, A, s, m, h, v, g, Ag)
 
 
 def laplace_beta_hessian(

@@ -17,3 +17,9 @@ def theta_gradient(
     which: np.ndarray,
     size: int,
 ) -> np.ndarray: ...
+def block_leverages(
+    L0inv: np.ndarray, level: np.ndarray, A: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]: ...
+def block_solve_rows(
+    L0inv: np.ndarray, level: np.ndarray, A: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]: ...

@@ -89,3 +89,79 @@ def theta_gradient(
                     e[i] * u[cols[i, c]] + s[i] * g[cols[i, c]] + 2.0 * w[i] * m[i, c]
                 )
     return out
+
+
+def block_leverages(
+    const double[:, :, ::1] L0inv, const long long[::1] level, const double[:, ::1] A
+):
+    """:func:`leverages` for one random-effects term, whose P is block diagonal: P_l =
+    L_l⁻ᵀ L_l⁻¹ at row i's level l (``L0inv[l]`` = L_l⁻¹, ``level[i]`` = l), taken as
+    y = L_l⁻¹ a_i, m_i = L_l⁻ᵀ y and h_i = y'y, without the rows' blocks of P."""
+    cdef Py_ssize_t n = A.shape[0], k = A.shape[1], i, a, b, l
+    cdef double s, t
+    cdef double y[16]
+    if k > 16:
+        raise ValueError(f"block_leverages takes at most 16 random effects a level, got {k}")
+    m = np.empty((n, k))
+    h = np.empty(n)
+    cdef double[:, ::1] mv = m
+    cdef double[::1] hv = h
+    with nogil:
+        for i in range(n):
+            l = level[i]
+            t = 0.0
+            for a in range(k):
+                s = 0.0
+                for b in range(k):
+                    s += L0inv[l, a, b] * A[i, b]
+                y[a] = s
+                t += s * s
+            hv[i] = t
+            for b in range(k):
+                s = 0.0
+                for a in range(k):
+                    s += L0inv[l, a, b] * y[a]
+                mv[i, b] = s
+    return m, h
+
+
+def block_solve_rows(
+    const double[:, :, ::1] L0inv,
+    const long long[::1] level,
+    const double[:, ::1] A,
+    const double[::1] weight,
+):
+    """For one random-effects term (P block diagonal, as :func:`block_leverages`):
+    g = P (ZΛ)' weight and ZΛ g, in one pass over the rows each and one over the levels."""
+    cdef Py_ssize_t n = A.shape[0], k = A.shape[1], nlev = L0inv.shape[0], i, a, b, l
+    cdef double s
+    cdef double y[16]
+    if k > 16:
+        raise ValueError(f"block_solve_rows takes at most 16 random effects a level, got {k}")
+    g = np.zeros(nlev * k)
+    ag = np.empty(n)
+    cdef double[::1] gv = g
+    cdef double[::1] agv = ag
+    with nogil:
+        for i in range(n):
+            l = level[i] * k
+            for a in range(k):
+                gv[l + a] += weight[i] * A[i, a]
+        for l in range(nlev):
+            for a in range(k):
+                s = 0.0
+                for b in range(k):
+                    s += L0inv[l, a, b] * gv[l * k + b]
+                y[a] = s
+            for b in range(k):
+                s = 0.0
+                for a in range(k):
+                    s += L0inv[l, a, b] * y[a]
+                gv[l * k + b] = s
+        for i in range(n):
+            l = level[i] * k
+            s = 0.0
+            for a in range(k):
+                s += A[i, a] * gv[l + a]
+            agv[i] = s
+    return g, ag
