@@ -35,7 +35,6 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from lmeformula.engines import laplace_kernels
@@ -253,33 +252,20 @@ def laplace_beta_hessian(
     A, h, Ag = rows.A, rows.h, rows.Ag
     X, w = design.X, r.weights
     p = X.shape[1]
-    codes = design.terms[0].factor.codes
-    L0inv = fac.L0inv  # (levels, k, k): P_l = L0inv_l' L0inv_l
+    assert pattern.level is not None  # one term
+    L0inv = np.ascontiguousarray(fac.L0inv)  # (levels, k, k): P_l = L0inv_l' L0inv_l
     nlev, k, _ = L0inv.shape
-    # A as an n x q sparse matrix (k entries a row) and, for the B_j, each row's a_i a_i'
-    # placed at its level's k² rows of a (levels k²) x n one.
-    n = codes.size
-    A_rows = sp.csr_matrix(
-        (A.ravel(), pattern.cols.ravel(), np.arange(0, n * k + 1, k)), shape=(n, nlev * k)
-    )
-    # P A'WX per level, L_l⁻ᵀ (L_l⁻¹ C_l), from the factor's row, then MX = X - A (P A'WX).
-    Y = fac.Ly[0][:p].reshape(p, nlev, k)
-    D = np.einsum("lba,jlb->laj", L0inv, Y).reshape(nlev * k, p)
-    MX = X - A_rows @ D
+    kk = k * k
     slope = data.family.weight_slope(r.mu)
     assert slope is not None  # as _rows found it
     wp = w * slope
+    # MX = X - A (P A'WX), P A'WX per level L_l⁻ᵀ (L_l⁻¹ C_l) from the factor's row; and
+    # B_j at each level, Σ_i c_ij a_i a_i' over its rows (one pass over the rows).
+    Y = np.ascontiguousarray(fac.Ly[0][:p])
+    MX, B = laplace_kernels.block_beta_rows(L0inv, pattern.level, A, X, Y, wp)
     hess = 2.0 * X.T @ (w[:, None] * MX)
     hess += MX.T @ ((h * w * curv - wp * Ag)[:, None] * MX)
-    # B_j at each level, Σ_i c_ij a_i a_i' over its rows, then tr(P B_j P B_k) =
-    # vec(B_j)'(P ⊗ P) vec(B_k), a level at a time.
-    kk = k * k
-    outer = (A[:, :, None] * A[:, None, :]).reshape(n, kk)
-    places = (codes * kk)[:, None] + np.arange(kk)
-    rows_of_levels = sp.csc_matrix(
-        (outer.ravel(), places.ravel(), np.arange(0, n * kk + 1, kk)), shape=(nlev * kk, n)
-    )
-    B = np.asarray(rows_of_levels @ (wp[:, None] * MX)).reshape(nlev, kk, p)
+    # tr(P B_j P B_k) = vec(B_j)'(P ⊗ P) vec(B_k), a level at a time.
     P = np.matmul(L0inv.transpose(0, 2, 1), L0inv)
     PP = (P[:, :, None, :, None] * P[:, None, :, None, :]).reshape(nlev, kk, kk)
     hess -= np.tensordot(B, np.matmul(PP, B), axes=([0, 1], [0, 1]))

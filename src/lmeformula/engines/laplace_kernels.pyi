@@ -23,3 +23,6 @@ def block_leverages(
 def block_solve_rows(
     L0inv: np.ndarray, level: np.ndarray, A: np.ndarray, weight: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def block_beta_rows(
+    L0inv: np.ndarray, level: np.ndarray, A: np.ndarray, X: np.ndarray, Y: np.ndarray, c: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]: ...

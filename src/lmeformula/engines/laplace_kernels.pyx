@@ -165,3 +165,47 @@ def block_solve_rows(
                 s += A[i, a] * gv[l + a]
             agv[i] = s
     return g, ag
+
+
+def block_beta_rows(
+    const double[:, :, ::1] L0inv,
+    const long long[::1] level,
+    const double[:, ::1] A,
+    const double[:, ::1] X,
+    const double[:, ::1] Y,
+    const double[::1] c,
+):
+    """The Laplace Hessian's β-block terms for one random-effects term (see
+    :func:`~lmeformula.engines.laplace_gradient.laplace_beta_hessian`): MX = X - A P A'WX,
+    P A'WX per level as L_l⁻ᵀ Y_l (``Y`` = L⁻¹ A'WX, p x q, the factor's row), and
+    B[l, a k + b, j] = Σ_i c_i a_ia a_ib (MX)_ij over level l's rows."""
+    cdef Py_ssize_t n = A.shape[0], k = A.shape[1], p = X.shape[1], nlev = L0inv.shape[0]
+    cdef Py_ssize_t i, a, b, j, l
+    cdef double s, t
+    D = np.zeros((nlev, k, p))
+    MX = np.empty((n, p))
+    B = np.zeros((nlev, k * k, p))
+    cdef double[:, :, ::1] dv = D
+    cdef double[:, ::1] mv = MX
+    cdef double[:, :, ::1] bv = B
+    with nogil:
+        for l in range(nlev):
+            for a in range(k):
+                for j in range(p):
+                    s = 0.0
+                    for b in range(k):
+                        s += L0inv[l, b, a] * Y[j, l * k + b]
+                    dv[l, a, j] = s
+        for i in range(n):
+            l = level[i]
+            for j in range(p):
+                s = X[i, j]
+                for a in range(k):
+                    s -= A[i, a] * dv[l, a, j]
+                mv[i, j] = s
+            for a in range(k):
+                for b in range(k):
+                    t = c[i] * A[i, a] * A[i, b]
+                    for j in range(p):
+                        bv[l, a * k + b, j] += t * mv[i, j]
+    return MX, B
