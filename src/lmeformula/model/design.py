@@ -574,26 +574,28 @@ def estimable_columns(
     A[:, :p] = X
     A[:, p] = y
     scale = np.abs(A).max(axis=0)
-    A /= np.where(scale > 0, scale, 1.0)
+    scale[scale == 0] = 1.0
+    A /= scale
     ys = A[:, p]
-    tss = float(np.sum((ys - ys.mean()) ** 2))
+    centred = ys - ys.mean()
+    tss = float(centred @ centred)
+    # Q is orthonormal: the columns of R below have the scaled columns' norms.
+    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
     # [X y] = Q R: residuals of a column on others are those of R's columns, so the n-row
     # matrix is factored once (y with it) and the checks run on short vectors, against an
     # orthonormal basis of the kept columns grown one at a time (Gram-Schmidt, twice).
     qr = la.lapack.dgeqrf(A, overwrite_a=1)[0]
-    R = np.triu(qr[: min(n, p + 1)])
-    # Q is orthonormal: the columns of R have the scaled columns' norms.
-    norms = np.sqrt(np.einsum("ij,ij->j", R, R))
-    m = R.shape[0]
-    diag = np.abs(np.diagonal(R))
+    m = min(n, p + 1)
+    diag = np.abs(np.diagonal(qr))
     if m > p and np.all(diag[:p] > 1e-7 * norms[:p]):
         # Full rank: each column's residual on the ones before it is |R_jj| (QR without
         # pivoting), above the threshold for all, and y's residual on them all is R_pp.
         # The loop below would keep every column and find the same residuals.
-        if p < len(y) and float(R[p, p]) ** 2 <= 1e-20 * tss:
+        if p < len(y) and float(diag[p]) ** 2 <= 1e-20 * tss:
             raise _exact_fit(response)
         # Row-major, as the loop's X[:, keep] gives it (products with X add up in order).
         return np.ascontiguousarray(X), list(names), []
+    R = np.triu(qr[:m])
     basis = np.zeros((m, m))
     keep: list[int] = []
 
