@@ -415,7 +415,7 @@ class BlockedFactorization:
 
     lams: list[np.ndarray]  # each term's Λ_k
     L0inv: np.ndarray  # (l_1, p_1, p_1) inverses of the first term's diagonal factors
-    D0: np.ndarray  # (l_1, p_1, p_1): Λ_1 L_11,l⁻ᵀ per level
+    D0: np.ndarray | None  # (l_1, p_1, p_1): Λ_1 L_11,l⁻ᵀ per level (None: on demand)
     Lk0: list[Any]  # couplings of later terms to the first (sparse, or dense when small)
     Ldense: dict[tuple[int, int], np.ndarray]  # L_ij for i >= j >= 1 (dense)
     Ly: list[np.ndarray]  # the [X y] row: L_y0 (p+1 x q_1), L_yj (p+1 x q_j)
@@ -457,7 +457,8 @@ class BlockedFactorization:
 
     def cond_var(self) -> np.ndarray:
         """lme4's condVar relative to σ² (see :func:`_cond_var`)."""
-        return _cond_var(self.D0, self.Lk0, self.Ldense, self.lams)
+        D0 = self.lams[0] @ self.L0inv.transpose(0, 2, 1) if self.D0 is None else self.D0
+        return _cond_var(D0, self.Lk0, self.Ldense, self.lams)
 
 
 @dataclass(frozen=True)

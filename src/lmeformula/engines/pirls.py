@@ -289,7 +289,7 @@ def _compiled(
         fac = BlockedFactorization(
             lams=[lam],
             L0inv=L0inv,
-            D0=lam @ L0inv.transpose(0, 2, 1),
+            D0=None,  # read by the conditional variances alone: made there
             Lk0=[],
             Ldense={},
             Ly=[Y.transpose(2, 0, 1).reshape(p + 1, -1)],
