@@ -79,11 +79,11 @@ def test_block_kernels_refuse_wide_levels(kernel: str) -> None:
 def test_block_beta_rows() -> None:
     p = 4
     X, Y = RNG.normal(size=(N, p)), RNG.normal(size=(p, 20 * R))
-    MX, B = laplace_kernels.block_beta_rows(L0INV, LEVELS, A, X, Y, W)
+    mx, b = laplace_kernels.block_beta_rows(L0INV, LEVELS, A, X, Y, W)
     # P A'WX per level, L_l⁻ᵀ Y_l, then MX = X - A (P A'WX) row by row.
     D = np.einsum("lba,jlb->laj", L0INV, Y.reshape(p, 20, R))
-    assert MX == pytest.approx(X - np.einsum("na,naj->nj", A, D[LEVELS]), rel=1e-12, abs=1e-12)
+    assert mx == pytest.approx(X - np.einsum("na,naj->nj", A, D[LEVELS]), rel=1e-12, abs=1e-12)
     want = np.zeros((20, R * R, p))
     outer = (A[:, :, None] * A[:, None, :]).reshape(N, R * R)
-    np.add.at(want, LEVELS, (W[:, None] * outer)[:, :, None] * MX[:, None, :])
-    assert B == pytest.approx(want, rel=1e-12, abs=1e-12)
+    np.add.at(want, LEVELS, (W[:, None] * outer)[:, :, None] * mx[:, None, :])
+    assert b == pytest.approx(want, rel=1e-12, abs=1e-12)
