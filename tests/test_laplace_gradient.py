@@ -179,3 +179,50 @@ def test_no_exact_beta_hessian_beyond_one_term_and_canonical_links(
     engine = make_engine(model)
     par = engine.layout.start
     assert _beta_block(engine, par) is None
+
+
+ONE_TERM = [c for c in CASES if c[0] in ("cbpp", "contraception", "owls")]
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["laplace", "nagq0"])
+@pytest.mark.parametrize(("dataset", "formula", "family"), ONE_TERM)
+def test_one_term_kernel_equals_the_general_passes(
+    dataset: str, formula: str, family: str, fast: bool
+) -> None:
+    # One term's gradient is one compiled call (laplace_kernels.block_gradient); without
+    # the pattern's levels the same gradient comes from the selected inverse's rows. The
+    # same sums in another order: equal to rounding.
+    from lmeformula.engines.laplace_gradient import RowPattern, laplace_gradient
+
+    model = build_model(formula, _load(dataset), family=lmf.families.as_family(family))
+    engine = make_engine(model, fast=fast)
+    par = engine.layout.start + 0.1
+    r = engine.modes(par)
+    theta = engine.layout.get(par, "theta")
+    kernel = laplace_gradient(engine.design, engine.data, r, theta, RowPattern(engine.design), fast)
+    general = RowPattern(engine.design)
+    general.level = None
+    passes = laplace_gradient(engine.design, engine.data, r, theta, general, fast)
+    assert kernel is not None and passes is not None
+    assert kernel == pytest.approx(passes, rel=1e-10, abs=1e-10 * np.max(np.abs(passes)))
+
+
+def test_wide_levels_take_the_general_passes() -> None:
+    # The block kernels hold a level's effects in a buffer of MAX_BLOCK: a term with more
+    # (17 here) has no pattern levels, so its gradient and β block are the general ones.
+    from lmeformula.engines.laplace_gradient import MAX_BLOCK, RowPattern
+
+    rng = np.random.default_rng(3)
+    n = 400
+    data = pd.DataFrame(
+        {
+            "y": rng.integers(0, 2, n),
+            "f": [f"l{j:02d}" for j in rng.integers(0, MAX_BLOCK + 1, n)],
+            "g": rng.integers(0, 4, n).astype(str),
+        }
+    )
+    wide = build_model("y ~ 1 + (0 + f | g)", data, family=lmf.families.binomial())
+    narrow = build_model("y ~ 1 + (1 | g)", data, family=lmf.families.binomial())
+    assert wide.design.terms[0].p == MAX_BLOCK + 1
+    assert RowPattern(wide.design).level is None
+    assert RowPattern(narrow.design).level is not None

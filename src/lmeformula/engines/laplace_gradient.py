@@ -46,6 +46,10 @@ from lmeformula.model.design import Design
 __all__ = ["RowPattern", "laplace_beta_hessian", "laplace_gradient"]
 
 
+#: The most random effects a level of one term has for the block kernels (their buffer).
+MAX_BLOCK = 16
+
+
 class RowPattern:
     """Each row's random-effect columns and Z's values there (r per row: every term's
     p columns at the row's level), fixed for a design."""
@@ -62,10 +66,11 @@ class RowPattern:
         self.x = np.ascontiguousarray(np.column_stack(xs), dtype=float)
         self.q = start
         self.first = design.terms[0].p
-        # One term: each row's level, where P is block diagonal (the blocks' own kernels).
+        # One term: each row's level, where P is block diagonal (the blocks' own kernels,
+        # which hold a level's effects in a fixed buffer of MAX_BLOCK).
         self.level = (
             np.ascontiguousarray(design.terms[0].factor.codes, dtype=np.int64)
-            if len(design.terms) == 1
+            if len(design.terms) == 1 and design.terms[0].p <= MAX_BLOCK
             else None
         )
         # Which θ entry each Λ_t[a, b] is: (term, a, b, θ index), or None where some Λ is
@@ -127,6 +132,8 @@ def laplace_gradient(
     numpy.ndarray or None
         The gradient, θ's components first, then β's (θ's alone with ``joint``).
     """
+    if pattern.level is not None and isinstance(r.fac, BlockedFactorization):
+        return _one_term_gradient(design, data, r, theta, pattern, joint)
     rows = _rows(design, data, r, theta, pattern)
     if rows is None:
         return None
@@ -152,6 +159,47 @@ def laplace_gradient(
     if joint:
         return grad_theta
     return np.concatenate([grad_theta, X.T @ e])
+
+
+def _one_term_gradient(
+    design: Design,
+    data: GlmData,
+    r: PirlsResult,
+    theta: np.ndarray,
+    pattern: RowPattern,
+    joint: bool,
+) -> np.ndarray | None:
+    """The gradient of one random-effects term in one compiled call
+    (:func:`~lmeformula.engines.laplace_kernels.block_gradient`: P block diagonal, every
+    row pass and the joint solve there); None where there is no exact gradient."""
+    fac = r.fac
+    assert isinstance(fac, BlockedFactorization) and pattern.level is not None
+    fam = data.family
+    slope = fam.weight_slope(r.mu)
+    if slope is None or fam.has_dispersion or pattern.places is None:
+        return None
+    A = pattern.values(design.lambda_blocks(theta))
+    p = design.X.shape[1]
+    Lx = np.ascontiguousarray(fac.Lyy[:p, :p]) if joint else np.zeros((0, 0))
+    return laplace_kernels.block_gradient(
+        np.ascontiguousarray(fac.L0inv),
+        pattern.level,
+        A,
+        pattern.x,
+        design.X,
+        data.y,
+        r.mu,
+        data.wt,
+        r.weights,
+        np.ascontiguousarray(slope, dtype=float),
+        r.u,
+        Lx,
+        joint,
+        pattern.ca,
+        pattern.cb,
+        pattern.which,
+        theta.size,
+    )
 
 
 class _RowTerms(NamedTuple):
@@ -240,7 +288,7 @@ def laplace_beta_hessian(
     >>> bool(np.all(np.linalg.eigvalsh(H) > 0))
     True
     """
-    if len(design.terms) != 1:
+    if pattern.level is None:  # not one term (or one of more than MAX_BLOCK effects)
         return None
     fac = r.fac
     curv = data.family.weight_curvature(r.mu)
@@ -252,7 +300,6 @@ def laplace_beta_hessian(
     A, h, Ag = rows.A, rows.h, rows.Ag
     X, w = design.X, r.weights
     p = X.shape[1]
-    assert pattern.level is not None  # one term
     L0inv = np.ascontiguousarray(fac.L0inv)  # (levels, k, k): P_l = L0inv_l' L0inv_l
     nlev, k, _ = L0inv.shape
     kk = k * k

@@ -26,3 +26,22 @@ def block_solve_rows(
 def block_beta_rows(
     L0inv: np.ndarray, level: np.ndarray, A: np.ndarray, X: np.ndarray, Y: np.ndarray, c: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def block_gradient(
+    L0inv: np.ndarray,
+    level: np.ndarray,
+    A: np.ndarray,
+    x: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    mu: np.ndarray,
+    wt: np.ndarray,
+    w: np.ndarray,
+    slope: np.ndarray,
+    u: np.ndarray,
+    Lx: np.ndarray,
+    joint: bool,
+    ca: np.ndarray,
+    cb: np.ndarray,
+    which: np.ndarray,
+    size: int,
+) -> np.ndarray: ...
