@@ -348,8 +348,11 @@ cdef class _OneFactor(_Rows):
         cdef double e
         for i in range(self.n):
             e = self.off[i]
-            for c in range(p):
-                e += self.X[i, c] * coef[q + c]
+            if self.held:
+                e += self.xb[i]
+            else:
+                for c in range(p):
+                    e += self.X[i, c] * coef[q + c]
             base = <int>self.codes[i] * k
             for c in range(k):
                 e += self.a[i, c] * coef[base + c]
@@ -565,8 +568,11 @@ cdef class _Crossed(_Rows):
         cdef double e
         for i in range(self.n):
             e = self.off[i]
-            for c in range(p):
-                e += self.X[i, c] * coef[q + c]
+            if self.held:
+                e += self.xb[i]
+            else:
+                for c in range(p):
+                    e += self.X[i, c] * coef[q + c]
             base = <int>self.codes[i] * k
             for c in range(k):
                 e += self.a[i, c] * coef[base + c]
@@ -751,6 +757,8 @@ def _pirls(
     cdef double[::1] eta = eta_np, mu = mu_np, eta_t = eta_t_np, mu_t = mu_t_np, w = w_np
     cdef double[::1] e0
 
+    # β held: Xβ taken once, which every η (the start's too) and step then read.
+    s.hold(fixed, coef)
     if not fixed and eta0 is not None:
         e0 = np.ascontiguousarray(eta0, dtype=float)
         for i in range(n):
@@ -768,7 +776,6 @@ def _pirls(
     last = INFINITY
     s.partial = False
     with nogil:
-        s.hold(fixed, coef)
         while steps < max_steps:
             steps += 1
             status = s.weights(eta, mu, w)
