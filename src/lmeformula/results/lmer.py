@@ -8,6 +8,7 @@ which engine found the estimates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -140,7 +141,7 @@ class LmerResult(FixedEffectTables):
         # nlme (gls, and lme with residual structures) counts n - p observations in a REML
         # fit's BIC; lme4 counts n.
         n_bic = n - p if model.reml and residual is not None else n
-        self.bic = -2.0 * self.loglik + self.npar * np.log(n_bic)
+        self.bic = -2.0 * self.loglik + self.npar * math.log(n_bic)
         self.df_resid = n - self.npar
 
     def fixed_arrays(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
