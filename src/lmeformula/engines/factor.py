@@ -817,21 +817,28 @@ class BlockedFactor:
         new.XyZ0 = self.XyZ0.copy()
         for a in range(self._p0):
             new.XyZ0[p, :, a] = np.bincount(codes, weights=yw * self._X0[:, a], minlength=l0)
+        # Z_k'W y of the later terms, each once for the blocked and the small products.
+        later = [self._term_response(k, yw) for k in range(1, self.K)]
         if self._blocked_response is not None:
             # Still deferred: the copy makes its own from its response when asked.
             new._blocked_response = design.y - design.offset
         else:
             new.XyZ = [m.copy() for m in self.XyZ]
             for k in range(1, self.K):
-                new.XyZ[k - 1][p, :] = np.asarray(self._weighted_Z[k].T @ yw).ravel()
+                new.XyZ[k - 1][p, :] = later[k - 1]
         new.XyXy = self.XyXy.copy()
-        col = np.append(self._X.T @ yw, yw @ yw)
+        col = np.empty(p + 1)
+        col[:p] = self._X.T @ yw
+        col[p] = yw @ yw
         new.XyXy[p, :] = col
         new.XyXy[:, p] = col
-        if self._small is not None:
-            # Its own work arrays too: copies may be evaluated side by side (threads).
+        # A small system not made yet (a one-term model's never is) is made by the copy
+        # from its own response if asked; a made one gets the new response's column.
+        if self._small_built is not False and self._small is not None:
+            # Its own work arrays too: copies may be evaluated side by side (threads). The
+            # first term's Z_0'W y is XyZ0's row, level-major as Z's columns.
             ZtXy = self._small.ZtXy.copy()
-            ZtXy[:, p] = np.concatenate([np.asarray(Z.T @ yw).ravel() for Z in self._weighted_Z])
+            ZtXy[:, p] = np.concatenate([new.XyZ0[p].ravel(), *later])
             new._small = replace(
                 self._small,
                 ZtXy=ZtXy,
@@ -839,6 +846,17 @@ class BlockedFactor:
                 work=self._small.work.copy(order="F"),
             )
         return new
+
+    def _term_response(self, k: int, yw: np.ndarray) -> np.ndarray:
+        """Term k's (W^½ Z_k)' ``yw``, level-major as Z_k's columns, by one count per
+        column of the term (a sparse product's call costs more on small data)."""
+        t = self.design.terms[k]
+        out = np.empty((t.factor.nlevels, t.p))
+        for a in range(t.p):
+            out[:, a] = np.bincount(
+                t.factor.codes, weights=yw * self._sw * t.X[:, a], minlength=t.factor.nlevels
+            )
+        return out.ravel()
 
     # -- structure of the small dense system ----------------------------------------------
 

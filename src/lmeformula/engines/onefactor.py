@@ -20,7 +20,6 @@ effects and their conditional variances from them.
 from __future__ import annotations
 
 import math
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -206,8 +205,12 @@ class OneFactorPLS:
         c = self._B[:, :, p] - self._B[:, :, :p] @ beta
         u = np.einsum("lij,lj->li", Minv, c @ lam)
         b = u @ lam.T
-        N = lam @ Minv @ lam.T
-        cond = np.ascontiguousarray(N.diagonal(axis1=1, axis2=2)).ravel()
+
+        def cond() -> np.ndarray:
+            # On demand: a refit seldom reads the conditional variances.
+            N = lam @ Minv @ lam.T
+            return np.ascontiguousarray(N.diagonal(axis1=1, axis2=2)).ravel()
+
         return PLSSolution(
             theta=theta,
             beta=beta,
@@ -215,5 +218,5 @@ class OneFactorPLS:
             b=b.ravel(),
             criteria=criteria,
             RX=RXt.T.copy(),
-            cond_var=partial(np.asarray, cond),
+            cond_var=cond,
         )

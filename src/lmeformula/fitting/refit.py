@@ -24,6 +24,7 @@ import numpy as np
 
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.protocol import Engine
+from lmeformula.engines.threads import blas_threads
 from lmeformula.errors import ArgumentTypeError, RankDeficiencyWarning, SingularFitWarning
 from lmeformula.fitting.api import gls, lmer
 from lmeformula.fitting.stages import make_result, optimize
@@ -130,11 +131,15 @@ def refit_response(
     y = np.asarray(y, dtype=float).ravel()
     state = result.state
     new = (make_engine(state.model) if engine is None else engine).with_response(y)
-    optinfo = optimize(new, start=state.params if start is None else start, optimizer="refit")
-    model = state.model
-    response = (model.parsed.response or "").strip("`")
-    if response in model.frame.columns.columns:
-        model = replace(model, frame=model.frame.with_column(response, new.design.y))
-    fit = make_result(model, new, optinfo, data_name=result.data_name)
+    # One BLAS context for the optimisation and the results (each would enter its own).
+    with blas_threads(new.largest_dense_block):
+        optinfo = optimize(new, start=state.params if start is None else start, optimizer="refit")
+        model = state.model
+        response = (model.parsed.response or "").strip("`")
+        frame = model.frame
+        if response in frame.columns.columns:
+            frame = frame.with_column(response, new.design.y)
+        model = replace(model, frame=frame, design=new.design)
+        fit = make_result(model, new, optinfo, data_name=result.data_name)
     assert isinstance(fit, LmerResult)
     return fit

@@ -7,7 +7,8 @@ Grouping factors are coded here, with lme4's level order and lme4's checks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -71,8 +72,10 @@ class FrameColumns:
 
     __slots__ = ("_coded", "_columns", "index")
 
-    def __init__(self, columns: dict[str, pd.Series], index: pd.Index) -> None:
-        self._columns = columns
+    def __init__(self, columns: Mapping[str, pd.Series | np.ndarray], index: pd.Index) -> None:
+        # A column may wait as an array (a refit's response) until something reads it: a
+        # bootstrap's replicates seldom do, and a Series costs one 15 us.
+        self._columns = dict(columns)
         self.index = index
         self._coded: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
 
@@ -81,7 +84,7 @@ class FrameColumns:
         factor, a fixed-effects factor and a random term's factor are often one column
         (text costs 50 us a coding at two thousand rows)."""
         if name not in self._coded:
-            self._coded[name] = code_factor(self._columns[name])
+            self._coded[name] = code_factor(self[name])
         return self._coded[name]
 
     @property
@@ -90,11 +93,27 @@ class FrameColumns:
         return tuple(self._columns)
 
     def __getitem__(self, name: str) -> pd.Series:
-        return self._columns[name]
+        column = self._columns[name]
+        if isinstance(column, np.ndarray):
+            column = self._columns[name] = pd.Series(column, index=self.index, name=name)
+        return column
 
     def get(self, name: str, default: Any = None) -> Any:
         """The column, or ``default``."""
-        return self._columns.get(name, default)
+        return self[name] if name in self._columns else default
+
+    def with_column(self, name: str, values: np.ndarray) -> FrameColumns:
+        """The same columns with one replaced by ``values`` (the others' codes kept).
+
+        Examples
+        --------
+        >>> cols = FrameColumns({"y": pd.Series([1.0, 2.0])}, pd.RangeIndex(2))
+        >>> cols.with_column("y", np.array([3.0, 4.0]))["y"].tolist()
+        [3.0, 4.0]
+        """
+        new = FrameColumns({**self._columns, name: values}, self.index)
+        new._coded = {k: v for k, v in self._coded.items() if k != name}
+        return new
 
     def __len__(self) -> int:
         return len(self.index)
@@ -146,9 +165,12 @@ class ModelFrame:
     def with_column(self, name: str, values: np.ndarray) -> ModelFrame:
         """The same frame with one column's values replaced (a refit's response), the
         others shared."""
-        columns = {n: self.columns[n] for n in self.columns.columns}
-        columns[name] = pd.Series(values, index=self.columns.index, name=name)
-        return replace(self, columns=FrameColumns(columns, self.columns.index))
+        # A shallow copy costs a fifth of dataclasses.replace; the cached DataFrame of the
+        # old columns is not the new one's.
+        new = copy.copy(self)
+        new.__dict__.pop("data", None)
+        object.__setattr__(new, "columns", self.columns.with_column(name, values))
+        return new
 
     def with_data(self, data: pd.DataFrame, dropped_index: pd.Index | None = None) -> ModelFrame:
         """The same frame over other columns of the same rows (a renamed or replaced
