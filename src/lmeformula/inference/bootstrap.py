@@ -35,7 +35,7 @@ from lmeformula.fitting.refit import refit_response
 from lmeformula.inference.simulate import check_nsim, draw_responses
 from lmeformula.results.glmer import GlmerResult
 from lmeformula.results.lmer import LmerResult
-from lmeformula.results.varpar import default_statistics
+from lmeformula.results.varpar import default_statistics, statistic_values
 
 __all__ = ["BootstrapResult", "bootstrap", "format_percent", "percentile_interval"]
 
@@ -237,14 +237,18 @@ def _as_series(value: Any, where: str) -> pd.Series:
     return out
 
 
-def _setup(shared: tuple[LmerResult, Callable[[LmerResult], Any]]) -> tuple[Any, ...]:
-    """A worker's state: the fit, its engine (built once per worker) and the statistic."""
+def _setup(shared: tuple[LmerResult, Callable[[LmerResult], Any] | None]) -> tuple[Any, ...]:
+    """A worker's state: the fit, its engine (built once per worker) and the statistic
+    (None: the default statistics, recorded as their values alone)."""
     result, func = shared
     return result, make_engine(result.state.model), func
 
 
-def _replicate(state: tuple[Any, ...], seed: np.random.SeedSequence) -> tuple[pd.Series, list[str]]:
-    """One replicate: its statistics and notes (not converged, singular)."""
+def _replicate(
+    state: tuple[Any, ...], seed: np.random.SeedSequence
+) -> tuple[pd.Series | np.ndarray, list[str]]:
+    """One replicate: its statistics (the default's as an array in ``t0``'s order) and
+    notes (not converged, singular)."""
     result, problem, func = state
     rng = np.random.default_rng(seed)
     y = draw_responses(result, rng, 1)[:, 0]
@@ -257,6 +261,8 @@ def _replicate(state: tuple[Any, ...], seed: np.random.SeedSequence) -> tuple[pd
         notes.append(fit.optinfo.messages[0] if fit.optinfo.messages else "not converged")
     if fit.singular:
         notes.append("boundary (singular) fit")
+    if func is None:
+        return statistic_values(fit), notes
     return _as_series(func(fit), "func"), notes
 
 
@@ -283,9 +289,7 @@ def bootstrap(
     n_jobs = check_n_jobs(n_jobs)
     backend = check_backend(backend, client)
     progress = check_progress(progress)
-    if func is None:
-        func = default_statistics
-    elif not callable(func):
+    if func is not None and not callable(func):
         raise ArgumentTypeError(f"func must be a function of a fit, got {type(func).__name__}.")
     try:
         root = np.random.SeedSequence(seed)
@@ -294,7 +298,7 @@ def bootstrap(
             f"seed must be None, a non-negative integer or a sequence of them, got {seed!r}."
         ) from err
     children = root.spawn(n)
-    t0 = _as_series(func(result), "func")
+    t0 = default_statistics(result) if func is None else _as_series(func(result), "func")
     alone = n_jobs == 1 and backend != "dask"
     outcomes = run(
         _replicate,
@@ -309,18 +313,20 @@ def bootstrap(
         max_chunk=50,
         blas_threads=_blas_threads(result, 1 if alone else 2),
     )
-    rows: list[pd.Series] = []
+    rows: list[np.ndarray] = []
     errors: Counter[str] = Counter()
     notes: Counter[str] = Counter()
     for outcome in outcomes:
         if not outcome.ok:
             errors[str(outcome.error)] += 1
-            rows.append(pd.Series(np.nan, index=t0.index))
+            rows.append(np.full(len(t0), np.nan))
             continue
         values, own = outcome.value
-        rows.append(values.reindex(t0.index))
+        if isinstance(values, pd.Series):
+            values = values.reindex(t0.index).to_numpy(dtype=float)
+        rows.append(values)
         notes.update([message for _, message in outcome.warnings] + own)
-    t = pd.DataFrame([r.to_numpy(dtype=float) for r in rows], columns=t0.index)
+    t = pd.DataFrame(np.array(rows, dtype=float).reshape(len(rows), len(t0)), columns=t0.index)
     n_failed = sum(errors.values())
     if n_failed:
         common = errors.most_common(1)[0][0]

@@ -26,6 +26,7 @@ __all__ = [
     "sdcor_bounds",
     "sdcor_names",
     "sdcor_to_theta",
+    "statistic_values",
     "theta_to_sdcor",
 ]
 
@@ -82,18 +83,33 @@ def default_statistics(result: LmerResult) -> pd.Series:
     Days            10.47
     Name: estimate, dtype: float64
     """
+    values, names = _statistics(result)
+    return pd.Series(values, index=names, name="estimate")
+
+
+def statistic_values(result: LmerResult) -> np.ndarray:
+    """:func:`default_statistics`' values alone, in its order: what a bootstrap replicate
+    records (a Series of text labels costs a small refit as much as its optimisation).
+
+    Examples
+    --------
+    >>> import lmeformula as lmf
+    >>> fit = lmf.lmer("Yield ~ 1 + (1 | Batch)", lmf.datasets.load("dyestuff"))
+    >>> statistic_values(fit).round(2).tolist()
+    [42.0, 49.51, 1527.5]
+    """
+    return _statistics(result)[0]
+
+
+def _statistics(result: LmerResult) -> tuple[np.ndarray, list[str]]:
     design = result.state.design
-    values = np.r_[theta_to_sdcor(design, result.theta, result.sigma), result.sigma]
+    values = np.append(theta_to_sdcor(design, result.theta, result.sigma), result.sigma)
     names = sdcor_names(design)
     family = getattr(result, "family", None)
     if family is not None and not family.has_dispersion:
         # A glmer fit without a dispersion has no σ (lme4's confint drops .sigma).
         values, names = values[:-1], names[:-1]
-    # One Series of the arrays: a bootstrap takes this at every replicate, where pandas'
-    # concatenation of three Series cost more than the refit's optimisation.
     extra = result.residual_params() if family is None else {}
-    return pd.Series(
-        np.r_[values, np.asarray(list(extra.values()), dtype=float), result.state.beta],
-        index=[*names, *extra, *design.fixed_names],
-        name="estimate",
-    )
+    if extra:
+        values = np.concatenate([values, np.asarray(list(extra.values()), dtype=float)])
+    return np.concatenate([values, result.state.beta]), [*names, *extra, *design.fixed_names]

@@ -68,6 +68,8 @@ class Unstructured(CovStructure):
         super().__init__(p)
         self._pattern = UnstructuredPattern()
         self._rows, self._cols = UnstructuredPattern.entries(p)
+        # θ's entries on Λ's diagonal, in the diagonal's order (by column).
+        self._on_diagonal = np.flatnonzero(self._rows == self._cols)
 
     @property
     def n_theta(self) -> int:
@@ -107,13 +109,17 @@ class Unstructured(CovStructure):
 
     def sdcor(self, theta: np.ndarray, sigma: float) -> np.ndarray:
         # The entries of Σ = σ² ΛΛ' where θ has Λ's: sd on the diagonal, correlation below.
+        # Only θ's entries are formed (a bootstrap asks at every replicate); an entry whose
+        # standard deviation is 0 keeps its covariance, 0.
         lam = self.lambda_block(theta)
-        cov = sigma**2 * (lam @ lam.T)
-        sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        denom = np.outer(sd, sd)
-        cor = np.divide(cov, denom, out=np.zeros_like(cov), where=denom > 0)
+        cov = (sigma * sigma) * (lam @ lam.T)
+        sd = np.sqrt(cov.diagonal())
         rows, cols = self._rows, self._cols
-        return np.where(rows == cols, sd[rows], cor[rows, cols])
+        out = cov[rows, cols]
+        denom = sd[rows] * sd[cols]
+        np.divide(out, denom, out=out, where=denom > 0)
+        out[self._on_diagonal] = sd
+        return out
 
     def theta_from_sdcor(self, values: np.ndarray, sigma: float) -> np.ndarray:
         v = np.asarray(values, dtype=float)
