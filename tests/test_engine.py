@@ -179,6 +179,30 @@ def test_schur_products_kernel_equals_the_dense_product(rows: int) -> None:
     np.testing.assert_allclose(cross, (dense_i * w) @ dense_j.T, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_small_products_kernel_equals_the_sparse_products(weighted: bool) -> None:
+    """The small system's Z'WZ and (W^½ Z)'[X y] in one pass against scipy's products of
+    Z itself: a two-column term (intercept and slope) and a scalar term crossed with it."""
+    import scipy.sparse as sp
+
+    from lmeformula.engines.lmm_kernels import small_products
+
+    rng = np.random.default_rng(3)
+    n, l0, l1 = 200, 7, 5
+    g0, g1 = rng.integers(0, l0, n), rng.integers(0, l1, n)
+    x = rng.normal(size=n)
+    sw = np.sqrt(rng.uniform(0.2, 3.0, n)) if weighted else np.ones(n)
+    # Z's columns level-major: term 0 at 2 g0 (intercept) and 2 g0 + 1 (x), term 1 after.
+    cols = np.column_stack([2 * g0, 2 * g0 + 1, 2 * l0 + g1]).astype(np.int64)
+    vals = np.column_stack([sw, sw * x, sw])
+    q = 2 * l0 + l1
+    Xy = sw[:, None] * np.column_stack([np.ones(n), x, rng.normal(size=n)])
+    Zw = sp.csr_matrix((vals.ravel(), cols.ravel(), np.arange(0, 3 * n + 1, 3)), shape=(n, q))
+    ZtZ, ZtXy = small_products(cols, np.ascontiguousarray(vals), Xy, q)
+    np.testing.assert_allclose(ZtZ, (Zw.T @ Zw).toarray(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ZtXy, Zw.T @ Xy, rtol=1e-12, atol=1e-12)
+
+
 SMALL_MODELS = [
     ("score ~ Machine + (0 + Machine | Worker)", "machines"),
     ("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", "machines"),

@@ -50,6 +50,7 @@ from lmeformula.engines.lmm_kernels import (
     dense_factor,
     level_products,
     schur_products,
+    small_products,
 )
 from lmeformula.engines.solution import Criteria, criteria_from_factor, profiled_deviance
 from lmeformula.model.design import Design
@@ -907,31 +908,23 @@ class BlockedFactor:
         )
 
     def _small_products(self, Xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Z'WZ and (W^½ Z)' ``Xy`` dense, as sums over the rows' levels: one count per pair
-        of Z's column kinds and per kind and column of ``Xy`` (sparse products and the
+        """Z'WZ and (W^½ Z)' ``Xy`` dense, in one compiled pass over the rows
+        (:func:`~lmeformula.engines.lmm_kernels.small_products`; sparse products and the
         hstack of Z's blocks cost Penicillin's 144 rows 0.3 ms of a 4 ms fit)."""
-        design, q = self.design, self.q
+        design = self.design
         # Each column kind (term t, its column a): every row's Z column and W^½ Z value.
-        kinds = []
-        start = 0
+        cols, vals, start = [], [], 0
         for t in design.terms:
             for a in range(t.p):
-                kinds.append((start + t.factor.codes * t.p + a, self._sw * t.X[:, a]))
+                cols.append(start + t.factor.codes * t.p + a)
+                vals.append(self._sw * t.X[:, a])
             start += t.q
-        # A kind paired with itself or an earlier one lands on or below the diagonal
-        # (a term's columns come after an earlier term's; within a level, a after b).
-        flat = np.zeros(q * q)
-        for i, (ci, vi) in enumerate(kinds):
-            for cj, vj in kinds[: i + 1]:
-                flat += np.bincount(ci * q + cj, weights=vi * vj, minlength=q * q)
-        lower = flat.reshape(q, q)
-        ZtZ = lower + lower.T
-        ZtZ.flat[:: q + 1] = lower.flat[:: q + 1]
-        ZtXy = np.zeros((q, Xy.shape[1]))
-        for ci, vi in kinds:
-            for j in range(Xy.shape[1]):
-                ZtXy[:, j] += np.bincount(ci, weights=vi * Xy[:, j], minlength=q)
-        return ZtZ, ZtXy
+        return small_products(
+            np.ascontiguousarray(np.column_stack(cols), dtype=np.int64),
+            np.ascontiguousarray(np.column_stack(vals)),
+            Xy,
+            self.q,
+        )
 
     # -- the factorisation at θ ---------------------------------------------------------
 

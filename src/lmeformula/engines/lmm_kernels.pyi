@@ -96,6 +96,9 @@ class DenseObjective(Objective):
 def level_products(
     codes: np.ndarray, X0: np.ndarray, Xy: np.ndarray, nlev: int
 ) -> tuple[np.ndarray, np.ndarray]: ...
+def small_products(
+    cols: np.ndarray, vals: np.ndarray, Xy: np.ndarray, q: int
+) -> tuple[np.ndarray, np.ndarray]: ...
 def coupling_inverse_products(
     ptr: np.ndarray,
     rows: np.ndarray,

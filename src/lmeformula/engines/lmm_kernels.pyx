@@ -926,6 +926,34 @@ def level_products(const long long[::1] codes, X0, Xy, Py_ssize_t nlev):
     return A, XyZ0
 
 
+def small_products(const long long[:, ::1] cols, const double[:, ::1] vals, Xy, Py_ssize_t q):
+    """Z'WZ (q x q) and (W^½ Z)' ``Xy`` (q x r) of a small system in one pass over the rows:
+    row i has, for each column kind k (a term's column a), the value vals[i, k] in Z's
+    column cols[i, k]; kinds are in Z's column order, so a later kind's column is the
+    larger one in any row (the pair lands on or below the diagonal, mirrored at the end).
+    The counts per pair of kinds it replaces cost Penicillin's 144 rows 25 us."""
+    cdef const double[:, :] xy = Xy
+    cdef Py_ssize_t n = cols.shape[0], K = cols.shape[1], r = xy.shape[1], i, a, b, c, j
+    ZtZ = np.zeros((q, q))
+    ZtXy = np.zeros((q, r))
+    cdef double[:, ::1] A = ZtZ
+    cdef double[:, ::1] B = ZtXy
+    cdef double va
+    with nogil:
+        for i in range(n):
+            for a in range(K):
+                c = cols[i, a]
+                va = vals[i, a]
+                for b in range(a + 1):
+                    A[c, cols[i, b]] += va * vals[i, b]
+                for j in range(r):
+                    B[c, j] += va * xy[i, j]
+        for i in range(q):
+            for j in range(i):
+                A[j, i] = A[i, j]
+    return ZtZ, ZtXy
+
+
 def coupling_inverse_products(
     const long long[::1] ptr, const long long[::1] rows, values, L0inv, P11, P00
 ):
