@@ -833,9 +833,9 @@ class BlockedFactor:
         col[p] = yw @ yw
         new.XyXy[p, :] = col
         new.XyXy[:, p] = col
-        # A small system not made yet (a one-term model's never is) is made by the copy
-        # from its own response if asked; a made one gets the new response's column.
-        if self._small_built is not False and self._small is not None:
+        # The small system made here once, shared by every copy but for the response's
+        # column: made by each copy instead, a refit would pay its products again.
+        if self._small is not None:
             # Its own work arrays too: copies may be evaluated side by side (threads). The
             # first term's Z_0'W y is XyZ0's row, level-major as Z's columns.
             ZtXy = self._small.ZtXy.copy()
