@@ -377,6 +377,41 @@ def test_engine_with_response_equals_a_fresh_engine() -> None:
     )
 
 
+def test_design_with_response_keeps_only_what_y_does_not_change() -> None:
+    """with_response is a shallow copy that keeps the cached properties: each must be the
+    one a design made anew with that response computes (a cached property that read y
+    would be carried over stale); the refit's model frame holds the new response, the
+    fit's its own."""
+    from dataclasses import fields, replace
+    from functools import cached_property
+
+    from lmeformula.model.design import Design
+
+    fit = _fit("sleepstudy")
+    design = fit.state.design
+    cached = [n for n, v in vars(Design).items() if isinstance(v, cached_property)]
+    assert {"theta_slices", "lower", "upper", "start", "Z"} <= set(cached)
+    for name in cached:
+        getattr(design, name)
+    y = design.y + np.random.default_rng(2).normal(size=design.y.size)
+    copied = design.with_response(y)
+    fresh = replace(design, y=y)
+    assert [
+        f.name for f in fields(Design) if getattr(copied, f.name) is not getattr(design, f.name)
+    ] == ["y"]
+    for name in cached:
+        a, b = getattr(copied, name), getattr(fresh, name)
+        if hasattr(a, "toarray"):
+            a, b = a.toarray(), b.toarray()
+        if isinstance(a, list):
+            assert a == b, name
+        else:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    refitted = refit_response(fit, y)
+    np.testing.assert_array_equal(refitted.model_frame["Reaction"].to_numpy(), y)
+    np.testing.assert_array_equal(fit.model_frame["Reaction"].to_numpy(), design.y)
+
+
 def test_new_response_must_fit_the_rows() -> None:
     fit = _fit("dyestuff")
     with pytest.raises(lmf.DataError, match="one value per row"):
