@@ -63,6 +63,10 @@ cdef int _forward(
         for b in range(a + 1):
             S[a, b] = XyXy[a, b]
     logdet[0] = 0.0
+    if k == 2:
+        if _forward2(lam, A, B, Lw, Yw, S, logdet):
+            return 1
+        return _factor_S(S, r)
     for l in range(nlev):
         # M = Λ'AΛ + I (lower triangle), Λ lower triangular: (Λ'AΛ)_ab = Σ_cd λ_ca A_cd λ_db.
         for a in range(k):
@@ -91,6 +95,14 @@ cdef int _forward(
                 for a in range(k):
                     s += Yw[l, a, c] * Yw[l, a, d]
                 S[c, d] -= s
+    return _factor_S(S, r)
+
+
+cdef int _factor_S(double[:, ::1] S, Py_ssize_t r) noexcept nogil:
+    """S's lower Cholesky factor in place (its upper triangle zeroed); 1 where S is not
+    positive definite."""
+    cdef Py_ssize_t b, c, d
+    cdef double s
     for b in range(r):
         s = S[b, b]
         for c in range(b):
@@ -106,6 +118,62 @@ cdef int _forward(
     for b in range(r):
         for d in range(b + 1, r):
             S[b, d] = 0.0
+    return 0
+
+
+cdef int _forward2(
+    const double[:, ::1] lam,
+    const double[:, :, ::1] A,
+    const double[:, :, ::1] B,
+    double[:, :, ::1] Lw,
+    double[:, :, ::1] Yw,
+    double[:, ::1] S,
+    double* logdet,
+) noexcept nogil:
+    """:func:`_forward`'s pass over the levels for two-column blocks (intercept and slope),
+    written out on raw pointers: through 3-d memoryviews the general loops cost Exam's 65
+    levels 4 us an evaluation. S is updated, not factored."""
+    cdef Py_ssize_t nlev = A.shape[0], r = B.shape[2], l, c, d
+    cdef double l00 = lam[0, 0], l10 = lam[1, 0], l11 = lam[1, 1]
+    cdef double a00, a10, a11, t0, t1, m00, m10, m11, L00, L10, L11, det, prod = 1.0
+    cdef const double* Ap = &A[0, 0, 0]
+    cdef const double* Bp
+    cdef double* Lp = &Lw[0, 0, 0]
+    cdef double* Yp
+    cdef double* Sp = &S[0, 0]
+    for l in range(nlev):
+        a00, a10, a11 = Ap[4 * l], Ap[4 * l + 2], Ap[4 * l + 3]
+        # M = Λ'AΛ + I with Λ = [l00 0; l10 l11].
+        t0 = a00 * l00 + a10 * l10
+        t1 = a10 * l00 + a11 * l10
+        m00 = l00 * t0 + l10 * t1 + 1.0
+        m10 = l11 * t1
+        m11 = l11 * a11 * l11 + 1.0
+        if not m00 > 0:
+            return 1
+        L00 = sqrt(m00)
+        L10 = m10 / L00
+        det = m11 - L10 * L10
+        if not det > 0:
+            return 1
+        L11 = sqrt(det)
+        Lp[4 * l], Lp[4 * l + 1], Lp[4 * l + 2], Lp[4 * l + 3] = L00, 0.0, L10, L11
+        if prod > 1e150:
+            logdet[0] += log(prod)
+            prod = 1.0
+        prod *= m00 * det
+        # Y = L⁻¹ Λ' B (2 x r), S -= Y'Y (lower triangle).
+        Bp = &B[l, 0, 0]
+        Yp = &Yw[l, 0, 0]
+        for c in range(r):
+            t0 = (l00 * Bp[c] + l10 * Bp[r + c]) / L00
+            Yp[c] = t0
+            Yp[r + c] = (l11 * Bp[r + c] - L10 * t0) / L11
+        for c in range(r):
+            t0, t1 = Yp[c], Yp[r + c]
+            for d in range(c + 1):
+                Sp[c * r + d] -= t0 * Yp[d] + t1 * Yp[r + d]
+    logdet[0] += log(prod)
     return 0
 
 
@@ -190,6 +258,9 @@ cdef void _onefactor_G(
                 for c in range(max(a, b), p):
                     s += W[0, c, a] * W[0, c, b]
                 Ph[a, b] += s
+    if k == 2:
+        _levels_G2(lam_v, A_v, B_v, Lw_v, Ph, G_v)
+        return
     for l in range(nlev):
         # W[1] = L_l⁻¹ (lower).
         for a in range(k):
@@ -245,6 +316,71 @@ cdef void _onefactor_G(
                 for c in range(k):
                     s += W[1, a, c] * W[2, b, c]
                 G_v[a, b] += s
+
+
+cdef void _levels_G2(
+    const double[:, ::1] lam,
+    const double[:, :, ::1] A,
+    const double[:, :, ::1] B,
+    const double[:, :, ::1] Lw,
+    const double[:, ::1] Ph,
+    double[:, ::1] G,
+) noexcept nogil:
+    """:func:`_onefactor_G`'s sum over the levels for two-column blocks, written out on
+    raw pointers (the general loops through 3-d memoryviews cost Exam 4 us a gradient)."""
+    cdef Py_ssize_t nlev = A.shape[0], r = B.shape[2], l, c, d
+    cdef double l00 = lam[0, 0], l10 = lam[1, 0], l11 = lam[1, 1]
+    cdef double w00, w10, w11, u00, u01, u10, u11, k00, k01, k10, k11
+    cdef double p00, p01, p10, p11, a00, a10, a11, r00, r01, r10, r11
+    cdef double c00, c01, c10, c11, d00, d01, d10, d11, q0, q1
+    cdef double g00 = 0.0, g01 = 0.0, g10 = 0.0, g11 = 0.0
+    cdef const double* Ap = &A[0, 0, 0]
+    cdef const double* Lp = &Lw[0, 0, 0]
+    cdef const double* Bp
+    cdef const double* Pp = &Ph[0, 0]
+    for l in range(nlev):
+        # L⁻¹ (lower), U = L⁻¹Λ', K = M⁻¹Λ' = L⁻ᵀU.
+        w00 = 1.0 / Lp[4 * l]
+        w11 = 1.0 / Lp[4 * l + 3]
+        w10 = -Lp[4 * l + 2] * w00 * w11
+        u00, u01 = w00 * l00, w00 * l10
+        u10, u11 = w10 * l00, w10 * l10 + w11 * l11
+        k00, k01 = w00 * u00 + w10 * u10, w00 * u01 + w10 * u11
+        k10, k11 = w11 * u10, w11 * u11
+        # R = I - AΛK.
+        p00, p01 = l00 * k00, l00 * k01
+        p10, p11 = l10 * k00 + l11 * k10, l10 * k01 + l11 * k11
+        a00, a10, a11 = Ap[4 * l], Ap[4 * l + 2], Ap[4 * l + 3]
+        r00 = 1.0 - (a00 * p00 + a10 * p10)
+        r01 = -(a00 * p01 + a10 * p11)
+        r10 = -(a10 * p00 + a11 * p10)
+        r11 = 1.0 - (a10 * p01 + a11 * p11)
+        # C = BΦB'.
+        Bp = &B[l, 0, 0]
+        c00 = c01 = c10 = c11 = 0.0
+        for c in range(r):
+            q0 = 0.0
+            q1 = 0.0
+            for d in range(r):
+                q0 += Pp[c * r + d] * Bp[d]
+                q1 += Pp[c * r + d] * Bp[r + d]
+            c00 += Bp[c] * q0
+            c01 += Bp[c] * q1
+            c10 += Bp[r + c] * q0
+            c11 += Bp[r + c] * q1
+        # D = A - RC, G += DK'.
+        d00 = a00 - (r00 * c00 + r01 * c10)
+        d01 = a10 - (r00 * c01 + r01 * c11)
+        d10 = a10 - (r10 * c00 + r11 * c10)
+        d11 = a11 - (r10 * c01 + r11 * c11)
+        g00 += d00 * k00 + d01 * k01
+        g01 += d00 * k10 + d01 * k11
+        g10 += d10 * k00 + d11 * k01
+        g11 += d10 * k10 + d11 * k11
+    G[0, 0] += g00
+    G[0, 1] += g01
+    G[1, 0] += g10
+    G[1, 1] += g11
 
 
 def onefactor_inverses(Lw):
