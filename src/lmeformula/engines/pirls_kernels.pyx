@@ -373,18 +373,39 @@ cdef class _OneFactor(_Rows):
                     self.Lj[j, b, c] = 0.0
                 for c in range(c0, r):
                     self.Y[j, b, c] = 0.0
+        # The rows' sums on raw pointers: through the memoryviews (strides read, the
+        # attributes reloaded at every access) the loop cost twice as much.
+        cdef Py_ssize_t sa = self.a.strides[0] // sizeof(double)
+        cdef Py_ssize_t sx = self.X.strides[0] // sizeof(double)
+        cdef Py_ssize_t sl0 = self.Lj.strides[0] // sizeof(double)
+        cdef Py_ssize_t sl1 = self.Lj.strides[1] // sizeof(double)
+        cdef Py_ssize_t sy0 = self.Y.strides[0] // sizeof(double)
+        cdef Py_ssize_t sy1 = self.Y.strides[1] // sizeof(double)
+        cdef const double* ap = &self.a[0, 0]
+        cdef const double* xp = &self.X[0, 0]
+        cdef double* lp = &self.Lj[0, 0, 0]
+        cdef double* yp = &self.Y[0, 0, 0]
+        cdef const double* ai
+        cdef const double* xi
+        cdef double* lj
+        cdef double* yj
+        cdef bint part = self.partial
         for i in range(self.n):
             wi = w[i]
             j = <int>self.codes[i]
-            zi = self.z[i] - self.xb[i] if self.partial else self.z[i]
+            zi = self.z[i] - self.xb[i] if part else self.z[i]
+            ai = ap + i * sa
+            xi = xp + i * sx
             for b in range(k):
-                wa = wi * self.a[i, b]
+                wa = wi * ai[b]
+                lj = lp + j * sl0 + b * sl1
                 for c in range(b + 1):
-                    self.Lj[j, b, c] += wa * self.a[i, c]
-                if not self.partial:
+                    lj[c] += wa * ai[c]
+                yj = yp + j * sy0 + b * sy1
+                if not part:
                     for c in range(p):
-                        self.Y[j, b, c] += wa * self.X[i, c]
-                self.Y[j, b, p] += wa * zi
+                        yj[c] += wa * xi[c]
+                yj[p] += wa * zi
         # [X z]'W[X z] by BLAS: the most products per row.
         cdef int n = self.n
         cdef double alpha = 1.0, zero = 0.0
