@@ -278,7 +278,20 @@ def test_integer_groups_coded_as_sorted_factorize(case: str) -> None:
 
 #: Text in each of pandas' dtypes: pandas 3's default str (kept, coded from its own array),
 #: the nullable "string" and objects (as objects): the same codes, levels and fit.
-TEXT_DTYPES = ["object", "string"] + (["str"] if int(pd.__version__.split(".")[0]) >= 3 else [])
+TEXT_DTYPES = ["object", "string", "string[pyarrow]"] + (
+    ["str"] if int(pd.__version__.split(".")[0]) >= 3 else []
+)
+
+
+@pytest.mark.parametrize("dtype", [d for d in TEXT_DTYPES if d != "object"])
+def test_text_in_several_chunks_codes_as_one_column(dtype: str) -> None:
+    from lmeformula.model.frame import code_factor
+
+    # Arrow-backed text joined from two frames holds two chunks with two dictionaries.
+    parts = [pd.Series(["b", "é", "a"], dtype=dtype), pd.Series(["c", "a", "B"], dtype=dtype)]
+    codes, levels = code_factor(pd.concat(parts, ignore_index=True))
+    assert levels == ("B", "a", "b", "c", "é")
+    assert codes.tolist() == [2, 4, 1, 3, 1, 0]
 
 
 @pytest.mark.parametrize("dtype", TEXT_DTYPES)
