@@ -19,7 +19,7 @@ import scipy.linalg as la
 
 from lmeformula.engines.factor import BlockedFactor
 from lmeformula.engines.layout import layout_of
-from lmeformula.engines.lmm_kernels import DenseObjective
+from lmeformula.engines.lmm_kernels import Objective
 from lmeformula.engines.solution import Criteria, PLSSolution
 from lmeformula.model.design import Design
 
@@ -53,7 +53,7 @@ class BlockedPLS:
         return bool(self.factor.has_gradient)
 
     @property
-    def objective(self) -> DenseObjective | None:
+    def objective(self) -> Objective | None:
         """The deviance and its exact gradient as one compiled function of θ, where the
         system is small and Λ is θ among zeros
         (:meth:`~lmeformula.engines.factor.BlockedFactor.objective`), else None."""

@@ -46,6 +46,8 @@ import scipy.sparse as sp
 
 from lmeformula.engines.lmm_kernels import (
     DenseObjective,
+    Objective,
+    ScalarTermsObjective,
     dense_deviance,
     dense_factor,
     level_products,
@@ -1087,11 +1089,13 @@ class BlockedFactor:
             raise np.linalg.LinAlgError("the system is not positive definite")
         return out[1]
 
-    def objective(self, n: int, reml: bool) -> DenseObjective | None:
+    def objective(self, n: int, reml: bool) -> Objective | None:
         """The small system's deviance and exact gradient as one compiled function of θ
         (:class:`~lmeformula.engines.lmm_kernels.DenseObjective`, which the optimizer
-        minimises without calling back into Python), made once for the current products;
-        None where :attr:`has_gradient` is False."""
+        minimises without calling back into Python; with every term scalar, the first
+        term's diagonal block eliminated first:
+        :class:`~lmeformula.engines.lmm_kernels.ScalarTermsObjective`), made once for the
+        current products; None where :attr:`has_gradient` is False."""
         if not self.has_gradient:
             return None
         s = self._small
@@ -1106,20 +1110,29 @@ class BlockedFactor:
             or c[2] is not self.XyXy
             or (c[3] != key)
         ):
-            obj = DenseObjective(
-                s.ZtZ,
-                s.ZtXy,
-                self.XyXy,
-                n,
-                reml,
-                self.log_weights,
-                s.theta_flat,
-                s.theta_src,
-                s.theta_rows,
-                s.theta_cols,
-                len(self.design.start),
-                self.scalar,
-            )
+            lead = self.design.terms[0].q
+            size = len(self.design.start)
+            obj: Objective
+            if self.scalar and lead < s.ZtZ.shape[0]:
+                obj = ScalarTermsObjective(
+                    s.ZtZ, s.ZtXy, self.XyXy, n, reml, self.log_weights, s.theta_rows,
+                    s.theta_src, size, lead,
+                )  # fmt: skip
+            else:
+                obj = DenseObjective(
+                    s.ZtZ,
+                    s.ZtXy,
+                    self.XyXy,
+                    n,
+                    reml,
+                    self.log_weights,
+                    s.theta_flat,
+                    s.theta_src,
+                    s.theta_rows,
+                    s.theta_cols,
+                    size,
+                    self.scalar,
+                )
             c = self._objective_cache = (s.ZtZ, s.ZtXy, self.XyXy, key, obj)
         return c[4]
 
@@ -1149,7 +1162,9 @@ class BlockedFactor:
     def deviance(self, theta: np.ndarray, n: int, reml: bool) -> float:
         """The profiled deviance at θ (REML criterion for ``reml``): a small system's from
         the compiled dense factor (:func:`~lmeformula.engines.lmm_kernels.dense_deviance`,
-        inf where it is not positive definite), else the blocked factor's.
+        inf where it is not positive definite), else the blocked factor's. Either is the
+        factor :meth:`update` solves on, to the last digit (the optimizer's
+        :meth:`objective` may sum in another order).
 
         Raises
         ------
@@ -1158,9 +1173,6 @@ class BlockedFactor:
         """
         theta = theta if isinstance(theta, np.ndarray) else np.asarray(theta, dtype=float)
         if self._small is not None:
-            objective = self.objective(n, reml)
-            if objective is not None:
-                return float(objective.deviance(theta))
             return float(
                 dense_deviance(*self._dense_inputs(theta), n, reml, self.log_weights, self.scalar)
             )

@@ -93,6 +93,21 @@ class DenseObjective(Objective):
         diagonal: bool = False,
     ) -> None: ...
 
+class ScalarTermsObjective(Objective):
+    def __init__(
+        self,
+        ZtZ: np.ndarray,
+        ZtXy: np.ndarray,
+        XyXy: np.ndarray,
+        n: int,
+        reml: bool,
+        log_weights: float,
+        col: np.ndarray,
+        src: np.ndarray,
+        size: int,
+        lead: int,
+    ) -> None: ...
+
 def level_products(
     codes: np.ndarray, X0: np.ndarray, Xy: np.ndarray, nlev: int
 ) -> tuple[np.ndarray, np.ndarray]: ...

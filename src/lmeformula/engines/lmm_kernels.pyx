@@ -18,7 +18,7 @@ sleepstudy's 18 levels, where the array expressions it replaces cost about 30.
 import numpy as np
 
 from libc.math cimport INFINITY as INF, fabs, log, sqrt
-from scipy.linalg.cython_blas cimport dgemm
+from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm
 from scipy.linalg.cython_lapack cimport dpotrf, dtrtri
 
 from .kernels_common cimport level_cholesky
@@ -27,21 +27,30 @@ from .kernels_common cimport level_cholesky
 cdef double LOG_2PI = 1.8378770664093453
 
 
-cdef double _deviance_of(double[:, ::1] S, double logdet, Py_ssize_t n, bint reml,
-                         double log_weights) noexcept nogil:
-    """The criterion from log|L|² and the factor of S, as criteria_from_factor sums it."""
-    cdef Py_ssize_t p = S.shape[0] - 1, b
-    cdef double pwrss = S[p, p] * S[p, p], logdet_rx = 0.0, m
+cdef double _criterion(double logdet, double logdet_rx, double pwrss, Py_ssize_t n,
+                       Py_ssize_t p, bint reml, double log_weights) noexcept nogil:
+    """The profiled deviance (REML criterion) from log|L|², log|R_X| and the penalised
+    residual sum of squares, as criteria_from_factor sums them."""
+    cdef double m
     if not (logdet < INF):
         return INF
     if pwrss < 1e-300:
         pwrss = 1e-300
     if not reml:
         return logdet - log_weights + n * (1.0 + LOG_2PI + log(pwrss / n))
-    for b in range(p):
-        logdet_rx += log(S[b, b])
     m = <double>(n - p)
     return logdet - log_weights + 2.0 * logdet_rx + m * (1.0 + LOG_2PI + log(pwrss / m))
+
+
+cdef double _deviance_of(double[:, ::1] S, double logdet, Py_ssize_t n, bint reml,
+                         double log_weights) noexcept nogil:
+    """The criterion from log|L|² and the factor of S."""
+    cdef Py_ssize_t p = S.shape[0] - 1, b
+    cdef double logdet_rx = 0.0
+    if reml:
+        for b in range(p):
+            logdet_rx += log(S[b, b])
+    return _criterion(logdet, logdet_rx, S[p, p] * S[p, p], n, p, reml, log_weights)
 
 
 cdef int _forward(
@@ -502,20 +511,15 @@ def dense_factor(lam, ZtZ, ZtXy, XyXy, work, bint diagonal=False):
 
 cdef double _deviance_from(double* L, int N, int q, int r, Py_ssize_t n, bint reml,
                            double log_weights) noexcept nogil:
-    cdef double logdet = 0.0, logdet_rx = 0.0, pwrss, m, d
+    cdef double logdet = 0.0, logdet_rx = 0.0, d
     cdef int i, p = r - 1
     for i in range(q):
         logdet += 2.0 * log(L[i + i * N])
     d = L[(N - 1) + (N - 1) * N]
-    pwrss = d * d
-    if pwrss < 1e-300:
-        pwrss = 1e-300
-    if not reml:
-        return logdet - log_weights + n * (1.0 + LOG_2PI + log(pwrss / n))
-    for i in range(q, q + p):
-        logdet_rx += log(fabs(L[i + i * N]))
-    m = <double>(n - p)
-    return logdet - log_weights + 2.0 * logdet_rx + m * (1.0 + LOG_2PI + log(pwrss / m))
+    if reml:
+        for i in range(q, q + p):
+            logdet_rx += log(fabs(L[i + i * N]))
+    return _criterion(logdet, logdet_rx, d * d, n, p, reml, log_weights)
 
 
 def dense_deviance(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_weights,
@@ -1032,6 +1036,178 @@ cdef class DenseObjective(Objective):
                 g[self.src[t]] += 2.0 * self.per[t]
         return dev
 
+
+
+cdef class ScalarTermsObjective(Objective):
+    """The small system's profiled deviance and exact gradient when every term is scalar
+    (Λ diagonal: λ_j for Z's column j), with the first term's q_1 levels eliminated first.
+
+    Their block of Z'Z is diagonal (d), so the factor is L = [D 0; B L_S] with
+    D = diag(√(λ²d + 1)), B = A_21 D⁻¹ and L_S the factor of the Schur complement
+    A_22 - BB' (m = q_2 + p + 1 square, q_2 the later terms' columns), and
+    L⁻¹ = [D⁻¹ 0; -L_S⁻¹BD⁻¹ L_S⁻¹]. The gradient is :func:`_dense_gradient_from`'s sums,
+    each product formed only where L⁻¹ is not zero: O(m² q_1 + m q q_2) where the dense
+    system's evaluation costs O((q + p)³) and a q-square inverse (Penicillin's 24 plates
+    onto 6 samples: 3.5 us a deviance and 9.2 a gradient by :class:`DenseObjective`).
+    ``col[t]``: Λ's column of θ's entry ``src[t]``."""
+
+    cdef const double[:, ::1] ZtZ
+    cdef const double[:, ::1] ZtXy
+    cdef const double[:, ::1] XyXy
+    cdef const long long[::1] col
+    cdef const long long[::1] src
+    cdef Py_ssize_t lead
+    cdef double[::1] lam
+    cdef double[::1] dl
+    cdef double[::1, :] Bm
+    cdef double[::1, :] Sm
+    cdef double[::1, :] Cm
+    cdef double[::1, :] Wm
+    cdef double[::1, :] Vm
+    cdef double[::1, :] Rm
+    cdef double[::1] gj
+
+    def __init__(self, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_weights, col,
+                 src, Py_ssize_t size, Py_ssize_t lead):
+        self.ZtZ = np.ascontiguousarray(ZtZ, dtype=float)
+        self.ZtXy = np.ascontiguousarray(ZtXy, dtype=float)
+        self.XyXy = np.ascontiguousarray(XyXy, dtype=float)
+        self.col = np.ascontiguousarray(col, dtype=np.int64)
+        self.src = np.ascontiguousarray(src, dtype=np.int64)
+        self.n, self.reml, self.log_weights, self.size = n, reml, log_weights, size
+        cdef Py_ssize_t q = self.ZtZ.shape[0], m = q - lead + self.XyXy.shape[0]
+        if not 0 < lead < q:
+            raise ValueError(f"lead must be between 1 and q - 1 = {q - 1}; got {lead}")
+        self.lead = lead
+        self.lam = np.zeros(q)
+        self.dl = np.empty(lead)
+        self.Bm = np.empty((m, lead), order="F")
+        self.Sm = np.empty((m, m), order="F")
+        self.Cm = np.empty((m, m), order="F")
+        self.Wm = np.empty((m, lead), order="F")
+        self.Vm = np.empty((m, q), order="F")
+        self.Rm = np.empty((m, q), order="F")
+        self.gj = np.empty(q)
+
+    cdef double _eval(self, const double* x, double* g) noexcept nogil:
+        cdef Py_ssize_t q = self.ZtZ.shape[0], r = self.XyXy.shape[0], q1 = self.lead
+        cdef Py_ssize_t q2 = q - q1, m = q2 + r, p = r - 1, t, i, a, b, c
+        cdef int mi = <int>m, q1i = <int>q1, q2i = <int>q2, qi = <int>q, info = 0
+        cdef double logdet = 0.0, logdet_rx = 0.0, pwrss, s, lj, dev
+        cdef double one = 1.0, minus = -1.0, zero = 0.0
+        cdef char* lo = b"L"
+        cdef char* nn = b"N"
+        for t in range(self.col.shape[0]):
+            self.lam[self.col[t]] = x[self.src[t]]
+        self.evaluations += 1
+        for i in range(q1):
+            self.dl[i] = sqrt(self.lam[i] * self.lam[i] * self.ZtZ[i, i] + 1.0)
+            logdet += 2.0 * log(self.dl[i])
+            s = self.lam[i] / self.dl[i]
+            for a in range(q2):
+                self.Bm[a, i] = self.lam[q1 + a] * self.ZtZ[q1 + a, i] * s
+            for c in range(r):
+                self.Bm[q2 + c, i] = self.ZtXy[i, c] * s
+        # A_22's lower triangle, then less BB'.
+        for b in range(q2):
+            lj = self.lam[q1 + b]
+            for a in range(b, q2):
+                self.Sm[a, b] = self.lam[q1 + a] * self.ZtZ[q1 + a, q1 + b] * lj
+            self.Sm[b, b] += 1.0
+            for c in range(r):
+                self.Sm[q2 + c, b] = self.ZtXy[q1 + b, c] * lj
+        for b in range(r):
+            for c in range(b, r):
+                self.Sm[q2 + c, q2 + b] = self.XyXy[c, b]
+        dsyrk(lo, nn, &mi, &q1i, &minus, &self.Bm[0, 0], &mi, &one, &self.Sm[0, 0], &mi)
+        dpotrf(lo, &mi, &self.Sm[0, 0], &mi, &info)
+        if info != 0:
+            return INF
+        for a in range(q2):
+            logdet += 2.0 * log(self.Sm[a, a])
+        for c in range(p):
+            logdet_rx += log(fabs(self.Sm[q2 + c, q2 + c]))
+        pwrss = self.Sm[m - 1, m - 1] * self.Sm[m - 1, m - 1]
+        dev = _criterion(logdet, logdet_rx, pwrss, self.n, p, self.reml, self.log_weights)
+        if g == NULL or not (dev < INF):
+            return dev
+        if self._gradient():
+            return INF
+        for t in range(self.size):
+            g[t] = 0.0
+        for t in range(self.col.shape[0]):
+            g[self.src[t]] += 2.0 * self.gj[self.col[t]]
+        return dev
+
+    cdef int _gradient(self) noexcept nogil:
+        """gj[j] = ∂ deviance / ∂λ_j / 2 from the factor _eval left (see the class)."""
+        cdef Py_ssize_t q = self.ZtZ.shape[0], r = self.XyXy.shape[0], q1 = self.lead
+        cdef Py_ssize_t q2 = q - q1, m = q2 + r, p = r - 1, i, j, a, b, c
+        cdef int mi = <int>m, q1i = <int>q1, q2i = <int>q2, qi = <int>q, info = 0
+        cdef double one = 1.0, minus = -1.0, zero = 0.0, zz, xx, yy, s
+        cdef double wy = <double>(self.n - p) if self.reml else <double>self.n
+        cdef char* lo = b"L"
+        cdef char* nn = b"N"
+        cdef char* rs = b"L"
+        # C = L_S⁻¹ (lower), W_21 = -C B D⁻¹.
+        for b in range(m):
+            for a in range(m):
+                self.Cm[a, b] = self.Sm[a, b] if a >= b else 0.0
+        dtrtri(lo, nn, &mi, &self.Cm[0, 0], &mi, &info)
+        if info != 0:
+            return info
+        for i in range(q1):
+            for a in range(m):
+                self.Wm[a, i] = self.Bm[a, i]
+        dtrmm(rs, lo, nn, nn, &mi, &q1i, &minus, &self.Cm[0, 0], &mi, &self.Wm[0, 0], &mi)
+        for i in range(q1):
+            s = 1.0 / self.dl[i]
+            for a in range(m):
+                self.Wm[a, i] *= s
+        # V = [W_21 C[:, :q_2]] Λ; R = V (Z'Z)' below the first term's rows, whose
+        # diagonal block needs no product.
+        for i in range(q1):
+            for a in range(m):
+                self.Vm[a, i] = self.Wm[a, i] * self.lam[i]
+        for b in range(q2):
+            for a in range(m):
+                self.Vm[a, q1 + b] = self.Cm[a, b] * self.lam[q1 + b]
+        # Z'Z read in Fortran order is itself (symmetric): its [q_1:, :q_1] block starts
+        # at the C-ordered [0, q_1], its [:, q_1:] at [q_1, 0].
+        dgemm(nn, nn, &mi, &q1i, &q2i, &one, &self.Vm[0, q1], &mi,
+              <double*>&self.ZtZ[0, q1], &qi, &zero, &self.Rm[0, 0], &mi)
+        for j in range(q1):
+            for a in range(m):
+                self.Rm[a, j] += self.Vm[a, j] * self.ZtZ[j, j]
+        dgemm(nn, nn, &mi, &q2i, &qi, &one, &self.Vm[0, 0], &mi,
+              <double*>&self.ZtZ[q1, 0], &qi, &zero, &self.Rm[0, q1], &mi)
+        # Below the Z rows: + L⁻¹[q:, q:] ([X y]'Z).
+        for j in range(q):
+            for a in range(q2, m):
+                s = 0.0
+                for c in range(a - q2 + 1):
+                    s += self.Cm[a, q2 + c] * self.ZtXy[j, c]
+                self.Rm[a, j] += s
+        for j in range(q1):
+            zz = self.ZtZ[j, j] * self.lam[j] / (self.dl[j] * self.dl[j])
+            for a in range(q2):
+                zz += self.Rm[a, j] * self.Wm[a, j]
+            xx = 0.0
+            for a in range(q2, q2 + p):
+                xx += self.Rm[a, j] * self.Wm[a, j]
+            yy = self.Rm[m - 1, j] * self.Wm[m - 1, j]
+            self.gj[j] = zz + wy * yy + (xx if self.reml else 0.0)
+        for b in range(q2):
+            j = q1 + b
+            zz = 0.0
+            for a in range(b, q2):
+                zz += self.Rm[a, j] * self.Cm[a, b]
+            xx = 0.0
+            for a in range(q2, q2 + p):
+                xx += self.Rm[a, j] * self.Cm[a, b]
+            yy = self.Rm[m - 1, j] * self.Cm[m - 1, b]
+            self.gj[j] = zz + wy * yy + (xx if self.reml else 0.0)
+        return 0
 
 def level_products(const long long[::1] codes, X0, Xy, Py_ssize_t nlev):
     """The first term's cross-products per level in one pass over the rows: A[l] = Σ x x'
