@@ -24,6 +24,11 @@ extensions = [
         ["src/lmeformula/engines/lmm_kernels.pyx"],
         extra_compile_args=["-O2"],
     ),
+    Extension(
+        "lmeformula.model.text_coding",
+        ["src/lmeformula/model/text_coding.pyx"],
+        extra_compile_args=["-O2"],
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, compiler_directives={"language_level": "3"}))

@@ -305,6 +305,46 @@ def test_text_codes_as_objects_do(dtype: str) -> None:
     assert levels == tuple(uniques)
 
 
+#: Arrow-backed text as the compiled coding reads it (offsets and bytes): the same codes
+#: and levels as pandas' sorted factorize of the same values as objects.
+ARROW_TEXT = {
+    "empty strings": ["", "a", "", "ab", "a"],
+    "multi-byte": ["é", "e", "日本", "é", "Z", "日"],
+    "prefixes": ["ab", "a", "abc", "ab", "abcd", "a"],
+    "many levels (the table grows)": [f"s{i % 5000}" for i in range(12000)],
+    "one level": ["x"] * 7,
+}
+
+
+@pytest.mark.parametrize("case", list(ARROW_TEXT))
+@pytest.mark.parametrize("kind", ["large_string", "string", "sliced"])
+def test_arrow_text_codes_as_sorted_factorize(case: str, kind: str) -> None:
+    pa = pytest.importorskip("pyarrow", reason="Arrow-backed text needs pyarrow")
+    from lmeformula.model.frame import code_factor
+
+    labels = ARROW_TEXT[case]
+    if kind == "sliced":
+        # A slice of a longer array: offsets start past the array's first value.
+        array = pa.array(["zz", "yy", *labels], type=pa.large_string())[2:]
+    else:
+        array = pa.array(labels, type=getattr(pa, kind)())
+    if kind == "string":
+        # 32-bit offsets (pandas 2's string[pyarrow]; pandas 3 widens them): what the
+        # column's array hands to Arrow, without a pandas that keeps them.
+        from types import SimpleNamespace
+
+        from lmeformula.model.frame import _code_arrow_text
+
+        coded = _code_arrow_text(SimpleNamespace(dtype=pd.StringDtype("pyarrow"), array=array))  # type: ignore[arg-type]
+        assert coded is not None
+        codes, levels = coded
+    else:
+        codes, levels = code_factor(pd.Series(pd.arrays.ArrowStringArray(array)))
+    expected_codes, uniques = pd.factorize(np.array(labels, dtype=object), sort=True)
+    np.testing.assert_array_equal(codes, expected_codes)
+    assert levels == tuple(uniques)
+
+
 @pytest.mark.parametrize("dtype", TEXT_DTYPES)
 def test_text_dtypes_with_missing_values_fit_alike(dtype: str) -> None:
     data = lmf.datasets.load("machines").copy()

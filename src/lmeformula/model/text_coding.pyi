@@ -1,0 +1,3 @@
+import numpy as np
+
+def text_codes(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, list[str]]: ...
