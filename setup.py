@@ -25,8 +25,8 @@ extensions = [
         extra_compile_args=["-O2"],
     ),
     Extension(
-        "lmeformula.model.text_coding",
-        ["src/lmeformula/model/text_coding.pyx"],
+        "lmeformula.model.model_kernels",
+        ["src/lmeformula/model/model_kernels.pyx"],
         extra_compile_args=["-O2"],
     ),
 ]

@@ -26,7 +26,7 @@ from lmeformula.model.datacheck import (
     is_text_dtype,
     missing_columns,
 )
-from lmeformula.model.text_coding import text_codes
+from lmeformula.model.model_kernels import text_codes
 
 __all__ = ["Columns", "FrameColumns", "GroupingFactor", "ModelFrame", "build_frame", "code_factor"]
 
@@ -243,7 +243,7 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
 
 def _code_arrow_text(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]] | None:
     """Codes and sorted levels of Arrow-backed text (pandas 3's default) from its offsets
-    and bytes in one compiled pass (:func:`~lmeformula.model.text_coding.text_codes`):
+    and bytes in one compiled pass (:func:`~lmeformula.model.model_kernels.text_codes`):
     a grouping column of 180 rows 25 us where Arrow's dictionary encoding and the Python
     around it cost 100 after a fit has left the caches cold; None for other storage or a
     column with gaps."""

@@ -1,0 +1,74 @@
+"""The model stage's compiled passes (model/model_kernels.pyx) against numpy: the scaled
+QR of [X y] that the estimability checks read (the scaling, the norms, the centred sum of
+squares and |R|'s diagonal), on a table of designs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg as la
+
+from lmeformula.model.model_kernels import scaled_qr
+
+
+def _design(case: str) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    n = 57
+    one, x = np.ones(n), rng.normal(size=n)
+    y = 2 + x + rng.normal(size=n)
+    if case == "plain":
+        return np.column_stack([one, x]), y
+    if case == "a zero column":
+        return np.column_stack([one, np.zeros(n), x]), y
+    if case == "magnitudes 1e-150 and 1e150":
+        return np.column_stack([one, 1e-150 * x, 1e150 * x**2]), 1e100 * y
+    if case == "collinear":
+        return np.column_stack([one, x, 2 * x - 1]), y
+    if case == "fewer rows than columns":
+        return rng.normal(size=(3, 5)), rng.normal(size=3)
+    if case == "Fortran order":
+        return np.asfortranarray(np.column_stack([one, x, x**2])), y
+    if case == "strided rows and columns":
+        wide = np.column_stack([one, x, x**2, x**3])
+        return wide[::2, ::2], y[::2]
+    if case == "one row":
+        return np.array([[1.0, 4.0]]), np.array([3.0])
+    raise KeyError(case)
+
+
+CASES = [
+    "plain",
+    "a zero column",
+    "magnitudes 1e-150 and 1e150",
+    "collinear",
+    "fewer rows than columns",
+    "Fortran order",
+    "strided rows and columns",
+    "one row",
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_scaled_qr_as_numpy_computes_it(case: str) -> None:
+    X, y = _design(case)
+    A = np.column_stack([X, y])
+    scale = np.abs(A).max(axis=0)
+    scale[scale == 0] = 1.0
+    A = A / scale
+    qr, norms, tss = scaled_qr(X, y)
+    np.testing.assert_allclose(norms, np.linalg.norm(A, axis=0), rtol=1e-13)
+    assert tss == pytest.approx(
+        float(np.sum((A[:, -1] - A[:, -1].mean()) ** 2)), rel=1e-12, abs=1e-300
+    )
+    R = np.triu(qr[: min(A.shape)])
+    expected = la.qr(A, mode="r")[0][: min(A.shape)]
+    # What the checks read of any column: R's column has the scaled column's norm.
+    np.testing.assert_allclose(np.linalg.norm(R, axis=0), norms, rtol=1e-12)
+    # R is unique up to the signs of its rows, up to the first column in the span of
+    # those before it (its diagonal is rounding; the reflections after it are arbitrary).
+    small = np.flatnonzero(np.abs(np.diagonal(expected)) < 1e-10)
+    upto = int(small[0]) + 1 if small.size else A.shape[1]
+    np.testing.assert_allclose(
+        np.abs(R[:, :upto]), np.abs(expected[:, :upto]), rtol=1e-10, atol=1e-12
+    )
+    assert qr.shape == A.shape and qr.flags.f_contiguous
