@@ -21,7 +21,7 @@ from libc.math cimport INFINITY as INF, fabs, log, sqrt
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm
 from scipy.linalg.cython_lapack cimport dpotrf, dtrtri
 
-from .kernels_common cimport level_cholesky
+from .kernels_common cimport level_cholesky, times_into_log
 
 
 cdef double LOG_2PI = 1.8378770664093453
@@ -167,10 +167,7 @@ cdef int _forward2(
             return 1
         L11 = sqrt(det)
         Lp[4 * l], Lp[4 * l + 1], Lp[4 * l + 2], Lp[4 * l + 3] = L00, 0.0, L10, L11
-        if prod > 1e150:
-            logdet[0] += log(prod)
-            prod = 1.0
-        prod *= m00 * det
+        times_into_log(m00 * det, &prod, logdet)
         # Y = L⁻¹ Λ' B (2 x r), S -= Y'Y (lower triangle).
         Bp = &B[l, 0, 0]
         Yp = &Yw[l, 0, 0]
@@ -1092,17 +1089,18 @@ cdef class ScalarTermsObjective(Objective):
     cdef double _eval(self, const double* x, double* g) noexcept nogil:
         cdef Py_ssize_t q = self.ZtZ.shape[0], r = self.XyXy.shape[0], q1 = self.lead
         cdef Py_ssize_t q2 = q - q1, m = q2 + r, p = r - 1, t, i, a, b, c
-        cdef int mi = <int>m, q1i = <int>q1, q2i = <int>q2, qi = <int>q, info = 0
-        cdef double logdet = 0.0, logdet_rx = 0.0, pwrss, s, lj, dev
-        cdef double one = 1.0, minus = -1.0, zero = 0.0
+        cdef int mi = <int>m, q1i = <int>q1, info = 0
+        cdef double logdet = 0.0, logdet_rx = 0.0, prod = 1.0, pwrss, s, lj, dev
+        cdef double one = 1.0, minus = -1.0
         cdef char* lo = b"L"
         cdef char* nn = b"N"
         for t in range(self.col.shape[0]):
             self.lam[self.col[t]] = x[self.src[t]]
         self.evaluations += 1
         for i in range(q1):
-            self.dl[i] = sqrt(self.lam[i] * self.lam[i] * self.ZtZ[i, i] + 1.0)
-            logdet += 2.0 * log(self.dl[i])
+            s = self.lam[i] * self.lam[i] * self.ZtZ[i, i] + 1.0
+            times_into_log(s, &prod, &logdet)
+            self.dl[i] = sqrt(s)
             s = self.lam[i] / self.dl[i]
             for a in range(q2):
                 self.Bm[a, i] = self.lam[q1 + a] * self.ZtZ[q1 + a, i] * s
@@ -1124,7 +1122,8 @@ cdef class ScalarTermsObjective(Objective):
         if info != 0:
             return INF
         for a in range(q2):
-            logdet += 2.0 * log(self.Sm[a, a])
+            times_into_log(self.Sm[a, a] * self.Sm[a, a], &prod, &logdet)
+        logdet += log(prod)
         for c in range(p):
             logdet_rx += log(fabs(self.Sm[q2 + c, q2 + c]))
         pwrss = self.Sm[m - 1, m - 1] * self.Sm[m - 1, m - 1]
@@ -1146,10 +1145,11 @@ cdef class ScalarTermsObjective(Objective):
         cdef int mi = <int>m, q1i = <int>q1, q2i = <int>q2, qi = <int>q, info = 0
         cdef double one = 1.0, minus = -1.0, zero = 0.0, zz, xx, yy, s
         cdef double wy = <double>(self.n - p) if self.reml else <double>self.n
+        cdef const double* w
         cdef char* lo = b"L"
         cdef char* nn = b"N"
-        cdef char* rs = b"L"
-        # C = L_S⁻¹ (lower), W_21 = -C B D⁻¹.
+        cdef char* left = b"L"
+        # C = L_S⁻¹ (lower, zeros above), W_21 = -C B D⁻¹.
         for b in range(m):
             for a in range(m):
                 self.Cm[a, b] = self.Sm[a, b] if a >= b else 0.0
@@ -1159,7 +1159,7 @@ cdef class ScalarTermsObjective(Objective):
         for i in range(q1):
             for a in range(m):
                 self.Wm[a, i] = self.Bm[a, i]
-        dtrmm(rs, lo, nn, nn, &mi, &q1i, &minus, &self.Cm[0, 0], &mi, &self.Wm[0, 0], &mi)
+        dtrmm(left, lo, nn, nn, &mi, &q1i, &minus, &self.Cm[0, 0], &mi, &self.Wm[0, 0], &mi)
         for i in range(q1):
             s = 1.0 / self.dl[i]
             for a in range(m):
@@ -1188,24 +1188,21 @@ cdef class ScalarTermsObjective(Objective):
                 for c in range(a - q2 + 1):
                     s += self.Cm[a, q2 + c] * self.ZtXy[j, c]
                 self.Rm[a, j] += s
-        for j in range(q1):
-            zz = self.ZtZ[j, j] * self.lam[j] / (self.dl[j] * self.dl[j])
+        # Column j of L⁻¹ below the first term's rows: W_21's (and D⁻¹ on the diagonal,
+        # whose product with R's is the first term's own), or C's.
+        for j in range(q):
+            if j < q1:
+                w = &self.Wm[0, j]
+                zz = self.ZtZ[j, j] * self.lam[j] / (self.dl[j] * self.dl[j])
+            else:
+                w = &self.Cm[0, j - q1]
+                zz = 0.0
             for a in range(q2):
-                zz += self.Rm[a, j] * self.Wm[a, j]
+                zz += self.Rm[a, j] * w[a]
             xx = 0.0
             for a in range(q2, q2 + p):
-                xx += self.Rm[a, j] * self.Wm[a, j]
-            yy = self.Rm[m - 1, j] * self.Wm[m - 1, j]
-            self.gj[j] = zz + wy * yy + (xx if self.reml else 0.0)
-        for b in range(q2):
-            j = q1 + b
-            zz = 0.0
-            for a in range(b, q2):
-                zz += self.Rm[a, j] * self.Cm[a, b]
-            xx = 0.0
-            for a in range(q2, q2 + p):
-                xx += self.Rm[a, j] * self.Cm[a, b]
-            yy = self.Rm[m - 1, j] * self.Cm[m - 1, b]
+                xx += self.Rm[a, j] * w[a]
+            yy = self.Rm[m - 1, j] * w[m - 1]
             self.gj[j] = zz + wy * yy + (xx if self.reml else 0.0)
         return 0
 
