@@ -125,6 +125,10 @@ def _scoped_terms(
 def _column(data: Columns, name: str) -> tuple[np.ndarray, list[str] | None] | None:
     """A column's values (numbers) or codes and levels (a factor), None when formulaic
     must code it."""
+    if isinstance(data, FrameColumns):
+        values = data.numbers(name)
+        if values is not None:
+            return values, None
     col = data[name]
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype):

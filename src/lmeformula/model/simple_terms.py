@@ -68,7 +68,8 @@ class SimpleSpec:
                     np.equal(values, lev, out=out[:, j], casting="unsafe")
                     j += 1
         for c in self.numeric:
-            out[:, j] = data[c].to_numpy(dtype=float)
+            values = data.numbers(c) if isinstance(data, FrameColumns) else None
+            out[:, j] = data[c].to_numpy(dtype=float) if values is None else values
             j += 1
         return out
 
@@ -123,6 +124,9 @@ def simple_spec(text: str, data: Columns) -> SimpleSpec | None:
     for name in parts[1:]:
         if not _NAME.match(name) or name not in data.columns or name in numeric:
             return None
+        if isinstance(data, FrameColumns) and data.numbers(name) is not None:
+            numeric.append(name)
+            continue
         col = data[name]
         if _is_number(col):
             numeric.append(name)
