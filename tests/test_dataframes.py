@@ -34,6 +34,9 @@ FRAMES: dict[str, tuple[Callable[[pd.DataFrame], Any], Callable[[list[Any]], Any
     "polars_lazy": (lambda d: pl.from_pandas(d).lazy(), pl.Series),
     "pyarrow": (lambda d: pa.Table.from_pandas(d, preserve_index=False), pa.array),
     "dict": (lambda d: {c: d[c].tolist() for c in d.columns}, list),
+    # What compiled peers take: NumPy arrays (text as objects), read by the model frame as
+    # they are.
+    "numpy": (lambda d: {c: d[c].to_numpy() for c in d.columns}, np.asarray),
 }
 
 BINOMIAL = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
@@ -412,3 +415,112 @@ def test_read_csv_backend_checked(tmp_path: Path) -> None:
     path.write_text('"y"\n1\n')
     with pytest.raises(ArgumentTypeError, match="backend must be one of"):
         lmf.datasets.read_csv(path, backend="spark")
+
+
+# -- a dict of NumPy arrays, read by the model frame as it is ---------------------------------
+
+
+def _arrays(d: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: d[c].to_numpy() for c in d.columns}
+
+
+def _sleep_with(**changes: Any) -> pd.DataFrame:
+    d = lmf.datasets.load("sleepstudy")
+    return d.assign(**changes)
+
+
+# name -> (formula, the pandas frame; its dict of arrays fits to the same numbers and rows)
+ARRAY_CASES: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
+    "NaN in a float column": (
+        "Reaction ~ Days + (1 | Subject)",
+        lambda: _sleep_with(
+            Reaction=lmf.datasets.load("sleepstudy")["Reaction"].where(lambda r: r.index % 17 != 3)
+        ),
+    ),
+    "None among text objects": (
+        "Reaction ~ Days + (1 | Subject)",
+        lambda: _sleep_with(
+            Subject=pd.Series(
+                [
+                    None if i == 5 else s
+                    for i, s in enumerate(lmf.datasets.load("sleepstudy")["Subject"])
+                ],
+                dtype=object,
+            )
+        ),
+    ),
+    "booleans as a factor": (
+        "Reaction ~ late + (1 | Subject)",
+        lambda: _sleep_with(late=lmf.datasets.load("sleepstudy")["Days"].to_numpy() > 4),
+    ),
+    "integer grouping codes": (
+        "Reaction ~ Days + (Days | g)",
+        lambda: _sleep_with(g=lmf.datasets.load("sleepstudy")["Subject"].astype(int).to_numpy()),
+    ),
+    "NumPy's own text dtype": (
+        "Reaction ~ Days + (1 | Subject)",
+        lambda: _sleep_with(Subject=lmf.datasets.load("sleepstudy")["Subject"].to_numpy(dtype=str)),
+    ),
+    "text as a fixed factor and a random term": (
+        "score ~ Machine + (0 + Machine | Worker)",
+        lambda: lmf.datasets.load("machines"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ARRAY_CASES))
+def test_dict_of_arrays_fits_as_its_dataframe(case: str) -> None:
+    formula, make = ARRAY_CASES[case]
+    d = make()
+    arrays = _arrays(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", lmf.LmeFormulaWarning)
+        want, got = lmf.lmer(formula, d), lmf.lmer(formula, arrays)
+    assert got.n_dropped == want.n_dropped
+    assert list(got.state.frame.dropped_index) == list(want.state.frame.dropped_index)
+    assert list(got.fixef.index) == list(want.fixef.index)
+    np.testing.assert_array_equal(got.fixef.to_numpy(), want.fixef.to_numpy())
+    assert got.loglik == want.loglik
+    for group, modes in want.ranef.items():
+        assert list(got.ranef[group].index) == list(modes.index)
+        np.testing.assert_array_equal(got.ranef[group].to_numpy(), modes.to_numpy())
+
+
+def test_dict_of_arrays_left_as_it_was() -> None:
+    # Writable arrays of the caller's own (pandas 3's to_numpy gives read-only views).
+    arrays = {c: v.copy() for c, v in _arrays(lmf.datasets.load("sleepstudy")).items()}
+    before = {c: v.copy() for c, v in arrays.items()}
+    fit = lmf.lmer("Reaction ~ Days + (Days | Subject)", arrays)
+    fit.model_frame, fit.predict(arrays), fit.bootstrap(3, seed=0, progress=False)
+    for c, v in arrays.items():
+        assert v.flags.writeable  # the model's views are read-only; the caller's are not
+        np.testing.assert_array_equal(v, before[c])
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        # A missing column: the message lists all of the dict's columns, not the used ones.
+        (
+            {"y": np.ones(4), "g": np.array(list("abab"), dtype=object), "other": np.ones(4)},
+            r"column 'x' named in the formula.*The data has: y, g, other",
+        ),
+        # Unequal lengths, as pandas words them.
+        (
+            {"y": np.ones(4), "x": np.ones(3), "g": np.array(list("abab"), dtype=object)},
+            "All arrays must be of the same length",
+        ),
+        # An infinite value names its column, as in a DataFrame.
+        (
+            {
+                "y": np.array([1.0, np.inf, 2.0, 3.0]),
+                "x": np.ones(4),
+                "g": np.array(list("abab"), dtype=object),
+            },
+            "column 'y' has 1 infinite value",
+        ),
+    ],
+)
+def test_dict_of_arrays_errors(arrays: dict[str, np.ndarray], message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        lmf.lmer("y ~ x + (1 | g)", arrays)

@@ -1,6 +1,7 @@
 """The model stage's compiled passes (model/model_kernels.pyx) against numpy: the scaled
 QR of [X y] that the estimability checks read (the scaling, the norms, the centred sum of
-squares and |R|'s diagonal), on a table of designs."""
+squares and |R|'s diagonal), and the columns' peaks that the magnitude checks read, on a
+table of designs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.linalg as la
 
-from lmeformula.model.model_kernels import scaled_qr
+from lmeformula.model.model_kernels import column_peaks, scaled_qr
 
 
 def _design(case: str) -> tuple[np.ndarray, np.ndarray]:
@@ -72,3 +73,18 @@ def test_scaled_qr_as_numpy_computes_it(case: str) -> None:
         np.abs(R[:, :upto]), np.abs(expected[:, :upto]), rtol=1e-10, atol=1e-12
     )
     assert qr.shape == A.shape and qr.flags.f_contiguous
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_column_peaks_as_numpy_computes_them(case: str) -> None:
+    X, y = _design(case)
+    A = np.column_stack([X, -y])
+    A[0, 0] = np.nan  # passed over, as the magnitude checks want
+    want = np.nanmax(np.abs(A), axis=0, initial=0.0)
+    # Exact: a maximum of absolute values involves no rounding.
+    np.testing.assert_array_equal(column_peaks(A), want)
+    np.testing.assert_array_equal(column_peaks(X), np.abs(X).max(axis=0))
+
+
+def test_column_peaks_of_no_rows_are_zero() -> None:
+    np.testing.assert_array_equal(column_peaks(np.zeros((0, 3))), np.zeros(3))

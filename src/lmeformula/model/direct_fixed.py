@@ -122,6 +122,15 @@ def _scoped_terms(
     return out
 
 
+@lru_cache(maxsize=512)
+def _scoped(
+    terms: tuple[tuple[str, ...], ...], categorical: frozenset[str]
+) -> tuple[tuple[tuple[_Scoped, ...], ...], ...]:
+    """:func:`_scoped_terms`, once per formula and set of factors (a fit, its refits and its
+    bootstrap share them; their search costs a small fit 10 us)."""
+    return tuple(tuple(scoped) for scoped in _scoped_terms(terms, set(categorical)))
+
+
 def _column(data: Columns, name: str) -> tuple[np.ndarray, list[str] | None] | None:
     """A column's values (numbers) or codes and levels (a factor), None when formulaic
     must code it."""
@@ -129,6 +138,10 @@ def _column(data: Columns, name: str) -> tuple[np.ndarray, list[str] | None] | N
         values = data.numbers(name)
         if values is not None:
             return values, None
+        if data.is_text(name):
+            # Coded once for every stage (formulaic reads text as a factor, levels sorted).
+            codes, coded_levels = data.codes(name)
+            return (codes, list(coded_levels)) if len(coded_levels) >= 2 else None
     col = data[name]
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype):
@@ -228,7 +241,7 @@ def direct_fixed(rhs: str, data: Columns) -> tuple[np.ndarray, list[str]] | None
                 ]
         return encoded[factor]
 
-    for scoped in _scoped_terms(terms, categorical):
+    for scoped in _scoped(terms, frozenset(categorical)):
         for term in scoped:
             if not term:
                 names.append("Intercept")
@@ -244,5 +257,7 @@ def direct_fixed(rhs: str, data: Columns) -> tuple[np.ndarray, list[str]] | None
                 values.append(value)
     if len(set(names)) != len(names):
         return None
-    X = np.column_stack(values).astype(float, copy=False) if values else np.zeros((n, 0))
+    X = np.empty((n, len(values)))
+    for j, value in enumerate(values):
+        X[:, j] = value
     return X, names

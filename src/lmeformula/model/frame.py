@@ -20,7 +20,9 @@ from lmeformula.errors import DataError
 from lmeformula.formula.terms import ParsedFormula
 from lmeformula.model.datacheck import (
     COPY_ON_WRITE,
+    array_columns,
     as_frame,
+    clean_column,
     clean_columns,
     column_names,
     is_text_dtype,
@@ -28,7 +30,15 @@ from lmeformula.model.datacheck import (
 )
 from lmeformula.model.model_kernels import text_codes
 
-__all__ = ["Columns", "FrameColumns", "GroupingFactor", "ModelFrame", "build_frame", "code_factor"]
+__all__ = [
+    "Columns",
+    "FrameColumns",
+    "GroupingFactor",
+    "ModelFrame",
+    "build_frame",
+    "code_array",
+    "code_factor",
+]
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,9 @@ class FrameColumns:
         factor, a fixed-effects factor and a random term's factor are often one column
         (text costs 50 us a coding at two thousand rows)."""
         if name not in self._coded:
-            self._coded[name] = code_factor(self[name])
+            column = self._columns[name]
+            coded = code_array(column) if isinstance(column, np.ndarray) else None
+            self._coded[name] = code_factor(self[name]) if coded is None else coded
         return self._coded[name]
 
     def numbers(self, name: str) -> np.ndarray | None:
@@ -127,10 +139,30 @@ class FrameColumns:
         """The column names, in order."""
         return tuple(self._columns)
 
+    def is_text(self, name: str) -> bool:
+        """Whether the column holds text (pandas 3's ``str`` dtype, or Python strings as
+        objects), none of it missing in the frame's rows."""
+        column = self._columns[name]
+        dtype = column.dtype
+        if isinstance(column, np.ndarray):
+            # A dict's array of objects is kept only when all of it is text.
+            return dtype.kind == "O"
+        if is_text_dtype(dtype):
+            return True
+        return (
+            isinstance(dtype, np.dtype)
+            and dtype.kind == "O"
+            and pd.api.types.infer_dtype(column.to_numpy(), skipna=False) == "string"
+        )
+
     def __getitem__(self, name: str) -> pd.Series:
         column = self._columns[name]
         if isinstance(column, np.ndarray):
-            column = self._columns[name] = pd.Series(column, index=self.index, name=name)
+            # Objects stay objects: pandas 3 would read an array of strings as "str".
+            dtype = object if column.dtype == object else None
+            column = self._columns[name] = pd.Series(
+                column, index=self.index, name=name, dtype=dtype
+            )
         return column
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -276,6 +308,27 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     return np.asarray(codes, dtype=np.int64), tuple(level_label(u) for u in uniques)
 
 
+def code_array(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """:func:`code_factor` of a NumPy array of integers or of Python strings (a dict's
+    column, as the model frame keeps it) without a Series; None for any other array.
+
+    Examples
+    --------
+    >>> codes, levels = code_array(np.array(["b", "a", "b"], dtype=object))
+    >>> codes.tolist(), levels
+    ([1, 0, 1], ('a', 'b'))
+    """
+    kind = values.dtype.kind
+    if kind in "iu" and len(values):
+        coded = _code_integers(values)
+        if coded is not None:
+            return coded[0], tuple(str(u) for u in coded[1].tolist())
+    if kind in "iuO":
+        codes, uniques = pd.factorize(values, sort=True)
+        return np.asarray(codes, dtype=np.int64), tuple(level_label(u) for u in uniques)
+    return None
+
+
 def _code_arrow_text(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]] | None:
     """Codes and sorted levels of Arrow-backed text (pandas 3's default) from its offsets
     and bytes in one compiled pass (:func:`~lmeformula.model.model_kernels.text_codes`):
@@ -375,15 +428,24 @@ def build_frame(
         For a missing column, no rows, infinite values, or a grouping factor lme4 rejects.
     """
     variables = list(dict.fromkeys([*parsed.variables, *extra]))
-    # A weights column the data lacks is _weights' error, which names it so.
-    named = [weights] if isinstance(weights, str) and weights in column_names(data) else []
-    frame = as_frame(data, columns=[*variables, *named])
-    if frame.shape[0] == 0:
+    arrays = array_columns(data, variables) if weights is None else None
+    columns: dict[str, Any]
+    if arrays is not None:
+        nrows = len(next(iter(data.values())))  # type: ignore[attr-defined]
+        columns = {name: _array_column(name, values) for name, values in arrays.items()}
+        index: pd.Index = pd.RangeIndex(nrows)
+        w_all = None
+    else:
+        # A weights column the data lacks is _weights' error, which names it so.
+        named = [weights] if isinstance(weights, str) and weights in column_names(data) else []
+        frame = as_frame(data, columns=[*variables, *named])
+        nrows, index = frame.shape[0], frame.index
+        # Column by column until the frame is made once, at the end: a DataFrame's lookup
+        # of a column costs more than most of what is done with it here.
+        columns = clean_columns(frame, variables) if nrows else {}
+        w_all = _weights(weights, frame) if nrows else None
+    if nrows == 0:
         raise DataError("data has no rows; a model needs observations to fit.")
-    # Column by column until the frame is made once, at the end: a DataFrame's lookup of
-    # a column costs more than most of what is done with it here.
-    columns = clean_columns(frame, variables)
-    w_all = _weights(weights, frame)
     # NumPy's numbers with no missing or infinite value (the common column) need neither
     # the missing values' pass nor settle_column: their values are read once, here, and
     # kept for the design's stages.
@@ -394,16 +456,17 @@ def build_frame(
         if values is not None:
             numbers[name] = values
             continue
+        if isinstance(series, np.ndarray):
+            continue  # text with no missing value (_array_column)
         missing = _missing(series)
         if missing is not None:
             gaps.append(missing)
     if w_all is not None:
         gaps.append(np.isnan(w_all))
-    complete = np.ones(frame.shape[0], dtype=bool)
+    complete = np.ones(nrows, dtype=bool)
     for missing in gaps:
         complete &= ~missing
-    n_dropped = int(frame.shape[0] - np.count_nonzero(complete)) if gaps else 0
-    index = frame.index
+    n_dropped = int(nrows - np.count_nonzero(complete)) if gaps else 0
     # A boolean mask on an index costs 15 us even when it selects nothing.
     dropped_index = index[~complete] if n_dropped else index[:0]
     if n_dropped:
@@ -417,7 +480,7 @@ def build_frame(
         )
     response = (parsed.response or "").strip("`")
     for col in variables:
-        if col not in numbers:
+        if col not in numbers and not isinstance(columns[col], np.ndarray):
             columns[col] = settle_column(col, columns[col], is_response=col == response)
     if not COPY_ON_WRITE:
         # pandas 2 shares a Series' values with the caller's frame: copies, as before.
@@ -441,13 +504,25 @@ def build_frame(
     return ModelFrame(used, n_dropped, dropped_index, groups, w)
 
 
-def _finite_numbers(series: pd.Series) -> np.ndarray | None:
+def _array_column(name: str, values: np.ndarray) -> np.ndarray | pd.Series:
+    """A column of a dict of arrays as the model frame keeps it: NumPy's numbers and text
+    as objects with no missing value as they are, anything else as a Series cleaned as a
+    DataFrame's column is."""
+    kind = values.dtype.kind
+    if kind in "iu" or (kind == "f" and np.isfinite(values).all()):
+        return values
+    if kind == "O" and pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return clean_column(name, pd.Series(values, name=name))
+
+
+def _finite_numbers(series: pd.Series | np.ndarray) -> np.ndarray | None:
     """A column's values when it holds NumPy's integers or floats, none missing or
     infinite; None otherwise."""
     dtype = series.dtype
     if not (isinstance(dtype, np.dtype) and dtype.kind in "fiu"):
         return None
-    values = series.to_numpy()
+    values = series if isinstance(series, np.ndarray) else series.to_numpy()
     if dtype.kind == "f" and not np.isfinite(values).all():
         return None
     return values

@@ -68,8 +68,8 @@ class SimpleSpec:
                     np.equal(values, lev, out=out[:, j], casting="unsafe")
                     j += 1
         for c in self.numeric:
-            values = data.numbers(c) if isinstance(data, FrameColumns) else None
-            out[:, j] = data[c].to_numpy(dtype=float) if values is None else values
+            numbers = data.numbers(c) if isinstance(data, FrameColumns) else None
+            out[:, j] = data[c].to_numpy(dtype=float) if numbers is None else numbers
             j += 1
         return out
 
@@ -124,9 +124,13 @@ def simple_spec(text: str, data: Columns) -> SimpleSpec | None:
     for name in parts[1:]:
         if not _NAME.match(name) or name not in data.columns or name in numeric:
             return None
-        if isinstance(data, FrameColumns) and data.numbers(name) is not None:
-            numeric.append(name)
-            continue
+        if isinstance(data, FrameColumns):
+            if data.numbers(name) is not None:
+                numeric.append(name)
+                continue
+            if data.is_text(name) and factor is None and not numeric:
+                factor = name
+                continue
         col = data[name]
         if _is_number(col):
             numeric.append(name)
@@ -135,7 +139,7 @@ def simple_spec(text: str, data: Columns) -> SimpleSpec | None:
         else:
             return None
     levels: tuple[str, ...] = ()
-    if isinstance(data, FrameColumns) and factor is not None and is_text_dtype(data[factor].dtype):
+    if isinstance(data, FrameColumns) and factor is not None and data.is_text(factor):
         levels = data.codes(factor)[1]  # sorted as below, and coded once for every stage
     elif factor is not None:
         levels = tuple(sorted(data[factor].unique()))  # unique in C, not a set over the rows
