@@ -54,7 +54,7 @@ PATHS = ["compiled", "slsqp"]
 def _fit(case_id: str, path: str, monkeypatch: pytest.MonkeyPatch) -> opt.OptInfo:
     case = CASES[case_id]
     if path != "compiled":
-        monkeypatch.setattr(opt, "_compiled_newton", lambda engine, box, starts: None)
+        monkeypatch.setattr(opt, "_compiled_newton", lambda engine, box, starts, near=False: None)
     monkeypatch.setattr(opt, "_uses_gradient", lambda engine: path != "bobyqa")
     model = stages.build_model(
         case["call"]["formula"], lmf.datasets.load(case["dataset"]), reml=case["call"]["reml"]

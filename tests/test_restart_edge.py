@@ -54,7 +54,7 @@ def _problem() -> BlockedPLS:
 def test_restart_reaches_lme4_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
     # BOBYQA's path (the compiled Newton steps, a one-term model's default, never stop on
     # that boundary: see the next test).
-    monkeypatch.setattr(optimize, "_compiled_newton", lambda engine, box, starts: None)
+    monkeypatch.setattr(optimize, "_compiled_newton", lambda engine, box, starts, near=False: None)
     fit = _fit()
     assert "restarted at the boundary" in fit.optinfo.optimizer
     assert fit.loglik == pytest.approx(LOGLIK_RESTARTED, abs=loglik_tol(LOGLIK_RESTARTED))
@@ -76,7 +76,7 @@ def test_without_restart_the_fit_stays_on_the_boundary(monkeypatch: pytest.Monke
     # What lme4 gives with restart_edge = FALSE: the boundary point, 0.023 worse in logLik
     # (far beyond the 1e-3 tolerance), so the test above fails when the restart does not run.
     monkeypatch.setattr(optimize, "_edge_descent", lambda problem, theta: False)
-    monkeypatch.setattr(optimize, "_compiled_newton", lambda engine, box, starts: None)
+    monkeypatch.setattr(optimize, "_compiled_newton", lambda engine, box, starts, near=False: None)
     stuck = _fit()
     assert stuck.loglik == pytest.approx(LOGLIK_STUCK, abs=loglik_tol(LOGLIK_STUCK))
     np.testing.assert_allclose(stuck.theta, THETA_STUCK, atol=1e-3)

@@ -837,15 +837,24 @@ def _bfgs_scout(box: _Box, start: np.ndarray, log: list[float]) -> np.ndarray | 
     return x
 
 
-def _compiled_newton(engine: Engine, box: _Box, starts: list[np.ndarray]) -> OptInfo | None:
+def _compiled_newton(
+    engine: Engine, box: _Box, starts: list[np.ndarray], near: bool = False
+) -> OptInfo | None:
     """The whole minimisation in compiled code, where the engine's deviance and exact
     gradient are one C function (one-term models with unstructured or diagonal blocks,
     :attr:`~lmeformula.engines.onefactor.OneFactorPLS.objective`, and small systems of
     such terms, :attr:`~lmeformula.engines.blocked.BlockedPLS.objective`): damped Newton steps on
-    the exact gradient from lme4's start to the optimum itself (steps below
-    :data:`STEP_TOL`), with the Hessian the convergence check reads. None where it does
-    not apply or does not converge in the interior (a singular fit comes within
-    :data:`BOUNDARY_GAP` of a bound): BOBYQA then fits the model as before.
+    the exact gradient to the optimum itself (steps below :data:`STEP_TOL`), with the
+    Hessian the convergence check reads. None where it does not apply or does not converge
+    in the interior (a singular fit comes within :data:`BOUNDARY_GAP` of a bound): BOBYQA
+    then fits the model as before.
+
+    From lme4's start (and not ``near``: a refit starts at the fit's optimum), the steps
+    start where the objective's moment estimate is
+    (:meth:`~lmeformula.engines.lmm_kernels.OneTermObjective.moment_start`), when it has
+    one, and from lme4's start where they do not converge from there. Over twelve one-term
+    models 312 evaluations from lme4's start, 109 from the moments (sleepstudy 24 -> 4,
+    Exam 39 -> 12, Machines 59 -> 7), at the same optima (deviances equal to 1e-7).
 
     No call returns to Python until the end: sleepstudy's optimum in 30 evaluations and
     0.1 ms, where BOBYQA's 43 and the Newton finish took 0.9 ms (Exam 45 evaluations,
@@ -861,27 +870,35 @@ def _compiled_newton(engine: Engine, box: _Box, starts: list[np.ndarray]) -> Opt
     objective = engine.objective
     if objective is None:
         return None
-    start = box.clip(starts[0])
-    out = objective.newton(start, box.lower, box.upper, step_tol=STEP_TOL, gap=BOUNDARY_GAP)
-    if out["status"] != 0:
-        return None
-    par = out["par"]
-    derivs = Derivatives(par, out["gradient"], out["hessian"], np.arange(par.size))
-    grad = derivs.scaled_gradient()
-    if not grad < GRADIENT_TOL:
-        return None
-    return OptInfo(
-        optimizer=f"Newton, compiled ({out['iterations']} step(s), exact gradient)",
-        converged=True,
-        par_start=start,
-        par=par,
-        deviance=float(out["deviance"]),
-        max_gradient=grad,
-        evaluations=int(out["evaluations"]),
-        newton_steps=int(out["iterations"]),
-        history=out["history"],
-        derivs=derivs,
-    )
+    tries = [(box.clip(starts[0]), "")]
+    if not near and np.array_equal(starts[0], engine.layout.start):
+        guess = objective.moment_start()
+        if guess is not None:
+            tries.insert(0, (box.clip(guess), " from the moment estimate"))
+    spent = 0
+    for start, origin in tries:
+        out = objective.newton(start, box.lower, box.upper, step_tol=STEP_TOL, gap=BOUNDARY_GAP)
+        spent += int(out["evaluations"])
+        if out["status"] != 0:
+            continue
+        par = out["par"]
+        derivs = Derivatives(par, out["gradient"], out["hessian"], np.arange(par.size))
+        grad = derivs.scaled_gradient()
+        if not grad < GRADIENT_TOL:
+            continue
+        return OptInfo(
+            optimizer=f"Newton, compiled ({out['iterations']} step(s){origin}, exact gradient)",
+            converged=True,
+            par_start=start,
+            par=par,
+            deviance=float(out["deviance"]),
+            max_gradient=grad,
+            evaluations=spent,
+            newton_steps=int(out["iterations"]),
+            history=out["history"],
+            derivs=derivs,
+        )
+    return None
 
 
 def _uses_gradient(engine: Engine) -> bool:
@@ -981,7 +998,7 @@ def bobyqa(
     # Many small BLAS calls: more threads only add synchronisation (2.5x slower on 2 cores);
     # a dense block of thousands of levels is one big factorisation, where threads pay.
     with blas_threads(engine.largest_dense_block):
-        compiled = _compiled_newton(engine, box, starts)
+        compiled = _compiled_newton(engine, box, starts, near)
         if compiled is not None:
             return compiled
         quasi = _quasi_newton(engine, box, starts, log)
