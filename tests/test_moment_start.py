@@ -1,11 +1,13 @@
 """The compiled Newton's start from the data's moments
-(:meth:`lmeformula.engines.lmm_kernels.OneTermObjective.moment_start`).
+(:meth:`lmeformula.engines.lmm_kernels.OneTermObjective.moment_start` for one-term models,
+:meth:`~lmeformula.engines.lmm_kernels.ScalarTermsObjective.moment_start` for small systems
+of scalar terms).
 
-In a balanced design the moment estimate of a one-term model is the REML estimate itself,
-so it must equal the optimum that Newton steps reach from lme4's start (to their step
-tolerance); in any design Newton from it must reach that same optimum. The start itself is
-checked against the estimate computed here with NumPy from the engine's per-level
-products, and the cases where there is none return None.
+In a balanced design (crossed, for scalar terms) the moment estimate is the REML estimate
+itself, so it must equal the optimum that Newton steps reach from lme4's start (to their
+step tolerance); in any design Newton from it must reach that same optimum. The one-term
+start is checked against the estimate computed here with NumPy from the engine's
+per-level products, and the cases where there is none return None.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 
 import lmeformula as lmf
+from lmeformula.engines.blocked import BlockedPLS
 from lmeformula.engines.factory import make_engine
 from lmeformula.engines.onefactor import OneFactorPLS
 from lmeformula.fitting import optimize as opt
@@ -44,13 +47,26 @@ SAME_THETA = 1e-7
 SAME_DEVIANCE = 1e-8
 
 
-def _engine(formula: str, dataset: str, reml: bool = True) -> OneFactorPLS:
+#: Small systems of scalar terms: (formula, dataset, balanced and crossed)
+SCALAR_CASES = {
+    "Penicillin crossed": ("diameter ~ 1 + (1 | plate) + (1 | sample)", "penicillin", True),
+    "Pastes nested": ("strength ~ 1 + (1 | batch/cask)", "pastes", False),
+    "Machines nested": ("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", "machines", False),
+    "sleepstudy two scalar terms": (
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+        "sleepstudy",
+        False,
+    ),
+}
+
+
+def _engine(formula: str, dataset: str, reml: bool = True) -> OneFactorPLS | BlockedPLS:
     engine = make_engine(build_model(formula, lmf.datasets.load(dataset), reml=reml))
-    assert isinstance(engine, OneFactorPLS)
+    assert isinstance(engine, (OneFactorPLS, BlockedPLS))
     return engine
 
 
-def _newton(engine: OneFactorPLS, start: np.ndarray) -> dict:
+def _newton(engine: OneFactorPLS | BlockedPLS, start: np.ndarray) -> dict:
     box = opt._Box.of(engine)
     objective = engine.objective
     assert objective is not None
@@ -93,16 +109,19 @@ def _numpy_start(engine: OneFactorPLS) -> np.ndarray:
 def test_start_is_the_stated_estimate(case: str) -> None:
     formula, dataset, _ = CASES[case]
     engine = _engine(formula, dataset)
-    assert engine.objective is not None
+    assert isinstance(engine, OneFactorPLS) and engine.objective is not None
     got = engine.objective.moment_start()
     assert got is not None
     # Sums over levels in another order and LAPACK's eigenvectors: rounding only.
     np.testing.assert_allclose(got, _numpy_start(engine), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [c for c, (_, _, balanced) in CASES.items() if balanced])
+ALL = {**CASES, **SCALAR_CASES}
+
+
+@pytest.mark.parametrize("case", [c for c, (_, _, balanced) in ALL.items() if balanced])
 def test_balanced_start_is_the_reml_optimum(case: str) -> None:
-    formula, dataset, _ = CASES[case]
+    formula, dataset, _ = ALL[case]
     engine = _engine(formula, dataset)
     assert engine.objective is not None
     start = engine.objective.moment_start()
@@ -114,7 +133,7 @@ def test_balanced_start_is_the_reml_optimum(case: str) -> None:
 @pytest.mark.parametrize("reml", [True, False], ids=["REML", "ML"])
 def test_newton_from_the_moments_reaches_lme4_starts_optimum(reml: bool) -> None:
     evaluations = {"lme4": 0, "moments": 0}
-    for formula, dataset, _ in CASES.values():
+    for formula, dataset, _ in ALL.values():
         engine = _engine(formula, dataset, reml=reml)
         assert engine.objective is not None
         ours = _newton(engine, engine.objective.moment_start())
@@ -124,7 +143,7 @@ def test_newton_from_the_moments_reaches_lme4_starts_optimum(reml: bool) -> None
         np.testing.assert_allclose(ours["par"], theirs["par"], rtol=1e-6, atol=1e-6)
         evaluations["lme4"] += theirs["evaluations"]
         evaluations["moments"] += ours["evaluations"]
-    # The point of the start (REML 312 -> 109 when written; ML too, less so): at least a
+    # The point of the start (REML 396 -> 155 when written; ML too, less so): at least a
     # quarter fewer over the table.
     assert evaluations["moments"] < 0.75 * evaluations["lme4"], evaluations
 

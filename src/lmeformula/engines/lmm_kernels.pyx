@@ -17,7 +17,7 @@ sleepstudy's 18 levels, where the array expressions it replaces cost about 30.
 
 import numpy as np
 
-from libc.math cimport INFINITY as INF, fabs, log, sqrt
+from libc.math cimport INFINITY as INF, NAN, fabs, log, sqrt
 from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm
 from scipy.linalg.cython_lapack cimport dpotrf, dsyev, dtrtri
 
@@ -719,6 +719,23 @@ cdef double _direction(const double* H, const double* g, double mu, const double
     return size
 
 
+cdef double _least_squares(const double[:, ::1] XyXy, double* XX, double* beta) noexcept nogil:
+    """β̂ of y on X by least squares into ``beta`` (p), from [X y]'W[X y] ((p + 1) square;
+    ``XX`` p x p work), and the residual sum of squares; NaN where X'WX is not positive
+    definite."""
+    cdef Py_ssize_t p = XyXy.shape[0] - 1, a, b
+    cdef double rss = XyXy[p, p]
+    for a in range(p):
+        beta[a] = XyXy[a, p]
+        for b in range(p):
+            XX[a + b * p] = XyXy[a, b]
+    if p and _cholesky_solve(XX, beta, <int>p):
+        return NAN
+    for a in range(p):
+        rss -= beta[a] * XyXy[a, p]
+    return rss
+
+
 cdef class Objective:
     """A deviance with its exact gradient as a C function of θ, and its compiled Newton
     minimiser (:meth:`newton`). Subclasses define ``_eval``; the criterion (n, REML or
@@ -988,7 +1005,7 @@ cdef class OneTermObjective(Objective):
         """
         cdef Py_ssize_t m = self.A.shape[0], k = self.A.shape[1], r = self.B.shape[2]
         cdef Py_ssize_t p = r - 1, npos = self.rows.shape[0], l, a, b, j, ok = 0
-        cdef int ki = <int>k, pi = <int>p, info = 0, lwork = <int>(3 * k + 64), failed = 0
+        cdef int ki = <int>k, info = 0, lwork = <int>(3 * k + 64), failed = 0
         cdef bint full = npos == k * (k + 1) // 2, diagonal = npos == k
         cdef double rss, expl = 0.0, s2, floor, top, piv
         seen = np.zeros(max(self.size, 1), dtype=np.int64)
@@ -1017,16 +1034,8 @@ cdef class OneTermObjective(Objective):
         cdef char* jobz = b"V"
         cdef char* uplo = b"L"
         with nogil:
-            # β̂ by least squares and the residual sum of squares, from [X y]'W[X y].
-            for a in range(p):
-                beta[a] = self.XyXy[a, p]
-                for b in range(p):
-                    XX[a + b * p] = self.XyXy[a, b]
-            if p and _cholesky_solve(&XX[0], &beta[0], pi):
-                failed = 1
-            rss = self.XyXy[p, p]
-            for a in range(p):
-                rss -= beta[a] * self.XyXy[a, p]
+            rss = _least_squares(self.XyXy, &XX[0], &beta[0])
+            failed = not rss >= 0
             for l in range(m if not failed else 0):
                 for a in range(k):
                     for b in range(k):
@@ -1235,6 +1244,93 @@ cdef class ScalarTermsObjective(Objective):
         self.Vm = np.empty((m, q), order="F")
         self.Rm = np.empty((m, q), order="F")
         self.gj = np.empty(q)
+
+    def moment_start(self):
+        """θ from a moment estimate of each term's variance, or None where there is none.
+
+        The random effects as fixed, by Gauss-Seidel sweeps on Z'W(y - Xβ̂) (β̂ the fixed
+        effects' least-squares fit; the terms with the fewest levels first, so that a
+        nested term's levels keep what their groups leave), until no effect moves by more
+        than 1e-10 of the largest (at most 50 sweeps); σ̂² from what they leave over
+        n - p - Σ_k (levels_k - 1) degrees of freedom, and each term's relative variance
+        (the variance of its effects less σ̂² times the mean of 1 / (Z'WZ)_jj) / σ̂², held at
+        least 1e-2 of the largest and 1e-4. In a balanced crossed design this is the REML
+        estimate (Penicillin: Newton confirms it in 3 evaluations, against 25 from lme4's
+        start); in a nested one a start near it. None without residual degrees of freedom
+        or where a term has fewer than two levels.
+        """
+        cdef Py_ssize_t q = self.ZtZ.shape[0], p = self.XyXy.shape[0] - 1, K = self.size
+        cdef Py_ssize_t i, j, t, k, sweep
+        cdef double rss, big, top, new, res, df, s2, floor
+        if self.col.shape[0] != q or K == 0:
+            return None
+        XX_np = np.empty(max(p * p, 1))
+        beta_np = np.zeros(max(p, 1))
+        c_np = np.empty(q)
+        u_np = np.zeros(q)
+        term_np = np.empty(q, dtype=np.int64)
+        rel_np = np.zeros(K)
+        cnt_np = np.zeros(K)
+        mean_np = np.zeros(K)
+        inv_np = np.zeros(K)
+        cdef double[::1] XX = XX_np, beta = beta_np, c = c_np, u = u_np
+        cdef double[::1] rel = rel_np, cnt = cnt_np, mean = mean_np, inv = inv_np
+        cdef long long[::1] term = term_np
+        for t in range(q):
+            term[self.col[t]] = self.src[t]
+        with nogil:
+            rss = _least_squares(self.XyXy, &XX[0], &beta[0])
+            for j in range(q):
+                c[j] = self.ZtXy[j, p]
+                for i in range(p):
+                    c[j] -= self.ZtXy[j, i] * beta[i]
+                if not self.ZtZ[j, j] > 0:
+                    rss = NAN
+            for sweep in range(50 if rss >= 0 else 0):
+                big = 0.0
+                top = 0.0
+                for j in range(q - 1, -1, -1):
+                    new = c[j]
+                    for i in range(q):
+                        if i != j:
+                            new -= self.ZtZ[j, i] * u[i]
+                    new /= self.ZtZ[j, j]
+                    big = max(big, fabs(new - u[j]))
+                    top = max(top, fabs(new))
+                    u[j] = new
+                if big <= 1e-10 * top:
+                    break
+            # r'r - 2u'c + u'Z'WZu: what the effects leave.
+            res = rss
+            for j in range(q):
+                new = 0.0
+                for i in range(q):
+                    new += self.ZtZ[j, i] * u[i]
+                res += u[j] * (new - 2.0 * c[j])
+            for j in range(q):
+                k = term[j]
+                cnt[k] += 1.0
+                mean[k] += u[j]
+                inv[k] += 1.0 / self.ZtZ[j, j]
+            df = <double>(self.n - p)
+            for k in range(K):
+                df -= cnt[k] - 1.0
+                mean[k] /= cnt[k] if cnt[k] > 0 else 1.0
+            for j in range(q):
+                k = term[j]
+                rel[k] += (u[j] - mean[k]) * (u[j] - mean[k])
+        if not (rss >= 0 and df > 0 and res > 0):
+            return None
+        s2 = res / df
+        top = 0.0
+        for k in range(K):
+            if cnt[k] < 2:
+                return None
+            rel[k] = (rel[k] / (cnt[k] - 1.0) - s2 * inv[k] / cnt[k]) / s2
+            top = max(top, rel[k])
+        floor = max(1e-2 * top, 1e-4)
+        theta = np.sqrt(np.maximum(rel_np, floor))
+        return theta if np.all(np.isfinite(theta)) else None
 
     cdef double _eval(self, const double* x, double* g) noexcept nogil:
         cdef Py_ssize_t q = self.ZtZ.shape[0], r = self.XyXy.shape[0], q1 = self.lead

@@ -64,8 +64,9 @@ def hessian_messages(H: np.ndarray, tol: float = HESSIAN_TOL, kind: str = "") ->
     if not np.isfinite(H).all():
         return ["Problem with Hessian check (infinite or missing values?)"]
     # The eigenvalues as floats: a few, and numpy's reductions on them cost more than the
-    # decomposition (every fit runs this check).
-    ev = np.linalg.eigvalsh(0.5 * (H + H.T)).tolist()
+    # decomposition (every fit runs this check); LAPACK directly, as numpy's wrapper costs
+    # four times the decomposition of a few-by-few matrix.
+    ev = lapack.dsyev(0.5 * (H + H.T), compute_v=0)[0].tolist()
     negative = sum(e < -tol for e in ev)
     if negative:
         return [f"Model failed to converge: degenerate {what} with {negative} negative eigenvalues"]
