@@ -16,10 +16,12 @@ Each model's data is written to a CSV file once; lme4 (through ``rtiming.py``, w
 ``Rscript`` is on the PATH) and every peer read it outside their timing, so all sides fit
 the same rows. Times are the median of ``--repeat`` fits (default 5; the large models: 1)
 of the fit call only; lmeformula is timed as in ``bench_lmer.py`` / ``bench_glmer.py`` (the
-whole ``lmf.lmer`` / ``lmf.glmer`` call). Each cell is ``time (logLik)``: the REML criterion
-for the linear models (lme4's default), the Laplace log-likelihood for the GLMMs. Notes
-under the table say when a peer could not fit a model, needed its data rewritten
-(precomputed columns), or reached a log-likelihood more than 1e-4 away from lme4's.
+whole ``lmf.lmer`` / ``lmf.glmer`` call) from the pandas DataFrame, and again (column
+``lmf (arrays)``) from the dict of NumPy arrays glmm is given. Each cell is ``time (logLik)``:
+the REML criterion for the linear models (lme4's default), the Laplace log-likelihood for
+the GLMMs. Notes under the table say when a peer could not fit a model, needed its data
+rewritten (precomputed columns), or reached a log-likelihood more than 1e-4 away from
+lme4's.
 ``--quick`` leaves out InstEval and the 300k, 100k and 200k simulated models; ``--ml``
 fits the linear models by maximum likelihood on every side (a check for a peer whose REML
 criterion is on another scale). A peer fit that runs past ``--timeout`` seconds is stopped
@@ -59,6 +61,8 @@ import lmeformula as lmf
 
 HERE = Path(__file__).resolve().parent
 PEERS = ["glmm", "mixedlm", "lme-python", "interlace-lme"]
+#: lmeformula's column for fits from a dict of NumPy arrays (glmm's input).
+ARRAYS = "lmf (arrays)"
 # What was measured; interlace-lme had no pin in the issue, 0.3.2 is the version tested.
 PINS = ["glmm==0.6.2", "mixedlm==1.3.0", "lme-python==0.2.7", "interlace-lme==0.3.2"]
 TOL = 1e-4
@@ -347,6 +351,14 @@ def main() -> None:
                 "process_mb": peak.total_mb,
             }
             row["lme4"] = {"time": r[0], "loglik": r[1]} if r else None
+            # The same fit from the dict of NumPy arrays that glmm is given (peer_runner):
+            # both sides then start from the same input.
+            arrays = {c: data[c].to_numpy() for c in data.columns}
+            if case.family is None:
+                t_np, ll_np = bench_lmer.time_ours(arrays, case.source.formula, repeat)  # type: ignore[arg-type]
+            else:
+                t_np, ll_np = bench_glmer.time_ours(case.source, arrays, repeat)  # type: ignore[arg-type]
+            row[ARRAYS] = {"time": t_np, "loglik": ll_np}
             if case.family is None and not case.large:
                 row["refits"] = time_refits(data, case.source.formula)
             frame, labels = peer_frame(case, data)
@@ -372,7 +384,7 @@ def main() -> None:
             for name, res in got.items():
                 rows[name][peer] = res
             print(f"  {peer} done", file=sys.stderr, flush=True)
-    sides = ["lme4", "lmeformula", *args.peers]
+    sides = ["lme4", "lmeformula", ARRAYS, *args.peers]
     width = 24
     print(f"{'model':15s} " + " ".join(f"{s:>{width}s}" for s in sides))
     notes: list[str] = []
@@ -400,9 +412,11 @@ def main() -> None:
             if extra and (abs(diff) > TOL or res.get("note")):
                 notes.append(f"{name}, {s}: " + "; ".join(extra))
     crit = "ML log-likelihood" if args.ml else "REML criterion"
-    print("cells: median wall time of the fit call (large models: one fit) and logLik")
+    print("cells: median wall time of the fit call (large models: one fit) and logLik;")
+    print(f"{ARRAYS}: lmeformula from the dict of NumPy arrays glmm is given, lmeformula")
+    print("from the pandas DataFrame")
     print(f"({crit} for the lmer models, Laplace for the glmer models)")
-    py_sides = sides[1:]
+    py_sides = [s for s in sides[1:] if s != ARRAYS]
     print(f"\n{'peak MB':15s} " + " ".join(f"{s:>12s}" for s in py_sides))
     for name, row in rows.items():
         print(f"{name:15s} " + " ".join(f"{_peak(row.get(s)):>12s}" for s in py_sides))
