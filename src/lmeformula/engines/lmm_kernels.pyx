@@ -719,6 +719,33 @@ cdef double _direction(const double* H, const double* g, double mu, const double
     return size
 
 
+cdef double _scaled_gradient(const double* H, const double* g, double* wk, int n) noexcept nogil:
+    """lme4's ``checkConv`` at the end of the steps: the largest min(|solve(chol(H), g)|, |g|)
+    (R x = g, R'R = H upper triangular; |g| alone where H is not positive definite), as
+    :meth:`~lmeformula.engines.derivatives.Derivatives.scaled_gradient` computes it.
+    ``wk``: n² + n work."""
+    cdef double* M = wk
+    cdef double* x = &wk[n * n]
+    cdef int i, c
+    cdef double s, out = 0.0
+    cdef bint definite
+    for i in range(n * n):
+        M[i] = H[i]
+    for i in range(n):
+        x[i] = g[i]
+    definite = not _chol_factor(M, n)
+    if definite:
+        # R = L': back substitution on L' x = g.
+        for i in range(n - 1, -1, -1):
+            s = x[i]
+            for c in range(i + 1, n):
+                s -= M[c + i * n] * x[c]
+            x[i] = s / M[i + i * n]
+    for i in range(n):
+        out = max(out, min(fabs(x[i]), fabs(g[i])))
+    return out
+
+
 cdef double _least_squares(const double[:, ::1] XyXy, double* XX, double* beta) noexcept nogil:
     """β̂ of y on X by least squares into ``beta`` (p), from [X y]'W[X y] ((p + 1) square;
     ``XX`` p x p work), and the residual sum of squares; NaN where X'WX is not positive
@@ -817,6 +844,10 @@ cdef class Objective:
             status = self._newton(<int>n, &x[0], &lo[0], &up[0], &f, &g[0], &Hv[0, 0],
                                   &wk[0], &hs[0], max_evals, step_tol, gap, max_iter, &evals,
                                   &steps)
+        cdef double scaled = 0.0
+        if n:
+            with nogil:
+                scaled = _scaled_gradient(&Hv[0, 0], &g[0], &wk[0], <int>n)
         return {
             "status": status,
             "iterations": steps,
@@ -824,6 +855,7 @@ cdef class Objective:
             "deviance": f,
             "gradient": g_arr,
             "hessian": H_arr,
+            "scaled_gradient": scaled,
             "evaluations": evals,
             "history": hist[:evals].copy(),
         }
@@ -1008,39 +1040,42 @@ cdef class OneTermObjective(Objective):
         cdef int ki = <int>k, info = 0, lwork = <int>(3 * k + 64), failed = 0
         cdef bint full = npos == k * (k + 1) // 2, diagonal = npos == k
         cdef double rss, expl = 0.0, s2, floor, top, piv
-        seen = np.zeros(max(self.size, 1), dtype=np.int64)
+        if npos != self.size or m < 2 or k == 0:
+            return None
+        # One buffer for every work array (a dozen NumPy allocations and views cost more
+        # than the estimate on sleepstudy's 18 levels): θ first, then the rest.
+        buf_np = np.zeros(self.size + p * p + p + 5 * k * k + 4 * k + lwork)
+        cdef double[::1] buf = buf_np
+        cdef double* theta = &buf[0]
+        cdef double* XX = theta + self.size
+        cdef double* beta = XX + p * p
+        cdef double* Al = beta + p
+        cdef double* S2 = Al + k * k
+        cdef double* Ai = S2 + k * k
+        cdef double* c = Ai + k * k
+        cdef double* e = c + k
+        cdef double* S1 = e + k
+        cdef double* w = S1 + k
+        cdef double* wk = w + k
         for j in range(npos):
-            if self.which[j] < 0 or self.which[j] >= self.size or seen[self.which[j]]:
+            # θ must be Λ's entries one for one (θ's slots doubling as the marks).
+            if self.which[j] < 0 or self.which[j] >= self.size or theta[self.which[j]] != 0:
                 return None
-            seen[self.which[j]] = 1
+            theta[self.which[j]] = 1.0
             full = full and self.rows[j] >= self.cols[j]
             diagonal = diagonal and self.rows[j] == self.cols[j]
-        if npos != self.size or not (full or diagonal) or m < 2 or k == 0:
+        if not (full or diagonal):
             return None
-        XX_np = np.empty(max(p * p, 1))
-        beta_np = np.zeros(max(p, 1))
-        Al_np = np.empty(k * k)
-        c_np = np.empty(k)
-        e_np = np.empty(k)
-        S1_np = np.zeros(k)
-        S2_np = np.zeros(k * k)
-        Ai_np = np.zeros(k * k)
-        w_np = np.empty(k)
-        work_np = np.empty(lwork)
-        theta_np = np.zeros(self.size)
-        cdef double[::1] XX = XX_np, beta = beta_np, Al = Al_np, c = c_np, e = e_np
-        cdef double[::1] S1 = S1_np, S2 = S2_np, Ai = Ai_np, w = w_np, wk = work_np
-        cdef double[::1] theta = theta_np
         cdef char* jobz = b"V"
         cdef char* uplo = b"L"
         with nogil:
-            rss = _least_squares(self.XyXy, &XX[0], &beta[0])
+            rss = _least_squares(self.XyXy, XX, beta)
             failed = not rss >= 0
             for l in range(m if not failed else 0):
                 for a in range(k):
                     for b in range(k):
                         Al[a + b * k] = self.A[l, a, b]
-                if _chol_factor(&Al[0], ki):
+                if _chol_factor(Al, ki):
                     continue
                 piv = INF
                 for a in range(k):
@@ -1052,7 +1087,7 @@ cdef class OneTermObjective(Objective):
                     for b in range(p):
                         c[a] -= self.B[l, a, b] * beta[b]
                     e[a] = c[a]
-                _chol_apply(&Al[0], &e[0], ki)
+                _chol_apply(Al, e, ki)
                 for a in range(k):
                     expl += c[a] * e[a]
                     S1[a] += e[a]
@@ -1062,7 +1097,7 @@ cdef class OneTermObjective(Objective):
                 for b in range(k):
                     for a in range(k):
                         c[a] = 1.0 if a == b else 0.0
-                    _chol_apply(&Al[0], &c[0], ki)
+                    _chol_apply(Al, c, ki)
                     for a in range(k):
                         Ai[a + b * k] += c[a]
                 ok += 1
@@ -1087,7 +1122,7 @@ cdef class OneTermObjective(Objective):
                     a = self.rows[j]
                     theta[self.which[j]] = sqrt(max(Al[a + a * k], floor))
             else:
-                dsyev(jobz, uplo, &ki, &Al[0], &ki, &w[0], &wk[0], &lwork, &info)
+                dsyev(jobz, uplo, &ki, Al, &ki, w, wk, &lwork, &info)
                 if info == 0:
                     top = w[k - 1]
                     floor = max(1e-2 * top, 1e-4)
@@ -1098,16 +1133,17 @@ cdef class OneTermObjective(Objective):
                             for j in range(k):
                                 piv += Al[a + j * k] * max(w[j], floor) * Al[b + j * k]
                             S2[a + b * k] = piv
-                    if _chol_factor(&S2[0], ki):
+                    if _chol_factor(S2, ki):
                         info = 1
                     else:
                         for j in range(npos):
                             theta[self.which[j]] = S2[self.rows[j] + self.cols[j] * k]
         if not diagonal and info != 0:
             return None
-        if not np.all(np.isfinite(theta_np)):
-            return None
-        return theta_np
+        for j in range(self.size):
+            if not (fabs(theta[j]) < INF):
+                return None
+        return buf_np[: self.size].copy()
 
     cdef double _eval(self, const double* x, double* g) noexcept nogil:
         cdef Py_ssize_t j, a, b, k = self.lam.shape[0]
@@ -1264,22 +1300,23 @@ cdef class ScalarTermsObjective(Objective):
         cdef double rss, big, top, new, res, df, s2, floor
         if self.col.shape[0] != q or K == 0:
             return None
-        XX_np = np.empty(max(p * p, 1))
-        beta_np = np.zeros(max(p, 1))
-        c_np = np.empty(q)
-        u_np = np.zeros(q)
+        # One buffer for every work array, the relative variances first.
+        buf_np = np.zeros(4 * K + p * p + p + 2 * q)
         term_np = np.empty(q, dtype=np.int64)
-        rel_np = np.zeros(K)
-        cnt_np = np.zeros(K)
-        mean_np = np.zeros(K)
-        inv_np = np.zeros(K)
-        cdef double[::1] XX = XX_np, beta = beta_np, c = c_np, u = u_np
-        cdef double[::1] rel = rel_np, cnt = cnt_np, mean = mean_np, inv = inv_np
+        cdef double[::1] buf = buf_np
+        cdef double* rel = &buf[0]
+        cdef double* cnt = rel + K
+        cdef double* mean = cnt + K
+        cdef double* inv = mean + K
+        cdef double* XX = inv + K
+        cdef double* beta = XX + p * p
+        cdef double* c = beta + p
+        cdef double* u = c + q
         cdef long long[::1] term = term_np
         for t in range(q):
             term[self.col[t]] = self.src[t]
         with nogil:
-            rss = _least_squares(self.XyXy, &XX[0], &beta[0])
+            rss = _least_squares(self.XyXy, XX, beta)
             for j in range(q):
                 c[j] = self.ZtXy[j, p]
                 for i in range(p):
@@ -1329,8 +1366,11 @@ cdef class ScalarTermsObjective(Objective):
             rel[k] = (rel[k] / (cnt[k] - 1.0) - s2 * inv[k] / cnt[k]) / s2
             top = max(top, rel[k])
         floor = max(1e-2 * top, 1e-4)
-        theta = np.sqrt(np.maximum(rel_np, floor))
-        return theta if np.all(np.isfinite(theta)) else None
+        for k in range(K):
+            rel[k] = sqrt(max(rel[k], floor))
+            if not rel[k] < INF:
+                return None
+        return buf_np[:K].copy()
 
     cdef double _eval(self, const double* x, double* g) noexcept nogil:
         cdef Py_ssize_t q = self.ZtZ.shape[0], r = self.XyXy.shape[0], q1 = self.lead

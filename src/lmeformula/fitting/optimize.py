@@ -871,7 +871,7 @@ def _compiled_newton(
     if objective is None:
         return None
     tries = [(box.clip(starts[0]), "")]
-    if not near and np.array_equal(starts[0], engine.layout.start):
+    if not near and starts[0].tobytes() == engine.layout.start.tobytes():
         guess = objective.moment_start()
         if guess is not None:
             tries.insert(0, (box.clip(guess), " from the moment estimate"))
@@ -883,7 +883,8 @@ def _compiled_newton(
             continue
         par = out["par"]
         derivs = Derivatives(par, out["gradient"], out["hessian"], np.arange(par.size))
-        grad = derivs.scaled_gradient()
+        # Derivatives.scaled_gradient's, computed by the kernel at the end of the steps.
+        grad = float(out["scaled_gradient"])
         if not grad < GRADIENT_TOL:
             continue
         return OptInfo(
