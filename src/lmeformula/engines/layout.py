@@ -98,11 +98,10 @@ class ParameterLayout:
             raise ValueError(f"parameter blocks named twice: {names}.")
         if names != sorted(names, key=BLOCK_NAMES.index):
             raise ValueError(f"parameter blocks out of order: {names}; use {BLOCK_NAMES}.")
-        ends = np.cumsum([0] + [b.size for b in self.blocks])
-        slices = {
-            b.name: slice(int(a), int(e))
-            for b, a, e in zip(self.blocks, ends[:-1], ends[1:], strict=True)
-        }
+        slices, at = {}, 0
+        for b in self.blocks:
+            slices[b.name] = slice(at, at + b.size)
+            at += b.size
         object.__setattr__(self, "_slices", slices)
 
     @classmethod
@@ -145,6 +144,9 @@ class ParameterLayout:
         return np.concatenate([np.zeros(0), *values])
 
     def _cat(self, what: str) -> np.ndarray:
+        if len(self.blocks) == 1:
+            # θ alone (most models): the block's own array, not a copy made on every fit.
+            return np.asarray(getattr(self.blocks[0], what), dtype=float)
         return np.concatenate([np.zeros(0)] + [getattr(b, what) for b in self.blocks])
 
     @cached_property
