@@ -6,7 +6,8 @@ Usage::
         [--peers-python PATH | --peers-venv DIR] [--peers NAME ...] [--ml] [--timeout S]
         [--no-r] [--json out.json]
 
-The peers (glmm, mixedlm, lme-python, interlace-lme) are never dependencies of lmeformula:
+The peers (glmm, mixedlm, lme-python, interlace-lme; ``glmm-frame`` is glmm given the
+pandas DataFrame instead of its dict of NumPy arrays) are never dependencies of lmeformula:
 they run in their own virtual environment, one subprocess per peer, driven by
 ``benchmarks/peer_runner.py``. ``--peers-python`` names that environment's interpreter;
 without it a venv at ``--peers-venv`` (default ``~/.cache/lmeformula-peers``) is created or
@@ -60,7 +61,10 @@ from rtiming import time_in_r
 import lmeformula as lmf
 
 HERE = Path(__file__).resolve().parent
-PEERS = ["glmm", "mixedlm", "lme-python", "interlace-lme"]
+PEERS = ["glmm", "glmm-frame", "mixedlm", "lme-python", "interlace-lme"]
+#: ``glmm-frame`` is glmm given the pandas DataFrame lmeformula is given (``glmm``: the dict
+#: of NumPy arrays it prefers), so that each of lmeformula's two inputs has glmm beside it.
+VARIANTS = {"glmm-frame": "glmm"}
 #: lmeformula's column for fits from a dict of NumPy arrays (glmm's input).
 ARRAYS = "lmf (arrays)"
 # What was measured; interlace-lme had no pin in the issue, 0.3.2 is the version tested.
@@ -315,12 +319,13 @@ def main() -> None:
         and (not args.only or any(s.lower() in c.name.lower() for s in args.only))
     ]
     python = peers_python(args)
+    dists = list(dict.fromkeys(VARIANTS.get(p, p) for p in args.peers))
     versions = subprocess.run(
         [
             python,
             "-c",
             "import importlib.metadata as m; print(', '.join("
-            f"f'{{p}} {{m.version(p)}}' for p in {args.peers!r}))",
+            f"f'{{p}} {{m.version(p)}}' for p in {dists!r}))",
         ],
         capture_output=True,
         text=True,

@@ -1,7 +1,8 @@
 """Driver that times one Python peer package; run by ``bench_peers.py`` in the peers' venv.
 
 Usage: ``PEERS_PYTHON benchmarks/peer_runner.py PEER < models.json``, where PEER is one of
-``glmm``, ``mixedlm``, ``lme-python``, ``interlace-lme`` and the JSON is a list of models
+``glmm``, ``glmm-frame`` (glmm given the pandas DataFrame), ``mixedlm``, ``lme-python``,
+``interlace-lme`` and the JSON is a list of models
 (``name``, ``csv``, ``labels``, ``formula``, ``family`` or null for a linear model,
 ``reml``, ``repeat``, ``offset`` column or null, ``alt`` formula or null). For each model
 it prints ``{"start": name}`` and then one JSON line with the median fit time, the
@@ -49,12 +50,13 @@ def make_fit(peer: str, model: dict[str, Any], formula: str, data: Any) -> Fit:
     """The untimed setup (data in the peer's preferred form) and a closure that fits once."""
     family, reml = model["family"], bool(model["reml"])
     off = np.log(np.asarray(data[model["offset"]])) if model["offset"] else None
-    if peer == "glmm":
+    if peer in ("glmm", "glmm-frame"):
         import glmm
 
         kw: dict[str, Any] = {"offset": off} if off is not None else {}
-        # glmm takes a dict of columns; giving it NumPy arrays spares it the conversion.
-        cols = {c: data[c].to_numpy() for c in data.columns}
+        # glmm takes a dict of columns; giving it NumPy arrays spares it the conversion
+        # ("glmm-frame": the DataFrame itself, as lmeformula's first column is given it).
+        cols = data if peer == "glmm-frame" else {c: data[c].to_numpy() for c in data.columns}
         if family is None:
             return lambda: glmm.fit(cols, formula, reml=reml)
         return lambda: glmm.fit(cols, formula, family, **kw)
@@ -87,7 +89,7 @@ def make_fit(peer: str, model: dict[str, Any], formula: str, data: Any) -> Fit:
 
 def loglik_and_evals(peer: str, fit: Any) -> tuple[float, int | None]:
     """The fit's log-likelihood (REML criterion for a REML fit, as lme4's logLik) and evals."""
-    if peer == "glmm":
+    if peer in ("glmm", "glmm-frame"):
         return float(fit.loglik), int(fit.n_eval)
     if peer == "mixedlm":
         # The glmer result has no evaluation count; lmer's reports function_evals.
