@@ -1,15 +1,17 @@
 """The model stage's compiled passes (model/model_kernels.pyx) against numpy: the scaled
 QR of [X y] that the estimability checks read (the scaling, the norms, the centred sum of
 squares and |R|'s diagonal), and the columns' peaks that the magnitude checks read, on a
-table of designs."""
+table of designs; the coding of text kept as Python objects against pandas' factorize."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.linalg as la
 
-from lmeformula.model.model_kernels import column_peaks, scaled_qr
+from lmeformula.model.frame import code_array
+from lmeformula.model.model_kernels import column_peaks, object_codes, scaled_qr
 
 
 def _design(case: str) -> tuple[np.ndarray, np.ndarray]:
@@ -88,3 +90,47 @@ def test_column_peaks_as_numpy_computes_them(case: str) -> None:
 
 def test_column_peaks_of_no_rows_are_zero() -> None:
     np.testing.assert_array_equal(column_peaks(np.zeros((0, 3))), np.zeros(3))
+
+
+def _texts(case: str) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    if case == "grouping labels":
+        return np.array([f"S{i}" for i in rng.integers(300, 372, 180)], dtype=object)
+    if case == "multi-byte and empty strings":
+        return np.array(["é", "", "日本", "e", "", "é", "z"] * 3, dtype=object)
+    if case == "one level":
+        return np.array(["a"] * 5, dtype=object)
+    if case == "4,000 rows of 2,000 levels":
+        return np.array([str(v) for v in rng.integers(0, 2000, 4000)], dtype=object)
+    if case == "a strided view":
+        return np.array([f"L{i % 7}" for i in range(40)], dtype=object)[::3]
+    raise KeyError(case)
+
+
+TEXTS = [
+    "grouping labels",
+    "multi-byte and empty strings",
+    "one level",
+    "4,000 rows of 2,000 levels",
+    "a strided view",
+]
+
+
+@pytest.mark.parametrize("case", TEXTS)
+def test_object_codes_as_pandas_factorize(case: str) -> None:
+    values = _texts(case)
+    codes, levels = object_codes(values)
+    want_codes, want_levels = pd.factorize(values)  # first appearance, as ours
+    np.testing.assert_array_equal(codes, want_codes)
+    assert levels == list(want_levels)
+    # Sorted, as the model frame codes a dict's text: pandas' sorted factorize.
+    codes, sorted_levels = code_array(values)
+    want_codes, want_levels = pd.factorize(values, sort=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert sorted_levels == tuple(want_levels)
+
+
+def test_code_array_leaves_other_objects_to_pandas() -> None:
+    # Numbers among the objects: pandas' factorize, whose labels print as R's levels.
+    codes, levels = code_array(np.array([2.0, 1.0, 2.0], dtype=object))
+    assert codes.tolist() == [1, 0, 1] and levels == ("1", "2")

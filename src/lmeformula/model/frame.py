@@ -28,7 +28,7 @@ from lmeformula.model.datacheck import (
     is_text_dtype,
     missing_columns,
 )
-from lmeformula.model.model_kernels import text_codes
+from lmeformula.model.model_kernels import object_codes, text_codes
 
 __all__ = [
     "Columns",
@@ -323,6 +323,14 @@ def code_array(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
         coded = _code_integers(values)
         if coded is not None:
             return coded[0], tuple(str(u) for u in coded[1].tolist())
+    if kind == "O":
+        codes, found = object_codes(values)
+        if all(type(u) is str for u in found):
+            # Text, as the model frame keeps a dict's: levels sorted as pandas sorts them.
+            order = sorted(range(len(found)), key=found.__getitem__)
+            rank = np.empty(len(found), dtype=np.int64)
+            rank[order] = np.arange(len(found))
+            return rank[codes], tuple(found[i] for i in order)
     if kind in "iuO":
         codes, uniques = pd.factorize(values, sort=True)
         return np.asarray(codes, dtype=np.int64), tuple(level_label(u) for u in uniques)

@@ -10,6 +10,8 @@ caches cold).
   the Python around it, cold (30 warm).
 - :func:`scaled_qr`: [X y] scaled to a column maximum of 1 and factored, for the
   estimability checks of :func:`lmeformula.model.design.estimable_columns`.
+- :func:`object_codes`: text kept as Python objects (a dict of NumPy arrays' columns)
+  coded by a dict of the values met so far.
 - :func:`column_peaks`: each column's largest absolute value, for the design's magnitude
   checks (numpy's reduction per column cost four checks 25 us a small fit).
 """
@@ -271,3 +273,37 @@ def column_peaks(const double[:, :] X):
                 if a > peaks[j]:
                     peaks[j] = a
     return peaks_np
+
+
+def object_codes(values):
+    """Codes in order of first appearance and the distinct values of a one-dimensional
+    array of Python objects, by a dict of the values met so far (the objects' own hash and
+    equality, as pandas' factorize has them): a grouping column of a few hundred strings in
+    a few microseconds, where factorize's Python around its table costs twenty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codes, levels = object_codes(np.array(["b", "a", "b"], dtype=object))
+    >>> codes.tolist(), levels
+    ([0, 1, 0], ['b', 'a'])
+    """
+    # A list of the same objects (read-only arrays have no writable object buffer).
+    cdef list items = values.tolist()
+    cdef Py_ssize_t n = len(items), i, code
+    codes_np = np.empty(n, dtype=np.int64)
+    cdef int64_t[::1] codes = codes_np
+    cdef dict seen = {}
+    cdef list levels = []
+    cdef object item, found
+    for i in range(n):
+        item = items[i]
+        found = seen.get(item)
+        if found is None:
+            code = len(levels)
+            seen[item] = code
+            levels.append(item)
+        else:
+            code = <Py_ssize_t>found
+        codes[i] = code
+    return codes_np, levels
