@@ -325,12 +325,13 @@ def code_array(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
             return coded[0], tuple(str(u) for u in coded[1].tolist())
     if kind == "O":
         codes, found = object_codes(values)
-        if all(type(u) is str for u in found):
+        texts = [u for u in found if type(u) is str]
+        if len(texts) == len(found):
             # Text, as the model frame keeps a dict's: levels sorted as pandas sorts them.
-            order = sorted(range(len(found)), key=found.__getitem__)
-            rank = np.empty(len(found), dtype=np.int64)
-            rank[order] = np.arange(len(found))
-            return rank[codes], tuple(found[i] for i in order)
+            order = sorted(range(len(texts)), key=texts.__getitem__)
+            rank = np.empty(len(texts), dtype=np.int64)
+            rank[order] = np.arange(len(texts))
+            return rank[codes], tuple(texts[i] for i in order)
     if kind in "iuO":
         codes, uniques = pd.factorize(values, sort=True)
         return np.asarray(codes, dtype=np.int64), tuple(level_label(u) for u in uniques)
