@@ -10,7 +10,9 @@ The caller's DataFrame is only read.
 
 A polars DataFrame or LazyFrame, a pyarrow Table or any other frame narwhals reads comes
 in through :func:`as_frame` too, and only there: the columns the model reads (and only
-they) become a pandas DataFrame, which everything after reads as it reads pandas data.
+they) become a pandas DataFrame, which everything after reads as it reads pandas data. A
+dict of NumPy arrays (:func:`array_columns`) is the one exception: the model frame reads
+its arrays as they are.
 """
 
 from __future__ import annotations
@@ -136,12 +138,13 @@ def array_columns(data: Any, columns: Sequence[str]) -> dict[str, np.ndarray] | 
 
     Examples
     --------
-    >>> cols = array_columns({"y": np.array([1.0, 2.0]), "g": np.array(["a", "b"], dtype=object)}, ["y"])
+    >>> data = {"y": np.array([1.0, 2.0]), "g": np.array(["a", "b"], dtype=object)}
+    >>> cols = array_columns(data, ["y"])
     >>> list(cols), cols["y"].flags.writeable
     (['y'], False)
     >>> array_columns({"y": [1.0, 2.0]}, ["y"]) is None
     True
-    """  # noqa: E501
+    """
     if not isinstance(data, dict) or not all(
         isinstance(v, np.ndarray) and v.ndim == 1 for v in data.values()
     ):
