@@ -719,33 +719,6 @@ cdef double _direction(const double* H, const double* g, double mu, const double
     return size
 
 
-cdef double _scaled_gradient(const double* H, const double* g, double* wk, int n) noexcept nogil:
-    """lme4's ``checkConv`` at the end of the steps: the largest min(|solve(chol(H), g)|, |g|)
-    (R x = g, R'R = H upper triangular; |g| alone where H is not positive definite), as
-    :meth:`~lmeformula.engines.derivatives.Derivatives.scaled_gradient` computes it.
-    ``wk``: n² + n work."""
-    cdef double* M = wk
-    cdef double* x = &wk[n * n]
-    cdef int i, c
-    cdef double s, out = 0.0
-    cdef bint definite
-    for i in range(n * n):
-        M[i] = H[i]
-    for i in range(n):
-        x[i] = g[i]
-    definite = not _chol_factor(M, n)
-    if definite:
-        # R = L': back substitution on L' x = g.
-        for i in range(n - 1, -1, -1):
-            s = x[i]
-            for c in range(i + 1, n):
-                s -= M[c + i * n] * x[c]
-            x[i] = s / M[i + i * n]
-    for i in range(n):
-        out = max(out, min(fabs(x[i]), fabs(g[i])))
-    return out
-
-
 cdef double _least_squares(const double[:, ::1] XyXy, double* XX, double* beta) noexcept nogil:
     """β̂ of y on X by least squares into ``beta`` (p), from [X y]'W[X y] ((p + 1) square;
     ``XX`` p x p work), and the residual sum of squares; NaN where X'WX is not positive
@@ -844,10 +817,6 @@ cdef class Objective:
             status = self._newton(<int>n, &x[0], &lo[0], &up[0], &f, &g[0], &Hv[0, 0],
                                   &wk[0], &hs[0], max_evals, step_tol, gap, max_iter, &evals,
                                   &steps)
-        cdef double scaled = 0.0
-        if n:
-            with nogil:
-                scaled = _scaled_gradient(&Hv[0, 0], &g[0], &wk[0], <int>n)
         return {
             "status": status,
             "iterations": steps,
@@ -855,7 +824,6 @@ cdef class Objective:
             "deviance": f,
             "gradient": g_arr,
             "hessian": H_arr,
-            "scaled_gradient": scaled,
             "evaluations": evals,
             "history": hist[:evals].copy(),
         }

@@ -883,8 +883,7 @@ def _compiled_newton(
             continue
         par = out["par"]
         derivs = Derivatives(par, out["gradient"], out["hessian"], np.arange(par.size))
-        # Derivatives.scaled_gradient's, computed by the kernel at the end of the steps.
-        grad = float(out["scaled_gradient"])
+        grad = derivs.scaled_gradient()
         if not grad < GRADIENT_TOL:
             continue
         return OptInfo(

@@ -44,7 +44,7 @@ from lmeformula.fitting.optimize import (
     newton,
 )
 from lmeformula.formula import parse
-from lmeformula.model.datacheck import array_columns, as_frame, column_names, missing_columns
+from lmeformula.model.datacheck import as_frame, column_names, missing_columns
 from lmeformula.model.design import build_design
 from lmeformula.model.frame import build_frame
 from lmeformula.model.glmresponse import glm_response
@@ -192,10 +192,10 @@ def build_model(
     for column, where in ((offset, "offset="), (weights, "weights=")):
         if isinstance(column, str):
             missing_columns([column], data, where)
-    used = [*parsed.variables, *read, *extra, *named]
-    if offset is not None or weights is not None or array_columns(data, used) is None:
-        data = as_frame(data, columns=used)
-    # (A dict of NumPy arrays goes to the model frame as it is: it reads the arrays.)
+    if offset is not None:
+        # An offset joins the data as a column of its own (assign() on pandas); otherwise
+        # the model frame reads the table, converting only the columns the model reads.
+        data = as_frame(data, columns=[*parsed.variables, *read, *extra, *named])
     data, offset_column = _with_offset(data, offset)
     frame = build_frame(
         parsed, data, weights, [*read, *extra, *offset_column], observation_level=family is not None

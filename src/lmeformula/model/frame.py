@@ -461,12 +461,15 @@ def build_frame(
     numbers: dict[str, np.ndarray] = {}
     gaps: list[np.ndarray] = []
     for name, series in columns.items():
+        if isinstance(series, np.ndarray):
+            # As _array_column kept it: finite numbers, or text with no missing value.
+            if series.dtype.kind in "fiu":
+                numbers[name] = series
+            continue
         values = _finite_numbers(series)
         if values is not None:
             numbers[name] = values
             continue
-        if isinstance(series, np.ndarray):
-            continue  # text with no missing value (_array_column)
         missing = _missing(series)
         if missing is not None:
             gaps.append(missing)
@@ -525,13 +528,13 @@ def _array_column(name: str, values: np.ndarray) -> np.ndarray | pd.Series:
     return clean_column(name, pd.Series(values, name=name))
 
 
-def _finite_numbers(series: pd.Series | np.ndarray) -> np.ndarray | None:
+def _finite_numbers(series: pd.Series) -> np.ndarray | None:
     """A column's values when it holds NumPy's integers or floats, none missing or
     infinite; None otherwise."""
     dtype = series.dtype
     if not (isinstance(dtype, np.dtype) and dtype.kind in "fiu"):
         return None
-    values = series if isinstance(series, np.ndarray) else series.to_numpy()
+    values = series.to_numpy()
     if dtype.kind == "f" and not np.isfinite(values).all():
         return None
     return values
