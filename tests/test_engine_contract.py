@@ -198,6 +198,10 @@ def test_engines_equal_the_dense_reference(case_id: str) -> None:
             assert sol.sigma == pytest.approx(ref.sigma, rel=ESTIMATE_REL), what
             _close_estimates(sol.beta, ref.beta, ESTIMATE_REL, what + ": beta")
             _close_estimates(sol.b, ref.b, ESTIMATE_REL, what + ": b")
+            if ref.u.size:
+                _close_estimates(sol.u, ref.u, ESTIMATE_REL, what + ": u")
+            # R_X is upper triangular with a positive diagonal, so unique: vcov(β)'s factor.
+            _close_estimates(sol.RX, ref.RX, ESTIMATE_REL, what + ": RX")
 
 
 # -- 4. exact gradients ----------------------------------------------------------------------

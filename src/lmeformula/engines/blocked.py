@@ -90,16 +90,14 @@ class BlockedPLS:
         """β, u, b, σ and the criteria at θ."""
         theta = np.asarray(par, dtype=float)
         fac = self.factor.update(theta, keep=True)
-        criteria = fac.criteria(self.n, self.reml, self.factor.log_weights)
-        beta, u, b = fac.solve()
-        p = self.p
+        criteria, beta, u, b, RX = fac.solution(self.n, self.reml, self.factor.log_weights)
         return PLSSolution(
             theta=theta,
             beta=beta,
             u=u,
             b=b,
             criteria=criteria,
-            RX=np.ascontiguousarray(fac.Lyy[:p, :p].T),
+            RX=RX,
             # Lazy: for a crossed factor of thousands of levels this inverts L_11. The bound
             # method holds the factorisation's arrays only, not the engine and its products.
             cond_var=fac.cond_var,

@@ -50,7 +50,9 @@ from lmeformula.engines.lmm_kernels import (
     ScalarTermsObjective,
     dense_deviance,
     dense_factor,
+    dense_solution,
     level_products,
+    lower_triangle,
     schur_products,
     small_products,
 )
@@ -393,6 +395,24 @@ class DenseFactorization:
         q = self.q
         return np.tril(self.L[q:, q:])
 
+    def solution(
+        self, n: int, reml: bool, log_weights: float
+    ) -> tuple[Criteria, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The criteria, β, u, b = Λu and R_X (upper triangular), in one compiled call
+        (:func:`~lmeformula.engines.lmm_kernels.dense_solution`): what :meth:`criteria`,
+        :meth:`solve` and :attr:`Lyy` give, at a tenth of their calls."""
+        logdet_L, logdet_RX, pwrss, beta, u, b, RX = dense_solution(self.L, self.q, self.lam)
+        criteria = profiled_deviance(
+            logdet_L=logdet_L,
+            logdet_RX=logdet_RX,
+            pwrss=pwrss,
+            n=n,
+            p=len(beta),
+            reml=reml,
+            log_weights=log_weights,
+        )
+        return criteria, beta, u, b, RX
+
     def solve(self, beta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """β (from the factor, or as given), u and b = Λu."""
         L, q = self.L, self.q
@@ -433,6 +453,15 @@ class BlockedFactorization:
     def criteria(self, n: int, reml: bool, log_weights: float) -> Criteria:
         """lme4's criteria from the last block's factor."""
         return criteria_from_factor(self.Lyy, self.logdet_L, n, reml, log_weights)
+
+    def solution(
+        self, n: int, reml: bool, log_weights: float
+    ) -> tuple[Criteria, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The criteria, β, u, b = Λu and R_X (upper triangular)."""
+        p = self.Lyy.shape[0] - 1
+        beta, u, b = self.solve()
+        RX = np.ascontiguousarray(self.Lyy[:p, :p].T)
+        return self.criteria(n, reml, log_weights), beta, u, b, RX
 
     def solve(self, beta: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """β (from the factor, or as given), u and b = Λu, by back-substitution through the
@@ -1194,7 +1223,7 @@ class BlockedFactor:
         if dense_factor(*self._dense_inputs(theta), A, self.scalar) != 0:
             raise np.linalg.LinAlgError("the system is not positive definite")
         if keep:
-            return DenseFactorization(np.tril(A), self.q, s.lam.copy())
+            return DenseFactorization(lower_triangle(A), self.q, s.lam.copy())
         return DenseFactorization(A, self.q, s.lam)
 
     def _blocked(self, theta: np.ndarray) -> BlockedFactorization:

@@ -418,6 +418,65 @@ def onefactor_inverses(Lw):
 
 
 
+def onefactor_solution(lam, Lw, B, S):
+    """β, u, b = Λu (levels x k) and R_X (upper triangular) off the pieces at Λ
+    (:func:`onefactor_pieces`): R_X β = the y row of L_S below R_X' by back substitution,
+    then per level u_l = M_l⁻¹Λ'c_l (c_l = B_l [-β; 1]) by two triangular solves with L_l.
+    One call where LAPACK's solve, the levels' inverses and NumPy's products cost a small
+    fit's results a tenth of its time.
+    """
+    cdef const double[:, ::1] lam_v = lam
+    cdef const double[:, :, ::1] L = Lw
+    cdef const double[:, :, ::1] B_v = B
+    cdef const double[:, ::1] S_v = S
+    cdef Py_ssize_t nlev = L.shape[0], k = L.shape[1], p = S_v.shape[0] - 1, l, a, c
+    cdef double acc
+    beta_np = np.empty(p)
+    u_np = np.empty((nlev, k))
+    b_np = np.empty((nlev, k))
+    RX_np = np.zeros((p, p))
+    w_np = np.empty(2 * k)
+    cdef double[::1] beta = beta_np, w = w_np[:k], cl = w_np[k:]
+    cdef double[:, ::1] u = u_np, b = b_np, RX = RX_np
+    with nogil:
+        for a in range(p - 1, -1, -1):
+            acc = S_v[p, a]
+            for c in range(a + 1, p):
+                acc -= S_v[c, a] * beta[c]
+            beta[a] = acc / S_v[a, a]
+        for a in range(p):
+            for c in range(a, p):
+                RX[a, c] = S_v[c, a]
+        for l in range(nlev):
+            # w = Λ'c_l, then L_l⁻¹ w and L_l⁻ᵀ of that.
+            for c in range(k):
+                acc = B_v[l, c, p]
+                for a in range(p):
+                    acc -= B_v[l, c, a] * beta[a]
+                cl[c] = acc
+            for a in range(k):
+                acc = 0.0
+                for c in range(k):
+                    acc += lam_v[c, a] * cl[c]
+                w[a] = acc
+            for a in range(k):
+                acc = w[a]
+                for c in range(a):
+                    acc -= L[l, a, c] * w[c]
+                w[a] = acc / L[l, a, a]
+            for a in range(k - 1, -1, -1):
+                acc = w[a]
+                for c in range(a + 1, k):
+                    acc -= L[l, c, a] * u[l, c]
+                u[l, a] = acc / L[l, a, a]
+            for a in range(k):
+                acc = 0.0
+                for c in range(k):
+                    acc += lam_v[a, c] * u[l, c]
+                b[l, a] = acc
+    return beta_np, u_np, b_np, RX_np
+
+
 def onefactor_deviance(lam, A, B, XyXy, Py_ssize_t n, bint reml, double log_weights):
     """The profiled deviance (REML criterion for ``reml``) at Λ, as
     :func:`lmeformula.engines.solution.criteria_from_factor` computes it from the pieces;
@@ -540,6 +599,67 @@ def dense_deviance(lam, ZtZ, ZtXy, XyXy, Py_ssize_t n, bint reml, double log_wei
     if not (out < INF):
         return INF
     return out
+
+
+def lower_triangle(work):
+    """The lower triangle of a factored small system (``work`` as :func:`dense_factor`
+    leaves it, Fortran order) row-major with zeros above: numpy's tril builds a mask and
+    a product where this copies half the entries."""
+    cdef const double[::1, :] W = work
+    cdef Py_ssize_t N = W.shape[0], i, j
+    out = np.zeros((N, N))
+    cdef double[:, ::1] L = out
+    for i in range(N):
+        for j in range(i + 1):
+            L[i, j] = W[i, j]
+    return out
+
+
+def dense_solution(L, Py_ssize_t q, lam):
+    """The penalised least-squares solution off the small system's factor L ((q + p + 1)
+    square, lower triangular, row-major; Λ q x q): log|L_ZZ|², log|R_X|², r², β, u, b = Λu
+    and R_X (upper triangular), summed in order as :func:`dense_deviance` sums them.
+
+    β solves R_X β = the y row of L below R_X' (back substitution), u solves
+    L_ZZ' u = L_yZ' - L_XZ' β: what LAPACK's two triangular solves and NumPy's products
+    give, in one call where theirs cost a small fit's results a tenth of its time.
+    """
+    cdef const double[:, ::1] Lv = L
+    cdef const double[:, ::1] lv = lam
+    cdef Py_ssize_t N = Lv.shape[0], p = N - q - 1, i, j
+    cdef double logdet = 0.0, logdet_rx = 0.0, acc, r
+    beta_np = np.empty(p)
+    u_np = np.empty(q)
+    b_np = np.empty(q)
+    RX_np = np.zeros((p, p))
+    cdef double[::1] beta = beta_np, u = u_np, b = b_np
+    cdef double[:, ::1] RX = RX_np
+    for i in range(q):
+        logdet += 2.0 * log(Lv[i, i])
+    for i in range(q, q + p):
+        logdet_rx += log(fabs(Lv[i, i]))
+    r = Lv[N - 1, N - 1]
+    for i in range(p - 1, -1, -1):
+        acc = Lv[q + p, q + i]
+        for j in range(i + 1, p):
+            acc -= Lv[q + j, q + i] * beta[j]
+        beta[i] = acc / Lv[q + i, q + i]
+    for i in range(p):
+        for j in range(i, p):
+            RX[i, j] = Lv[q + j, q + i]
+    for i in range(q - 1, -1, -1):
+        acc = Lv[q + p, i]
+        for j in range(p):
+            acc -= Lv[q + j, i] * beta[j]
+        for j in range(i + 1, q):
+            acc -= Lv[j, i] * u[j]
+        u[i] = acc / Lv[i, i]
+    for i in range(q):
+        acc = 0.0
+        for j in range(q):
+            acc += lv[i, j] * u[j]
+        b[i] = acc
+    return logdet, 2.0 * logdet_rx, max(r * r, 1e-300), beta_np, u_np, b_np, RX_np
 
 
 cdef int _dense_gradient_from(

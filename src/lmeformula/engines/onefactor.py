@@ -23,7 +23,6 @@ import math
 from typing import Any
 
 import numpy as np
-import scipy.linalg as la
 
 from lmeformula.engines.factor import BlockedFactor
 from lmeformula.engines.layout import layout_of
@@ -32,6 +31,7 @@ from lmeformula.engines.lmm_kernels import (
     onefactor_deviance,
     onefactor_inverses,
     onefactor_pieces,
+    onefactor_solution,
 )
 from lmeformula.engines.solution import Criteria, PLSSolution, criteria_from_factor
 from lmeformula.model.design import Design
@@ -197,18 +197,11 @@ class OneFactorPLS:
             raise np.linalg.LinAlgError(f"the model's factor is not positive definite at {theta}")
         logdet, L, (lam, Lw) = pieces
         criteria = criteria_from_factor(L, logdet, self.n, self.reml, self.factor.log_weights)
-        Minv = onefactor_inverses(Lw)
-        p = self.p
-        RXt = L[:p, :p]
-        # R_X β = L[p, :p]' by LAPACK directly (scipy's wrapper costs 25 us of checks).
-        beta = la.lapack.dtrtrs(RXt, L[p, :p], lower=1, trans=1)[0] if p else np.zeros(0)
-        c = self._B[:, :, p] - self._B[:, :, :p] @ beta
-        u = np.einsum("lij,lj->li", Minv, c @ lam)
-        b = u @ lam.T
+        beta, u, b, RX = onefactor_solution(lam, Lw, self._B, L)
 
         def cond() -> np.ndarray:
             # On demand: a refit seldom reads the conditional variances.
-            N = lam @ Minv @ lam.T
+            N = lam @ onefactor_inverses(Lw) @ lam.T
             return np.ascontiguousarray(N.diagonal(axis1=1, axis2=2)).ravel()
 
         return PLSSolution(
@@ -217,6 +210,6 @@ class OneFactorPLS:
             u=u.ravel(),
             b=b.ravel(),
             criteria=criteria,
-            RX=RXt.T.copy(),
+            RX=RX,
             cond_var=cond,
         )
