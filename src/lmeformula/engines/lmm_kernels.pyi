@@ -6,6 +6,9 @@ def onefactor_pieces(
     lam: np.ndarray, A: np.ndarray, B: np.ndarray, XyXy: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray] | None: ...
 def onefactor_inverses(Lw: np.ndarray) -> np.ndarray: ...
+def onefactor_solution(
+    lam: np.ndarray, Lw: np.ndarray, B: np.ndarray, S: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 def onefactor_deviance(
     lam: np.ndarray,
     A: np.ndarray,
@@ -15,6 +18,10 @@ def onefactor_deviance(
     reml: bool,
     log_weights: float,
 ) -> float: ...
+def lower_triangle(work: np.ndarray) -> np.ndarray: ...
+def dense_solution(
+    L: np.ndarray, q: int, lam: np.ndarray
+) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 def dense_factor(
     lam: np.ndarray,
     ZtZ: np.ndarray,
