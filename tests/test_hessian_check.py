@@ -73,3 +73,40 @@ def test_warnings_point_at_the_caller(fit) -> None:
     ours = [w for w in caught if issubclass(w.category, lmf.SingularFitWarning)]
     assert ours, [str(w.message) for w in caught]
     assert all(w.filename == __file__ for w in ours), [w.filename for w in ours]
+
+
+# lme4's checkConv statistic, max(pmin(abs(solve(chol(H), g)), abs(g))), with g alone where
+# chol(H) fails (lme4:::checkConv); each value from R as
+# f <- function(H, g) { r <- try(chol(H), silent = TRUE)
+#   max(pmin(abs(if (inherits(r, "try-error")) g else solve(r, g)), abs(g))) }
+SCALED_GRADIENT_CASES = [
+    # (H by columns, g, R's f(matrix(H, n), g))
+    ([4.0, 1.0, 1.0, 3.0], [0.5, -0.2], 0.28015113445777634),
+    (
+        [2.0, 0.5, 0.1, 0.5, 1.0, 0.2, 0.1, 0.2, 5.0],
+        [1e-3, -2e-4, 3e-3],
+        0.0013470397652008117,
+    ),
+    ([-1.0, 0.0, 0.0, 2.0], [0.5, -0.2], 0.5),  # not positive definite: |g|
+    ([1e-8, 0.0, 0.0, 1e-8], [1e-3, 2e-3], 0.002),  # solve() grows it: pmin keeps |g|
+]
+
+
+@pytest.mark.parametrize(("H", "g", "expected"), SCALED_GRADIENT_CASES)
+def test_scaled_gradient_as_lme4(H: list[float], g: list[float], expected: float) -> None:
+    from lmeformula.engines.derivatives import Derivatives
+
+    n = len(g)
+    hessian = np.array(H).reshape(n, n, order="F")
+    derivs = Derivatives(np.ones(n), np.array(g), hessian, np.arange(n))
+    assert derivs.scaled_gradient() == pytest.approx(expected, rel=1e-12)
+
+
+def test_scaled_gradient_of_a_non_finite_gradient_is_nan() -> None:
+    # A NaN must fail the convergence check (``not grad < tol``), never pass it as 0.
+    from lmeformula.engines.derivatives import Derivatives
+
+    derivs = Derivatives(np.ones(2), np.array([np.nan, 1e-9]), np.eye(2), np.arange(2))
+    assert np.isnan(derivs.scaled_gradient())
+    H = np.array([[np.inf, 0.0], [0.0, 1.0]])
+    assert Derivatives(np.ones(2), np.array([0.3, -0.1]), H, np.arange(2)).scaled_gradient() == 0.3

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import lapack
 
+from lmeformula.engines.lmm_kernels import scaled_gradient
+
 __all__ = [
     "Derivatives",
     "Gradient",
@@ -52,13 +54,9 @@ class Derivatives:
         """lme4's ``checkConv``: the largest ``min(|solve(chol(H), g)|, |g|)``."""
         if self.free.size == 0:
             return 0.0
-        g = self.gradient[self.free]
-        # R's solve(chol(H), g): R x = g with R upper triangular, R'R = H. LAPACK
-        # directly: on these few-by-few matrices numpy's and scipy's wrappers cost ten
-        # times the arithmetic, and fit_many takes thousands of them.
-        R = _cholesky_upper(self.hessian)
-        scaled = g if R is None else lapack.dtrtrs(R, g, lower=0)[0]
-        return float(np.max(np.minimum(np.abs(scaled), np.abs(g))))
+        # R's solve(chol(H), g) compiled: on these few-by-few matrices numpy's and scipy's
+        # wrappers cost ten times the arithmetic, and fit_many takes thousands of them.
+        return scaled_gradient(self.hessian, self.gradient[self.free])
 
     def newton_step(self) -> np.ndarray | None:
         """The Newton step -H⁻¹g on the free components, or None where H is not definite."""

@@ -821,6 +821,48 @@ cdef int _cholesky_solve(double* M, double* b, int n) noexcept nogil:
     return 0
 
 
+def scaled_gradient(H, g):
+    """lme4's ``checkConv`` statistic: the largest min(|solve(chol(H), g)|, |g|) (R's
+    solve(chol(H), g): R x = g with R'R = H upper triangular), |g| alone where H is not
+    finite or not positive definite; NaN where g is not finite. One call where scipy's two
+    LAPACK wrappers and NumPy's reductions cost a small fit 15 us."""
+    cdef const double[:, ::1] Hv = np.ascontiguousarray(H, dtype=float)
+    cdef const double[::1] gv = np.ascontiguousarray(g, dtype=float)
+    cdef int n = <int>gv.shape[0], i, j, ok = 1
+    if Hv.shape[0] != n or Hv.shape[1] != n:
+        raise ValueError(f"the Hessian must be {n} x {n}; got {Hv.shape[0]} x {Hv.shape[1]}")
+    if n == 0:
+        return 0.0
+    for i in range(n):
+        if not fabs(gv[i]) < INF:
+            return NAN
+    work_np = np.empty(n * n + n)
+    cdef double[::1] wk = work_np
+    cdef double* M = &wk[0]
+    cdef double* x = &wk[n * n]
+    cdef double s, top = 0.0
+    with nogil:
+        for i in range(n):
+            x[i] = gv[i]
+            for j in range(n):
+                if not fabs(Hv[i, j]) < INF:
+                    ok = 0
+                M[i + j * n] = Hv[i, j]
+        if ok and _chol_factor(M, n) == 0:
+            # R = L': R x = g by back substitution on L's columns.
+            for i in range(n - 1, -1, -1):
+                s = x[i]
+                for j in range(i + 1, n):
+                    s -= M[j + i * n] * x[j]
+                x[i] = s / M[i + i * n]
+        else:
+            for i in range(n):
+                x[i] = gv[i]
+        for i in range(n):
+            top = max(top, min(fabs(x[i]), fabs(gv[i])))
+    return top
+
+
 cdef double _direction(const double* H, const double* g, double mu, const double* x,
                        double* M, double* d, int n) noexcept nogil:
     """d = -(H + μI)⁻¹ g (H row-major, M work space) and the step's size relative to
