@@ -272,11 +272,13 @@ class Design:
     @cached_property
     def theta_slices(self) -> list[slice]:
         """Where each term's parameters sit in θ (terms in lme4's order)."""
-        ends = np.cumsum([t.structure.n_theta for t in self.terms])
-        return [
-            slice(int(e - t.structure.n_theta), int(e))
-            for t, e in zip(self.terms, ends, strict=True)
-        ]
+        # A running sum: NumPy's cumsum and its conversions cost more than the few terms.
+        out, start = [], 0
+        for t in self.terms:
+            size = t.structure.n_theta
+            out.append(slice(start, start + size))
+            start += size
+        return out
 
     @cached_property
     def lower(self) -> np.ndarray:
