@@ -81,20 +81,31 @@ class FrameColumns:
     (True, 2, [1.0, 2.0])
     """
 
-    __slots__ = ("_coded", "_columns", "_numbers", "index")
+    __slots__ = ("_coded", "_columns", "_index", "_numbers")
 
     def __init__(
         self,
         columns: Mapping[str, pd.Series | np.ndarray],
-        index: pd.Index,
+        index: pd.Index | int,
         numbers: Mapping[str, np.ndarray] | None = None,
+        coded: Mapping[str, tuple[np.ndarray, tuple[str, ...]]] | None = None,
     ) -> None:
         # A column may wait as an array (a refit's response) until something reads it: a
         # bootstrap's replicates seldom do, and a Series costs one 15 us.
         self._columns = dict(columns)
-        self.index = index
-        self._coded: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
+        # A number of rows: the default index 0, 1, ..., made when first read (a dict's
+        # columns have no other, and a fit seldom reads it).
+        self._index = index
+        self._coded: dict[str, tuple[np.ndarray, tuple[str, ...]]] = dict(coded or {})
         self._numbers: dict[str, np.ndarray | None] = dict(numbers or {})
+
+    @property
+    def index(self) -> pd.Index:
+        """The rows' labels."""
+        index = self._index
+        if isinstance(index, int):
+            index = self._index = pd.RangeIndex(index)
+        return index
 
     def codes(self, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
         """The column coded as a factor (:func:`code_factor`), coded once: a grouping
@@ -178,14 +189,17 @@ class FrameColumns:
         >>> cols.with_column("y", np.array([3.0, 4.0]))["y"].tolist()
         [3.0, 4.0]
         """
-        new = FrameColumns({**self._columns, name: values}, self.index)
+        new = FrameColumns({**self._columns, name: values}, self._index)
         new._coded = {k: v for k, v in self._coded.items() if k != name}
         new._numbers = {k: v for k, v in self._numbers.items() if k != name}
         return new
 
     def __len__(self) -> int:
-        return len(self.index)
+        return self._index if isinstance(self._index, int) else len(self._index)
 
+
+#: The dropped rows of a frame of a dict's columns with none dropped.
+_NO_ROWS = pd.RangeIndex(0)
 
 #: What the design's direct builders read columns from: a DataFrame or the frame's columns.
 Columns = pd.DataFrame | FrameColumns
@@ -324,18 +338,26 @@ def code_array(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
         if coded is not None:
             return coded[0], tuple(str(u) for u in coded[1].tolist())
     if kind == "O":
-        codes, found = object_codes(values)
-        texts = [u for u in found if type(u) is str]
-        if len(texts) == len(found):
-            # Text, as the model frame keeps a dict's: levels sorted as pandas sorts them.
-            order = sorted(range(len(texts)), key=texts.__getitem__)
-            rank = np.empty(len(texts), dtype=np.int64)
-            rank[order] = np.arange(len(texts))
-            return rank[codes], tuple(texts[i] for i in order)
+        text = _text_codes(values)
+        if text is not None:
+            return text
     if kind in "iuO":
         codes, uniques = pd.factorize(values, sort=True)
         return np.asarray(codes, dtype=np.int64), tuple(level_label(u) for u in uniques)
     return None
+
+
+def _text_codes(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """Codes and sorted levels (as pandas sorts them) of an array of objects that are all
+    Python strings, by one compiled pass; None where any value is not a string."""
+    codes, found = object_codes(values)
+    texts = [u for u in found if type(u) is str]
+    if len(texts) != len(found):
+        return None
+    order = sorted(range(len(texts)), key=texts.__getitem__)
+    rank = np.empty(len(texts), dtype=np.int64)
+    rank[order] = np.arange(len(texts))
+    return rank[codes], tuple(texts[i] for i in order)
 
 
 def _code_arrow_text(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]] | None:
@@ -439,10 +461,13 @@ def build_frame(
     variables = list(dict.fromkeys([*parsed.variables, *extra]))
     arrays = array_columns(data, variables) if weights is None else None
     columns: dict[str, Any]
+    # Text columns of a dict coded as the frame reads them (_array_column).
+    coded: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
     if arrays is not None:
         nrows = len(next(iter(data.values())))  # type: ignore[attr-defined]
-        columns = {name: _array_column(name, values) for name, values in arrays.items()}
-        index: pd.Index = pd.RangeIndex(nrows)
+        columns = {name: _array_column(name, v, coded) for name, v in arrays.items()}
+        # The default index, made only if something reads it (FrameColumns.index).
+        index: pd.Index | int = nrows
         w_all = None
     else:
         # A weights column the data lacks is _weights' error, which names it so.
@@ -475,17 +500,25 @@ def build_frame(
             gaps.append(missing)
     if w_all is not None:
         gaps.append(np.isnan(w_all))
-    complete = np.ones(nrows, dtype=bool)
-    for missing in gaps:
-        complete &= ~missing
-    n_dropped = int(nrows - np.count_nonzero(complete)) if gaps else 0
-    # A boolean mask on an index costs 15 us even when it selects nothing.
-    dropped_index = index[~complete] if n_dropped else index[:0]
+    complete = None
+    n_dropped = 0
+    if gaps:
+        complete = np.ones(nrows, dtype=bool)
+        for missing in gaps:
+            complete &= ~missing
+        n_dropped = int(nrows - np.count_nonzero(complete))
     if n_dropped:
-        index = index[complete]
+        assert complete is not None
+        labels = pd.RangeIndex(index) if isinstance(index, int) else index
+        dropped_index = labels[~complete]
+        index = labels[complete]
         columns = {name: series[complete] for name, series in columns.items()}
         numbers.clear()
-    if len(index) == 0:
+    else:
+        # A boolean mask on an index costs 15 us even when it selects nothing.
+        dropped_index = _NO_ROWS if isinstance(index, int) else index[:0]
+    nused = index if isinstance(index, int) else len(index)
+    if nused == 0:
         raise DataError(
             f"no complete rows: every row has a missing value in one of {variables}; "
             "check those columns for missing values."
@@ -498,7 +531,7 @@ def build_frame(
         # pandas 2 shares a Series' values with the caller's frame: copies, as before.
         columns = {name: series.copy() for name, series in columns.items()}
         numbers.clear()
-    used = FrameColumns(columns, index, numbers)
+    used = FrameColumns(columns, index, numbers, coded if not n_dropped else None)
     groups: dict[str, GroupingFactor] = {}
     for term in parsed.random:
         name = term.group_name
@@ -510,21 +543,27 @@ def build_frame(
             if len(parts) == 1
             else interaction_factor(name, parts)
         )
-        _check_grouping(factor, len(index), observation_level)
+        _check_grouping(factor, nused, observation_level)
         groups[name] = factor
-    w = None if w_all is None else w_all[complete]
+    w = None if w_all is None or complete is None else w_all[complete]
     return ModelFrame(used, n_dropped, dropped_index, groups, w)
 
 
-def _array_column(name: str, values: np.ndarray) -> np.ndarray | pd.Series:
+def _array_column(
+    name: str, values: np.ndarray, coded: dict[str, tuple[np.ndarray, tuple[str, ...]]]
+) -> np.ndarray | pd.Series:
     """A column of a dict of arrays as the model frame keeps it: NumPy's numbers and text
     as objects with no missing value as they are, anything else as a Series cleaned as a
-    DataFrame's column is."""
+    DataFrame's column is. Text is coded as a factor on the way (into ``coded``): the one
+    pass that finds its levels also tells that every value is a string."""
     kind = values.dtype.kind
     if kind in "iu" or (kind == "f" and np.isfinite(values).all()):
         return values
-    if kind == "O" and pd.api.types.infer_dtype(values, skipna=False) == "string":
-        return values
+    if kind == "O" and len(values):
+        text = _text_codes(values)
+        if text is not None:
+            coded[name] = text
+            return values
     return clean_column(name, pd.Series(values, name=name))
 
 
