@@ -58,7 +58,8 @@ def test_scaled_qr_as_numpy_computes_it(case: str) -> None:
     scale = np.abs(A).max(axis=0)
     scale[scale == 0] = 1.0
     A = A / scale
-    qr, norms, tss = scaled_qr(X, y)
+    qr, norms, tss, constant = scaled_qr(X, y)
+    assert constant == (np.ptp(y) == 0)
     np.testing.assert_allclose(norms, np.linalg.norm(A, axis=0), rtol=1e-13)
     assert tss == pytest.approx(
         float(np.sum((A[:, -1] - A[:, -1].mean()) ** 2)), rel=1e-12, abs=1e-300

@@ -81,7 +81,7 @@ class FrameColumns:
     (True, 2, [1.0, 2.0])
     """
 
-    __slots__ = ("_coded", "_columns", "_index", "_numbers")
+    __slots__ = ("_coded", "_columns", "_finite", "_index", "_numbers")
 
     def __init__(
         self,
@@ -98,6 +98,9 @@ class FrameColumns:
         self._index = index
         self._coded: dict[str, tuple[np.ndarray, tuple[str, ...]]] = dict(coded or {})
         self._numbers: dict[str, np.ndarray | None] = dict(numbers or {})
+        # The model frame's numbers are finite (it drops NaN and rejects inf); a column
+        # replaced later (a refit's response) is not known to be.
+        self._finite = frozenset(self._numbers)
 
     @property
     def index(self) -> pd.Index:
@@ -144,6 +147,11 @@ class FrameColumns:
                 else None
             )
         return self._numbers[name]
+
+    def finite(self, name: str) -> bool:
+        """Whether the column's numbers are known to be finite: the model frame's, which
+        checked them (a later replacement is not known to be)."""
+        return name in self._finite
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -192,6 +200,7 @@ class FrameColumns:
         new = FrameColumns({**self._columns, name: values}, self._index)
         new._coded = {k: v for k, v in self._coded.items() if k != name}
         new._numbers = {k: v for k, v in self._numbers.items() if k != name}
+        new._finite = self._finite - {name}
         return new
 
     def __len__(self) -> int:

@@ -211,13 +211,15 @@ def scaled_qr(const double[:, :] X, const double[:] y):
         The scaled columns' Euclidean norms (R's columns' norms).
     tss : float
         The scaled y's sum of squares about its mean.
+    constant : bool
+        Whether every y equals the first (NumPy's ptp would be 0).
 
     Examples
     --------
     >>> import numpy as np
-    >>> qr, norms, tss = scaled_qr(np.array([[1.0], [1.0]]), np.array([2.0, 4.0]))
-    >>> norms.round(4).tolist(), tss
-    ([1.4142, 1.118], 0.125)
+    >>> qr, norms, tss, constant = scaled_qr(np.array([[1.0], [1.0]]), np.array([2.0, 4.0]))
+    >>> norms.round(4).tolist(), tss, constant
+    ([1.4142, 1.118], 0.125, False)
     """
     cdef Py_ssize_t n = X.shape[0], p = X.shape[1], i, j
     cdef int m = <int>n, r = <int>(p + 1), info = 0, lwork = <int>(64 * (p + 1))
@@ -231,9 +233,10 @@ def scaled_qr(const double[:, :] X, const double[:] y):
     cdef double[::1] wv = work
     cdef double tss = 0.0
     cdef double* col
+    cdef bint constant = True
     if n == 0:
         norms_np[:] = 0.0
-        return out, norms_np, 0.0
+        return out, norms_np, 0.0, True
     with nogil:
         for j in range(p + 1):
             col = &A[0, j]
@@ -242,6 +245,8 @@ def scaled_qr(const double[:, :] X, const double[:] y):
             else:
                 for i in range(n):
                     col[i] = y[i]
+                    if y[i] != y[0]:
+                        constant = False
             nv[j] = _scale_column(col, n)
         tss = _centred_squares(&A[0, p], n)
         # A work space of 64 per column: dgeqrf's blocked steps, which a few columns never
@@ -249,7 +254,7 @@ def scaled_qr(const double[:, :] X, const double[:] y):
         dgeqrf(&m, &r, &A[0, 0], &m, &tv[0], &wv[0], &lwork, &info)
     if info != 0:
         raise ValueError(f"dgeqrf failed (info {info})")
-    return out, norms_np, tss
+    return out, norms_np, tss, constant
 
 
 def column_peaks(const double[:, :] X):

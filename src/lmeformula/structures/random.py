@@ -28,6 +28,7 @@ A new kind is a pattern (written once in :mod:`.patterns`) and one line of :data
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ class Unstructured(CovStructure):
         self._rows, self._cols = UnstructuredPattern.entries(p)
         # θ's entries on Λ's diagonal, in the diagonal's order (by column).
         self._on_diagonal = np.flatnonzero(self._rows == self._cols)
+        self._on_diagonal.flags.writeable = False
 
     @property
     def n_theta(self) -> int:
@@ -311,9 +313,16 @@ def _scaled(name: str, special: str, pattern: Pattern, het: bool) -> Kind:
     return Kind(name, special, build, time_indexed=isinstance(pattern, AR1 | Toeplitz))
 
 
+@functools.cache
+def _unstructured(p: int) -> Unstructured:
+    # One per size: the structure holds nothing but p and read-only index arrays, and
+    # building it (its pattern's maps) cost every term of every fit 4 us.
+    return Unstructured(p)
+
+
 #: Every random-effects kind, by SAS name.
 KINDS: dict[str, Kind] = {
-    "UN": Kind("UN", None, lambda p, positions: Unstructured(p)),
+    "UN": Kind("UN", None, lambda p, positions: _unstructured(p)),
     "DIAG": _scaled("DIAG", "diag", Independence(), het=True),
     "ID": _scaled("ID", "homdiag", Independence(), het=False),
     "CS": _scaled("CS", "homcs", CompoundSymmetry(), het=False),
