@@ -7,8 +7,8 @@ import warnings
 from typing import Any
 
 import numpy as np
-from scipy.linalg import lapack
 
+from lmeformula.engines.lmm_kernels import hessian_spectrum
 from lmeformula.errors import ConvergenceWarning, RankDeficiencyWarning, SingularFitWarning
 from lmeformula.model.design import Design
 
@@ -61,16 +61,16 @@ def hessian_messages(H: np.ndarray, tol: float = HESSIAN_TOL, kind: str = "") ->
     what = f"{kind} Hessian" if kind else "Hessian"
     if H.size == 0:
         return []
-    if not np.isfinite(H).all():
+    # The eigenvalues as floats and the Cholesky factor's existence in one compiled call:
+    # a few of each, and numpy's and scipy's wrappers cost more than the decompositions
+    # (every fit runs this check).
+    spectrum = hessian_spectrum(H)
+    if spectrum is None:
         return ["Problem with Hessian check (infinite or missing values?)"]
-    # The eigenvalues as floats: a few, and numpy's reductions on them cost more than the
-    # decomposition (every fit runs this check); LAPACK directly, as numpy's wrapper costs
-    # four times the decomposition of a few-by-few matrix.
-    ev = lapack.dsyev(0.5 * (H + H.T), compute_v=0)[0].tolist()
+    ev, factored = spectrum
     negative = sum(e < -tol for e in ev)
     if negative:
         return [f"Model failed to converge: degenerate {what} with {negative} negative eigenvalues"]
-    factored = lapack.dpotrf(H, lower=1)[1] == 0
     if any(abs(e) < tol for e in ev) or not factored:
         return [f"{what} is numerically singular: parameters are not uniquely determined"]
     out = []
