@@ -119,14 +119,7 @@ class LmerResult(FixedEffectTables):
         self.n_dropped = frame.n_dropped
         self.theta = state.theta
         self.sigma = solution.sigma
-        names = design.fixed_names
-        p = len(names)
-        cov = fixef_vcov(solution.RX, self.sigma)
-        if p and not design.terms and not model.reml:
-            # nlme's gls estimates Var(β̂) with σ² n / (n - p) also under ML (its summary's
-            # standard errors are REML-like); lme and lme4 do not.
-            cov = cov * frame.nobs / (frame.nobs - p)
-        self._vcov_array = cov
+        p = len(design.fixed_names)
         self.ngroups: dict[str, int] = {}
         for term in design.terms:
             self.ngroups.setdefault(term.name, term.factor.nlevels)
@@ -147,6 +140,18 @@ class LmerResult(FixedEffectTables):
     def fixed_arrays(self) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
         """The coefficient names, β̂ and Var(β̂) (``fixef``, ``vcov`` as arrays)."""
         return tuple(self.state.design.fixed_names), self.state.solution.beta, self._vcov_array
+
+    @cached_property
+    def _vcov_array(self) -> np.ndarray:
+        # On first use: a refit or a bootstrap replicate seldom reads it.
+        design = self.state.design
+        cov = fixef_vcov(self.state.solution.RX, self.sigma)
+        p = len(design.fixed_names)
+        if p and not design.terms and not self.reml:
+            # nlme's gls estimates Var(β̂) with σ² n / (n - p) also under ML (its summary's
+            # standard errors are REML-like); lme and lme4 do not.
+            cov = cov * self.nobs / (self.nobs - p)
+        return cov
 
     # -- random effects ----------------------------------------------------------------
 
