@@ -288,10 +288,76 @@ def cell(res: dict[str, Any] | None) -> str:
     return f"{shown} ({res['loglik']:.4f})"
 
 
+#: The peers given the dict of NumPy arrays (the others are given the pandas DataFrame).
+ARRAY_PEERS = ("glmm",)
+
+
+def same_input_summary(rows: dict[str, dict[str, Any]], peers: list[str]) -> None:
+    """lmeformula's time over the fastest peer's on the same input, per model: from the
+    DataFrame (lmeformula against the peers given it) and from the dict of NumPy arrays
+    (``lmf (arrays)`` against glmm given them); at most 1 is at or below the fastest."""
+
+    def fastest(row: dict[str, Any], sides: list[str]) -> tuple[str, float] | None:
+        ok = [(s, row[s]["time"]) for s in sides if row.get(s) and "error" not in row[s]]
+        return min(ok, key=lambda kv: kv[1]) if ok else None
+
+    frame_peers = [p for p in peers if p not in ARRAY_PEERS]
+    array_peers = [p for p in peers if p in ARRAY_PEERS]
+    print(f"\n{'same input':15s} {'DataFrame: lmf / fastest':>34s} {'arrays: lmf / fastest':>34s}")
+    for name, row in rows.items():
+        cells = []
+        for ours, sides in (("lmeformula", frame_peers), (ARRAYS, array_peers)):
+            best, mine = fastest(row, sides), row.get(ours)
+            if best is None or not mine or "error" in mine:
+                cells.append("-")
+                continue
+            ratio = mine["time"] / best[1]
+            cells.append(f"{ratio:.2f} ({best[0]})" + (" at or below" if ratio <= 1 else ""))
+        print(f"{name:15s} " + " ".join(f"{c:>34s}" for c in cells))
+    print(
+        "same input: lmeformula's median over the fastest peer's on the input both were "
+        "given; the DataFrame's peers are glmm-frame, mixedlm, lme-python and interlace-lme"
+    )
+
+
 def _peak(res: dict[str, Any] | None) -> str:
     if res is None or "error" in res or res.get("peak_mb") is None:
         return "-"
     return f"{res['peak_mb']:.0f} / {res.get('process_mb', float('nan')):.0f}"
+
+
+def more_passes(
+    rows: dict[str, dict[str, Any]],
+    cases: list[Case],
+    jobs: list[dict[str, Any]],
+    args: argparse.Namespace,
+    python: str,
+) -> None:
+    """One more pass over the small models: lmeformula from both inputs, then each peer;
+    every cell keeps its passes' medians (``"passes"``) and shows their median."""
+
+    def add(res: dict[str, Any] | None, t: float) -> None:
+        if res is None or "error" in res:
+            return
+        res.setdefault("passes", [res["time"]]).append(t)
+        res["time"] = statistics.median(res["passes"])
+
+    for case in cases:
+        data = case.source.data()
+        row = rows[case.name]
+        arrays = {c: data[c].to_numpy() for c in data.columns}
+        for side, table in (("lmeformula", data), (ARRAYS, arrays)):
+            if case.family is None:
+                t, _ = bench_lmer.time_ours(table, case.source.formula, args.repeat)  # type: ignore[arg-type]
+            else:
+                t, _ = bench_glmer.time_ours(case.source, table, args.repeat)  # type: ignore[arg-type]
+            add(row.get(side), t)
+    names = {c.name for c in cases}
+    small = [j for j in jobs if j["name"] in names]
+    for peer in args.peers:
+        for name, res in run_peer(python, peer, small, args.timeout).items():
+            if "error" not in res:
+                add(rows[name].get(peer), res["time"])
 
 
 def main() -> None:
@@ -310,6 +376,14 @@ def main() -> None:
     )
     parser.add_argument("--no-r", action="store_true", help="leave out lme4")
     parser.add_argument("--json", help="write all results to this file")
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="time lmeformula and the peers on the small models this many times in turn, "
+        "each cell the median of the passes' medians (the machine's speed drifts by the "
+        "minute; passes spread it over every side)",
+    )
     args = parser.parse_args()
     have_r = shutil.which("Rscript") is not None and not args.no_r
     cases = [
@@ -389,6 +463,9 @@ def main() -> None:
             for name, res in got.items():
                 rows[name][peer] = res
             print(f"  {peer} done", file=sys.stderr, flush=True)
+        for n in range(2, args.passes + 1):
+            more_passes(rows, [c for c in cases if not c.large], jobs, args, python)
+            print(f"  pass {n} done", file=sys.stderr, flush=True)
     sides = ["lme4", "lmeformula", ARRAYS, *args.peers]
     width = 24
     print(f"{'model':15s} " + " ".join(f"{s:>{width}s}" for s in sides))
@@ -416,6 +493,7 @@ def main() -> None:
                 extra.append(f"{res['evals']} evaluations")
             if extra and (abs(diff) > TOL or res.get("note")):
                 notes.append(f"{name}, {s}: " + "; ".join(extra))
+    same_input_summary(rows, args.peers)
     crit = "ML log-likelihood" if args.ml else "REML criterion"
     print("cells: median wall time of the fit call (large models: one fit) and logLik;")
     print(f"{ARRAYS}: lmeformula from the dict of NumPy arrays glmm is given, lmeformula")
