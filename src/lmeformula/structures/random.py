@@ -72,17 +72,26 @@ class Unstructured(CovStructure):
         # θ's entries on Λ's diagonal, in the diagonal's order (by column).
         self._on_diagonal = np.flatnonzero(self._rows == self._cols)
         self._on_diagonal.flags.writeable = False
+        # Made once (one structure per size, make_structure): every fit reads them, and
+        # the pattern's maps cost more than a copy.
+        self._lower = self._pattern.bounds(p, p)[0]
+        self._upper = np.full(self._lower.size, np.inf)
+        self._start = self._pattern.start(p, 1.0)
 
     @property
     def n_theta(self) -> int:
-        return self._pattern.n_par(self.p)
+        return self._lower.size
 
     @property
     def lower(self) -> np.ndarray:
-        return self._pattern.bounds(self.p, self.p)[0]
+        return self._lower.copy()
+
+    @property
+    def upper(self) -> np.ndarray:
+        return self._upper.copy()
 
     def start(self) -> np.ndarray:
-        return self._pattern.start(self.p, 1.0)
+        return self._start.copy()
 
     def lambda_block(self, theta: np.ndarray) -> np.ndarray:
         return self._pattern.factor(theta, self.p)
