@@ -55,6 +55,7 @@ from lmeformula.engines.lmm_kernels import (
     lower_triangle,
     schur_products,
     small_products,
+    xy_rows,
 )
 from lmeformula.engines.solution import Criteria, criteria_from_factor, profiled_deviance
 from lmeformula.model.design import Design
@@ -614,22 +615,22 @@ class BlockedFactor:
         self.log_weights = 0.0 if w is None else float(np.sum(np.log(w)))
         # Unit weights weigh nothing: X and the first term's columns as they are (read only).
         X = design.X if w is None else sw[:, None] * design.X
-        Xy = np.empty((self.n, self.p + 1))
-        Xy[:, : self.p] = X
-        Xy[:, self.p] = resp if w is None else sw * resp
+        yw = resp if w is None else sw * resp
         X0 = design.terms[0].X if w is None else sw[:, None] * design.terms[0].X
-        # The first term's diagonal block: one p x p cross-product per level.
-        self._first_term_products(X0, Xy)
+        # The first term's diagonal block (one p x p cross-product per level), its products
+        # with [X y] and [X y]'[X y], in one pass over the rows.
+        self.A00, self.XyZ0, self.XyXy = level_products(self._codes0, X0, X, yw, self._l0)
         # Kept for with_response: a new response changes only its own cross-products.
         self._sw, self._X, self._X0 = sw, X, X0
         # One term needs no sparse products: W^½ Z waits until something asks for it.
         self._Zs: list[sp.csc_matrix] | None = None
-        self.XyXy = Xy.T @ Xy
-        if first and self.q <= SMALL_Q:
-            # A small system factors its dense products: the blocked ones (sparse products
-            # that cost a two-term model's set-up 0.6 ms) wait until something reads them.
+        if first and (self.q <= SMALL_Q or self.K == 1):
+            # A small system factors its dense products, one term its levels' own: the
+            # blocked ones (sparse products that cost a two-term model's set-up 0.6 ms)
+            # wait until something reads them.
             self._blocked_response = np.asarray(resp, dtype=float)
             return
+        Xy = xy_rows(X, yw)
         self._blocked_fill(Xy, first)
         if not first and self._small is not None:
             self._small.ZtZ, self._small.ZtXy = self._small_products(Xy)
@@ -640,7 +641,7 @@ class BlockedFactor:
         if resp is None:
             return
         self._blocked_response = None
-        self._blocked_fill(np.column_stack([self._X, self._sw * resp]), True)
+        self._blocked_fill(xy_rows(self._X, self._sw * resp), True)
 
     def _blocked_fill(self, Xy: np.ndarray, first: bool) -> None:
         """The later terms' cross-products (couplings to the first term, their own blocks,
@@ -716,9 +717,6 @@ class BlockedFactor:
             self._fill(w, resp, first=False)
         else:
             self._refill(w, resp, self._weight_plan)
-
-    def _first_term_products(self, X0: np.ndarray, Xy: np.ndarray) -> None:
-        self.A00, self.XyZ0 = level_products(self._codes0, X0, Xy, self._l0)
 
     def _refill(self, w: np.ndarray, resp: np.ndarray, plan: _WeightPlan) -> None:
         """The cross-products at new weights by the plan: each a weighted sum of fixed
