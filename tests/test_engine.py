@@ -203,6 +203,27 @@ def test_small_products_kernel_equals_the_sparse_products(weighted: bool) -> Non
     np.testing.assert_allclose(ZtXy, Zw.T @ Xy, rtol=1e-12, atol=1e-12)
 
 
+def test_level_products_kernel_equals_numpy() -> None:
+    """The first term's per-level products and [X y]'[X y] of one pass over the rows
+    against NumPy's: a two-column term (intercept and slope) with three fixed columns."""
+    from lmeformula.engines.lmm_kernels import level_products, xy_rows
+
+    rng = np.random.default_rng(5)
+    n, nlev = 300, 7
+    codes = rng.integers(0, nlev, n).astype(np.int64)
+    X0 = np.column_stack([np.ones(n), rng.normal(size=n)])
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    y = rng.normal(size=n)
+    A, XyZ0, XyXy = level_products(codes, X0, X, y, nlev)
+    Xy = np.column_stack([X, y])
+    np.testing.assert_array_equal(xy_rows(X, y), Xy)
+    np.testing.assert_allclose(XyXy, Xy.T @ Xy, rtol=1e-12)
+    for lev in range(nlev):
+        rows = codes == lev
+        np.testing.assert_allclose(A[lev], X0[rows].T @ X0[rows], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(XyZ0[:, lev, :], Xy[rows].T @ X0[rows], rtol=1e-12, atol=1e-12)
+
+
 SMALL_MODELS = [
     ("score ~ Machine + (0 + Machine | Worker)", "machines"),
     ("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", "machines"),
