@@ -135,3 +135,31 @@ def test_code_array_leaves_other_objects_to_pandas() -> None:
     # Numbers among the objects: pandas' factorize, whose labels print as R's levels.
     codes, levels = code_array(np.array([2.0, 1.0, 2.0], dtype=object))
     assert codes.tolist() == [1, 0, 1] and levels == ("1", "2")
+
+
+INTEGERS = [
+    # (case, values, coded by the table: the range spans at most 4 n + 1024)
+    ("subjects", np.array([308, 309, 308, 350, 309, 330]), True),
+    ("negative and int8", np.array([5, 3, 5, -2], dtype=np.int8), True),
+    ("uint32", np.array([3, 1, 3], dtype=np.uint32), True),
+    ("one value", np.array([7, 7, 7]), True),
+    ("a sparse range", np.array([1, 10**9, 1]), False),
+    ("int64's ends", np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max]), False),
+    ("beyond int64", np.array([2**63 + 5, 2**63 + 1], dtype=np.uint64), False),
+]
+
+
+@pytest.mark.parametrize(("case", "values", "table"), INTEGERS, ids=[c[0] for c in INTEGERS])
+def test_integer_codes_as_numpy_unique(case: str, values: np.ndarray, table: bool) -> None:
+    from lmeformula.model.model_kernels import integer_codes
+
+    want_levels, want_codes = np.unique(values, return_inverse=True)
+    got = integer_codes(values) if values.dtype != np.uint64 else None
+    assert (got is not None) == table
+    if got is not None:
+        np.testing.assert_array_equal(got[0], want_codes)
+        np.testing.assert_array_equal(got[1], want_levels)
+    # Whichever way: the model frame's codes and R's level labels.
+    codes, levels = code_array(values)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert levels == tuple(str(v) for v in want_levels.tolist())

@@ -72,6 +72,8 @@ class Unstructured(CovStructure):
         # θ's entries on Λ's diagonal, in the diagonal's order (by column).
         self._on_diagonal = np.flatnonzero(self._rows == self._cols)
         self._on_diagonal.flags.writeable = False
+        # (row, column) of each θ entry as Python ints, for the labels every fit makes.
+        self._pairs = list(zip(self._rows.tolist(), self._cols.tolist(), strict=True))
         # Made once (one structure per size, make_structure): every fit reads them, and
         # the pattern's maps cost more than a copy.
         self._lower = self._pattern.bounds(p, p)[0]
@@ -102,7 +104,7 @@ class Unstructured(CovStructure):
     def param_names(self, columns: list[str]) -> list[str]:
         return [
             f"sd[{columns[r]}]" if r == c else f"cor[{columns[c]},{columns[r]}]"
-            for r, c in zip(self._rows, self._cols, strict=True)
+            for r, c in self._pairs
         ]
 
     @property
