@@ -101,7 +101,8 @@ def r_names(columns: list[str]) -> list[str]:
             continue
         name = name.replace("[T.", "").replace("[", "").replace("]", "")
         # Python spellings back to R's deparse: x ** 2 -> x^2, 'B' -> "B", ref='B' -> ref = "B".
-        name = _KEYWORD.sub(r"\1\2 = ", name)
+        if "=" in name:  # the pattern's "=": a plain name skips the expression's pass
+            name = _KEYWORD.sub(r"\1\2 = ", name)
         out.append(name.replace(" ** ", "^").replace("'", '"'))
     return out
 

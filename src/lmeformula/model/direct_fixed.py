@@ -222,7 +222,7 @@ def direct_fixed(rhs: str, data: Columns) -> tuple[np.ndarray, list[str]] | None
     categorical = {n for n, (_, levels) in columns.items() if levels is not None}
     n = len(data)
     names: list[str] = []
-    values: list[np.ndarray] = []
+    values: list[np.ndarray | float] = []
     encoded: dict[_Scoped, list[tuple[str, np.ndarray]]] = {}
 
     def encode(factor: _Scoped) -> list[tuple[str, np.ndarray]]:
@@ -245,7 +245,7 @@ def direct_fixed(rhs: str, data: Columns) -> tuple[np.ndarray, list[str]] | None
         for term in scoped:
             if not term:
                 names.append("Intercept")
-                values.append(np.ones(n))
+                values.append(1.0)  # written into X as a scalar: no column of ones made
                 continue
             # formulaic's row-wise Kronecker product: the last factor varies slowest.
             for reverse in itertools.product(*(encode(f) for f in reversed(term))):
@@ -258,6 +258,6 @@ def direct_fixed(rhs: str, data: Columns) -> tuple[np.ndarray, list[str]] | None
     if len(set(names)) != len(names):
         return None
     X = np.empty((n, len(values)))
-    for j, value in enumerate(values):
-        X[:, j] = value
+    for j, column in enumerate(values):
+        X[:, j] = column
     return X, names
