@@ -929,11 +929,8 @@ class BlockedFactor:
                 start += t.q
                 offset += t.p * t.p
             lam_flat, lam_src = np.concatenate(flat), np.concatenate(src)
-        Xy = np.empty((self.n, self.p + 1))
-        Xy[:, : self.p] = self._X
-        np.subtract(design.y, design.offset, out=Xy[:, self.p])
-        if self.weights is not None:
-            Xy[:, self.p] *= self._sw
+        resp = design.y - design.offset
+        Xy = xy_rows(self._X, resp if self.weights is None else self._sw * resp)
         ZtZ, ZtXy = self._small_products(Xy)
         return _SmallSystem(
             ZtZ=ZtZ,

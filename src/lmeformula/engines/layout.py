@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lmeformula.cached import cached_attribute
+
 if TYPE_CHECKING:
     from lmeformula.model.design import Design
     from lmeformula.structures.residual import ResidualModel
@@ -149,17 +151,17 @@ class ParameterLayout:
             return np.asarray(getattr(self.blocks[0], what), dtype=float)
         return np.concatenate([np.zeros(0)] + [getattr(b, what) for b in self.blocks])
 
-    @cached_property
+    @cached_attribute
     def lower(self) -> np.ndarray:
         """Lower bounds of the whole vector."""
         return self._cat("lower")
 
-    @cached_property
+    @cached_attribute
     def upper(self) -> np.ndarray:
         """Upper bounds of the whole vector."""
         return self._cat("upper")
 
-    @cached_property
+    @cached_attribute
     def start(self) -> np.ndarray:
         """The default start of the whole vector."""
         return self._cat("start")

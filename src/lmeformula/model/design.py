@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lmeformula.cached import cached_attribute
 from lmeformula.errors import DataError, FormulaError, LmeFormulaError
 from lmeformula.formula.terms import ParsedFormula, RandomTerm
 from lmeformula.model.contrasts import BARE_NAMES, C, RMaterializer, contr, relevel
@@ -270,7 +271,7 @@ class Design:
     dropped_fixed: list[str]
     weights: np.ndarray | None = None
 
-    @cached_property
+    @cached_attribute
     def theta_slices(self) -> list[slice]:
         """Where each term's parameters sit in θ (terms in lme4's order)."""
         # A running sum: NumPy's cumsum and its conversions cost more than the few terms.
@@ -281,17 +282,17 @@ class Design:
             start += size
         return out
 
-    @cached_property
+    @cached_attribute
     def lower(self) -> np.ndarray:
         """Lower bounds of θ (lme4's: 0 for the diagonal of each Λ block)."""
         return _joined([t.structure.lower for t in self.terms])
 
-    @cached_property
+    @cached_attribute
     def upper(self) -> np.ndarray:
         """Upper bounds of θ (+inf but for correlation parameters of structured terms)."""
         return _joined([t.structure.upper for t in self.terms])
 
-    @cached_property
+    @cached_attribute
     def start(self) -> np.ndarray:
         """lme4's starting θ (each Λ block the identity)."""
         return _joined([t.structure.start() for t in self.terms])
