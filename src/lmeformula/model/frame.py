@@ -309,7 +309,7 @@ def code_factor(values: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     if isinstance(dtype, np.dtype) and dtype.kind in "iu" and len(values):
         coded = _code_integers(values.to_numpy())
         if coded is not None:
-            return coded[0], tuple(str(u) for u in coded[1].tolist())
+            return coded[0], tuple(map(str, coded[1].tolist()))
     if isinstance(dtype, pd.StringDtype):
         text = _code_arrow_text(values)
         if text is not None:
@@ -345,7 +345,7 @@ def code_array(values: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]] | None:
     if kind in "iu" and len(values):
         coded = _code_integers(values)
         if coded is not None:
-            return coded[0], tuple(str(u) for u in coded[1].tolist())
+            return coded[0], tuple(map(str, coded[1].tolist()))
     if kind == "O":
         text = _text_codes(values)
         if text is not None:
