@@ -385,11 +385,14 @@ def test_design_with_response_keeps_only_what_y_does_not_change() -> None:
     from dataclasses import fields, replace
     from functools import cached_property
 
+    from lmeformula.cached import cached_attribute
     from lmeformula.model.design import Design
 
     fit = _fit("sleepstudy")
     design = fit.state.design
-    cached = [n for n, v in vars(Design).items() if isinstance(v, cached_property)]
+    cached = [
+        n for n, v in vars(Design).items() if isinstance(v, (cached_property, cached_attribute))
+    ]
     assert {"theta_slices", "lower", "upper", "start", "Z"} <= set(cached)
     for name in cached:
         getattr(design, name)
