@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from busy import spin
 from rtiming import time_in_r
 
 import lmeformula as lmf
@@ -125,6 +126,7 @@ def time_ours(model: Model, data: pd.DataFrame, repeat: int) -> tuple[float, flo
     times, loglik = [], np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        spin()
         for _ in range(repeat):
             start = time.perf_counter()
             fit = lmf.glmer(model.formula, data, family=model.family)

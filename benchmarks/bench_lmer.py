@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from busy import spin
 from rtiming import time_in_r
 
 import lmeformula as lmf
@@ -138,6 +139,7 @@ def time_ours(data: pd.DataFrame, formula: str, repeat: int) -> tuple[float, flo
     times, loglik = [], np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        spin()
         for _ in range(repeat):
             start = time.perf_counter()
             fit = lmf.lmer(formula, data)

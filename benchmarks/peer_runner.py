@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from busy import spin
 
 Fit = Callable[[], Any]
 
@@ -148,6 +149,7 @@ def run_model(peer: str, model: dict[str, Any]) -> dict[str, Any]:
     peak = FitPeak()
     try:
         fit_once = make_fit(peer, model, formula, data)
+        spin()
         with peak:
             first_t = time.perf_counter()
             fit = fit_once()
