@@ -206,7 +206,7 @@ def test_small_products_kernel_equals_the_sparse_products(weighted: bool) -> Non
 def test_level_products_kernel_equals_numpy() -> None:
     """The first term's per-level products and [X y]'[X y] of one pass over the rows
     against NumPy's: a two-column term (intercept and slope) with three fixed columns."""
-    from lmeformula.engines.lmm_kernels import level_products, xy_rows
+    from lmeformula.engines.lmm_kernels import level_products, xy_cross, xy_rows
 
     rng = np.random.default_rng(5)
     n, nlev = 300, 7
@@ -218,6 +218,8 @@ def test_level_products_kernel_equals_numpy() -> None:
     Xy = np.column_stack([X, y])
     np.testing.assert_array_equal(xy_rows(X, y), Xy)
     np.testing.assert_allclose(XyXy, Xy.T @ Xy, rtol=1e-12)
+    # Summed in the same order: a factor reweighted in place holds a fresh one's bits.
+    np.testing.assert_array_equal(xy_cross(Xy), XyXy)
     for lev in range(nlev):
         rows = codes == lev
         np.testing.assert_allclose(A[lev], X0[rows].T @ X0[rows], rtol=1e-12, atol=1e-12)

@@ -55,6 +55,7 @@ from lmeformula.engines.lmm_kernels import (
     lower_triangle,
     schur_products,
     small_products,
+    xy_cross,
     xy_rows,
 )
 from lmeformula.engines.solution import Criteria, criteria_from_factor, profiled_deviance
@@ -746,7 +747,7 @@ class BlockedFactor:
             # hundred times per fit); the blocked ones wait until a copy asks for them.
             self._sw, self._X, self._X0, self._Zs = sw, X, X0, None
             q = self.q
-            self.XyXy = Xy.T @ Xy
+            self.XyXy = xy_cross(Xy)
             WXy = sw[:, None] * Xy
             self._small.ZtZ = plan.sum(("small", 0), w).reshape(q, q)
             self._small.ZtXy = np.asarray(plan.ZT_all @ WXy)
@@ -799,7 +800,7 @@ class BlockedFactor:
             key: plan.sum(("dense", key), w).reshape(self.Adense[key].shape) for key in self.Adense
         }
         self.XyZ = [np.asarray(ZT @ WXy).T for ZT in plan.ZT[1:]]
-        self.XyXy = Xy.T @ Xy
+        self.XyXy = xy_cross(Xy)
 
     @cached_property
     def _Z(self) -> list[sp.csc_matrix]:
