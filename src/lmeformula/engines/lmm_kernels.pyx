@@ -1680,17 +1680,14 @@ def level_products(const long long[::1] codes, X0, X, y, Py_ssize_t nlev):
     cdef double[:, :, ::1] Bv = XyZ0
     cdef double[:, ::1] Cv = XyXy
     cdef double[::1] row = row_np
-    cdef double xa, rc
+    cdef double xa
     with nogil:
         for i in range(n):
             l = codes[i]
             for c in range(p):
                 row[c] = xv[i, c]
             row[p] = yv[i]
-            for c in range(r):
-                rc = row[c]
-                for b in range(c + 1):
-                    Cv[c, b] += rc * row[b]
+            _add_cross(&row[0], r, &Cv[0, 0])
             for a in range(k):
                 xa = x0[i, a]
                 for b in range(a + 1):
@@ -1701,30 +1698,41 @@ def level_products(const long long[::1] codes, X0, X, y, Py_ssize_t nlev):
             for a in range(k):
                 for b in range(a):
                     Av[l, b, a] = Av[l, a, b]
-        for c in range(r):
-            for b in range(c):
-                Cv[b, c] = Cv[c, b]
+        _mirror_lower(&Cv[0, 0], r)
     return A, XyZ0, XyXy
 
 
-def xy_cross(Xy):
-    """[X y]'[X y] of a row-major n x r [X y], summed in the order :func:`level_products`
-    sums it (row by row, the lower triangle), so that a factor reweighted in place and one
-    built with those weights hold the same bits."""
-    cdef const double[:, :] v = Xy
-    cdef Py_ssize_t n = v.shape[0], r = v.shape[1], i, b, c
+cdef inline void _add_cross(const double* row, Py_ssize_t r, double* C) noexcept nogil:
+    """C += row row' on and below the diagonal (C r x r, row-major): the one summation
+    order of [X y]'[X y], whether built with a factor or refreshed at new weights."""
+    cdef Py_ssize_t b, c
+    cdef double rc
+    for c in range(r):
+        rc = row[c]
+        for b in range(c + 1):
+            C[c * r + b] += rc * row[b]
+
+
+cdef inline void _mirror_lower(double* C, Py_ssize_t r) noexcept nogil:
+    cdef Py_ssize_t b, c
+    for c in range(r):
+        for b in range(c):
+            C[b * r + c] = C[c * r + b]
+
+
+def xy_cross(const double[:, ::1] Xy):
+    """[X y]'[X y] of a row-major n x r [X y], summed as :func:`level_products` sums it
+    (row by row, the lower triangle: :func:`_add_cross`), so that a factor reweighted in
+    place and one built with those weights hold the same bits."""
+    cdef Py_ssize_t n = Xy.shape[0], r = Xy.shape[1], i
     out = np.zeros((r, r))
     cdef double[:, ::1] C = out
-    cdef double rc
+    if n == 0 or r == 0:
+        return out
     with nogil:
         for i in range(n):
-            for c in range(r):
-                rc = v[i, c]
-                for b in range(c + 1):
-                    C[c, b] += rc * v[i, b]
-        for c in range(r):
-            for b in range(c):
-                C[b, c] = C[c, b]
+            _add_cross(&Xy[i, 0], r, &C[0, 0])
+        _mirror_lower(&C[0, 0], r)
     return out
 
 
